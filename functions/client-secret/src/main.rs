@@ -1,0 +1,15 @@
+//! Lambda function `client-secret`: builds its configuration and AWS clients once per cold start, then
+//! hands every event (HTTP API request or console event) to the shared handler.
+
+use shared::config::{self, Config};
+use shared::edge::Function;
+use shared::edge::lambda::{self, Handler};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_lambda();
+    let config = Config::from_env();
+    let sdk = config::aws_sdk_config().await;
+    let app = config::aws_app(&config, &sdk);
+    lambda::run(Handler::new(Function::ClientSecret, app, config.org_claim)).await
+}

@@ -1,0 +1,325 @@
+//! The use cases of the wizard, shared by every trigger: HTTP API, console events, local server.
+//!
+//! A write reads the connection (one call), applies a domain [`Command`], and writes it back by
+//! compare-and-swap; on a lost race it re-reads and re-applies, a bounded number of times.
+//! Every outcome, success or rejection, is published as an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RoleFormat, RuleError, Step};
+use crate::edge::outbound;
+use crate::events::{EventSink, OutEvent};
+use crate::store::{ConnectionStore, StoreError, Versioned, WriteToken};
+
+/// Attempts of one compare-and-swap write before answering 409.
+pub const CAS_ATTEMPTS: u32 = 8;
+
+/// Which door a request came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Http,
+    Console,
+}
+
+/// What the trigger tells about a request: its id (stable across retries of the same request) and
+/// when it was received (so a retried request computes the same document).
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub received_at: DateTime<Utc>,
+    pub trigger: Trigger,
+}
+
+/// One field that did not parse; the message never repeats the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self { field: field.into(), message: message.to_string() }
+    }
+}
+
+/// What was wrong with the request as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputProblem {
+    /// Fields parsed as JSON but not as domain values.
+    InvalidInput,
+    /// Not JSON, wrong types, unknown or missing fields.
+    MalformedBody,
+    BodyTooLarge,
+    UnsupportedMediaType,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("the request is not valid")]
+    Input { problem: InputProblem, errors: Vec<FieldError> },
+    #[error("the request carries no organization")]
+    Unauthenticated,
+    #[error("no such connection")]
+    NotFound,
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error("this connection id is already used by another account's connection")]
+    IdTaken,
+    #[error("too many concurrent changes to this connection")]
+    Contended,
+    #[error("client secrets are accepted over the authenticated API only")]
+    SecretOverEvent,
+    #[error("this function does not handle console events of this type")]
+    UnknownEvent,
+    #[error("the connection store failed")]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    pub fn input(problem: InputProblem, errors: Vec<FieldError>) -> Self {
+        Self::Input { problem, errors }
+    }
+
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        Self::input(InputProblem::InvalidInput, errors)
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Contended => true,
+            _ => false,
+        }
+    }
+}
+
+/// What a caller asks for, parsed.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Start { account: AccountId, connection: Option<ConnectionId> },
+    Read { connection: ConnectionId },
+    Delete { connection: ConnectionId },
+    Submit { connection: ConnectionId, command: Command },
+    ExportRole { connection: ConnectionId, format: RoleFormat },
+}
+
+impl Operation {
+    pub fn step(&self) -> Step {
+        match self {
+            Self::Start { .. } | Self::Read { .. } | Self::Delete { .. } => Step::Start,
+            Self::Submit { command, .. } => command.step(),
+            Self::ExportRole { .. } => Step::CustomRole,
+        }
+    }
+
+    pub fn connection(&self) -> Option<ConnectionId> {
+        match self {
+            Self::Start { connection, .. } => *connection,
+            Self::Read { connection }
+            | Self::Delete { connection }
+            | Self::Submit { connection, .. }
+            | Self::ExportRole { connection, .. } => Some(*connection),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Created(Connection),
+    Current(Connection),
+    Deleted,
+    Role { connection: Connection, format: RoleFormat, role: serde_json::Value },
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    store: Arc<dyn ConnectionStore>,
+    events: Arc<dyn EventSink>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn ConnectionStore>, events: Arc<dyn EventSink>) -> Self {
+        Self { store, events }
+    }
+
+    /// Runs one operation for one organization and publishes its outcome.
+    pub async fn execute(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
+        let step = op.step();
+        let connection = op.connection();
+        let result = self.run(req, org, op).await;
+        match &result {
+            Ok(outcome) => {
+                if let Some(event) = outbound::completed(req, org, step, connection, outcome) {
+                    self.publish(event).await;
+                }
+            }
+            Err(err) => self.reject(req, Some(org), step, connection, err).await,
+        }
+        result
+    }
+
+    /// Publishes the rejection of a request that failed (at the edge or in [`Self::execute`]).
+    pub async fn reject(
+        &self,
+        req: &RequestMeta,
+        org: Option<&OrgId>,
+        step: Step,
+        connection: Option<ConnectionId>,
+        err: &AppError,
+    ) {
+        tracing::info!(
+            request_id = %req.request_id,
+            step = %step,
+            code = crate::edge::problem::Problem::from_error(err, step).code,
+            error = %err,
+            "request rejected"
+        );
+        // Without an organization there is nobody to tell.
+        if let Some(org) = org {
+            self.publish(outbound::rejected(req, org, step, connection, err)).await;
+        }
+    }
+
+    async fn publish(&self, event: OutEvent) {
+        if let Err(e) = self.events.publish(&event).await {
+            // The state is the truth and is already written; a lost event is logged, not failed.
+            tracing::error!(detail_type = %event.detail_type, error = %e, source = ?std::error::Error::source(&e), "event not published");
+        }
+    }
+
+    async fn run(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
+        match op {
+            Operation::Start { account, connection } => self.start(req, org, account, connection).await,
+            Operation::Read { connection } => Ok(Outcome::Current(self.load(org, &connection).await?.connection)),
+            Operation::Delete { connection } => {
+                if self.store.delete(org, &connection).await? {
+                    Ok(Outcome::Deleted)
+                } else {
+                    Err(AppError::NotFound)
+                }
+            }
+            Operation::Submit { connection, command } => {
+                let c = self.update(req, org, &connection, &command).await?;
+                Ok(Outcome::Current(c))
+            }
+            Operation::ExportRole { connection, format } => {
+                let current = self.load(org, &connection).await?;
+                let role = current.connection.custom_role()?;
+                // Recorded once; exporting again (or in the other format) is a plain read.
+                let connection = if current.connection.custom_role.as_ref().map(|r| &r.role_name) == Some(&role.name()) {
+                    current.connection
+                } else {
+                    self.update(req, org, &connection, &Command::ExportCustomRole).await?
+                };
+                Ok(Outcome::Role { connection, format, role: role.to_json(format) })
+            }
+        }
+    }
+
+    async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Versioned, AppError> {
+        self.store.load(org, id).await?.ok_or(AppError::NotFound)
+    }
+
+    async fn start(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        account: AccountId,
+        requested: Option<ConnectionId>,
+    ) -> Result<Outcome, AppError> {
+        // Without an id from the caller, derive one from the request: a retried request finds the
+        // connection its first attempt made instead of making a second one.
+        let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
+        let connection = Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
+        let token = WriteToken::derive(&req.request_id, None, 0);
+        match self.store.create(&connection, &token).await {
+            Ok(_) => Ok(Outcome::Created(connection)),
+            Err(StoreError::AlreadyExists) => {
+                let existing = self.load(org, &id).await?.connection;
+                if existing.handled(&req.request_id) {
+                    Ok(Outcome::Created(existing))
+                } else if existing.account == connection.account {
+                    Ok(Outcome::Current(existing))
+                } else {
+                    Err(AppError::IdTaken)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Read, apply, compare-and-swap; on a lost race, again (bounded, jittered).
+    async fn update(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        command: &Command,
+    ) -> Result<Connection, AppError> {
+        for attempt in 0..CAS_ATTEMPTS {
+            let current = self.load(org, id).await?;
+            if current.connection.handled(&req.request_id) {
+                return Ok(current.connection);
+            }
+            let mut next = current.connection.clone();
+            if !next.apply(command, &req.request_id, req.received_at)? {
+                return Ok(current.connection);
+            }
+            let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
+            match self.store.replace(&current, &next, &token).await {
+                Ok(_) => return Ok(next),
+                Err(StoreError::Conflict) => {
+                    tracing::debug!(attempt, connection = %id, "write lost a race; re-reading");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(StoreError::NotFound) => return Err(AppError::NotFound),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Contended)
+    }
+}
+
+/// Full jitter on an exponential base: 0..(10 ms × 2^attempt), at most 400 ms.
+fn backoff(attempt: u32) -> Duration {
+    let cap = (10u64 << attempt.min(6)).min(400);
+    Duration::from_millis(fastrand::u64(0..=cap))
+}
+
+fn derive_connection_id(org: &OrgId, request_id: &str) -> ConnectionId {
+    const NS: uuid::Uuid = uuid::Uuid::from_u128(0x2f0c_7a51_8e3d_4b6a_9c1f_0d2e_3b4a_5c6d);
+    let uuid = uuid::Uuid::new_v5(&NS, format!("{org}|{request_id}").as_bytes());
+    // Parsing our own canonical form cannot fail; fall back to random to stay total.
+    ConnectionId::parse(&uuid.to_string()).unwrap_or_else(|_| ConnectionId::new_random())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded() {
+        for a in 0..20 {
+            assert!(backoff(a) <= Duration::from_millis(400));
+        }
+    }
+
+    #[test]
+    fn derived_ids_depend_on_org_and_request() {
+        let a = OrgId::parse("a").unwrap();
+        let b = OrgId::parse("b").unwrap();
+        assert_eq!(derive_connection_id(&a, "r1"), derive_connection_id(&a, "r1"));
+        assert_ne!(derive_connection_id(&a, "r1"), derive_connection_id(&a, "r2"));
+        assert_ne!(derive_connection_id(&a, "r1"), derive_connection_id(&b, "r1"));
+    }
+}

@@ -1,0 +1,407 @@
+//! One connection: what the customer has entered so far and where the wizard stands.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
+use super::role::CustomRole;
+use super::secret::{ClientSecret, SecretExpiry, SecretHint};
+
+/// How many request ids a connection remembers, so a retried request changes nothing.
+pub const REMEMBERED_REQUESTS: usize = 16;
+
+/// The wizard's steps, in order. `Start` is 3.1; `RoleAssignment` is 3.6 ("Connect Account").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Start,
+    AppRegistration,
+    ClientSecret,
+    Subscription,
+    CustomRole,
+    RoleAssignment,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::AppRegistration => "app-registration",
+            Self::ClientSecret => "client-secret",
+            Self::Subscription => "subscription",
+            Self::CustomRole => "custom-role",
+            Self::RoleAssignment => "role-assignment",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Inputs are being collected (or changed since the last validation).
+    Draft,
+    /// Validated against Azure and linked.
+    Connected,
+    /// The last validation failed; inputs are kept.
+    Failed,
+    /// The client secret has expired.
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Connected => "connected",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRegistration {
+    pub tenant: TenantId,
+    pub client: ClientId,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    pub secret: ClientSecret,
+    pub expires_at: Option<SecretExpiry>,
+    pub submitted_at: DateTime<Utc>,
+}
+
+impl SecretRecord {
+    pub fn hint(&self) -> SecretHint {
+        self.secret.hint()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub subscription: SubscriptionId,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleExport {
+    pub role_name: String,
+    pub exported_at: DateTime<Utc>,
+}
+
+/// A change the customer asks for, already parsed.
+#[derive(Debug, Clone)]
+pub enum Command {
+    AppRegistration {
+        tenant: TenantId,
+        client: ClientId,
+    },
+    ClientSecret {
+        secret: ClientSecret,
+        expires_at: Option<SecretExpiry>,
+    },
+    Subscription {
+        subscription: SubscriptionId,
+    },
+    /// "Export JSON Policy": hands out the role and records that it was handed out.
+    ExportCustomRole,
+}
+
+impl Command {
+    pub fn step(&self) -> Step {
+        match self {
+            Self::AppRegistration { .. } => Step::AppRegistration,
+            Self::ClientSecret { .. } => Step::ClientSecret,
+            Self::Subscription { .. } => Step::Subscription,
+            Self::ExportCustomRole => Step::CustomRole,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("step {step} needs step {needs} first")]
+    MissingPrerequisite { step: Step, needs: Step },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub org: OrgId,
+    pub account: AccountId,
+    pub status: Status,
+    pub app_registration: Option<AppRegistration>,
+    pub client_secret: Option<SecretRecord>,
+    pub subscription: Option<SubscriptionRecord>,
+    pub custom_role: Option<RoleExport>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Ids of the last requests that changed this connection (newest last).
+    pub recent_requests: Vec<String>,
+}
+
+impl Connection {
+    pub fn new(id: ConnectionId, org: OrgId, account: AccountId, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            org,
+            account,
+            status: Status::Draft,
+            app_registration: None,
+            client_secret: None,
+            subscription: None,
+            custom_role: None,
+            created_at: at,
+            updated_at: at,
+            recent_requests: Vec::new(),
+        }
+    }
+
+    /// The first step still missing, or `None` once connected.
+    pub fn next_step(&self) -> Option<Step> {
+        if self.app_registration.is_none() {
+            Some(Step::AppRegistration)
+        } else if self.client_secret.is_none() {
+            Some(Step::ClientSecret)
+        } else if self.subscription.is_none() {
+            Some(Step::Subscription)
+        } else if self.custom_role.is_none() {
+            Some(Step::CustomRole)
+        } else if self.status == Status::Connected {
+            None
+        } else {
+            Some(Step::RoleAssignment)
+        }
+    }
+
+    /// The role to create for this connection's subscription.
+    pub fn custom_role(&self) -> Result<CustomRole, RuleError> {
+        self.subscription
+            .as_ref()
+            .map(|s| CustomRole::for_subscription(s.subscription))
+            .ok_or(RuleError::MissingPrerequisite {
+                step: Step::CustomRole,
+                needs: Step::Subscription,
+            })
+    }
+
+    pub fn handled(&self, request_id: &str) -> bool {
+        self.recent_requests.iter().any(|r| r == request_id)
+    }
+
+    /// Applies a command. Returns whether anything changed: submitting the same values again is
+    /// not a change, so it costs no write.
+    pub fn apply(
+        &mut self,
+        command: &Command,
+        request_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RuleError> {
+        let changed = match command {
+            Command::AppRegistration { tenant, client } => {
+                let same = self
+                    .app_registration
+                    .as_ref()
+                    .is_some_and(|a| &a.tenant == tenant && &a.client == client);
+                if !same {
+                    self.app_registration = Some(AppRegistration {
+                        tenant: tenant.clone(),
+                        client: *client,
+                        submitted_at: at,
+                    });
+                }
+                !same
+            }
+            Command::ClientSecret { secret, expires_at } => {
+                let same = self
+                    .client_secret
+                    .as_ref()
+                    .is_some_and(|s| &s.secret == secret && &s.expires_at == expires_at);
+                if !same {
+                    self.client_secret = Some(SecretRecord {
+                        secret: secret.clone(),
+                        expires_at: *expires_at,
+                        submitted_at: at,
+                    });
+                }
+                !same
+            }
+            Command::Subscription { subscription } => {
+                let same = self
+                    .subscription
+                    .as_ref()
+                    .is_some_and(|s| &s.subscription == subscription);
+                if !same {
+                    self.subscription = Some(SubscriptionRecord {
+                        subscription: *subscription,
+                        submitted_at: at,
+                    });
+                    // A role exported for another subscription has the wrong scope.
+                    self.custom_role = None;
+                }
+                !same
+            }
+            Command::ExportCustomRole => {
+                let role = self.custom_role()?;
+                let name = role.name();
+                let same = self
+                    .custom_role
+                    .as_ref()
+                    .is_some_and(|r| r.role_name == name);
+                if !same {
+                    self.custom_role = Some(RoleExport {
+                        role_name: name,
+                        exported_at: at,
+                    });
+                }
+                !same
+            }
+        };
+        if changed {
+            // New credentials are unproven until Connect Account validates them again.
+            if !matches!(command, Command::ExportCustomRole) {
+                self.status = Status::Draft;
+            }
+            self.touch(request_id, at);
+        }
+        Ok(changed)
+    }
+
+    fn touch(&mut self, request_id: &str, at: DateTime<Utc>) {
+        self.updated_at = at;
+        self.recent_requests.push(request_id.to_owned());
+        if self.recent_requests.len() > REMEMBERED_REQUESTS {
+            let extra = self.recent_requests.len() - REMEMBERED_REQUESTS;
+            self.recent_requests.drain(..extra);
+        }
+    }
+
+    /// Remembers the request that created the connection.
+    pub fn created_by(mut self, request_id: &str) -> Self {
+        self.recent_requests = vec![request_id.to_owned()];
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn conn() -> Connection {
+        Connection::new(
+            ConnectionId::new_random(),
+            OrgId::parse("org-1").unwrap(),
+            AccountId::parse("act-12345678").unwrap(),
+            t("2026-11-26T10:00:00Z"),
+        )
+    }
+
+    fn app_reg() -> Command {
+        Command::AppRegistration {
+            tenant: TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+            client: ClientId::parse("11111111-2222-4333-8444-555555555555").unwrap(),
+        }
+    }
+
+    fn secret() -> Command {
+        Command::ClientSecret {
+            secret: ClientSecret::parse(SecretString::from(
+                "abc8Q~0123456789abcdefghijklmnopqrstuvwx".to_owned(),
+            ))
+            .unwrap(),
+            expires_at: None,
+        }
+    }
+
+    fn sub(s: &str) -> Command {
+        Command::Subscription {
+            subscription: SubscriptionId::parse(s).unwrap(),
+        }
+    }
+
+    #[test]
+    fn next_step_walks_the_wizard_in_order() {
+        let mut c = conn();
+        let at = t("2026-11-26T10:01:00Z");
+        assert_eq!(c.next_step(), Some(Step::AppRegistration));
+        c.apply(&secret(), "r1", at).unwrap();
+        assert_eq!(
+            c.next_step(),
+            Some(Step::AppRegistration),
+            "steps in any order"
+        );
+        c.apply(&app_reg(), "r2", at).unwrap();
+        assert_eq!(c.next_step(), Some(Step::Subscription));
+        c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r3", at)
+            .unwrap();
+        assert_eq!(c.next_step(), Some(Step::CustomRole));
+        c.apply(&Command::ExportCustomRole, "r4", at).unwrap();
+        assert_eq!(c.next_step(), Some(Step::RoleAssignment));
+        c.status = Status::Connected;
+        assert_eq!(c.next_step(), None);
+    }
+
+    #[test]
+    fn custom_role_needs_the_subscription() {
+        let mut c = conn();
+        assert_eq!(
+            c.apply(&Command::ExportCustomRole, "r1", t("2026-11-26T10:01:00Z")),
+            Err(RuleError::MissingPrerequisite {
+                step: Step::CustomRole,
+                needs: Step::Subscription
+            })
+        );
+    }
+
+    #[test]
+    fn same_values_again_are_no_change() {
+        let mut c = conn();
+        let at = t("2026-11-26T10:01:00Z");
+        assert!(c.apply(&app_reg(), "r1", at).unwrap());
+        let before = c.clone();
+        assert!(!c.apply(&app_reg(), "r2", t("2026-11-26T11:00:00Z")).unwrap());
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn a_new_subscription_invalidates_the_exported_role_and_the_connection() {
+        let mut c = conn();
+        let at = t("2026-11-26T10:01:00Z");
+        c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r1", at)
+            .unwrap();
+        c.apply(&Command::ExportCustomRole, "r2", at).unwrap();
+        c.status = Status::Connected;
+        c.apply(&sub("00000000-aaaa-4bbb-8ccc-0123456789ab"), "r3", at)
+            .unwrap();
+        assert!(c.custom_role.is_none());
+        assert_eq!(c.status, Status::Draft);
+    }
+
+    #[test]
+    fn remembers_a_bounded_number_of_requests() {
+        let mut c = conn();
+        for i in 0..40 {
+            let s = format!("{:08x}-aaaa-4bbb-8ccc-0123456789ab", i);
+            c.apply(&sub(&s), &format!("r{i}"), t("2026-11-26T10:01:00Z"))
+                .unwrap();
+        }
+        assert_eq!(c.recent_requests.len(), REMEMBERED_REQUESTS);
+        assert!(c.handled("r39"));
+        assert!(!c.handled("r0"));
+    }
+}

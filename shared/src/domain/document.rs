@@ -1,0 +1,202 @@
+//! The stored form of a connection: the versioned JSON document kept in one secret.
+//!
+//! This is the only place the client secret is serialized; [`Connection`] itself has no
+//! `Serialize`, so it cannot end up in a response, an event or a log by accident.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::connection::{AppRegistration, Connection, RoleExport, SecretRecord, Status, SubscriptionRecord};
+use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
+use super::secret::{ClientSecret, SecretExpiry};
+
+/// Version of the document layout; bump and migrate in [`decode`] when it changes.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("stored connection document is not valid (schema {SCHEMA})")]
+    Invalid(#[source] serde_json::Error),
+    #[error("stored connection document has schema {0}, this code reads {SCHEMA}")]
+    UnknownSchema(u32),
+    #[error("stored client secret no longer parses")]
+    Secret(#[source] super::secret::SecretError),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Doc<'a> {
+    schema: u32,
+    connection_id: ConnectionId,
+    org_id: OrgId,
+    account_id: AccountId,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_registration: Option<AppDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<SecretDoc<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription: Option<SubDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_role: Option<RoleDoc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(default)]
+    recent_requests: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppDoc {
+    tenant_id: TenantId,
+    client_id: ClientId,
+    submitted_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretDoc<'a> {
+    /// Borrowed when encoding (no copy of the value), owned when decoding.
+    value: std::borrow::Cow<'a, str>,
+    expires_at: Option<SecretExpiry>,
+    submitted_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubDoc {
+    subscription_id: SubscriptionId,
+    submitted_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleDoc {
+    role_name: String,
+    exported_at: DateTime<Utc>,
+}
+
+/// Serializes a connection for the store. The string holds the secret: it is zeroed on drop.
+pub fn encode(c: &Connection) -> Zeroizing<String> {
+    let doc = Doc {
+        schema: SCHEMA,
+        connection_id: c.id,
+        org_id: c.org.clone(),
+        account_id: c.account.clone(),
+        status: c.status,
+        app_registration: c.app_registration.as_ref().map(|a| AppDoc {
+            tenant_id: a.tenant.clone(),
+            client_id: a.client,
+            submitted_at: a.submitted_at,
+        }),
+        client_secret: c.client_secret.as_ref().map(|s| SecretDoc {
+            value: std::borrow::Cow::Borrowed(s.secret.expose()),
+            expires_at: s.expires_at,
+            submitted_at: s.submitted_at,
+        }),
+        subscription: c.subscription.as_ref().map(|s| SubDoc {
+            subscription_id: s.subscription,
+            submitted_at: s.submitted_at,
+        }),
+        custom_role: c.custom_role.as_ref().map(|r| RoleDoc {
+            role_name: r.role_name.clone(),
+            exported_at: r.exported_at,
+        }),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        recent_requests: c.recent_requests.clone(),
+    };
+    // Serializing plain data into a String cannot fail.
+    Zeroizing::new(serde_json::to_string(&doc).unwrap_or_default())
+}
+
+pub fn decode(s: &str) -> Result<Connection, DocumentError> {
+    let doc: Doc<'static> = serde_json::from_str(s).map_err(DocumentError::Invalid)?;
+    if doc.schema != SCHEMA {
+        return Err(DocumentError::UnknownSchema(doc.schema));
+    }
+    let client_secret = match doc.client_secret {
+        None => None,
+        Some(s) => Some(SecretRecord {
+            secret: ClientSecret::parse(SecretString::from(s.value.into_owned()))
+                .map_err(DocumentError::Secret)?,
+            expires_at: s.expires_at,
+            submitted_at: s.submitted_at,
+        }),
+    };
+    Ok(Connection {
+        id: doc.connection_id,
+        org: doc.org_id,
+        account: doc.account_id,
+        status: doc.status,
+        app_registration: doc.app_registration.map(|a| AppRegistration {
+            tenant: a.tenant_id,
+            client: a.client_id,
+            submitted_at: a.submitted_at,
+        }),
+        client_secret,
+        subscription: doc.subscription.map(|s| SubscriptionRecord {
+            subscription: s.subscription_id,
+            submitted_at: s.submitted_at,
+        }),
+        custom_role: doc.custom_role.map(|r| RoleExport {
+            role_name: r.role_name,
+            exported_at: r.exported_at,
+        }),
+        created_at: doc.created_at,
+        updated_at: doc.updated_at,
+        recent_requests: doc.recent_requests,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Command;
+
+    #[test]
+    fn round_trips_every_field() {
+        let at = Utc::now();
+        let mut c = Connection::new(
+            ConnectionId::new_random(),
+            OrgId::parse("org-1").unwrap(),
+            AccountId::parse("act-12345678").unwrap(),
+            at,
+        )
+        .created_by("r0");
+        for cmd in [
+            Command::AppRegistration {
+                tenant: TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+                client: ClientId::parse("11111111-2222-4333-8444-555555555555").unwrap(),
+            },
+            Command::ClientSecret {
+                secret: ClientSecret::parse(SecretString::from("abc8Q~xyz.-_0123456789".to_owned())).unwrap(),
+                expires_at: Some(SecretExpiry::parse("2099-01-01", at).unwrap()),
+            },
+            Command::Subscription {
+                subscription: SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
+            },
+            Command::ExportCustomRole,
+        ] {
+            c.apply(&cmd, "r", at).unwrap();
+        }
+        let encoded = encode(&c);
+        assert!(encoded.contains("\"schema\":1"));
+        assert_eq!(decode(&encoded).unwrap(), c);
+    }
+
+    #[test]
+    fn refuses_unknown_schema() {
+        let at = Utc::now();
+        let c = Connection::new(
+            ConnectionId::new_random(),
+            OrgId::parse("o").unwrap(),
+            AccountId::parse("act-12345678").unwrap(),
+            at,
+        );
+        let s = encode(&c).replace("\"schema\":1", "\"schema\":99");
+        assert!(matches!(decode(&s), Err(DocumentError::UnknownSchema(99))));
+    }
+}

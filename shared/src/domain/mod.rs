@@ -1,0 +1,12 @@
+//! The domain: no AWS, HTTP or Azure types in here.
+
+pub mod connection;
+pub mod document;
+pub mod ids;
+pub mod role;
+pub mod secret;
+
+pub use connection::{Command, Connection, RuleError, Status, Step};
+pub use ids::{AccountId, ClientId, ConnectionId, IdError, OrgId, SubscriptionId, TenantId};
+pub use role::{CustomRole, RoleFormat};
+pub use secret::{ClientSecret, ExpiryError, SecretError, SecretExpiry, SecretHint};

@@ -1,0 +1,216 @@
+//! Request bodies (and console event details) into domain values. JSON errors name the field and
+//! never repeat the input: serde's messages can quote the value, so only the expectation is kept.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::{AppError, FieldError, InputProblem};
+use crate::domain::{
+    AccountId, ClientId, ClientSecret, Command, ConnectionId, SecretExpiry, SubscriptionId, TenantId,
+};
+
+/// Largest body any step takes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Parses a JSON body strictly: unknown fields, wrong types and trailing data are errors.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::input(
+            InputProblem::BodyTooLarge,
+            vec![FieldError::new("body", format!("is larger than {MAX_BODY_BYTES} bytes"))],
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|_| {
+        AppError::input(
+            InputProblem::MalformedBody,
+            vec![FieldError::new("body", "has data after the JSON value")],
+        )
+    })?;
+    Ok(value)
+}
+
+/// The same strict parsing for a JSON value already in hand (a console event's detail).
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.inner();
+    if !inner.is_data() {
+        let message = if inner.is_eof() {
+            "is empty or cut short; send a JSON object".to_owned()
+        } else {
+            format!("is not valid JSON (line {}, column {})", inner.line(), inner.column())
+        };
+        return AppError::input(InputProblem::MalformedBody, vec![FieldError::new("body", message)]);
+    }
+    let msg = inner.to_string();
+    let field_or_body = |p: &str| if p == "." || p.is_empty() { "body".to_owned() } else { p.to_owned() };
+    let between_ticks = |m: &str| m.split('`').nth(1).map(str::to_owned);
+    let expected = msg
+        .rsplit_once(", expected ")
+        .map(|(_, e)| e.split(" at line ").next().unwrap_or(e).to_owned());
+    let (field, message) = if msg.starts_with("unknown field") {
+        // serde_path_to_error's path already ends with the unknown key.
+        let field = if path == "." || path.is_empty() { between_ticks(&msg).unwrap_or_default() } else { path };
+        let message = match expected {
+            Some(e) => format!("is not a field of this request (expected {e})"),
+            None => "is not a field of this request".to_owned(),
+        };
+        (field, message)
+    } else if msg.starts_with("missing field") {
+        let name = between_ticks(&msg).unwrap_or_default();
+        let field = if path == "." || path.is_empty() { name } else { format!("{path}.{name}") };
+        (field, "is required".to_owned())
+    } else if let Some(e) = expected {
+        (field_or_body(&path), format!("must be {e}"))
+    } else {
+        (field_or_body(&path), "is not valid".to_owned())
+    };
+    AppError::input(InputProblem::MalformedBody, vec![FieldError::new(field, message)])
+}
+
+/// A body that becomes a domain command.
+pub trait StepInput: DeserializeOwned {
+    fn into_command(self, now: DateTime<Utc>) -> Result<Command, AppError>;
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StartBody {
+    pub account_id: String,
+}
+
+impl StartBody {
+    pub fn account(&self) -> Result<AccountId, AppError> {
+        AccountId::parse(&self.account_id).map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppRegistrationBody {
+    pub tenant_id: String,
+    pub client_id: String,
+}
+
+impl StepInput for AppRegistrationBody {
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
+        let tenant = TenantId::parse(&self.tenant_id).map_err(|e| FieldError::new("tenantId", e));
+        let client = ClientId::parse(&self.client_id).map_err(|e| FieldError::new("clientId", e));
+        match (tenant, client) {
+            (Ok(tenant), Ok(client)) => Ok(Command::AppRegistration { tenant, client }),
+            (t, c) => Err(AppError::invalid(t.err().into_iter().chain(c.err()).collect())),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientSecretBody {
+    pub client_secret: SecretString,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+impl StepInput for ClientSecretBody {
+    fn into_command(self, now: DateTime<Utc>) -> Result<Command, AppError> {
+        let secret = ClientSecret::parse(self.client_secret).map_err(|e| FieldError::new("clientSecret", e));
+        let expires_at = self
+            .expires_at
+            .as_deref()
+            .map(|s| SecretExpiry::parse(s, now))
+            .transpose()
+            .map_err(|e| FieldError::new("expiresAt", e));
+        match (secret, expires_at) {
+            (Ok(secret), Ok(expires_at)) => Ok(Command::ClientSecret { secret, expires_at }),
+            (s, e) => Err(AppError::invalid(s.err().into_iter().chain(e.err()).collect())),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubscriptionBody {
+    pub subscription_id: String,
+}
+
+impl StepInput for SubscriptionBody {
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
+        SubscriptionId::parse(&self.subscription_id)
+            .map(|subscription| Command::Subscription { subscription })
+            .map_err(|e| AppError::invalid(vec![FieldError::new("subscriptionId", e)]))
+    }
+}
+
+/// A connection id from a path or an event, checked before any store call.
+pub fn connection_id(raw: &str) -> Result<ConnectionId, AppError> {
+    ConnectionId::parse(raw).map_err(|e| AppError::invalid(vec![FieldError::new("connectionId", e)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(e: AppError) -> (InputProblem, Vec<FieldError>) {
+        match e {
+            AppError::Input { problem, errors } => (problem, errors),
+            other => panic!("not an input error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = parse_json::<SubscriptionBody>(br#"{"subscriptionId":"x","extra":1}"#).unwrap_err();
+        let (p, errs) = errors(e);
+        assert_eq!(p, InputProblem::MalformedBody);
+        assert_eq!(errs[0].field, "extra");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let (_, errs) = errors(parse_json::<AppRegistrationBody>(br#"{"tenantId":"x"}"#).unwrap_err());
+        assert_eq!(errs[0].field, "clientId");
+        assert_eq!(errs[0].message, "is required");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field_and_not_the_value() {
+        let (_, errs) = errors(parse_json::<ClientSecretBody>(br#"{"clientSecret":123456789}"#).unwrap_err());
+        assert_eq!(errs[0].field, "clientSecret");
+        assert!(!errs[0].message.contains("123456789"), "{}", errs[0].message);
+        let (_, errs) =
+            errors(parse_json::<ClientSecretBody>(br#"{"clientSecret":"s3cr3t-value","expiresAt":["s3cr3t"]}"#).unwrap_err());
+        assert_eq!(errs[0].field, "expiresAt");
+        assert!(!errs[0].message.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn malformed_and_oversized_bodies() {
+        let (p, errs) = errors(parse_json::<SubscriptionBody>(b"{not json").unwrap_err());
+        assert_eq!((p, errs[0].field.as_str()), (InputProblem::MalformedBody, "body"));
+        let (p, _) = errors(parse_json::<SubscriptionBody>(b"").unwrap_err());
+        assert_eq!(p, InputProblem::MalformedBody);
+        let (p, _) = errors(parse_json::<SubscriptionBody>(br#"{"subscriptionId":"x"} trailing"#).unwrap_err());
+        assert_eq!(p, InputProblem::MalformedBody);
+        let (p, errs) = errors(parse_json::<SubscriptionBody>(br#"[]"#).unwrap_err());
+        assert_eq!((p, errs[0].field.as_str()), (InputProblem::MalformedBody, "body"));
+        let big = format!(r#"{{"subscriptionId":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        let (p, _) = errors(parse_json::<SubscriptionBody>(big.as_bytes()).unwrap_err());
+        assert_eq!(p, InputProblem::BodyTooLarge);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let body = parse_json::<AppRegistrationBody>(br#"{"tenantId":"nope","clientId":"nope"}"#).unwrap();
+        let (p, errs) = errors(body.into_command(Utc::now()).unwrap_err());
+        assert_eq!(p, InputProblem::InvalidInput);
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["tenantId", "clientId"]);
+    }
+}

@@ -1,0 +1,53 @@
+//! The edge: HTTP and event shapes in and out, turned into domain types and back. One mapping
+//! from errors to problem documents ([`problem`]) serves HTTP responses and events alike.
+
+pub mod console;
+pub mod http;
+pub mod input;
+pub mod lambda;
+pub mod outbound;
+pub mod problem;
+pub mod view;
+
+/// The Lambda functions of the wizard; each serves its own routes and console events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Connections,
+    AppRegistration,
+    ClientSecret,
+    Subscription,
+    CustomRole,
+}
+
+impl Function {
+    pub const ALL: [Function; 5] = [
+        Self::Connections,
+        Self::AppRegistration,
+        Self::ClientSecret,
+        Self::Subscription,
+        Self::CustomRole,
+    ];
+
+    /// The binary and SAM function name stem.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connections => "connections",
+            Self::AppRegistration => "app-registration",
+            Self::ClientSecret => "client-secret",
+            Self::Subscription => "subscription",
+            Self::CustomRole => "custom-role",
+        }
+    }
+
+    /// The console event (EventBridge `detail-type`) this function takes, if any. Client secrets
+    /// are accepted over the authenticated API only.
+    pub fn console_event(self) -> Option<&'static str> {
+        match self {
+            Self::Connections => Some(console::CONNECTION_STARTED),
+            Self::AppRegistration => Some(console::APP_REGISTRATION_SUBMITTED),
+            Self::ClientSecret => None,
+            Self::Subscription => Some(console::SUBSCRIPTION_SUBMITTED),
+            Self::CustomRole => Some(console::CUSTOM_ROLE_REQUESTED),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The events we publish. Built from domain values only: the secret has no way in.
+
+use serde_json::{Value, json};
+
+use super::problem::Problem;
+use super::view::ConnectionView;
+use crate::app::{AppError, Outcome, RequestMeta};
+use crate::domain::{ConnectionId, OrgId, Step};
+use crate::events::OutEvent;
+
+pub const STEP_COMPLETED: &str = "Step Completed";
+pub const STEP_REJECTED: &str = "Step Rejected";
+pub const CONNECTION_DELETED: &str = "Connection Deleted";
+pub const CUSTOM_ROLE_EXPORTED: &str = "Custom Role Exported";
+
+fn base(req: &RequestMeta, org: &OrgId, step: Step, connection: Option<ConnectionId>) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("orgId".into(), json!(org));
+    m.insert("connectionId".into(), json!(connection));
+    m.insert("step".into(), json!(step));
+    m.insert("requestId".into(), json!(req.request_id));
+    m.insert("trigger".into(), json!(req.trigger));
+    m
+}
+
+/// The event for a successful operation; reads publish nothing.
+pub fn completed(
+    req: &RequestMeta,
+    org: &OrgId,
+    step: Step,
+    connection: Option<ConnectionId>,
+    outcome: &Outcome,
+) -> Option<OutEvent> {
+    let with_view = |mut m: serde_json::Map<String, Value>, c| {
+        let view = ConnectionView::from(c);
+        m.insert("connectionId".into(), json!(view.connection_id));
+        m.insert("accountId".into(), json!(view.account_id));
+        m.insert("status".into(), json!(view.status));
+        m.insert("nextStep".into(), json!(view.next_step));
+        m
+    };
+    match outcome {
+        Outcome::Created(c) => Some(OutEvent {
+            detail_type: STEP_COMPLETED.into(),
+            detail: Value::Object(with_view(base(req, org, step, connection), c)),
+        }),
+        Outcome::Current(c) if step != Step::Start => Some(OutEvent {
+            detail_type: STEP_COMPLETED.into(),
+            detail: Value::Object(with_view(base(req, org, step, connection), c)),
+        }),
+        Outcome::Current(_) => None,
+        Outcome::Deleted => Some(OutEvent {
+            detail_type: CONNECTION_DELETED.into(),
+            detail: Value::Object(base(req, org, step, connection)),
+        }),
+        Outcome::Role { connection: c, format, role } => {
+            let mut m = with_view(base(req, org, step, connection), c);
+            m.insert("format".into(), json!(format));
+            m.insert("role".into(), role.clone());
+            Some(OutEvent { detail_type: CUSTOM_ROLE_EXPORTED.into(), detail: Value::Object(m) })
+        }
+    }
+}
+
+pub fn rejected(
+    req: &RequestMeta,
+    org: &OrgId,
+    step: Step,
+    connection: Option<ConnectionId>,
+    err: &AppError,
+) -> OutEvent {
+    let mut m = base(req, org, step, connection);
+    m.insert("problem".into(), json!(Problem::from_error(err, step)));
+    OutEvent { detail_type: STEP_REJECTED.into(), detail: Value::Object(m) }
+}

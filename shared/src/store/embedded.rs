@@ -1,0 +1,223 @@
+//! The embedded store: every connection in one JSON file (mode 0600) under a directory, with the
+//! same compare-and-swap and idempotency semantics as Secrets Manager. For the local server and
+//! tests on one machine; one process owns the file at a time.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of};
+use crate::domain::document;
+use crate::domain::{Connection, ConnectionId, OrgId};
+
+const FILE_NAME: &str = "connections.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create or read the store directory {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the store file")]
+    Write(#[source] StoreError),
+    #[error("the store file {path} is not valid")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Secrets {
+    secrets: BTreeMap<String, Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    current: String,
+    document: Zeroizing<String>,
+    tags: BTreeMap<String, String>,
+}
+
+pub struct EmbeddedStore {
+    prefix: String,
+    file: PathBuf,
+    state: Mutex<Secrets>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store under `dir`: the directory 0700, the file 0600.
+    pub fn open(dir: &Path, prefix: &str) -> Result<Self, OpenError> {
+        let io = |source| OpenError::Io { path: dir.to_path_buf(), source };
+        fs::create_dir_all(dir).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        let file = dir.join(FILE_NAME);
+        let state = match fs::read(&file) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                serde_json::from_slice(&bytes).map_err(|source| OpenError::Invalid { path: file.clone(), source })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Secrets::default(),
+            Err(e) => return Err(OpenError::Io { path: file, source: e }),
+        };
+        let store = Self { prefix: prefix.to_owned(), file, state: Mutex::new(state) };
+        {
+            let guard = store.lock().map_err(OpenError::Write)?;
+            store.persist(&guard).map_err(OpenError::Write)?;
+        }
+        Ok(store)
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Secrets>, StoreError> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Backend("embedded store lock poisoned".into()))
+    }
+
+    /// Writes the whole file to a temporary sibling (0600) and renames it over the old one.
+    fn persist(&self, state: &Secrets) -> Result<(), StoreError> {
+        let bytes = Zeroizing::new(serde_json::to_vec(state).map_err(|e| StoreError::Backend(e.into()))?);
+        let tmp = self.file.with_extension("json.tmp");
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let write = || -> std::io::Result<()> {
+            let mut f = options.open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.file)
+        };
+        write().map_err(|e| StoreError::Backend(e.into()))
+    }
+
+    fn tags(c: &Connection) -> BTreeMap<String, String> {
+        tags_of(c).into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for EmbeddedStore {
+    async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
+        let name = secret_name(&self.prefix, org, id);
+        let state = self.lock()?;
+        let Some(entry) = state.secrets.get(&name) else { return Ok(None) };
+        Ok(Some(Versioned {
+            version: VersionId(entry.current.clone()),
+            connection: document::decode(&entry.document)?,
+        }))
+    }
+
+    async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError> {
+        let name = secret_name(&self.prefix, &connection.org, &connection.id);
+        let doc = document::encode(connection);
+        let mut state = self.lock()?;
+        if let Some(existing) = state.secrets.get(&name) {
+            // CreateSecret with the same token and value is a no-op in Secrets Manager too.
+            if existing.current == token.as_str() && *existing.document == *doc {
+                return Ok(VersionId(existing.current.clone()));
+            }
+            return Err(StoreError::AlreadyExists);
+        }
+        state.secrets.insert(
+            name.clone(),
+            Entry { current: token.as_str().to_owned(), document: doc, tags: Self::tags(connection) },
+        );
+        if let Err(e) = self.persist(&state) {
+            state.secrets.remove(&name);
+            return Err(e);
+        }
+        Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn replace(
+        &self,
+        previous: &Versioned,
+        next: &Connection,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let name = secret_name(&self.prefix, &next.org, &next.id);
+        let doc = document::encode(next);
+        let mut state = self.lock()?;
+        let Some(entry) = state.secrets.get_mut(&name) else { return Err(StoreError::NotFound) };
+        if entry.current == token.as_str() {
+            // A repeat of a write that already landed.
+            return if *entry.document == *doc {
+                Ok(VersionId(entry.current.clone()))
+            } else {
+                Err(StoreError::Conflict)
+            };
+        }
+        if entry.current != previous.version.0 {
+            return Err(StoreError::Conflict);
+        }
+        let old = std::mem::replace(
+            entry,
+            Entry { current: token.as_str().to_owned(), document: doc, tags: Self::tags(next) },
+        );
+        if let Err(e) = self.persist(&state) {
+            state.secrets.insert(name, old);
+            return Err(e);
+        }
+        Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
+        let name = secret_name(&self.prefix, org, id);
+        let mut state = self.lock()?;
+        let Some(old) = state.secrets.remove(&name) else { return Ok(false) };
+        if let Err(e) = self.persist(&state) {
+            state.secrets.insert(name, old);
+            return Err(e);
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_is_private() {
+        let dir = std::env::temp_dir().join(format!("azc-embedded-{}", uuid::Uuid::new_v4()));
+        let store = EmbeddedStore::open(&dir, "p/").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(store.file()).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

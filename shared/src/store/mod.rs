@@ -1,0 +1,134 @@
+//! Where connections live: one secret per connection, written by compare-and-swap.
+//!
+//! Two adapters share one trait and one contract test suite (`tests/tests/store_contract.rs`):
+//! [`secrets_manager::SecretsManagerStore`] for AWS and [`embedded::EmbeddedStore`] (one local
+//! file) for the local server.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::domain::document::DocumentError;
+use crate::domain::{Connection, ConnectionId, OrgId};
+
+pub mod embedded;
+pub mod secrets_manager;
+
+/// Default name prefix of connection secrets: `{prefix}{orgId}/{connectionId}`.
+pub const DEFAULT_PREFIX: &str = "azure-connect/";
+
+/// Which version of a connection's document a read saw; a write names it to detect races.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VersionId(pub String);
+
+impl fmt::Display for VersionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Idempotency token of one write (Secrets Manager's `ClientRequestToken`): the same token with the
+/// same document is a no-op, so a retried request never makes a second version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteToken(String);
+
+impl WriteToken {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a5e_1d2c_9b7f_4e21_a0c3_58d4_f1e2_b3a4);
+
+    /// Derived from the request, the version it builds on and the attempt: a retry of the same
+    /// request on the same version gets the same token, so it cannot make a second version.
+    pub fn derive(request_id: &str, base: Option<&VersionId>, attempt: u32) -> Self {
+        let name = format!("{request_id}|{}|{attempt}", base.map_or("", |v| v.0.as_str()));
+        Self(uuid::Uuid::new_v5(&Self::NAMESPACE, name.as_bytes()).to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A connection as read, with the version it was read at.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    pub version: VersionId,
+    pub connection: Connection,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a connection with this id already exists")]
+    AlreadyExists,
+    #[error("the connection changed since it was read")]
+    Conflict,
+    #[error("no such connection")]
+    NotFound,
+    #[error("the store is unavailable or throttling")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the stored document is unreadable")]
+    Corrupt(#[from] DocumentError),
+    #[error("the store failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync + fmt::Debug {
+    /// Reads the current version (one read call). `None` when there is no such connection.
+    async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError>;
+
+    /// Creates the connection's secret. [`StoreError::AlreadyExists`] if the name is taken.
+    async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError>;
+
+    /// Replaces `previous` with `next` if `previous.version` is still current, else
+    /// [`StoreError::Conflict`]. Repeating a call with the same token and document is a no-op.
+    async fn replace(
+        &self,
+        previous: &Versioned,
+        next: &Connection,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError>;
+
+    /// Deletes the connection; `false` when there was none.
+    async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError>;
+}
+
+/// The tags a scan needs (org, account, status, secret expiry); nothing sensitive.
+pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
+    let mut tags = vec![
+        ("azure-connect:org", c.org.to_string()),
+        ("azure-connect:account", c.account.to_string()),
+        ("azure-connect:connection", c.id.to_string()),
+        ("azure-connect:status", c.status.as_str().to_owned()),
+    ];
+    if let Some(exp) = c.client_secret.as_ref().and_then(|s| s.expires_at) {
+        tags.push(("azure-connect:secret-expires", exp.at().format("%Y-%m-%d").to_string()));
+    }
+    tags
+}
+
+/// `{prefix}{orgId}/{connectionId}`.
+pub fn secret_name(prefix: &str, org: &OrgId, id: &ConnectionId) -> String {
+    format!("{prefix}{org}/{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_per_request_and_base() {
+        let v1 = VersionId("v1".into());
+        let a = WriteToken::derive("req-1", Some(&v1), 0);
+        assert_eq!(a, WriteToken::derive("req-1", Some(&v1), 0));
+        assert_ne!(a, WriteToken::derive("req-2", Some(&v1), 0));
+        assert_ne!(a, WriteToken::derive("req-1", None, 0));
+        assert_ne!(a, WriteToken::derive("req-1", Some(&v1), 1));
+        // Secrets Manager wants 32 to 64 characters.
+        assert_eq!(a.as_str().len(), 36);
+    }
+}

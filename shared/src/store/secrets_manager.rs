@@ -1,0 +1,228 @@
+//! Connections in AWS Secrets Manager: one secret per connection, the document in `SecretString`.
+//!
+//! A write is compare-and-swap in two calls: `PutSecretValue` puts the new document under our own
+//! staging label (never `AWSCURRENT`), then `UpdateSecretVersionStage(AWSCURRENT, MoveToVersionId =
+//! new, RemoveFromVersionId = the version read)`, which Secrets Manager refuses if another writer
+//! moved `AWSCURRENT` in between. The version id is our [`WriteToken`] (`ClientRequestToken`), so
+//! repeating a request repeats the same, idempotent, calls.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::types::Tag;
+
+use super::{ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of};
+use crate::domain::document;
+use crate::domain::{Connection, ConnectionId, OrgId};
+
+/// Our staging label for a version that is written but not yet current.
+pub const STAGED_LABEL: &str = "AZC_STAGED";
+const CURRENT: &str = "AWSCURRENT";
+const DESCRIPTION: &str = "azure-connect: one Azure connection of a Spot account";
+
+/// Calls made to Secrets Manager, by operation (for the bench and for logs).
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    pub get: AtomicU64,
+    pub create: AtomicU64,
+    pub put: AtomicU64,
+    pub update_stage: AtomicU64,
+    pub tag: AtomicU64,
+    pub delete: AtomicU64,
+}
+
+impl CallCounts {
+    pub fn total(&self) -> u64 {
+        [&self.get, &self.create, &self.put, &self.update_stage, &self.tag, &self.delete]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct SecretsManagerStore {
+    client: Client,
+    prefix: String,
+    kms_key_id: Option<String>,
+    calls: CallCounts,
+}
+
+impl SecretsManagerStore {
+    pub fn new(client: Client, prefix: impl Into<String>, kms_key_id: Option<String>) -> Self {
+        Self { client, prefix: prefix.into(), kms_key_id, calls: CallCounts::default() }
+    }
+
+    pub fn calls(&self) -> &CallCounts {
+        &self.calls
+    }
+
+    fn name(&self, org: &OrgId, id: &ConnectionId) -> String {
+        secret_name(&self.prefix, org, id)
+    }
+
+    fn tags(c: &Connection) -> Vec<Tag> {
+        tags_of(c)
+            .into_iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().into())
+            .collect()
+    }
+}
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What an SDK error means for us: throttling and outages are retryable (the SDK has already
+/// retried them with jittered backoff), anything else is a failure of the backend.
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(se) => matches!(
+            se.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "InternalServiceError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "RequestTimeout"
+            )
+        ),
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable(Box::new(err))
+    } else {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
+fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+#[async_trait]
+impl ConnectionStore for SecretsManagerStore {
+    async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
+        count(&self.calls.get);
+        let out = match self.client.get_secret_value().secret_id(self.name(org, id)).send().await {
+            Ok(out) => out,
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            // A secret scheduled for deletion answers InvalidRequestException: gone for us.
+            Err(e) if code(&e) == Some("InvalidRequestException") => return Ok(None),
+            Err(e) => return Err(classify(e)),
+        };
+        let version = out
+            .version_id()
+            .ok_or_else(|| StoreError::Backend("GetSecretValue returned no VersionId".into()))?;
+        let text = out
+            .secret_string()
+            .ok_or_else(|| StoreError::Backend("connection secret has no SecretString".into()))?;
+        Ok(Some(Versioned { version: VersionId(version.to_owned()), connection: document::decode(text)? }))
+    }
+
+    async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError> {
+        count(&self.calls.create);
+        let doc = document::encode(connection);
+        let result = self
+            .client
+            .create_secret()
+            .name(self.name(&connection.org, &connection.id))
+            .description(DESCRIPTION)
+            .client_request_token(token.as_str())
+            .secret_string(doc.as_str())
+            .set_kms_key_id(self.kms_key_id.clone())
+            .set_tags(Some(Self::tags(connection)))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(VersionId(out.version_id().unwrap_or(token.as_str()).to_owned())),
+            Err(e) if code(&e) == Some("ResourceExistsException") => Err(StoreError::AlreadyExists),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn replace(
+        &self,
+        previous: &Versioned,
+        next: &Connection,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let name = self.name(&next.org, &next.id);
+        let doc = document::encode(next);
+        count(&self.calls.put);
+        let put = self
+            .client
+            .put_secret_value()
+            .secret_id(&name)
+            .client_request_token(token.as_str())
+            .secret_string(doc.as_str())
+            .version_stages(STAGED_LABEL)
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            // The same token with another document: another attempt of this request already
+            // wrote a different result on a version that has since moved on.
+            Err(e) if code(&e) == Some("ResourceExistsException") => return Err(StoreError::Conflict),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Err(StoreError::NotFound),
+            Err(e) => return Err(classify(e)),
+        }
+        count(&self.calls.update_stage);
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(&name)
+            .version_stage(CURRENT)
+            .move_to_version_id(token.as_str())
+            .remove_from_version_id(&previous.version.0)
+            .send()
+            .await;
+        match moved {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Err(StoreError::NotFound),
+            // AWSCURRENT is no longer on the version we read (or is already on ours, after a
+            // retried request): re-read and decide again.
+            Err(e) if matches!(code(&e), Some("InvalidParameterException" | "InvalidRequestException")) => {
+                return Err(StoreError::Conflict);
+            }
+            Err(e) => return Err(classify(e)),
+        }
+        let new_tags = tags_of(next);
+        if tags_of(&previous.connection) != new_tags {
+            count(&self.calls.tag);
+            self.client
+                .tag_resource()
+                .secret_id(&name)
+                .set_tags(Some(Self::tags(next)))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+        Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
+        count(&self.calls.delete);
+        let result = self
+            .client
+            .delete_secret()
+            .secret_id(self.name(org, id))
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(false),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
