@@ -1,1 +1,108 @@
-fn main(){}
+//! `azure-connect-local`: the Lambda functions' routers and console-event handling on one local
+//! HTTP listener, over the embedded store (default) or Secrets Manager. Same handlers as in AWS;
+//! the organization comes from the `X-Org-Id` header instead of a JWT authorizer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use shared::app::App;
+use shared::config::{self, Config};
+use shared::edge::Function;
+use shared::edge::http::{self, OrgSource};
+use shared::events::{EventSink, FanOut, JsonLinesSink};
+use shared::store::ConnectionStore;
+use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets_manager::SecretsManagerStore;
+
+#[derive(Debug, Clone)]
+enum StoreArg {
+    Embedded(PathBuf),
+    SecretsManager,
+}
+
+fn parse_store(s: &str) -> Result<StoreArg, String> {
+    match s.split_once(':') {
+        Some(("embedded", path)) if !path.is_empty() => Ok(StoreArg::Embedded(PathBuf::from(path))),
+        None if s == "secretsmanager" => Ok(StoreArg::SecretsManager),
+        _ => Err("expected embedded:DIR or secretsmanager".to_owned()),
+    }
+}
+
+/// Runs the azure-connect backend locally.
+#[derive(Debug, Parser)]
+#[command(name = "azure-connect-local", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// `embedded:DIR` (one file, 0600, under DIR) or `secretsmanager` (AWS SDK settings from the
+    /// environment: AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER, …).
+    #[arg(long, value_parser = parse_store, default_value = "embedded:.azure-connect-local")]
+    store: StoreArg,
+    /// Append every published event to this JSON-lines file.
+    #[arg(long, default_value = ".azure-connect-local/events.jsonl")]
+    events_file: PathBuf,
+    /// Also publish to this EventBridge bus (AWS_ENDPOINT_URL_EVENTBRIDGE honoured).
+    #[arg(long)]
+    event_bus: Option<String>,
+    /// Prefix of connection secret names.
+    #[arg(long, default_value = shared::store::DEFAULT_PREFIX)]
+    prefix: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init_json();
+    let args = Args::parse();
+
+    let needs_aws = matches!(args.store, StoreArg::SecretsManager) || args.event_bus.is_some();
+    let sdk = if needs_aws { Some(config::aws_sdk_config().await) } else { None };
+
+    let store: Arc<dyn ConnectionStore> = match &args.store {
+        StoreArg::Embedded(dir) => Arc::new(EmbeddedStore::open(dir, &args.prefix)?),
+        StoreArg::SecretsManager => {
+            let sdk = sdk.as_ref().ok_or("AWS configuration not loaded")?;
+            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), args.prefix.clone(), None))
+        }
+    };
+    if let Some(parent) = args.events_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(JsonLinesSink::open(&args.events_file).await?)];
+    if let (Some(bus), Some(sdk)) = (&args.event_bus, &sdk) {
+        let config = Config { event_bus: Some(bus.clone()), ..Config::from_lookup(|_| None) };
+        sinks.push(config::event_sink(&config, sdk));
+    }
+    let app = App::new(store, Arc::new(FanOut(sinks)));
+
+    let router = http::router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    let router = http::with_console_events(router, app, &Function::ALL);
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        store = ?args.store,
+        events_file = %args.events_file.display(),
+        "azure-connect-local ready"
+    );
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -33,7 +33,7 @@ pub struct ConsoleEvent {
     pub detail: Value,
 }
 
-fn step_of(detail_type: &str) -> Step {
+pub(crate) fn step_of(detail_type: &str) -> Step {
     match detail_type {
         CONNECTION_STARTED => Step::Start,
         APP_REGISTRATION_SUBMITTED => Step::AppRegistration,

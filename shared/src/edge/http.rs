@@ -67,6 +67,38 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
         .with_state(HttpState { app, org: Arc::new(org) })
 }
 
+/// Adds `POST /events`: console events in the shape of an EventBridge entry (`source`,
+/// `detail-type`, `detail`), for trying the event path without EventBridge (local server).
+pub fn with_console_events(router: Router, app: App, functions: &'static [Function]) -> Router {
+    let events = Router::new()
+        .route("/events", post(console_event))
+        .with_state(ConsoleState { app, functions });
+    router.merge(events)
+}
+
+#[derive(Debug, Clone)]
+struct ConsoleState {
+    app: App,
+    functions: &'static [Function],
+}
+
+async fn console_event(State(s): State<ConsoleState>, req: Request) -> Response {
+    let step = Step::Start;
+    let parsed = match read_body(req).await {
+        Ok(bytes) => input::parse_json::<super::console::ConsoleEvent>(&bytes),
+        Err(e) => Err(e),
+    };
+    let event = match parsed {
+        Ok(event) => event,
+        Err(e) => return problem_response(&e, step),
+    };
+    let detail_type = event.detail_type.clone();
+    match super::console::handle(&s.app, s.functions, event).await {
+        Ok(outcome) => success_response(outcome),
+        Err(e) => problem_response(&e, super::console::step_of(&detail_type)),
+    }
+}
+
 /// The caller: who (organization) and which request. Never rejects; a missing organization is
 /// reported by [`HttpState::respond`] so that it is logged like every other problem.
 struct Caller {
