@@ -58,13 +58,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let needs_aws = matches!(args.store, StoreArg::SecretsManager) || args.event_bus.is_some();
-    let sdk = if needs_aws { Some(config::aws_sdk_config().await) } else { None };
+    let sdk = if needs_aws {
+        Some(config::aws_sdk_config().await)
+    } else {
+        None
+    };
 
     let store: Arc<dyn ConnectionStore> = match &args.store {
         StoreArg::Embedded(dir) => Arc::new(EmbeddedStore::open(dir, &args.prefix)?),
         StoreArg::SecretsManager => {
             let sdk = sdk.as_ref().ok_or("AWS configuration not loaded")?;
-            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), args.prefix.clone(), None))
+            Arc::new(SecretsManagerStore::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                args.prefix.clone(),
+                None,
+            ))
         }
     };
     if let Some(parent) = args.events_file.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -72,7 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(JsonLinesSink::open(&args.events_file).await?)];
     if let (Some(bus), Some(sdk)) = (&args.event_bus, &sdk) {
-        let config = Config { event_bus: Some(bus.clone()), ..Config::from_lookup(|_| None) };
+        let config = Config {
+            event_bus: Some(bus.clone()),
+            ..Config::from_lookup(|_| None)
+        };
         sinks.push(config::event_sink(&config, sdk));
     }
     let app = App::new(store, Arc::new(FanOut(sinks)));
@@ -87,7 +98,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         events_file = %args.events_file.display(),
         "azure-connect-local ready"
     );
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 

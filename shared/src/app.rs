@@ -44,7 +44,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
-        Self { field: field.into(), message: message.to_string() }
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -62,7 +65,10 @@ pub enum InputProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("the request is not valid")]
-    Input { problem: InputProblem, errors: Vec<FieldError> },
+    Input {
+        problem: InputProblem,
+        errors: Vec<FieldError>,
+    },
     #[error("the request carries no organization")]
     Unauthenticated,
     #[error("no such connection")]
@@ -106,11 +112,24 @@ impl AppError {
 /// What a caller asks for, parsed.
 #[derive(Debug, Clone)]
 pub enum Operation {
-    Start { account: AccountId, connection: Option<ConnectionId> },
-    Read { connection: ConnectionId },
-    Delete { connection: ConnectionId },
-    Submit { connection: ConnectionId, command: Command },
-    ExportRole { connection: ConnectionId, format: RoleFormat },
+    Start {
+        account: AccountId,
+        connection: Option<ConnectionId>,
+    },
+    Read {
+        connection: ConnectionId,
+    },
+    Delete {
+        connection: ConnectionId,
+    },
+    Submit {
+        connection: ConnectionId,
+        command: Command,
+    },
+    ExportRole {
+        connection: ConnectionId,
+        format: RoleFormat,
+    },
 }
 
 impl Operation {
@@ -138,7 +157,11 @@ pub enum Outcome {
     Created(Connection),
     Current(Connection),
     Deleted,
-    Role { connection: Connection, format: RoleFormat, role: serde_json::Value },
+    Role {
+        connection: Connection,
+        format: RoleFormat,
+        role: serde_json::Value,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -186,7 +209,8 @@ impl App {
         );
         // Without an organization there is nobody to tell.
         if let Some(org) = org {
-            self.publish(outbound::rejected(req, org, step, connection, err)).await;
+            self.publish(outbound::rejected(req, org, step, connection, err))
+                .await;
         }
     }
 
@@ -200,7 +224,9 @@ impl App {
     async fn run(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
         match op {
             Operation::Start { account, connection } => self.start(req, org, account, connection).await,
-            Operation::Read { connection } => Ok(Outcome::Current(self.load(org, &connection).await?.connection)),
+            Operation::Read { connection } => {
+                Ok(Outcome::Current(self.load(org, &connection).await?.connection))
+            }
             Operation::Delete { connection } => {
                 if self.store.delete(org, &connection).await? {
                     Ok(Outcome::Deleted)
@@ -216,12 +242,18 @@ impl App {
                 let current = self.load(org, &connection).await?;
                 let role = current.connection.custom_role()?;
                 // Recorded once; exporting again (or in the other format) is a plain read.
-                let connection = if current.connection.custom_role.as_ref().map(|r| &r.role_name) == Some(&role.name()) {
-                    current.connection
-                } else {
-                    self.update(req, org, &connection, &Command::ExportCustomRole).await?
-                };
-                Ok(Outcome::Role { connection, format, role: role.to_json(format) })
+                let connection =
+                    if current.connection.custom_role.as_ref().map(|r| &r.role_name) == Some(&role.name()) {
+                        current.connection
+                    } else {
+                        self.update(req, org, &connection, &Command::ExportCustomRole)
+                            .await?
+                    };
+                Ok(Outcome::Role {
+                    connection,
+                    format,
+                    role: role.to_json(format),
+                })
             }
         }
     }
@@ -240,7 +272,8 @@ impl App {
         // Without an id from the caller, derive one from the request: a retried request finds the
         // connection its first attempt made instead of making a second one.
         let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
-        let connection = Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
+        let connection =
+            Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
         let token = WriteToken::derive(&req.request_id, None, 0);
         match self.store.create(&connection, &token).await {
             Ok(_) => Ok(Outcome::Created(connection)),

@@ -64,7 +64,10 @@ pub fn aws_app(config: &Config, sdk: &aws_config::SdkConfig) -> App {
 
 pub fn event_sink(config: &Config, sdk: &aws_config::SdkConfig) -> Arc<dyn EventSink> {
     match &config.event_bus {
-        Some(bus) => Arc::new(EventBridgeSink::new(aws_sdk_eventbridge::Client::new(sdk), bus.clone())),
+        Some(bus) => Arc::new(EventBridgeSink::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            bus.clone(),
+        )),
         None => {
             tracing::warn!("EVENT_BUS_NAME is not set: outcomes are not published");
             Arc::new(MemorySink::default())
@@ -88,6 +91,13 @@ mod tests {
             "ORG_ID_CLAIM" => Some(" ".into()),
             _ => None,
         });
-        assert_eq!((c.secret_prefix.as_str(), c.event_bus.as_deref(), c.org_claim.as_str()), ("x/", Some("bus"), "org_id"));
+        assert_eq!(
+            (
+                c.secret_prefix.as_str(),
+                c.event_bus.as_deref(),
+                c.org_claim.as_str()
+            ),
+            ("x/", Some("bus"), "org_id")
+        );
     }
 }

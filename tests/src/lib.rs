@@ -1,1 +1,101 @@
+//! Support for the integration tests: the emulator started by `scripts/test`, fresh stores,
+//! sample values.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use shared::app::{App, RequestMeta, Trigger};
+use shared::domain::{ClientId, ClientSecret, Command, SubscriptionId, TenantId};
+use shared::events::MemorySink;
+use shared::store::ConnectionStore;
+use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets_manager::SecretsManagerStore;
+
+/// A distinctive secret value that tests look for in everything captured.
+pub const SECRET: &str = "Zq78Q~leak.CANARY_0123456789abcdefghijkl";
+
+/// The Secrets Manager endpoint of the emulator that `scripts/test` started. Tests that need it
+/// fail (never skip) without it, so a missing emulator cannot pass as green.
+pub fn aws_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts the AWS emulator (moto)",
+    )
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_endpoint();
+    shared::config::aws_sdk_config().await
+}
+
+/// A name prefix no other test uses, so tests can share one emulator.
+pub fn unique_prefix() -> String {
+    format!("test-{}/", uuid::Uuid::new_v4().simple())
+}
+
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("azc-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The two stores under one contract.
+#[derive(Debug, Clone, Copy)]
+pub enum StoreKind {
+    Embedded,
+    SecretsManager,
+}
+
+pub const STORES: [StoreKind; 2] = [StoreKind::Embedded, StoreKind::SecretsManager];
+
+pub async fn sm_store(prefix: &str) -> Arc<SecretsManagerStore> {
+    let sdk = sdk_config().await;
+    Arc::new(SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        prefix,
+        None,
+    ))
+}
+
+pub async fn store(kind: StoreKind) -> Arc<dyn ConnectionStore> {
+    let prefix = unique_prefix();
+    match kind {
+        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&temp_dir(), &prefix).unwrap()),
+        StoreKind::SecretsManager => sm_store(&prefix).await,
+    }
+}
+
+pub fn app(store: Arc<dyn ConnectionStore>) -> (App, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::default());
+    (App::new(store, sink.clone()), sink)
+}
+
+pub fn request(id: &str) -> RequestMeta {
+    RequestMeta {
+        request_id: id.to_owned(),
+        received_at: Utc::now(),
+        trigger: Trigger::Http,
+    }
+}
+
+pub fn app_registration() -> Command {
+    Command::AppRegistration {
+        tenant: TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+        client: ClientId::parse("11111111-2222-4333-8444-555555555555").unwrap(),
+    }
+}
+
+pub fn client_secret() -> Command {
+    Command::ClientSecret {
+        secret: ClientSecret::parse(SecretString::from(SECRET.to_owned())).unwrap(),
+        expires_at: None,
+    }
+}
+
+pub fn subscription() -> Command {
+    Command::Subscription {
+        subscription: SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
+    }
+}

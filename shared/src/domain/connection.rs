@@ -254,10 +254,7 @@ impl Connection {
             Command::ExportCustomRole => {
                 let role = self.custom_role()?;
                 let name = role.name();
-                let same = self
-                    .custom_role
-                    .as_ref()
-                    .is_some_and(|r| r.role_name == name);
+                let same = self.custom_role.as_ref().is_some_and(|r| r.role_name == name);
                 if !same {
                     self.custom_role = Some(RoleExport {
                         role_name: name,
@@ -340,11 +337,7 @@ mod tests {
         let at = t("2026-11-26T10:01:00Z");
         assert_eq!(c.next_step(), Some(Step::AppRegistration));
         c.apply(&secret(), "r1", at).unwrap();
-        assert_eq!(
-            c.next_step(),
-            Some(Step::AppRegistration),
-            "steps in any order"
-        );
+        assert_eq!(c.next_step(), Some(Step::AppRegistration), "steps in any order");
         c.apply(&app_reg(), "r2", at).unwrap();
         assert_eq!(c.next_step(), Some(Step::Subscription));
         c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r3", at)

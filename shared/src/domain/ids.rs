@@ -295,10 +295,7 @@ mod tests {
 
     #[test]
     fn account_ids() {
-        assert_eq!(
-            AccountId::parse("ACT-1234ABCD").unwrap().as_str(),
-            "act-1234abcd"
-        );
+        assert_eq!(AccountId::parse("ACT-1234ABCD").unwrap().as_str(), "act-1234abcd");
         for bad in ["act-1234abc", "act-1234abcg", "1234abcd", "act-1234abcde"] {
             assert!(AccountId::parse(bad).is_err(), "{bad:?} parsed");
         }

@@ -122,10 +122,7 @@ mod tests {
             p["assignableScopes"],
             json!(["/subscriptions/6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"])
         );
-        assert_eq!(
-            p["permissions"][0]["actions"].as_array().unwrap().len(),
-            85
-        );
+        assert_eq!(p["permissions"][0]["actions"].as_array().unwrap().len(), 85);
         assert_eq!(p["permissions"][0]["notActions"], json!([]));
     }
 

@@ -103,8 +103,7 @@ impl SecretExpiry {
         let at = DateTime::parse_from_rfc3339(s)
             .map(|d| d.with_timezone(&Utc))
             .or_else(|_| {
-                NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
             })
             .map_err(|_| ExpiryError::NotIso8601)?;
         if at <= now {
@@ -140,14 +139,8 @@ mod tests {
             parse("0F8FAD5B-D9CB-469F-A165-70867728950E"),
             Err(SecretError::LooksLikeSecretId)
         );
-        assert_eq!(
-            parse(" abc8Q~0123456789"),
-            Err(SecretError::WhiteSpacePadded)
-        );
-        assert_eq!(
-            parse("abc8Q~0123456789\n"),
-            Err(SecretError::WhiteSpacePadded)
-        );
+        assert_eq!(parse(" abc8Q~0123456789"), Err(SecretError::WhiteSpacePadded));
+        assert_eq!(parse("abc8Q~0123456789\n"), Err(SecretError::WhiteSpacePadded));
         assert_eq!(parse("abc\u{7}8Q~01234"), Err(SecretError::BadCharacters));
         assert_eq!(parse("abc–8Q~01234"), Err(SecretError::BadCharacters));
         assert_eq!(parse(&"x".repeat(129)), Err(SecretError::TooLong));
@@ -168,10 +161,7 @@ mod tests {
             .with_timezone(&Utc);
         assert!(SecretExpiry::parse("2028-11-25", now).is_ok());
         assert!(SecretExpiry::parse("2027-01-01T10:00:00+02:00", now).is_ok());
-        assert_eq!(
-            SecretExpiry::parse("2026-01-01", now),
-            Err(ExpiryError::InPast)
-        );
+        assert_eq!(SecretExpiry::parse("2026-01-01", now), Err(ExpiryError::InPast));
         assert_eq!(
             SecretExpiry::parse("next year", now),
             Err(ExpiryError::NotIso8601)

@@ -81,18 +81,29 @@ struct RoleDetail {
 /// and returns it.
 pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) -> Result<Outcome, AppError> {
     let req = RequestMeta {
-        request_id: event.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        request_id: event
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         received_at: event.time.unwrap_or_else(Utc::now),
         trigger: Trigger::Console,
     };
     let step = step_of(&event.detail_type);
     let had_secret = strip_secret(&mut event.detail);
     let Value::Object(mut detail) = event.detail else {
-        let err = AppError::input(InputProblem::MalformedBody, vec![FieldError::new("detail", "must be an object")]);
+        let err = AppError::input(
+            InputProblem::MalformedBody,
+            vec![FieldError::new("detail", "must be an object")],
+        );
         app.reject(&req, None, step, None, &err).await;
         return Err(err);
     };
-    let org = match detail.remove("orgId").as_ref().and_then(Value::as_str).map(OrgId::parse) {
+    let org = match detail
+        .remove("orgId")
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(OrgId::parse)
+    {
         Some(Ok(org)) => org,
         _ => {
             let err = AppError::Unauthenticated;
@@ -105,12 +116,18 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
     } else {
         detail.remove("connectionId")
     };
-    let connection = raw_connection.as_ref().and_then(Value::as_str).and_then(|s| input::connection_id(s).ok());
+    let connection = raw_connection
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|s| input::connection_id(s).ok());
     let parsed = (|| {
         if had_secret || event.detail_type == CLIENT_SECRET_SUBMITTED {
             return Err(AppError::SecretOverEvent);
         }
-        if !functions.iter().any(|f| f.console_event() == Some(event.detail_type.as_str())) {
+        if !functions
+            .iter()
+            .any(|f| f.console_event() == Some(event.detail_type.as_str()))
+        {
             return Err(AppError::UnknownEvent);
         }
         let rest = Value::Object(std::mem::take(&mut detail));
@@ -123,7 +140,12 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
         }
         let id = match raw_connection.as_ref() {
             Some(Value::String(s)) => input::connection_id(s)?,
-            _ => return Err(AppError::invalid(vec![FieldError::new("connectionId", "is required")])),
+            _ => {
+                return Err(AppError::invalid(vec![FieldError::new(
+                    "connectionId",
+                    "is required",
+                )]));
+            }
         };
         Ok(match step {
             Step::AppRegistration => Operation::Submit {
@@ -138,10 +160,14 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
                 let d: RoleDetail = input::parse_value(rest)?;
                 let format = match d.format.as_deref() {
                     None => RoleFormat::default(),
-                    Some(f) => RoleFormat::parse(f)
-                        .ok_or_else(|| AppError::invalid(vec![FieldError::new("format", "must be portal or cli")]))?,
+                    Some(f) => RoleFormat::parse(f).ok_or_else(|| {
+                        AppError::invalid(vec![FieldError::new("format", "must be portal or cli")])
+                    })?,
                 };
-                Operation::ExportRole { connection: id, format }
+                Operation::ExportRole {
+                    connection: id,
+                    format,
+                }
             }
         })
     })();

@@ -20,7 +20,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::Function;
-use super::input::{self, AppRegistrationBody, ClientSecretBody, MAX_BODY_BYTES, StartBody, StepInput, SubscriptionBody};
+use super::input::{
+    self, AppRegistrationBody, ClientSecretBody, MAX_BODY_BYTES, StartBody, StepInput, SubscriptionBody,
+};
 use super::problem::{self, Problem};
 use super::view::ConnectionView;
 use crate::app::{App, AppError, FieldError, InputProblem, Operation, Outcome, RequestMeta, Trigger};
@@ -52,10 +54,13 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
     let mut r = Router::new();
     for f in functions {
         r = match f {
-            Function::Connections => r
-                .route("/connections", post(create_connection))
-                .route("/connections/{id}", get(read_connection).delete(delete_connection)),
-            Function::AppRegistration => r.route("/connections/{id}/app-registration", put(put_app_registration)),
+            Function::Connections => r.route("/connections", post(create_connection)).route(
+                "/connections/{id}",
+                get(read_connection).delete(delete_connection),
+            ),
+            Function::AppRegistration => {
+                r.route("/connections/{id}/app-registration", put(put_app_registration))
+            }
             Function::ClientSecret => r.route("/connections/{id}/client-secret", put(put_client_secret)),
             Function::Subscription => r.route("/connections/{id}/subscription", put(put_subscription)),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
@@ -64,7 +69,10 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
     r.fallback(|| async { problem_response(&AppError::NoRoute, Step::Start) })
         .method_not_allowed_fallback(|| async { problem_response(&AppError::MethodNotAllowed, Step::Start) })
         .layer(middleware::from_fn(log_requests))
-        .with_state(HttpState { app, org: Arc::new(org) })
+        .with_state(HttpState {
+            app,
+            org: Arc::new(org),
+        })
 }
 
 /// Adds `POST /events`: console events in the shape of an EventBridge entry (`source`,
@@ -112,14 +120,20 @@ impl FromRequestParts<HttpState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, Self::Rejection> {
         let lambda = lambda_context(parts);
         let org = match state.org.as_ref() {
-            OrgSource::Header(name) => parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            OrgSource::Header(name) => parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             OrgSource::JwtClaim(claim) => lambda
                 .and_then(|c| c.authorizer.as_ref())
                 .and_then(|a| a.jwt.as_ref())
                 .and_then(|j| j.claims.get(claim))
                 .cloned(),
         };
-        let org = org.and_then(|o| OrgId::parse(&o).ok()).ok_or(AppError::Unauthenticated);
+        let org = org
+            .and_then(|o| OrgId::parse(&o).ok())
+            .ok_or(AppError::Unauthenticated);
         let request_id = idempotency_key(&parts.headers)
             .or_else(|| lambda.and_then(|c| c.request_id.clone()))
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -127,7 +141,14 @@ impl FromRequestParts<HttpState> for Caller {
             .and_then(|c| DateTime::<Utc>::from_timestamp_millis(c.time_epoch))
             .filter(|t| t.timestamp() > 0)
             .unwrap_or_else(Utc::now);
-        Ok(Self { org, req: RequestMeta { request_id, received_at, trigger: Trigger::Http } })
+        Ok(Self {
+            org,
+            req: RequestMeta {
+                request_id,
+                received_at,
+                trigger: Trigger::Http,
+            },
+        })
     }
 }
 
@@ -141,7 +162,10 @@ fn lambda_context(parts: &Parts) -> Option<&aws_lambda_events::apigw::ApiGateway
 /// A client's `Idempotency-Key` (1 to 64 of `A-Za-z0-9-_.`) makes its retries safe end to end.
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
     let v = headers.get("idempotency-key")?.to_str().ok()?;
-    let ok = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     ok.then(|| v.to_owned())
 }
 
@@ -174,7 +198,10 @@ async fn read_body(req: Request) -> Result<Zeroizing<Vec<u8>>, AppError> {
     let too_large = || {
         AppError::input(
             InputProblem::BodyTooLarge,
-            vec![FieldError::new("body", format!("is larger than {MAX_BODY_BYTES} bytes"))],
+            vec![FieldError::new(
+                "body",
+                format!("is larger than {MAX_BODY_BYTES} bytes"),
+            )],
         )
     };
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
@@ -219,7 +246,10 @@ fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,
-            [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
             bytes,
         )
             .into_response(),
@@ -247,7 +277,8 @@ pub fn problem_response(err: &AppError, step: Step) -> Response {
     let p = Problem::from_error(err, step);
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json_response(status, &p);
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
     if p.status == 503 {
         r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
@@ -265,31 +296,66 @@ async fn create_connection(State(s): State<HttpState>, caller: Caller, body: Raw
     s.respond(caller, Step::Start, None, |_| {
         let bytes = body.0?;
         let account = input::parse_json::<StartBody>(&bytes)?.account()?;
-        Ok(Operation::Start { account, connection: None })
+        Ok(Operation::Start {
+            account,
+            connection: None,
+        })
     })
     .await
 }
 
 async fn read_connection(State(s): State<HttpState>, caller: Caller, Path(id): Path<String>) -> Response {
-    s.respond(caller, Step::Start, Some(&id), |_| Ok(Operation::Read { connection: input::connection_id(&id)? }))
-        .await
+    s.respond(caller, Step::Start, Some(&id), |_| {
+        Ok(Operation::Read {
+            connection: input::connection_id(&id)?,
+        })
+    })
+    .await
 }
 
 async fn delete_connection(State(s): State<HttpState>, caller: Caller, Path(id): Path<String>) -> Response {
-    s.respond(caller, Step::Start, Some(&id), |_| Ok(Operation::Delete { connection: input::connection_id(&id)? }))
-        .await
+    s.respond(caller, Step::Start, Some(&id), |_| {
+        Ok(Operation::Delete {
+            connection: input::connection_id(&id)?,
+        })
+    })
+    .await
 }
 
-async fn put_app_registration(State(s): State<HttpState>, caller: Caller, Path(id): Path<String>, body: RawBody) -> Response {
-    s.respond(caller, Step::AppRegistration, Some(&id), |req| submit::<AppRegistrationBody>(&id, body, req)).await
+async fn put_app_registration(
+    State(s): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: RawBody,
+) -> Response {
+    s.respond(caller, Step::AppRegistration, Some(&id), |req| {
+        submit::<AppRegistrationBody>(&id, body, req)
+    })
+    .await
 }
 
-async fn put_client_secret(State(s): State<HttpState>, caller: Caller, Path(id): Path<String>, body: RawBody) -> Response {
-    s.respond(caller, Step::ClientSecret, Some(&id), |req| submit::<ClientSecretBody>(&id, body, req)).await
+async fn put_client_secret(
+    State(s): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: RawBody,
+) -> Response {
+    s.respond(caller, Step::ClientSecret, Some(&id), |req| {
+        submit::<ClientSecretBody>(&id, body, req)
+    })
+    .await
 }
 
-async fn put_subscription(State(s): State<HttpState>, caller: Caller, Path(id): Path<String>, body: RawBody) -> Response {
-    s.respond(caller, Step::Subscription, Some(&id), |req| submit::<SubscriptionBody>(&id, body, req)).await
+async fn put_subscription(
+    State(s): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: RawBody,
+) -> Response {
+    s.respond(caller, Step::Subscription, Some(&id), |req| {
+        submit::<SubscriptionBody>(&id, body, req)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(AppError::input(
             InputProblem::BodyTooLarge,
-            vec![FieldError::new("body", format!("is larger than {MAX_BODY_BYTES} bytes"))],
+            vec![FieldError::new(
+                "body",
+                format!("is larger than {MAX_BODY_BYTES} bytes"),
+            )],
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -45,19 +48,36 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
         let message = if inner.is_eof() {
             "is empty or cut short; send a JSON object".to_owned()
         } else {
-            format!("is not valid JSON (line {}, column {})", inner.line(), inner.column())
+            format!(
+                "is not valid JSON (line {}, column {})",
+                inner.line(),
+                inner.column()
+            )
         };
-        return AppError::input(InputProblem::MalformedBody, vec![FieldError::new("body", message)]);
+        return AppError::input(
+            InputProblem::MalformedBody,
+            vec![FieldError::new("body", message)],
+        );
     }
     let msg = inner.to_string();
-    let field_or_body = |p: &str| if p == "." || p.is_empty() { "body".to_owned() } else { p.to_owned() };
+    let field_or_body = |p: &str| {
+        if p == "." || p.is_empty() {
+            "body".to_owned()
+        } else {
+            p.to_owned()
+        }
+    };
     let between_ticks = |m: &str| m.split('`').nth(1).map(str::to_owned);
     let expected = msg
         .rsplit_once(", expected ")
         .map(|(_, e)| e.split(" at line ").next().unwrap_or(e).to_owned());
     let (field, message) = if msg.starts_with("unknown field") {
         // serde_path_to_error's path already ends with the unknown key.
-        let field = if path == "." || path.is_empty() { between_ticks(&msg).unwrap_or_default() } else { path };
+        let field = if path == "." || path.is_empty() {
+            between_ticks(&msg).unwrap_or_default()
+        } else {
+            path
+        };
         let message = match expected {
             Some(e) => format!("is not a field of this request (expected {e})"),
             None => "is not a field of this request".to_owned(),
@@ -65,7 +85,11 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
         (field, message)
     } else if msg.starts_with("missing field") {
         let name = between_ticks(&msg).unwrap_or_default();
-        let field = if path == "." || path.is_empty() { name } else { format!("{path}.{name}") };
+        let field = if path == "." || path.is_empty() {
+            name
+        } else {
+            format!("{path}.{name}")
+        };
         (field, "is required".to_owned())
     } else if let Some(e) = expected {
         (field_or_body(&path), format!("must be {e}"))
@@ -88,7 +112,8 @@ pub struct StartBody {
 
 impl StartBody {
     pub fn account(&self) -> Result<AccountId, AppError> {
-        AccountId::parse(&self.account_id).map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))
+        AccountId::parse(&self.account_id)
+            .map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))
     }
 }
 
@@ -184,8 +209,10 @@ mod tests {
         let (_, errs) = errors(parse_json::<ClientSecretBody>(br#"{"clientSecret":123456789}"#).unwrap_err());
         assert_eq!(errs[0].field, "clientSecret");
         assert!(!errs[0].message.contains("123456789"), "{}", errs[0].message);
-        let (_, errs) =
-            errors(parse_json::<ClientSecretBody>(br#"{"clientSecret":"s3cr3t-value","expiresAt":["s3cr3t"]}"#).unwrap_err());
+        let (_, errs) = errors(
+            parse_json::<ClientSecretBody>(br#"{"clientSecret":"s3cr3t-value","expiresAt":["s3cr3t"]}"#)
+                .unwrap_err(),
+        );
         assert_eq!(errs[0].field, "expiresAt");
         assert!(!errs[0].message.contains("s3cr3t"));
     }
@@ -196,7 +223,8 @@ mod tests {
         assert_eq!((p, errs[0].field.as_str()), (InputProblem::MalformedBody, "body"));
         let (p, _) = errors(parse_json::<SubscriptionBody>(b"").unwrap_err());
         assert_eq!(p, InputProblem::MalformedBody);
-        let (p, _) = errors(parse_json::<SubscriptionBody>(br#"{"subscriptionId":"x"} trailing"#).unwrap_err());
+        let (p, _) =
+            errors(parse_json::<SubscriptionBody>(br#"{"subscriptionId":"x"} trailing"#).unwrap_err());
         assert_eq!(p, InputProblem::MalformedBody);
         let (p, errs) = errors(parse_json::<SubscriptionBody>(br#"[]"#).unwrap_err());
         assert_eq!((p, errs[0].field.as_str()), (InputProblem::MalformedBody, "body"));

@@ -26,7 +26,11 @@ impl Handler {
     /// `org_claim`: the JWT authorizer claim that names the organization.
     pub fn new(function: Function, app: App, org_claim: impl Into<String>) -> Self {
         let router = http::router(app.clone(), OrgSource::JwtClaim(org_claim.into()), &[function]);
-        Self { function, app, router }
+        Self {
+            function,
+            app,
+            router,
+        }
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {

@@ -13,7 +13,12 @@ pub const STEP_REJECTED: &str = "Step Rejected";
 pub const CONNECTION_DELETED: &str = "Connection Deleted";
 pub const CUSTOM_ROLE_EXPORTED: &str = "Custom Role Exported";
 
-fn base(req: &RequestMeta, org: &OrgId, step: Step, connection: Option<ConnectionId>) -> serde_json::Map<String, Value> {
+fn base(
+    req: &RequestMeta,
+    org: &OrgId,
+    step: Step,
+    connection: Option<ConnectionId>,
+) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("orgId".into(), json!(org));
     m.insert("connectionId".into(), json!(connection));
@@ -53,11 +58,18 @@ pub fn completed(
             detail_type: CONNECTION_DELETED.into(),
             detail: Value::Object(base(req, org, step, connection)),
         }),
-        Outcome::Role { connection: c, format, role } => {
+        Outcome::Role {
+            connection: c,
+            format,
+            role,
+        } => {
             let mut m = with_view(base(req, org, step, connection), c);
             m.insert("format".into(), json!(format));
             m.insert("role".into(), role.clone());
-            Some(OutEvent { detail_type: CUSTOM_ROLE_EXPORTED.into(), detail: Value::Object(m) })
+            Some(OutEvent {
+                detail_type: CUSTOM_ROLE_EXPORTED.into(),
+                detail: Value::Object(m),
+            })
         }
     }
 }
@@ -71,5 +83,8 @@ pub fn rejected(
 ) -> OutEvent {
     let mut m = base(req, org, step, connection);
     m.insert("problem".into(), json!(Problem::from_error(err, step)));
-    OutEvent { detail_type: STEP_REJECTED.into(), detail: Value::Object(m) }
+    OutEvent {
+        detail_type: STEP_REJECTED.into(),
+        detail: Value::Object(m),
+    }
 }

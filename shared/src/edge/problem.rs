@@ -26,7 +26,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: u16, code: &'static str, title: &'static str, detail: impl Into<String>, step: Step) -> Self {
+    fn new(
+        status: u16,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+        step: Step,
+    ) -> Self {
         Self {
             type_uri: format!("urn:azure-connect:problem:{code}"),
             title,
@@ -44,10 +50,30 @@ impl Problem {
         match err {
             AppError::Input { problem, errors } => {
                 let (status, code, title, detail) = match problem {
-                    InputProblem::InvalidInput => (400, "invalid-input", "Invalid input", "Some fields are not valid; see errors."),
-                    InputProblem::MalformedBody => (400, "malformed-body", "Malformed request body", "The body is not the JSON object this step takes; see errors."),
-                    InputProblem::BodyTooLarge => (400, "body-too-large", "Request body too large", "The body is larger than 16 KiB."),
-                    InputProblem::UnsupportedMediaType => (400, "unsupported-media-type", "Unsupported media type", "Send the body as application/json."),
+                    InputProblem::InvalidInput => (
+                        400,
+                        "invalid-input",
+                        "Invalid input",
+                        "Some fields are not valid; see errors.",
+                    ),
+                    InputProblem::MalformedBody => (
+                        400,
+                        "malformed-body",
+                        "Malformed request body",
+                        "The body is not the JSON object this step takes; see errors.",
+                    ),
+                    InputProblem::BodyTooLarge => (
+                        400,
+                        "body-too-large",
+                        "Request body too large",
+                        "The body is larger than 16 KiB.",
+                    ),
+                    InputProblem::UnsupportedMediaType => (
+                        400,
+                        "unsupported-media-type",
+                        "Unsupported media type",
+                        "Send the body as application/json.",
+                    ),
                 };
                 let mut p = Self::new(status, code, title, detail, step);
                 p.errors = errors.clone();
@@ -67,7 +93,13 @@ impl Problem {
                 "There is no such connection in your organization. Start a new one.",
                 Step::Start,
             ),
-            AppError::NoRoute => Self::new(404, "route-not-found", "Not found", "There is no such route.", step),
+            AppError::NoRoute => Self::new(
+                404,
+                "route-not-found",
+                "Not found",
+                "There is no such route.",
+                step,
+            ),
             AppError::MethodNotAllowed => Self::new(
                 405,
                 "method-not-allowed",
@@ -143,17 +175,29 @@ mod tests {
     #[test]
     fn prerequisite_points_at_the_missing_step() {
         let p = Problem::from_error(
-            &AppError::Rule(RuleError::MissingPrerequisite { step: Step::CustomRole, needs: Step::Subscription }),
+            &AppError::Rule(RuleError::MissingPrerequisite {
+                step: Step::CustomRole,
+                needs: Step::Subscription,
+            }),
             Step::CustomRole,
         );
-        assert_eq!((p.status, p.code, p.step), (409, "step-prerequisite-missing", Step::Subscription));
+        assert_eq!(
+            (p.status, p.code, p.step),
+            (409, "step-prerequisite-missing", Step::Subscription)
+        );
     }
 
     #[test]
     fn throttling_is_retryable_503() {
-        let p = Problem::from_error(&AppError::Store(StoreError::Unavailable("throttled".into())), Step::Subscription);
+        let p = Problem::from_error(
+            &AppError::Store(StoreError::Unavailable("throttled".into())),
+            Step::Subscription,
+        );
         assert_eq!((p.status, p.retryable), (503, true));
-        let p = Problem::from_error(&AppError::Store(StoreError::Backend("denied".into())), Step::Subscription);
+        let p = Problem::from_error(
+            &AppError::Store(StoreError::Backend("denied".into())),
+            Step::Subscription,
+        );
         assert_eq!((p.status, p.retryable), (500, false));
     }
 
@@ -164,7 +208,16 @@ mod tests {
             Step::AppRegistration,
         );
         let v = serde_json::to_value(&p).unwrap();
-        for k in ["type", "title", "status", "detail", "step", "code", "errors", "retryable"] {
+        for k in [
+            "type",
+            "title",
+            "status",
+            "detail",
+            "step",
+            "code",
+            "errors",
+            "retryable",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         assert_eq!(v["errors"][0]["field"], "tenantId");

@@ -14,7 +14,10 @@ pub struct EventBridgeSink {
 
 impl EventBridgeSink {
     pub fn new(client: Client, bus: impl Into<String>) -> Self {
-        Self { client, bus: bus.into() }
+        Self {
+            client,
+            bus: bus.into(),
+        }
     }
 }
 
@@ -42,7 +45,9 @@ impl EventSink for EventBridgeSink {
                 .next()
                 .unwrap_or("unknown")
                 .to_owned();
-            return Err(PublishError::Bus(format!("PutEvents entry failed: {reason}").into()));
+            return Err(PublishError::Bus(
+                format!("PutEvents entry failed: {reason}").into(),
+            ));
         }
         Ok(())
     }

@@ -69,8 +69,15 @@ pub struct JsonLinesSink {
 
 impl JsonLinesSink {
     pub async fn open(path: &Path) -> std::io::Result<Self> {
-        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
-        Ok(Self { path: path.to_path_buf(), file: tokio::sync::Mutex::new(file) })
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: tokio::sync::Mutex::new(file),
+        })
     }
 
     pub fn path(&self) -> &Path {

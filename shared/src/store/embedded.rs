@@ -65,7 +65,10 @@ impl std::fmt::Debug for EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the store under `dir`: the directory 0700, the file 0600.
     pub fn open(dir: &Path, prefix: &str) -> Result<Self, OpenError> {
-        let io = |source| OpenError::Io { path: dir.to_path_buf(), source };
+        let io = |source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         fs::create_dir_all(dir).map_err(io)?;
         #[cfg(unix)]
         {
@@ -76,12 +79,24 @@ impl EmbeddedStore {
         let state = match fs::read(&file) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
-                serde_json::from_slice(&bytes).map_err(|source| OpenError::Invalid { path: file.clone(), source })?
+                serde_json::from_slice(&bytes).map_err(|source| OpenError::Invalid {
+                    path: file.clone(),
+                    source,
+                })?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Secrets::default(),
-            Err(e) => return Err(OpenError::Io { path: file, source: e }),
+            Err(e) => {
+                return Err(OpenError::Io {
+                    path: file,
+                    source: e,
+                });
+            }
         };
-        let store = Self { prefix: prefix.to_owned(), file, state: Mutex::new(state) };
+        let store = Self {
+            prefix: prefix.to_owned(),
+            file,
+            state: Mutex::new(state),
+        };
         {
             let guard = store.lock().map_err(OpenError::Write)?;
             store.persist(&guard).map_err(OpenError::Write)?;
@@ -129,7 +144,9 @@ impl ConnectionStore for EmbeddedStore {
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
         let name = secret_name(&self.prefix, org, id);
         let state = self.lock()?;
-        let Some(entry) = state.secrets.get(&name) else { return Ok(None) };
+        let Some(entry) = state.secrets.get(&name) else {
+            return Ok(None);
+        };
         Ok(Some(Versioned {
             version: VersionId(entry.current.clone()),
             connection: document::decode(&entry.document)?,
@@ -149,7 +166,11 @@ impl ConnectionStore for EmbeddedStore {
         }
         state.secrets.insert(
             name.clone(),
-            Entry { current: token.as_str().to_owned(), document: doc, tags: Self::tags(connection) },
+            Entry {
+                current: token.as_str().to_owned(),
+                document: doc,
+                tags: Self::tags(connection),
+            },
         );
         if let Err(e) = self.persist(&state) {
             state.secrets.remove(&name);
@@ -167,21 +188,21 @@ impl ConnectionStore for EmbeddedStore {
         let name = secret_name(&self.prefix, &next.org, &next.id);
         let doc = document::encode(next);
         let mut state = self.lock()?;
-        let Some(entry) = state.secrets.get_mut(&name) else { return Err(StoreError::NotFound) };
-        if entry.current == token.as_str() {
-            // A repeat of a write that already landed.
-            return if *entry.document == *doc {
-                Ok(VersionId(entry.current.clone()))
-            } else {
-                Err(StoreError::Conflict)
-            };
-        }
+        let Some(entry) = state.secrets.get_mut(&name) else {
+            return Err(StoreError::NotFound);
+        };
+        // Also a repeat of a write that already landed: like Secrets Manager, whose label move
+        // then finds AWSCURRENT no longer on `previous`.
         if entry.current != previous.version.0 {
             return Err(StoreError::Conflict);
         }
         let old = std::mem::replace(
             entry,
-            Entry { current: token.as_str().to_owned(), document: doc, tags: Self::tags(next) },
+            Entry {
+                current: token.as_str().to_owned(),
+                document: doc,
+                tags: Self::tags(next),
+            },
         );
         if let Err(e) = self.persist(&state) {
             state.secrets.insert(name, old);
@@ -193,7 +214,9 @@ impl ConnectionStore for EmbeddedStore {
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
         let name = secret_name(&self.prefix, org, id);
         let mut state = self.lock()?;
-        let Some(old) = state.secrets.remove(&name) else { return Ok(false) };
+        let Some(old) = state.secrets.remove(&name) else {
+            return Ok(false);
+        };
         if let Err(e) = self.persist(&state) {
             state.secrets.insert(name, old);
             return Err(e);

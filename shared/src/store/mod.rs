@@ -106,7 +106,10 @@ pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
         ("azure-connect:status", c.status.as_str().to_owned()),
     ];
     if let Some(exp) = c.client_secret.as_ref().and_then(|s| s.expires_at) {
-        tags.push(("azure-connect:secret-expires", exp.at().format("%Y-%m-%d").to_string()));
+        tags.push((
+            "azure-connect:secret-expires",
+            exp.at().format("%Y-%m-%d").to_string(),
+        ));
     }
     tags
 }

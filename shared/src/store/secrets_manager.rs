@@ -30,15 +30,24 @@ pub struct CallCounts {
     pub put: AtomicU64,
     pub update_stage: AtomicU64,
     pub tag: AtomicU64,
+    pub describe: AtomicU64,
     pub delete: AtomicU64,
 }
 
 impl CallCounts {
     pub fn total(&self) -> u64 {
-        [&self.get, &self.create, &self.put, &self.update_stage, &self.tag, &self.delete]
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        [
+            &self.get,
+            &self.create,
+            &self.put,
+            &self.update_stage,
+            &self.tag,
+            &self.describe,
+            &self.delete,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
     }
 }
 
@@ -52,7 +61,12 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(client: Client, prefix: impl Into<String>, kms_key_id: Option<String>) -> Self {
-        Self { client, prefix: prefix.into(), kms_key_id, calls: CallCounts::default() }
+        Self {
+            client,
+            prefix: prefix.into(),
+            kms_key_id,
+            calls: CallCounts::default(),
+        }
     }
 
     pub fn calls(&self) -> &CallCounts {
@@ -113,7 +127,14 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
 impl ConnectionStore for SecretsManagerStore {
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
         count(&self.calls.get);
-        let out = match self.client.get_secret_value().secret_id(self.name(org, id)).send().await {
+        // VersionStage named explicitly: same as the default in AWS, and moto (the test emulator)
+        // otherwise keeps answering with the version the secret was created with.
+        let read = self
+            .client
+            .get_secret_value()
+            .secret_id(self.name(org, id))
+            .version_stage(CURRENT);
+        let out = match read.send().await {
             Ok(out) => out,
             Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
             // A secret scheduled for deletion answers InvalidRequestException: gone for us.
@@ -126,7 +147,10 @@ impl ConnectionStore for SecretsManagerStore {
         let text = out
             .secret_string()
             .ok_or_else(|| StoreError::Backend("connection secret has no SecretString".into()))?;
-        Ok(Some(Versioned { version: VersionId(version.to_owned()), connection: document::decode(text)? }))
+        Ok(Some(Versioned {
+            version: VersionId(version.to_owned()),
+            connection: document::decode(text)?,
+        }))
     }
 
     async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError> {
@@ -191,7 +215,12 @@ impl ConnectionStore for SecretsManagerStore {
             Err(e) if code(&e) == Some("ResourceNotFoundException") => return Err(StoreError::NotFound),
             // AWSCURRENT is no longer on the version we read (or is already on ours, after a
             // retried request): re-read and decide again.
-            Err(e) if matches!(code(&e), Some("InvalidParameterException" | "InvalidRequestException")) => {
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("InvalidParameterException" | "InvalidRequestException")
+                ) =>
+            {
                 return Err(StoreError::Conflict);
             }
             Err(e) => return Err(classify(e)),
@@ -211,11 +240,21 @@ impl ConnectionStore for SecretsManagerStore {
     }
 
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
+        let name = self.name(org, id);
+        // A forced DeleteSecret succeeds on a missing secret too: ask first, so that deleting
+        // what is not there is a 404.
+        count(&self.calls.describe);
+        match self.client.describe_secret().secret_id(&name).send().await {
+            Ok(d) if d.deleted_date().is_none() => {}
+            Ok(_) => return Ok(false),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(false),
+            Err(e) => return Err(classify(e)),
+        }
         count(&self.calls.delete);
         let result = self
             .client
             .delete_secret()
-            .secret_id(self.name(org, id))
+            .secret_id(&name)
             .force_delete_without_recovery(true)
             .send()
             .await;
