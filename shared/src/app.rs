@@ -179,8 +179,10 @@ impl App {
     pub async fn execute(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
         let step = op.step();
         let connection = op.connection();
+        let is_read = matches!(op, Operation::Read { .. });
         let result = self.run(req, org, op).await;
         match &result {
+            Ok(_) if is_read => {}
             Ok(outcome) => {
                 if let Some(event) = outbound::completed(req, org, step, connection, outcome) {
                     self.publish(event).await;

@@ -28,7 +28,7 @@ fn base(
     m
 }
 
-/// The event for a successful operation; reads publish nothing.
+/// The event for a successful change (the caller skips reads).
 pub fn completed(
     req: &RequestMeta,
     org: &OrgId,
@@ -49,11 +49,10 @@ pub fn completed(
             detail_type: STEP_COMPLETED.into(),
             detail: Value::Object(with_view(base(req, org, step, connection), c)),
         }),
-        Outcome::Current(c) if step != Step::Start => Some(OutEvent {
+        Outcome::Current(c) => Some(OutEvent {
             detail_type: STEP_COMPLETED.into(),
             detail: Value::Object(with_view(base(req, org, step, connection), c)),
         }),
-        Outcome::Current(_) => None,
         Outcome::Deleted => Some(OutEvent {
             detail_type: CONNECTION_DELETED.into(),
             detail: Value::Object(base(req, org, step, connection)),

@@ -1,0 +1,135 @@
+//! Every sample in `events/` goes through its function's Lambda handler (over Secrets Manager in
+//! moto), as the Lambda runtime would deliver it.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use integration_tests::{
+    app, app_registration, client_secret, request, sm_store, subscription, unique_prefix,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use shared::app::Operation;
+use shared::domain::{AccountId, ConnectionId, OrgId};
+use shared::edge::Function;
+use shared::edge::lambda::Handler;
+
+const SAMPLE_CONNECTION: &str = "0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a";
+const SAMPLE_ORG: &str = "606079861234";
+
+fn samples() -> Vec<(Function, std::path::PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut out = Vec::new();
+    for f in Function::ALL {
+        let dir = root.join(f.name());
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                out.push((f, path));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_function_has_a_sample_for_every_trigger() {
+    let all = samples();
+    for f in Function::ALL {
+        let names: Vec<String> = all
+            .iter()
+            .filter(|(g, _)| *g == f)
+            .map(|(_, p)| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("http-")),
+            "{}: no HTTP sample",
+            f.name()
+        );
+        assert!(
+            names.iter().any(|n| n.starts_with("console-")),
+            "{}: no console sample",
+            f.name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_sample_runs_through_its_handler() {
+    let samples = samples();
+    assert!(samples.len() >= 10);
+    for (function, path) in samples {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+
+        // A connection with every input step done, so that each sample can succeed.
+        let store = sm_store(&unique_prefix()).await;
+        let (app, sink) = app(store);
+        let org = OrgId::parse(SAMPLE_ORG).unwrap();
+        let id = ConnectionId::parse(SAMPLE_CONNECTION).unwrap();
+        let start = Operation::Start {
+            account: AccountId::parse("act-1a2b3c4d").unwrap(),
+            connection: Some(id),
+        };
+        app.execute(&request("setup-0"), &org, start).await.unwrap();
+        for (i, command) in [app_registration(), client_secret(), subscription()]
+            .into_iter()
+            .enumerate()
+        {
+            let op = Operation::Submit {
+                connection: id,
+                command,
+            };
+            app.execute(&request(&format!("setup-{}", i + 1)), &org, op)
+                .await
+                .unwrap();
+        }
+        let before = sink.events().len();
+
+        let handler = Handler::new(function, app, "org_id");
+        let out = handler
+            .handle(LambdaEvent::new(payload, Context::default()))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let published = &sink.events()[before..];
+        if name == "http-read.json" {
+            assert_eq!(out["statusCode"], 200, "{name}: {out}");
+            let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["connectionId"], SAMPLE_CONNECTION, "{name}");
+            assert!(published.is_empty(), "{name}: a read publishes nothing");
+            continue;
+        }
+        assert_eq!(published.len(), 1, "{name}: one outcome event, got {published:?}");
+        let event = &published[0];
+
+        if name.contains("rejected") {
+            assert_eq!(out["outcome"], "rejected", "{name}: {out}");
+            assert_eq!(event.detail_type, "Step Rejected", "{name}");
+            assert_eq!(
+                event.detail["problem"]["code"], "secret-not-accepted-over-events",
+                "{name}"
+            );
+            assert!(
+                !event.detail.to_string().contains("Xy18Q~"),
+                "{name}: the secret went out"
+            );
+        } else if name.starts_with("http-") {
+            let status = out["statusCode"].as_u64().unwrap_or(0);
+            assert!((200..300).contains(&status), "{name}: {out}");
+            let expected = match name.as_str() {
+                "http-delete.json" => "Connection Deleted",
+                n if n.starts_with("http-get") => "Custom Role Exported",
+                _ => "Step Completed",
+            };
+            assert_eq!(event.detail_type, expected, "{name}");
+            if status != 204 {
+                let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+                assert!(body.is_object(), "{name}: {body}");
+            }
+        } else {
+            assert_ne!(out["outcome"], "rejected", "{name}: {out}");
+            assert_ne!(event.detail_type, "Step Rejected", "{name}: {event:?}");
+        }
+        assert_eq!(event.detail["orgId"], SAMPLE_ORG, "{name}");
+    }
+}
