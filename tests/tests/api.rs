@@ -561,7 +561,10 @@ async fn an_idempotency_key_makes_retries_no_ops() {
     assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(a.body, b.body, "the retry found the first connection");
 
-    let path = format!("/connections/{}/subscription", a.body["connectionId"].as_str().unwrap());
+    let path = format!(
+        "/connections/{}/subscription",
+        a.body["connectionId"].as_str().unwrap()
+    );
     let put = |sub: &'static str| {
         api.send(
             "PUT",

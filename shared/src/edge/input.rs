@@ -72,11 +72,15 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
         .rsplit_once(", expected ")
         .map(|(_, e)| e.split(" at line ").next().unwrap_or(e).to_owned());
     let (field, message) = if msg.starts_with("unknown field") {
-        // serde_path_to_error's path already ends with the unknown key.
-        let field = if path == "." || path.is_empty() {
-            between_ticks(&msg).unwrap_or_default()
-        } else {
-            path
+        // serde_path_to_error's path already ends with the unknown key. A key is input too: it is
+        // named only when it looks like a field name, never when it could be a pasted value.
+        let name = between_ticks(&msg).unwrap_or_default();
+        let looks_like_field =
+            (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let field = match (looks_like_field, path.as_str()) {
+            (false, _) => "body".to_owned(),
+            (true, "." | "") => name,
+            (true, _) => path,
         };
         let message = match expected {
             Some(e) => format!("is not a field of this request (expected {e})"),
@@ -195,6 +199,15 @@ mod tests {
         let (p, errs) = errors(e);
         assert_eq!(p, InputProblem::MalformedBody);
         assert_eq!(errs[0].field, "extra");
+    }
+
+    #[test]
+    fn an_unknown_key_that_could_be_a_value_is_not_echoed() {
+        let e = parse_json::<SubscriptionBody>(br#"{"subscriptionId":"x","abc8Q~zzzzzzzzzz.zzzzzz":1}"#)
+            .unwrap_err();
+        let (_, errs) = errors(e);
+        assert_eq!(errs[0].field, "body");
+        assert!(!format!("{errs:?}").contains("abc8Q~"));
     }
 
     #[test]

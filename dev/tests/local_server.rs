@@ -1,0 +1,361 @@
+//! The local server as a user runs it: the real binary, over Secrets Manager in moto and over the
+//! embedded store. Drives the whole wizard, the console-event door and bad requests, then looks
+//! for the client secret in everything it can capture.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const SECRET: &str = "Lk42Q~local.SERVER_canary-0123456789abcd";
+const ORG: &str = "org-local";
+
+struct Server {
+    child: Child,
+    base: String,
+    log_lines: Vec<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_azure-connect-local"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first log line says where it listens.
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert_eq!(ready["fields"]["message"], "azure-connect-local ready", "{line}");
+        let base = format!("http://{}", ready["fields"]["listen"].as_str().unwrap());
+        child.stdout = Some(out.into_inner());
+        Self {
+            child,
+            base,
+            log_lines: vec![line],
+        }
+    }
+
+    /// Stops the server and returns everything it logged.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().unwrap();
+        let mut logs = self.log_lines.concat();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        assert!(
+            status.success() || status.code().is_none(),
+            "exit: {status:?}\n{logs}"
+        );
+        logs
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    /// Every status line, header and body received.
+    seen: String,
+}
+
+impl Client {
+    async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-org-id", ORG);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        self.seen.push_str(&format!("{status} {:?}\n", res.headers()));
+        let text = res.text().await.unwrap();
+        self.seen.push_str(&text);
+        self.seen.push('\n');
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("azc-local-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The wizard, console events and bad requests. Returns the connection id.
+async fn exercise(c: &mut Client) -> String {
+    let (s, v) = c
+        .send("POST", "/connections", Some(json!({"accountId": "act-0badcafe"})))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["connectionId"].as_str().unwrap().to_owned();
+    let base = format!("/connections/{id}");
+
+    let (s, _) = c
+        .send(
+            "PUT",
+            &format!("{base}/app-registration"),
+            Some(json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = c
+        .send(
+            "PUT",
+            &format!("{base}/client-secret"),
+            Some(json!({"clientSecret": SECRET, "expiresAt": "2099-12-31"})),
+        )
+        .await;
+    assert_eq!((s, v["clientSecret"]["hint"].as_str()), (200, Some(&SECRET[..3])));
+
+    // Bad requests of many kinds, including ones that carry the secret: 4xx, and the server lives on.
+    let bad: Vec<(&str, String, Value)> = vec![
+        (
+            "PUT",
+            format!("{base}/client-secret"),
+            json!({"clientSecret": format!(" {SECRET}")}),
+        ),
+        (
+            "PUT",
+            format!("{base}/client-secret"),
+            json!({"clientSecret": SECRET, "expiresAt": SECRET}),
+        ),
+        (
+            "PUT",
+            format!("{base}/client-secret"),
+            json!({"clientSecret": SECRET, SECRET: 1}),
+        ),
+        (
+            "PUT",
+            format!("{base}/client-secret"),
+            json!({"clientSecret": [SECRET]}),
+        ),
+        (
+            "PUT",
+            format!("{base}/subscription"),
+            json!({"subscriptionId": SECRET}),
+        ),
+        (
+            "PUT",
+            format!("{base}/app-registration"),
+            json!({"tenantId": SECRET, "clientId": SECRET}),
+        ),
+        (
+            "PUT",
+            "/connections/zzz/client-secret".to_owned(),
+            json!({"clientSecret": SECRET}),
+        ),
+        ("GET", format!("{base}/custom-role"), Value::Null),
+    ];
+    for (method, path, body) in bad {
+        let (s, v) = c.send(method, &path, (!body.is_null()).then_some(body)).await;
+        assert!((400..500).contains(&s), "{method} {path}: {s} {v}");
+    }
+
+    let (s, _) = c
+        .send(
+            "PUT",
+            &format!("{base}/subscription"),
+            Some(json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // The console's door: an event is handled like the HTTP call; one with a secret is refused.
+    let event =
+        |dt: &str, detail: Value| json!({"source": "spot.console", "detail-type": dt, "detail": detail});
+    let (s, v) = c
+        .send(
+            "POST",
+            "/events",
+            Some(event(
+                "Custom Role Requested",
+                json!({"orgId": ORG, "connectionId": id, "format": "cli"}),
+            )),
+        )
+        .await;
+    assert_eq!((s, v["IsCustom"].as_bool()), (200, Some(true)), "{v}");
+    let (s, v) = c
+        .send(
+            "POST",
+            "/events",
+            Some(event(
+                "Client Secret Submitted",
+                json!({"orgId": ORG, "connectionId": id, "clientSecret": SECRET}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("secret-not-accepted-over-events")),
+        "{v}"
+    );
+    let (s, _) = c
+        .send(
+            "POST",
+            "/events",
+            Some(event("App Registration Submitted", json!({"orgId": ORG, "connectionId": id, "tenantId": "contoso.com", "clientId": "11111111-2222-4333-8444-555555555555", "clientSecret": SECRET}))),
+        )
+        .await;
+    assert_eq!(s, 400, "a secret in any console event is refused");
+
+    let (s, v) = c.send("GET", &base, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["nextStep"], "role-assignment", "{v}");
+    assert_eq!(
+        v["tenantId"], "contoso.onmicrosoft.com",
+        "the refused event changed nothing"
+    );
+    id
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    assert!(!text.is_empty(), "{what}: nothing captured");
+    assert!(!text.contains(SECRET), "{what} contains the client secret");
+    assert!(
+        !text.contains(&SECRET[3..20]),
+        "{what} contains part of the client secret"
+    );
+}
+
+#[tokio::test]
+async fn over_secrets_manager_the_secret_is_stored_and_appears_nowhere_else() {
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").expect("run via scripts/test: AWS_ENDPOINT_URL (moto) is not set");
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let bus = format!("bus-{}", uuid::Uuid::new_v4().simple());
+    aws_sdk_eventbridge::Client::new(&sdk)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap();
+    let prefix = format!("local-{}/", uuid::Uuid::new_v4().simple());
+    let dir = temp_dir();
+    let events_file = dir.join("events.jsonl");
+    let server = Server::start(&[
+        "--store",
+        "secretsmanager",
+        "--prefix",
+        &prefix,
+        "--event-bus",
+        &bus,
+        "--events-file",
+        events_file.to_str().unwrap(),
+    ]);
+    let mut client = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        seen: String::new(),
+    };
+    let id = exercise(&mut client).await;
+    let logs = server.stop();
+    assert!(
+        !logs.contains("event not published"),
+        "EventBridge refused events:\n{logs}"
+    );
+
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let listed = sm.list_secrets().filters(
+        aws_sdk_secretsmanager::types::Filter::builder()
+            .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+            .values(&prefix)
+            .build(),
+    );
+    let listed = listed.send().await.unwrap();
+    let metadata = format!("{:?}", listed.secret_list());
+    assert!(
+        metadata.contains(&id),
+        "the connection's secret is listed: {metadata}"
+    );
+    assert!(
+        metadata.contains("azure-connect:status"),
+        "tags are set: {metadata}"
+    );
+    let value = sm
+        .get_secret_value()
+        .secret_id(format!("{prefix}{ORG}/{id}"))
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        value.secret_string().unwrap().contains(SECRET),
+        "positive control: the store holds the secret"
+    );
+
+    assert_no_secret("responses", &client.seen);
+    assert_no_secret("logs", &logs);
+    assert_no_secret("events file", &std::fs::read_to_string(&events_file).unwrap());
+    assert_no_secret("secret names, descriptions and tags", &metadata);
+    let _ = endpoint;
+}
+
+#[tokio::test]
+async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowhere_else() {
+    let dir = temp_dir();
+    let store_dir = dir.join("store");
+    let events_file = dir.join("events.jsonl");
+    let server = Server::start(&[
+        "--store",
+        &format!("embedded:{}", store_dir.display()),
+        "--events-file",
+        events_file.to_str().unwrap(),
+    ]);
+    let mut client = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        seen: String::new(),
+    };
+    exercise(&mut client).await;
+    let logs = server.stop();
+
+    let file = store_dir.join("connections.json");
+    assert!(
+        std::fs::read_to_string(&file).unwrap().contains(SECRET),
+        "positive control"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let events = std::fs::read_to_string(&events_file).unwrap();
+    assert!(
+        events.lines().count() >= 10,
+        "every outcome was appended:\n{events}"
+    );
+    assert!(events.contains("Step Rejected") && events.contains("Custom Role Exported"));
+    assert_no_secret("responses", &client.seen);
+    assert_no_secret("logs", &logs);
+    assert_no_secret("events file", &events);
+    assert!(Path::new(&store_dir).is_dir());
+}
