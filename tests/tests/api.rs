@@ -303,7 +303,9 @@ async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
     let b = format!("/connections/{id}");
     let long = "x".repeat(200);
     let big = json!({"subscriptionId": "a".repeat(17 * 1024)}).to_string();
-    let cases: Vec<(&str, String, Option<String>, u16, &str, &str)> = vec![
+    // (method, path, body, status, code, field named in errors)
+    type Case<'a> = (&'a str, String, Option<String>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/connections".into(),

@@ -49,6 +49,22 @@ struct HttpState {
     org: Arc<OrgSource>,
 }
 
+/// Every HTTP route as (function, method, path): what [`router`] serves, and what the drift tests
+/// hold `openapi.yaml` and `template.yaml` against.
+pub const ROUTES: &[(Function, &str, &str)] = &[
+    (Function::Connections, "POST", "/connections"),
+    (Function::Connections, "GET", "/connections/{id}"),
+    (Function::Connections, "DELETE", "/connections/{id}"),
+    (
+        Function::AppRegistration,
+        "PUT",
+        "/connections/{id}/app-registration",
+    ),
+    (Function::ClientSecret, "PUT", "/connections/{id}/client-secret"),
+    (Function::Subscription, "PUT", "/connections/{id}/subscription"),
+    (Function::CustomRole, "GET", "/connections/{id}/custom-role"),
+];
+
 /// The router of the given functions' routes (the local server passes them all).
 pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
     let mut r = Router::new();

@@ -8,6 +8,25 @@ use crate::domain::{RuleError, Step};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// Every `code` a problem can carry (documented in `openapi.yaml`; a test holds them together).
+pub const CODES: &[&str] = &[
+    "invalid-input",
+    "malformed-body",
+    "body-too-large",
+    "unsupported-media-type",
+    "unauthenticated",
+    "connection-not-found",
+    "route-not-found",
+    "method-not-allowed",
+    "step-prerequisite-missing",
+    "connection-id-taken",
+    "write-conflict",
+    "secret-not-accepted-over-events",
+    "unknown-console-event",
+    "store-unavailable",
+    "internal-error",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
@@ -171,6 +190,41 @@ impl Problem {
 mod tests {
     use super::*;
     use crate::store::StoreError;
+
+    #[test]
+    fn every_error_maps_to_a_listed_code_and_every_code_is_used() {
+        let input = |p| AppError::input(p, vec![]);
+        let errors = [
+            input(InputProblem::InvalidInput),
+            input(InputProblem::MalformedBody),
+            input(InputProblem::BodyTooLarge),
+            input(InputProblem::UnsupportedMediaType),
+            AppError::Unauthenticated,
+            AppError::NotFound,
+            AppError::NoRoute,
+            AppError::MethodNotAllowed,
+            AppError::Rule(RuleError::MissingPrerequisite {
+                step: Step::CustomRole,
+                needs: Step::Subscription,
+            }),
+            AppError::IdTaken,
+            AppError::Contended,
+            AppError::SecretOverEvent,
+            AppError::UnknownEvent,
+            AppError::Store(StoreError::Unavailable("x".into())),
+            AppError::Store(StoreError::Backend("x".into())),
+        ];
+        let codes: Vec<&str> = errors
+            .iter()
+            .map(|e| Problem::from_error(e, Step::Start).code)
+            .collect();
+        assert_eq!(codes, CODES);
+        for e in &errors {
+            let p = Problem::from_error(e, Step::Start);
+            assert!((400..600).contains(&p.status));
+            assert_eq!(p.type_uri, format!("urn:azure-connect:problem:{}", p.code));
+        }
+    }
 
     #[test]
     fn prerequisite_points_at_the_missing_step() {

@@ -1,0 +1,267 @@
+//! `openapi.yaml` and `template.yaml` are held against the real router, so none can drift.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use integration_tests::{StoreKind, app, store};
+use serde_json::Value;
+use shared::edge::Function;
+use shared::edge::http::{OrgSource, ROUTES, router, with_console_events};
+use tower::ServiceExt;
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)).unwrap()
+}
+
+fn openapi() -> Value {
+    serde_yaml_ng::from_str(&read("openapi.yaml")).unwrap()
+}
+
+/// `/connections/{connectionId}` and `/connections/{id}` are the same route.
+fn normalize(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn ops_of_openapi(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, _) in item.as_object().unwrap() {
+            if ["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                ops.insert((method.to_uppercase(), normalize(path)));
+            }
+        }
+    }
+    ops
+}
+
+fn routes() -> BTreeSet<(String, String)> {
+    ROUTES
+        .iter()
+        .map(|(_, m, p)| (m.to_string(), normalize(p)))
+        .collect()
+}
+
+async fn full_router() -> axum::Router {
+    let (app, _) = app(store(StoreKind::Embedded).await);
+    let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    with_console_events(r, app, &Function::ALL)
+}
+
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    org: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(org) = org {
+        req = req.header("x-org-id", org);
+    }
+    let body = body
+        .map(|b| Body::from(b.to_string()))
+        .unwrap_or_else(Body::empty);
+    let res = router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        },
+    )
+}
+
+#[test]
+fn openapi_documents_exactly_the_routes_plus_the_local_event_door() {
+    let mut expected = routes();
+    expected.insert(("POST".into(), "/events".into()));
+    assert_eq!(ops_of_openapi(&openapi()), expected);
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let router = full_router().await;
+    for (method, path) in ops_of_openapi(&openapi()) {
+        let path = path.replace("{}", "0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a");
+        let (status, body) = send(&router, &method, &path, None, None).await;
+        assert_ne!(body["code"], "route-not-found", "{method} {path}");
+        assert_ne!(body["code"], "method-not-allowed", "{method} {path}");
+        assert!(status < 500, "{method} {path}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn request_examples_get_the_documented_success_status() {
+    let doc = openapi();
+    let router = full_router().await;
+    let (_, created) = send(
+        &router,
+        "POST",
+        "/connections",
+        Some("606079861234"),
+        Some(&serde_json::json!({"accountId": "act-1a2b3c4d"})),
+    )
+    .await;
+    let id = created["connectionId"].as_str().unwrap().to_owned();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(examples) = op
+                .pointer("/requestBody/content/application~1json/examples")
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
+            let success: Vec<u16> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter_map(|k| k.parse().ok())
+                .filter(|s| *s < 300)
+                .collect();
+            for (name, ex) in examples {
+                let mut body = ex["value"].clone();
+                if path == "/events" {
+                    body["detail"]["connectionId"] = Value::String(id.clone());
+                }
+                let real = path.replace("{connectionId}", &id);
+                let (status, answer) = send(
+                    &router,
+                    &method.to_uppercase(),
+                    &real,
+                    Some("606079861234"),
+                    Some(&body),
+                )
+                .await;
+                assert!(
+                    success.contains(&status),
+                    "{method} {path} example {name}: {status} {answer}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 7, "only {checked} examples");
+}
+
+#[tokio::test]
+async fn problem_examples_are_what_the_router_answers() {
+    let doc = openapi();
+    let router = full_router().await;
+    let example = |name: &str| {
+        doc["components"]["responses"][name]["content"]["application/problem+json"]["examples"].clone()
+    };
+    let unknown = "/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a";
+
+    let (_, real) = send(&router, "GET", unknown, None, None).await;
+    assert_eq!(real, example("Unauthorized")["noOrg"]["value"]);
+    let (_, real) = send(&router, "GET", unknown, Some("o"), None).await;
+    assert_eq!(real, example("NotFound")["missing"]["value"]);
+
+    let (_, c) = send(
+        &router,
+        "POST",
+        "/connections",
+        Some("o"),
+        Some(&serde_json::json!({"accountId": "act-1a2b3c4d"})),
+    )
+    .await;
+    let base = format!("/connections/{}", c["connectionId"].as_str().unwrap());
+    let (_, real) = send(&router, "GET", &format!("{base}/custom-role"), Some("o"), None).await;
+    assert_eq!(real, example("Conflict")["prerequisite"]["value"]);
+    let secret_id = serde_json::json!({"clientSecret": "0F8FAD5B-D9CB-469F-A165-70867728950E"});
+    let (_, real) = send(
+        &router,
+        "PUT",
+        &format!("{base}/client-secret"),
+        Some("o"),
+        Some(&secret_id),
+    )
+    .await;
+    assert_eq!(real, example("BadRequest")["secretId"]["value"]);
+}
+
+#[test]
+fn every_problem_code_is_documented() {
+    let doc = openapi();
+    let documented: BTreeSet<String> = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let used: BTreeSet<String> = shared::edge::problem::CODES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(used, documented);
+}
+
+#[test]
+fn the_sam_template_routes_each_path_to_its_function() {
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let mut found = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str();
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let p = &event["Properties"];
+                found.insert((
+                    binary.unwrap().to_owned(),
+                    p["Method"].as_str().unwrap().to_owned(),
+                    normalize(p["Path"].as_str().unwrap()),
+                ));
+            }
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(f, m, p)| (f.name().to_owned(), m.to_string(), normalize(p)))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn the_sam_template_sends_each_console_event_to_its_function() {
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let mut found = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+            continue;
+        };
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("EventBridgeRule") {
+                for dt in event["Properties"]["Pattern"]["detail-type"]
+                    .as_sequence()
+                    .unwrap()
+                {
+                    found.insert((binary.to_owned(), dt.as_str().unwrap().to_owned()));
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<_> = Function::ALL
+        .iter()
+        .filter_map(|f| f.console_event().map(|e| (f.name().to_owned(), e.to_owned())))
+        .collect();
+    assert_eq!(found, expected);
+}
