@@ -1,0 +1,93 @@
+//! Secrets Manager throttling and outages end as 503 `retryable` after the SDK's bounded retries.
+//! moto cannot throttle, so a stand-in answers every call with Secrets Manager's throttling error.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::edge::Function;
+use shared::edge::http::{OrgSource, router};
+use shared::events::MemorySink;
+use shared::store::secrets_manager::SecretsManagerStore;
+use tower::ServiceExt;
+
+async fn app_against(endpoint: &str) -> App {
+    let sdk = integration_tests::sdk_config().await;
+    let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .build();
+    let store = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::from_conf(conf), "outage/", None);
+    App::new(Arc::new(store), Arc::new(MemorySink::default()))
+}
+
+async fn put_subscription(app: App) -> (StatusCode, Option<String>, Value) {
+    let req = Request::put("/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a/subscription")
+        .header("x-org-id", "org-1")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}).to_string(),
+        ))
+        .unwrap();
+    let res = router(app, OrgSource::local_header(), &Function::ALL)
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    (status, retry_after, body)
+}
+
+#[tokio::test]
+async fn throttling_is_retried_then_503_retryable() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let throttler = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (
+                StatusCode::BAD_REQUEST,
+                [
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("x-amzn-errortype", "ThrottlingException"),
+                ],
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, throttler).await.unwrap() });
+
+    let (status, retry_after, body) = put_subscription(app_against(&format!("http://{addr}")).await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "store-unavailable");
+    assert_eq!(body["retryable"], true);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the SDK's standard mode: 3 attempts, then give up"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_503_retryable() {
+    // A port that was just free: nothing listens there.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (status, _, body) = put_subscription(app_against(&format!("http://{addr}")).await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["retryable"], true);
+}
