@@ -241,16 +241,10 @@ impl App {
                 Ok(Outcome::Current(c))
             }
             Operation::ExportRole { connection, format } => {
-                let current = self.load(org, &connection).await?;
-                let role = current.connection.custom_role()?;
-                // Recorded once; exporting again (or in the other format) is a plain read.
-                let connection =
-                    if current.connection.custom_role.as_ref().map(|r| &r.role_name) == Some(&role.name()) {
-                        current.connection
-                    } else {
-                        self.update(req, org, &connection, &Command::ExportCustomRole)
-                            .await?
-                    };
+                // Recorded on the first export; exporting again (or in the other format) changes
+                // nothing, so it costs one read.
+                let connection = self.update(req, org, &connection, &Command::ExportCustomRole).await?;
+                let role = connection.custom_role()?;
                 Ok(Outcome::Role {
                     connection,
                     format,

@@ -75,10 +75,10 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
                 get(read_connection).delete(delete_connection),
             ),
             Function::AppRegistration => {
-                r.route("/connections/{id}/app-registration", put(put_app_registration))
+                r.route("/connections/{id}/app-registration", put(put_step::<AppRegistrationBody>))
             }
-            Function::ClientSecret => r.route("/connections/{id}/client-secret", put(put_client_secret)),
-            Function::Subscription => r.route("/connections/{id}/subscription", put(put_subscription)),
+            Function::ClientSecret => r.route("/connections/{id}/client-secret", put(put_step::<ClientSecretBody>)),
+            Function::Subscription => r.route("/connections/{id}/subscription", put(put_step::<SubscriptionBody>)),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
         };
     }
@@ -301,13 +301,6 @@ pub fn problem_response(err: &AppError, step: Step) -> Response {
     r
 }
 
-fn submit<B: StepInput>(id: &str, body: RawBody, req: &RequestMeta) -> Result<Operation, AppError> {
-    let connection = input::connection_id(id)?;
-    let bytes = body.0?;
-    let command = input::parse_json::<B>(&bytes)?.into_command(req.received_at)?;
-    Ok(Operation::Submit { connection, command })
-}
-
 async fn create_connection(State(s): State<HttpState>, caller: Caller, body: RawBody) -> Response {
     s.respond(caller, Step::Start, None, |_| {
         let bytes = body.0?;
@@ -338,38 +331,17 @@ async fn delete_connection(State(s): State<HttpState>, caller: Caller, Path(id):
     .await
 }
 
-async fn put_app_registration(
+/// `PUT /connections/{id}/<step>`: the body `B` becomes that step's command.
+async fn put_step<B: StepInput>(
     State(s): State<HttpState>,
     caller: Caller,
     Path(id): Path<String>,
     body: RawBody,
 ) -> Response {
-    s.respond(caller, Step::AppRegistration, Some(&id), |req| {
-        submit::<AppRegistrationBody>(&id, body, req)
-    })
-    .await
-}
-
-async fn put_client_secret(
-    State(s): State<HttpState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    body: RawBody,
-) -> Response {
-    s.respond(caller, Step::ClientSecret, Some(&id), |req| {
-        submit::<ClientSecretBody>(&id, body, req)
-    })
-    .await
-}
-
-async fn put_subscription(
-    State(s): State<HttpState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    body: RawBody,
-) -> Response {
-    s.respond(caller, Step::Subscription, Some(&id), |req| {
-        submit::<SubscriptionBody>(&id, body, req)
+    s.respond(caller, B::STEP, Some(&id), |req| {
+        let connection = input::connection_id(&id)?;
+        let command = input::parse_json::<B>(&body.0?)?.into_command(req.received_at)?;
+        Ok(Operation::Submit { connection, command })
     })
     .await
 }

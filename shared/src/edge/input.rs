@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::{AppError, FieldError, InputProblem};
 use crate::domain::{
-    AccountId, ClientId, ClientSecret, Command, ConnectionId, SecretExpiry, SubscriptionId, TenantId,
+    AccountId, ClientId, ClientSecret, Command, ConnectionId, SecretExpiry, Step, SubscriptionId, TenantId,
 };
 
 /// Largest body any step takes.
@@ -105,6 +105,7 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
 
 /// A body that becomes a domain command.
 pub trait StepInput: DeserializeOwned {
+    const STEP: Step;
     fn into_command(self, now: DateTime<Utc>) -> Result<Command, AppError>;
 }
 
@@ -129,6 +130,7 @@ pub struct AppRegistrationBody {
 }
 
 impl StepInput for AppRegistrationBody {
+    const STEP: Step = Step::AppRegistration;
     fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
         let tenant = TenantId::parse(&self.tenant_id).map_err(|e| FieldError::new("tenantId", e));
         let client = ClientId::parse(&self.client_id).map_err(|e| FieldError::new("clientId", e));
@@ -148,6 +150,7 @@ pub struct ClientSecretBody {
 }
 
 impl StepInput for ClientSecretBody {
+    const STEP: Step = Step::ClientSecret;
     fn into_command(self, now: DateTime<Utc>) -> Result<Command, AppError> {
         let secret = ClientSecret::parse(self.client_secret).map_err(|e| FieldError::new("clientSecret", e));
         let expires_at = self
@@ -170,6 +173,7 @@ pub struct SubscriptionBody {
 }
 
 impl StepInput for SubscriptionBody {
+    const STEP: Step = Step::Subscription;
     fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
         SubscriptionId::parse(&self.subscription_id)
             .map(|subscription| Command::Subscription { subscription })

@@ -1,0 +1,350 @@
+//! `scripts/bench`: per-step Secrets Manager calls and handler latency, the local server's
+//! throughput and memory, and each Lambda function binary's peak memory under a Lambda Runtime API
+//! stand-in. Prints tables; asserts nothing about speed (goals are printed beside the figures).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Request;
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::edge::Function;
+use shared::edge::http::{OrgSource, router, with_console_events};
+use shared::events::MemorySink;
+use shared::store::ConnectionStore;
+use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets_manager::SecretsManagerStore;
+use tokio::sync::Mutex;
+use tower::ServiceExt;
+
+const SECRET: &str = "Bn55Q~bench.secret_value-0123456789abcdef";
+const STEPS: [&str; 8] = [
+    "start (POST)",
+    "app-registration (PUT)",
+    "client-secret (PUT)",
+    "subscription (PUT)",
+    "custom-role, first export (GET)",
+    "custom-role, again (GET)",
+    "read (GET)",
+    "delete (DELETE)",
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("azc-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn call(router: &axum::Router, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-org-id", "org-bench")
+        .header("content-type", "application/json")
+        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Runs the wizard `n` times; per step, the latencies and the store calls.
+async fn steps(store: Arc<dyn ConnectionStore>, calls: Option<Arc<SecretsManagerStore>>, n: usize) -> Vec<(Vec<Duration>, u64)> {
+    let router = router(App::new(store, Arc::new(MemorySink::default())), OrgSource::local_header(), &Function::ALL);
+    let mut out: Vec<(Vec<Duration>, u64)> = STEPS.iter().map(|_| (Vec::new(), 0)).collect();
+    let total = || calls.as_ref().map_or(0, |c| c.calls().total());
+    for _ in 0..n {
+        let mut id = String::new();
+        for (i, _) in STEPS.iter().enumerate() {
+            let base = format!("/connections/{id}");
+            let (method, path, body) = match i {
+                0 => ("POST", "/connections".to_owned(), Some(json!({"accountId": "act-0000beef"}))),
+                1 => (
+                    "PUT",
+                    format!("{base}/app-registration"),
+                    Some(json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"})),
+                ),
+                2 => ("PUT", format!("{base}/client-secret"), Some(json!({"clientSecret": SECRET, "expiresAt": "2099-01-01"}))),
+                3 => ("PUT", format!("{base}/subscription"), Some(json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}))),
+                4 | 5 => ("GET", format!("{base}/custom-role"), None),
+                6 => ("GET", base.clone(), None),
+                _ => ("DELETE", base.clone(), None),
+            };
+            let before = total();
+            let t = Instant::now();
+            let (status, body) = call(&router, method, &path, body).await;
+            out[i].0.push(t.elapsed());
+            out[i].1 += total() - before;
+            assert!(status < 300, "{method} {path}: {status} {body}");
+            if i == 0 {
+                id = body["connectionId"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    out
+}
+
+fn status_kb(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+async fn local_server() {
+    let dir = temp_dir();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_azure-connect-local"))
+        .args(["--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("embedded:{}", dir.join("store").display()))
+        .arg("--events-file")
+        .arg(dir.join("events.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let startup = started.elapsed();
+    // Keep reading its log lines (one per request), as a log shipper would.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    let base = format!("http://{}", ready["fields"]["listen"].as_str().unwrap());
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rest = status_kb(pid, "VmRSS:");
+
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base}/connections"))
+        .header("x-org-id", "org-bench")
+        .json(&json!({"accountId": "act-0000beef"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{base}/connections/{}", created["connectionId"].as_str().unwrap());
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, url, done) = (http.clone(), url.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let r = http.get(&url).header("x-org-id", "org-bench").send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rps = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    let peak = status_kb(pid, "VmHWM:");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    println!("\n## Local server (release, embedded store, 16 concurrent clients on loopback, 3 s)\n");
+    println!("| figure | value | goal |");
+    println!("|---|---|---|");
+    println!("| start-up to ready | {:.0} ms | well under 1 s |", startup.as_secs_f64() * 1000.0);
+    println!("| GET /connections/{{id}} | {rps:.0} requests/s | |");
+    println!("| RSS at rest | {} | |", mb(rest));
+    println!("| peak RSS under load | {} | |", mb(peak));
+}
+
+/// A stand-in for the Lambda Runtime API: hands out `events` one by one, counts the answers.
+#[derive(Clone)]
+struct RuntimeApi {
+    queue: Arc<Mutex<VecDeque<Value>>>,
+    ok: Arc<AtomicUsize>,
+    errors: Arc<AtomicUsize>,
+}
+
+async fn next(State(api): State<RuntimeApi>) -> axum::response::Response {
+    let event = api.queue.lock().await.pop_front();
+    let Some(event) = event else {
+        // No more work: park the function, as Lambda does between invocations.
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let deadline = (chrono::Utc::now() + chrono::Duration::seconds(30)).timestamp_millis();
+    axum::response::Response::builder()
+        .header("lambda-runtime-aws-request-id", uuid::Uuid::new_v4().to_string())
+        .header("lambda-runtime-deadline-ms", deadline.to_string())
+        .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+        .header("content-type", "application/json")
+        .body(Body::from(event.to_string()))
+        .unwrap()
+}
+
+async fn function_memory(function: Function, invocations: usize) -> (u64, u64, usize, usize, Duration) {
+    let dir = root().join("events").join(function.name());
+    let samples: Vec<Value> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap())
+        .collect();
+    let queue: VecDeque<Value> = samples.iter().cycle().take(invocations).cloned().collect();
+    let api = RuntimeApi { queue: Arc::new(Mutex::new(queue)), ok: Arc::default(), errors: Arc::default() };
+    let app = axum::Router::new()
+        .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            axum::routing::post(|State(api): State<RuntimeApi>| async move {
+                api.ok.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::ACCEPTED
+            }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            axum::routing::post(|State(api): State<RuntimeApi>| async move {
+                api.errors.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::ACCEPTED
+            }),
+        )
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The sample events name this connection; make it exist, with every input step done.
+    let prefix = format!("bench-{}/", uuid::Uuid::new_v4().simple());
+    let sdk = shared::config::aws_sdk_config().await;
+    let store = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk), prefix.clone(), None));
+    let app = App::new(store, Arc::new(MemorySink::default()));
+    let setup = with_console_events(router(app.clone(), OrgSource::local_header(), &Function::ALL), app, &Function::ALL);
+    let org_req = |method: &str, path: String, body: Value| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-org-id", "606079861234")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let id = "0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a";
+    let start = json!({"source": "spot.console", "detail-type": "Connection Started",
+        "detail": {"orgId": "606079861234", "accountId": "act-1a2b3c4d", "connectionId": id}});
+    let r = setup.clone().oneshot(org_req("POST", "/events".into(), start)).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    for (path, body) in [
+        ("app-registration", json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"})),
+        ("client-secret", json!({"clientSecret": SECRET})),
+        ("subscription", json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"})),
+    ] {
+        let r = setup.clone().oneshot(org_req("PUT", format!("/connections/{id}/{path}"), body)).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    let binary = root().join("target/release").join(function.name());
+    let started = Instant::now();
+    let mut child = Command::new(&binary)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", function.name())
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("CONNECTION_SECRET_PREFIX", &prefix)
+        .env("ORG_ID_CLAIM", "org_id")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/bench, which builds the release binaries)", binary.display()));
+    let pid = child.id();
+    while api.ok.load(Ordering::SeqCst) + api.errors.load(Ordering::SeqCst) < invocations {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(started.elapsed() < Duration::from_secs(120), "{} did not finish", function.name());
+    }
+    let took = started.elapsed();
+    let (rss, peak) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.abort();
+    (rss, peak, api.ok.load(Ordering::SeqCst), api.errors.load(Ordering::SeqCst), took)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
+
+        let embedded: Arc<dyn ConnectionStore> = Arc::new(EmbeddedStore::open(&temp_dir(), "bench/").unwrap());
+        let emb = steps(embedded, None, 300).await;
+        let sm = Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&shared::config::aws_sdk_config().await),
+            format!("bench-{}/", uuid::Uuid::new_v4().simple()),
+            None,
+        ));
+        let moto = steps(sm.clone(), Some(sm), 30).await;
+
+        println!("## Per step (release build; handler = the router the Lambdas serve)\n");
+        println!("| step | Secrets Manager calls / request | goal | handler p50, embedded | p99, embedded | p50, Secrets Manager (moto) |");
+        println!("|---|---|---|---|---|---|");
+        for (i, name) in STEPS.iter().enumerate() {
+            let (mut e, _) = emb[i].clone();
+            let (mut m, calls) = moto[i].clone();
+            let goal = match i {
+                0 => "1 (create)",
+                4 => "≤ 3 (write)",
+                1..=3 => "≤ 3 (write)",
+                5 | 6 => "1 (read)",
+                _ => "",
+            };
+            println!(
+                "| {name} | {:.1} | {goal} | {:.0} µs | {:.0} µs | {:.1} ms |",
+                calls as f64 / m.len() as f64,
+                pct(&mut e, 0.5).as_secs_f64() * 1e6,
+                pct(&mut e, 0.99).as_secs_f64() * 1e6,
+                pct(&mut m, 0.5).as_secs_f64() * 1e3,
+            );
+        }
+
+        local_server().await;
+
+        println!("\n## Lambda function binaries (release; a Lambda Runtime API stand-in feeds each its events/ samples 200 times; Secrets Manager = moto)\n");
+        println!("| function | answered | errors | RSS after | peak RSS | goal | wall time |");
+        println!("|---|---|---|---|---|---|---|");
+        for f in Function::ALL {
+            let (rss, peak, ok, errors, took) = function_memory(f, 200).await;
+            println!(
+                "| {} | {ok} | {errors} | {} | {} | ≤ 30 MB | {:.2} s |",
+                f.name(),
+                mb(rss),
+                mb(peak),
+                took.as_secs_f64()
+            );
+        }
+    });
+}
