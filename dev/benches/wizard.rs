@@ -58,17 +58,31 @@ async fn call(router: &axum::Router, method: &str, path: &str, body: Option<Valu
         .uri(path)
         .header("x-org-id", "org-bench")
         .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
         .unwrap();
     let res = router.clone().oneshot(req).await.unwrap();
     let status = res.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// Runs the wizard `n` times; per step, the latencies and the store calls.
-async fn steps(store: Arc<dyn ConnectionStore>, calls: Option<Arc<SecretsManagerStore>>, n: usize) -> Vec<(Vec<Duration>, u64)> {
-    let router = router(App::new(store, Arc::new(MemorySink::default())), OrgSource::local_header(), &Function::ALL);
+async fn steps(
+    store: Arc<dyn ConnectionStore>,
+    calls: Option<Arc<SecretsManagerStore>>,
+    n: usize,
+) -> Vec<(Vec<Duration>, u64)> {
+    let router = router(
+        App::new(store, Arc::new(MemorySink::default())),
+        OrgSource::local_header(),
+        &Function::ALL,
+    );
     let mut out: Vec<(Vec<Duration>, u64)> = STEPS.iter().map(|_| (Vec::new(), 0)).collect();
     let total = || calls.as_ref().map_or(0, |c| c.calls().total());
     for _ in 0..n {
@@ -76,14 +90,28 @@ async fn steps(store: Arc<dyn ConnectionStore>, calls: Option<Arc<SecretsManager
         for (i, _) in STEPS.iter().enumerate() {
             let base = format!("/connections/{id}");
             let (method, path, body) = match i {
-                0 => ("POST", "/connections".to_owned(), Some(json!({"accountId": "act-0000beef"}))),
+                0 => (
+                    "POST",
+                    "/connections".to_owned(),
+                    Some(json!({"accountId": "act-0000beef"})),
+                ),
                 1 => (
                     "PUT",
                     format!("{base}/app-registration"),
-                    Some(json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"})),
+                    Some(
+                        json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"}),
+                    ),
                 ),
-                2 => ("PUT", format!("{base}/client-secret"), Some(json!({"clientSecret": SECRET, "expiresAt": "2099-01-01"}))),
-                3 => ("PUT", format!("{base}/subscription"), Some(json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}))),
+                2 => (
+                    "PUT",
+                    format!("{base}/client-secret"),
+                    Some(json!({"clientSecret": SECRET, "expiresAt": "2099-01-01"})),
+                ),
+                3 => (
+                    "PUT",
+                    format!("{base}/subscription"),
+                    Some(json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"})),
+                ),
                 4 | 5 => ("GET", format!("{base}/custom-role"), None),
                 6 => ("GET", base.clone(), None),
                 _ => ("DELETE", base.clone(), None),
@@ -158,7 +186,12 @@ async fn local_server() {
             let (http, url, done) = (http.clone(), url.clone(), done.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    let r = http.get(&url).header("x-org-id", "org-bench").send().await.unwrap();
+                    let r = http
+                        .get(&url)
+                        .header("x-org-id", "org-bench")
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(r.status(), 200);
                     r.bytes().await.unwrap();
                     done.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +211,10 @@ async fn local_server() {
     println!("\n## Local server (release, embedded store, 16 concurrent clients on loopback, 3 s)\n");
     println!("| figure | value | goal |");
     println!("|---|---|---|");
-    println!("| start-up to ready | {:.0} ms | well under 1 s |", startup.as_secs_f64() * 1000.0);
+    println!(
+        "| start-up to ready | {:.0} ms | well under 1 s |",
+        startup.as_secs_f64() * 1000.0
+    );
     println!("| GET /connections/{{id}} | {rps:.0} requests/s | |");
     println!("| RSS at rest | {} | |", mb(rest));
     println!("| peak RSS under load | {} | |", mb(peak));
@@ -203,7 +239,10 @@ async fn next(State(api): State<RuntimeApi>) -> axum::response::Response {
     axum::response::Response::builder()
         .header("lambda-runtime-aws-request-id", uuid::Uuid::new_v4().to_string())
         .header("lambda-runtime-deadline-ms", deadline.to_string())
-        .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+        .header(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:bench",
+        )
         .header("content-type", "application/json")
         .body(Body::from(event.to_string()))
         .unwrap()
@@ -216,7 +255,11 @@ async fn function_memory(function: Function, invocations: usize) -> (u64, u64, u
         .map(|e| serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap())
         .collect();
     let queue: VecDeque<Value> = samples.iter().cycle().take(invocations).cloned().collect();
-    let api = RuntimeApi { queue: Arc::new(Mutex::new(queue)), ok: Arc::default(), errors: Arc::default() };
+    let api = RuntimeApi {
+        queue: Arc::new(Mutex::new(queue)),
+        ok: Arc::default(),
+        errors: Arc::default(),
+    };
     let app = axum::Router::new()
         .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
         .route(
@@ -241,9 +284,17 @@ async fn function_memory(function: Function, invocations: usize) -> (u64, u64, u
     // The sample events name this connection; make it exist, with every input step done.
     let prefix = format!("bench-{}/", uuid::Uuid::new_v4().simple());
     let sdk = shared::config::aws_sdk_config().await;
-    let store = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk), prefix.clone(), None));
+    let store = Arc::new(SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        prefix.clone(),
+        None,
+    ));
     let app = App::new(store, Arc::new(MemorySink::default()));
-    let setup = with_console_events(router(app.clone(), OrgSource::local_header(), &Function::ALL), app, &Function::ALL);
+    let setup = with_console_events(
+        router(app.clone(), OrgSource::local_header(), &Function::ALL),
+        app,
+        &Function::ALL,
+    );
     let org_req = |method: &str, path: String, body: Value| {
         Request::builder()
             .method(method)
@@ -256,14 +307,28 @@ async fn function_memory(function: Function, invocations: usize) -> (u64, u64, u
     let id = "0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a";
     let start = json!({"source": "spot.console", "detail-type": "Connection Started",
         "detail": {"orgId": "606079861234", "accountId": "act-1a2b3c4d", "connectionId": id}});
-    let r = setup.clone().oneshot(org_req("POST", "/events".into(), start)).await.unwrap();
+    let r = setup
+        .clone()
+        .oneshot(org_req("POST", "/events".into(), start))
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     for (path, body) in [
-        ("app-registration", json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"})),
+        (
+            "app-registration",
+            json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"}),
+        ),
         ("client-secret", json!({"clientSecret": SECRET})),
-        ("subscription", json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"})),
+        (
+            "subscription",
+            json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}),
+        ),
     ] {
-        let r = setup.clone().oneshot(org_req("PUT", format!("/connections/{id}/{path}"), body)).await.unwrap();
+        let r = setup
+            .clone()
+            .oneshot(org_req("PUT", format!("/connections/{id}/{path}"), body))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
 
@@ -281,22 +346,40 @@ async fn function_memory(function: Function, invocations: usize) -> (u64, u64, u
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/bench, which builds the release binaries)", binary.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/bench, which builds the release binaries)",
+                binary.display()
+            )
+        });
     let pid = child.id();
     while api.ok.load(Ordering::SeqCst) + api.errors.load(Ordering::SeqCst) < invocations {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(started.elapsed() < Duration::from_secs(120), "{} did not finish", function.name());
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} did not finish",
+            function.name()
+        );
     }
     let took = started.elapsed();
     let (rss, peak) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"));
     child.kill().unwrap();
     child.wait().unwrap();
     server.abort();
-    (rss, peak, api.ok.load(Ordering::SeqCst), api.errors.load(Ordering::SeqCst), took)
+    (
+        rss,
+        peak,
+        api.ok.load(Ordering::SeqCst),
+        api.errors.load(Ordering::SeqCst),
+        took,
+    )
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
 

@@ -243,7 +243,9 @@ impl App {
             Operation::ExportRole { connection, format } => {
                 // Recorded on the first export; exporting again (or in the other format) changes
                 // nothing, so it costs one read.
-                let connection = self.update(req, org, &connection, &Command::ExportCustomRole).await?;
+                let connection = self
+                    .update(req, org, &connection, &Command::ExportCustomRole)
+                    .await?;
                 let role = connection.custom_role()?;
                 Ok(Outcome::Role {
                     connection,

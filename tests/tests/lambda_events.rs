@@ -133,3 +133,49 @@ async fn every_sample_runs_through_its_handler() {
         assert_eq!(event.detail["orgId"], SAMPLE_ORG, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_redelivered_event_makes_no_second_version() {
+    let prefix = unique_prefix();
+    let store = sm_store(&prefix).await;
+    let (app, sink) = app(store);
+    let org = OrgId::parse(SAMPLE_ORG).unwrap();
+    let id = ConnectionId::parse(SAMPLE_CONNECTION).unwrap();
+    let start = Operation::Start {
+        account: AccountId::parse("act-1a2b3c4d").unwrap(),
+        connection: Some(id),
+    };
+    app.execute(&request("setup-0"), &org, start).await.unwrap();
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/subscription/console-subscription-submitted.json");
+    let payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let handler = Handler::new(Function::Subscription, app, "org_id");
+    let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
+    let name = format!("{prefix}{SAMPLE_ORG}/{SAMPLE_CONNECTION}");
+    let mut versions = Vec::new();
+    for _ in 0..3 {
+        let out = handler
+            .handle(LambdaEvent::new(payload.clone(), Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(out["outcome"], "completed");
+        let listed = sm
+            .list_secret_version_ids()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap();
+        versions.push(listed.versions().len());
+    }
+    assert_eq!(
+        versions,
+        [2, 2, 2],
+        "created + one write, however often the event comes"
+    );
+    assert_eq!(
+        sink.events().len(),
+        4,
+        "each delivery still answers with its outcome"
+    );
+}

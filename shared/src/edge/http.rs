@@ -74,11 +74,18 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
                 "/connections/{id}",
                 get(read_connection).delete(delete_connection),
             ),
-            Function::AppRegistration => {
-                r.route("/connections/{id}/app-registration", put(put_step::<AppRegistrationBody>))
-            }
-            Function::ClientSecret => r.route("/connections/{id}/client-secret", put(put_step::<ClientSecretBody>)),
-            Function::Subscription => r.route("/connections/{id}/subscription", put(put_step::<SubscriptionBody>)),
+            Function::AppRegistration => r.route(
+                "/connections/{id}/app-registration",
+                put(put_step::<AppRegistrationBody>),
+            ),
+            Function::ClientSecret => r.route(
+                "/connections/{id}/client-secret",
+                put(put_step::<ClientSecretBody>),
+            ),
+            Function::Subscription => r.route(
+                "/connections/{id}/subscription",
+                put(put_step::<SubscriptionBody>),
+            ),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
         };
     }
