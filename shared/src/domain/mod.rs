@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod document;
 pub mod ids;
+pub mod rbac;
 pub mod role;
 pub mod secret;
 
