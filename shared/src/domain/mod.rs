@@ -1,6 +1,7 @@
 //! The domain: no AWS, HTTP or Azure types in here.
 
 pub mod connection;
+pub mod diagnosis;
 pub mod document;
 pub mod ids;
 pub mod rbac;

@@ -1,0 +1,461 @@
+//! Diagnosis: every way Connect Account can fail, traced to the wizard step the customer must go
+//! back to, with a stable code and a message that says what is wrong and where in the Azure portal
+//! to fix it. Pure: the Azure adapter reports plain facts ([`AzureFailure`]), this decides.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::connection::Step;
+
+/// What Azure answered, in plain terms (no HTTP or SDK types).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AzureFailure {
+    /// The token endpoint refused the credentials (`error`, first of `error_codes`).
+    #[error("the token endpoint refused the credentials ({error}, AADSTS{})", aadsts.map_or("?".to_owned(), |c| c.to_string()))]
+    TokenRefused {
+        status: u16,
+        error: String,
+        aadsts: Option<u32>,
+    },
+    /// Azure Resource Manager answered an error (`error.code`).
+    #[error("Azure Resource Manager answered {status} {code}")]
+    Arm { status: u16, code: String },
+    /// 429, with how long Azure asked to wait.
+    #[error("Azure is throttling")]
+    Throttled { retry_after: Option<Duration> },
+    /// 5xx, time-out, connection refused.
+    #[error("Azure is unavailable: {0}")]
+    Unavailable(String),
+    /// An answer we cannot read.
+    #[error("unexpected answer from Azure: {0}")]
+    Protocol(String),
+}
+
+impl AzureFailure {
+    /// Worth trying again within the budget.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Throttled { .. } | Self::Unavailable(_) => true,
+            Self::Arm { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Right after a role assignment Azure answers like this for minutes.
+    pub fn is_propagation(&self) -> bool {
+        matches!(self, Self::Arm { code, .. } if code == "AuthorizationFailed")
+    }
+}
+
+/// `state` of a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionState {
+    Enabled,
+    Warned,
+    PastDue,
+    Disabled,
+    Deleted,
+    Other(String),
+}
+
+impl SubscriptionState {
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "enabled" => Self::Enabled,
+            "warned" => Self::Warned,
+            "pastdue" => Self::PastDue,
+            "disabled" => Self::Disabled,
+            "deleted" => Self::Deleted,
+            _ => Self::Other(s.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for SubscriptionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Enabled => "Enabled",
+            Self::Warned => "Warned",
+            Self::PastDue => "PastDue",
+            Self::Disabled => "Disabled",
+            Self::Deleted => "Deleted",
+            Self::Other(s) => s,
+        })
+    }
+}
+
+/// Why a validation did not connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidationFailure {
+    Azure(AzureFailure),
+    SubscriptionState(SubscriptionState),
+    /// The role is assigned but lacks these required actions.
+    MissingActions(Vec<String>),
+    /// AuthorizationFailed or no permissions until the budget ran out: the assignment may still be
+    /// propagating.
+    NotPropagated,
+    /// Azure stayed throttled or unavailable until the budget ran out.
+    OutOfTime(AzureFailure),
+}
+
+/// The verdict shown to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub step: Step,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    /// Trying again later can succeed without the customer changing anything.
+    pub retryable: bool,
+    /// Azure's side (503) rather than the customer's (422); `None` for our own bugs (500).
+    pub kind: DiagnosisKind,
+    pub missing_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiagnosisKind {
+    Customer,
+    AzureUnavailable,
+    Ours,
+}
+
+const APP_BLADE: &str = "Azure portal > Microsoft Entra ID > App registrations > your app";
+const SECRETS_BLADE: &str =
+    "Azure portal > Microsoft Entra ID > App registrations > your app > Certificates & secrets";
+const IAM_BLADE: &str = "Azure portal > Subscriptions > your subscription > Access control (IAM)";
+
+fn customer(step: Step, code: &'static str, title: &'static str, detail: impl Into<String>) -> Diagnosis {
+    Diagnosis {
+        step,
+        code,
+        title,
+        detail: detail.into(),
+        retryable: false,
+        kind: DiagnosisKind::Customer,
+        missing_actions: Vec::new(),
+    }
+}
+
+impl Diagnosis {
+    pub fn of(failure: &ValidationFailure) -> Self {
+        match failure {
+            ValidationFailure::Azure(f) => Self::of_azure(f),
+            ValidationFailure::SubscriptionState(state) => customer(
+                Step::Subscription,
+                if *state == SubscriptionState::Deleted {
+                    "subscription-deleted"
+                } else {
+                    "subscription-disabled"
+                },
+                "Subscription not active",
+                format!(
+                    "The subscription is {state}: Spot can only manage an active subscription. Reactivate it (Azure portal > Subscriptions) or enter another subscription ID."
+                ),
+            ),
+            ValidationFailure::MissingActions(actions) => Diagnosis {
+                missing_actions: actions.clone(),
+                ..customer(
+                    Step::CustomRole,
+                    "missing-actions",
+                    "The role lacks required permissions",
+                    format!(
+                        "The roles assigned to the app on this subscription do not grant {} of the actions Spot needs (see missingActions). Export the JSON policy again and update the custom role ({IAM_BLADE} > Roles), then connect again.",
+                        actions.len()
+                    ),
+                )
+            },
+            ValidationFailure::NotPropagated => Diagnosis {
+                retryable: true,
+                ..customer(
+                    Step::RoleAssignment,
+                    "role-not-assigned",
+                    "No role assignment visible yet",
+                    format!(
+                        "Azure does not show a role for the app on this subscription. Assign the custom role to the app ({IAM_BLADE} > Role assignments > Add). If you just did, Azure can take up to 10 minutes to propagate it: connect again in a few minutes."
+                    ),
+                )
+            },
+            ValidationFailure::OutOfTime(f) => Diagnosis {
+                retryable: true,
+                kind: DiagnosisKind::AzureUnavailable,
+                ..customer(
+                    Step::RoleAssignment,
+                    "azure-unavailable",
+                    "Azure is unavailable",
+                    format!(
+                        "Azure did not answer in time ({f}). Nothing you entered is lost; connect again shortly."
+                    ),
+                )
+            },
+        }
+    }
+
+    fn of_azure(f: &AzureFailure) -> Self {
+        match f {
+            AzureFailure::TokenRefused { aadsts, error, .. } => Self::of_token(*aadsts, error),
+            AzureFailure::Arm { code, status } => Self::of_arm(code, *status),
+            AzureFailure::Throttled { .. } | AzureFailure::Unavailable(_) => {
+                Self::of(&ValidationFailure::OutOfTime(f.clone()))
+            }
+            AzureFailure::Protocol(_) => Diagnosis {
+                kind: DiagnosisKind::AzureUnavailable,
+                retryable: true,
+                ..customer(
+                    Step::RoleAssignment,
+                    "azure-unavailable",
+                    "Unexpected answer from Azure",
+                    format!("{f}. Connect again shortly."),
+                )
+            },
+        }
+    }
+
+    /// The AADSTS codes of the reference table, each to its step.
+    fn of_token(aadsts: Option<u32>, error: &str) -> Self {
+        match aadsts {
+            Some(7000215) => customer(
+                Step::ClientSecret,
+                "client-secret-invalid",
+                "Client secret not accepted",
+                format!(
+                    "Azure rejected the client secret (AADSTS7000215). Paste the secret's Value, not its Secret ID; the Value is shown only right after you create a secret ({SECRETS_BLADE})."
+                ),
+            ),
+            Some(7000222) => customer(
+                Step::ClientSecret,
+                "client-secret-expired",
+                "Client secret expired",
+                format!(
+                    "The app's client secret has expired (AADSTS7000222). Create a new secret ({SECRETS_BLADE}) and enter its Value."
+                ),
+            ),
+            Some(700016) => customer(
+                Step::AppRegistration,
+                "application-not-found",
+                "Application not found in this directory",
+                format!(
+                    "No application with this Application (client) ID exists in this directory (AADSTS700016). Copy both the Application (client) ID and the Directory (tenant) ID from the app's Overview page ({APP_BLADE})."
+                ),
+            ),
+            Some(7000112) => customer(
+                Step::AppRegistration,
+                "application-disabled",
+                "Application disabled",
+                format!(
+                    "The application is disabled (AADSTS7000112). Enable it, or its service principal (Microsoft Entra ID > Enterprise applications > your app > Properties > Enabled for users to sign in)."
+                ),
+            ),
+            Some(90002) => customer(
+                Step::AppRegistration,
+                "tenant-not-found",
+                "Directory not found",
+                "No directory (tenant) with this ID exists in this Azure cloud (AADSTS90002). Copy the Directory (tenant) ID from the app's Overview page.",
+            ),
+            Some(900023) => customer(
+                Step::AppRegistration,
+                "tenant-invalid",
+                "Directory ID not valid",
+                "The Directory (tenant) ID is neither a GUID nor a verified domain (AADSTS900023). Copy it from the app's Overview page.",
+            ),
+            Some(53003) => customer(
+                Step::AppRegistration,
+                "blocked-by-conditional-access",
+                "Blocked by Conditional Access",
+                "A Conditional Access policy of your directory blocks this app from signing in (AADSTS53003). Ask your Entra ID administrator to exclude the app (workload identity) from the policy.",
+            ),
+            Some(70011) | Some(500011) => customer(
+                Step::AppRegistration,
+                "wrong-cloud",
+                "Resource not available in this directory",
+                "Azure Resource Manager is not available to this directory (AADSTS70011/500011): the tenant may belong to another Azure cloud (US Government or China).",
+            ),
+            Some(7000218) => Diagnosis {
+                kind: DiagnosisKind::Ours,
+                ..customer(
+                    Step::ClientSecret,
+                    "internal-error",
+                    "Internal error",
+                    "We sent an incomplete token request (AADSTS7000218). This is our fault; it has been logged.",
+                )
+            },
+            // Not in the table: decide by the OAuth error.
+            _ => match error {
+                "invalid_client" => customer(
+                    Step::ClientSecret,
+                    "client-secret-invalid",
+                    "Client secret not accepted",
+                    format!(
+                        "Azure rejected the client credentials. Check the secret's Value ({SECRETS_BLADE})."
+                    ),
+                ),
+                "invalid_tenant" | "invalid_request" => customer(
+                    Step::AppRegistration,
+                    "tenant-not-found",
+                    "Directory not found",
+                    "Azure did not accept the Directory (tenant) ID. Copy it from the app's Overview page.",
+                ),
+                _ => customer(
+                    Step::AppRegistration,
+                    "application-not-found",
+                    "Application not accepted",
+                    format!(
+                        "Azure refused to sign the app in ({error}). Check the Application (client) ID and Directory (tenant) ID ({APP_BLADE})."
+                    ),
+                ),
+            },
+        }
+    }
+
+    fn of_arm(code: &str, status: u16) -> Self {
+        match code {
+            "SubscriptionNotFound" => customer(
+                Step::Subscription,
+                "subscription-not-found",
+                "Subscription not found",
+                "No subscription with this ID is visible to the app. Check the Subscription ID (Azure portal > Subscriptions), and that it belongs to the same directory as the app.",
+            ),
+            "InvalidSubscriptionId" => customer(
+                Step::Subscription,
+                "subscription-invalid",
+                "Subscription ID not valid",
+                "Azure does not accept this Subscription ID. Copy it from Azure portal > Subscriptions.",
+            ),
+            "InvalidAuthenticationTokenTenant" => customer(
+                Step::Subscription,
+                "subscription-in-other-tenant",
+                "Subscription in another directory",
+                "The subscription belongs to a different directory (tenant) than the app registration. Enter a subscription of the app's directory, or register the app in the subscription's directory.",
+            ),
+            "AuthorizationFailed" => Self::of(&ValidationFailure::NotPropagated),
+            _ if status >= 500 || status == 429 => {
+                Self::of(&ValidationFailure::OutOfTime(AzureFailure::Arm {
+                    status,
+                    code: code.to_owned(),
+                }))
+            }
+            _ => Diagnosis {
+                kind: DiagnosisKind::AzureUnavailable,
+                retryable: true,
+                ..customer(
+                    Step::RoleAssignment,
+                    "azure-error",
+                    "Azure refused the check",
+                    format!(
+                        "Azure Resource Manager answered {status} {code}. Connect again shortly; if it persists, contact support."
+                    ),
+                )
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(aadsts: u32, error: &str) -> Diagnosis {
+        Diagnosis::of(&ValidationFailure::Azure(AzureFailure::TokenRefused {
+            status: 400,
+            error: error.into(),
+            aadsts: Some(aadsts),
+        }))
+    }
+
+    fn arm(status: u16, code: &str) -> Diagnosis {
+        Diagnosis::of(&ValidationFailure::Azure(AzureFailure::Arm {
+            status,
+            code: code.into(),
+        }))
+    }
+
+    #[test]
+    fn every_aadsts_of_the_reference_lands_on_its_step() {
+        let table = [
+            (
+                7000215,
+                "invalid_client",
+                Step::ClientSecret,
+                "client-secret-invalid",
+            ),
+            (
+                7000222,
+                "invalid_client",
+                Step::ClientSecret,
+                "client-secret-expired",
+            ),
+            (
+                700016,
+                "unauthorized_client",
+                Step::AppRegistration,
+                "application-not-found",
+            ),
+            (
+                7000112,
+                "unauthorized_client",
+                Step::AppRegistration,
+                "application-disabled",
+            ),
+            (90002, "invalid_tenant", Step::AppRegistration, "tenant-not-found"),
+            (900023, "invalid_request", Step::AppRegistration, "tenant-invalid"),
+            (
+                53003,
+                "access_denied",
+                Step::AppRegistration,
+                "blocked-by-conditional-access",
+            ),
+            (70011, "invalid_scope", Step::AppRegistration, "wrong-cloud"),
+            (500011, "invalid_resource", Step::AppRegistration, "wrong-cloud"),
+            (7000218, "invalid_client", Step::ClientSecret, "internal-error"),
+        ];
+        for (code, error, step, expected) in table {
+            let d = token(code, error);
+            assert_eq!((d.step, d.code), (step, expected), "AADSTS{code}");
+            assert!(!d.retryable, "AADSTS{code}");
+        }
+        assert_eq!(token(7000218, "invalid_client").kind, DiagnosisKind::Ours);
+        assert!(
+            token(7000215, "invalid_client")
+                .detail
+                .contains("Value, not its Secret ID")
+        );
+    }
+
+    #[test]
+    fn every_arm_error_of_the_reference_lands_on_its_step() {
+        assert_eq!(arm(404, "SubscriptionNotFound").step, Step::Subscription);
+        assert_eq!(arm(400, "InvalidSubscriptionId").code, "subscription-invalid");
+        assert_eq!(
+            arm(401, "InvalidAuthenticationTokenTenant").code,
+            "subscription-in-other-tenant"
+        );
+        let d = arm(403, "AuthorizationFailed");
+        assert_eq!(
+            (d.step, d.code, d.retryable),
+            (Step::RoleAssignment, "role-not-assigned", true)
+        );
+        assert!(d.detail.contains("10 minutes"));
+        let d = arm(429, "SubscriptionRequestsThrottled");
+        assert_eq!((d.kind, d.retryable), (DiagnosisKind::AzureUnavailable, true));
+        assert_eq!(
+            arm(503, "ServiceUnavailable").kind,
+            DiagnosisKind::AzureUnavailable
+        );
+    }
+
+    #[test]
+    fn states_and_permissions() {
+        let d = Diagnosis::of(&ValidationFailure::SubscriptionState(SubscriptionState::parse(
+            "Disabled",
+        )));
+        assert_eq!((d.step, d.code), (Step::Subscription, "subscription-disabled"));
+        let d = Diagnosis::of(&ValidationFailure::MissingActions(vec![
+            "Microsoft.Compute/disks/write".into(),
+        ]));
+        assert_eq!((d.step, d.code), (Step::CustomRole, "missing-actions"));
+        assert_eq!(d.missing_actions, ["Microsoft.Compute/disks/write"]);
+        let d = Diagnosis::of(&ValidationFailure::OutOfTime(AzureFailure::Unavailable(
+            "timed out".into(),
+        )));
+        assert_eq!((d.kind, d.retryable), (DiagnosisKind::AzureUnavailable, true));
+    }
+}
