@@ -11,6 +11,7 @@
 //!   (EventBridge, JSON lines, memory).
 
 pub mod app;
+pub mod azure;
 pub mod config;
 pub mod domain;
 pub mod edge;

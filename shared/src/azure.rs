@@ -1,0 +1,457 @@
+//! The Azure adapter: the client-credentials token (one form POST, implemented directly: see the
+//! README for why not azure_identity), the tenant probe, and the ARM reads Connect Account needs.
+//! Errors come back as [`AzureFailure`], plain facts that the domain diagnoses.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::diagnosis::{AzureFailure, SubscriptionState};
+use crate::domain::rbac::PermissionEntry;
+use crate::domain::{ClientId, ClientSecret, SubscriptionId, TenantId};
+
+pub const SUBSCRIPTION_API: &str = "2022-12-01";
+pub const PERMISSIONS_API: &str = "2022-04-01";
+/// Pages of permissions followed at most (each page one round trip).
+const MAX_PAGES: usize = 20;
+
+/// Endpoints of one Azure cloud. The token scopes stay the cloud's resource ids whatever the
+/// endpoint URLs are (an emulator on `http://127.0.0.1` still asks for
+/// `https://management.azure.com/.default`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cloud {
+    pub authority_host: String,
+    pub resource_manager: String,
+    pub graph: String,
+    pub arm_scope: String,
+    pub graph_scope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    #[error("AZURE_CLOUD must be public, usgov or china")]
+    UnknownCloud,
+    #[error("{0} must be an http:// or https:// URL")]
+    BadUrl(&'static str),
+}
+
+impl Cloud {
+    pub fn preset(name: &str) -> Result<Self, CloudError> {
+        let (login, arm, graph) = match name.trim().to_ascii_lowercase().as_str() {
+            "" | "public" | "azurecloud" => (
+                "https://login.microsoftonline.com",
+                "https://management.azure.com",
+                "https://graph.microsoft.com",
+            ),
+            "usgov" | "azureusgovernment" => (
+                "https://login.microsoftonline.us",
+                "https://management.usgovcloudapi.net",
+                "https://graph.microsoft.us",
+            ),
+            "china" | "azurechinacloud" => (
+                "https://login.partner.microsoftonline.cn",
+                "https://management.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+            ),
+            _ => return Err(CloudError::UnknownCloud),
+        };
+        Ok(Self {
+            authority_host: login.to_owned(),
+            resource_manager: arm.to_owned(),
+            graph: graph.to_owned(),
+            arm_scope: format!("{arm}/.default"),
+            graph_scope: format!("{graph}/.default"),
+        })
+    }
+
+    /// `AZURE_CLOUD` preset, then the explicit overrides `AZURE_AUTHORITY_HOST`,
+    /// `AZURE_RESOURCE_MANAGER_ENDPOINT`, `AZURE_GRAPH_ENDPOINT` (plain http allowed).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, CloudError> {
+        let mut cloud = Self::preset(&get("AZURE_CLOUD").unwrap_or_default())?;
+        let url = |name: &'static str| -> Result<Option<String>, CloudError> {
+            match get(name)
+                .map(|v| v.trim().trim_end_matches('/').to_owned())
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(None),
+                Some(v) if v.starts_with("http://") || v.starts_with("https://") => Ok(Some(v)),
+                Some(_) => Err(CloudError::BadUrl(name)),
+            }
+        };
+        if let Some(v) = url("AZURE_AUTHORITY_HOST")? {
+            cloud.authority_host = v;
+        }
+        if let Some(v) = url("AZURE_RESOURCE_MANAGER_ENDPOINT")? {
+            cloud.resource_manager = v;
+        }
+        if let Some(v) = url("AZURE_GRAPH_ENDPOINT")? {
+            cloud.graph = v;
+        }
+        Ok(cloud)
+    }
+}
+
+/// How the app proves who it is. Only secrets today; certificates and federated (client assertion)
+/// credentials slot in here.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    Secret(&'a ClientSecret),
+}
+
+/// A bearer token; redacted in `Debug`.
+#[derive(Clone)]
+pub struct AccessToken(SecretString);
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(redacted)")
+    }
+}
+
+impl AccessToken {
+    pub fn new(token: String) -> Self {
+        Self(SecretString::from(token))
+    }
+}
+
+/// What Connect Account reads of the subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    pub display_name: String,
+    pub state: SubscriptionState,
+}
+
+/// OAuth2 client credentials against `{authority}/{tenant}/oauth2/v2.0/token`.
+#[async_trait]
+pub trait TokenClient: Send + Sync + std::fmt::Debug {
+    async fn token(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        credential: Credential<'_>,
+        scope: &str,
+    ) -> Result<AccessToken, AzureFailure>;
+}
+
+/// The reads of Connect Account and of the early check at 3.2.
+#[async_trait]
+pub trait AzureReads: Send + Sync + std::fmt::Debug {
+    /// Whether the tenant exists in this cloud (OpenID configuration, no credentials).
+    async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, AzureFailure>;
+    async fn subscription(
+        &self,
+        token: &AccessToken,
+        id: &SubscriptionId,
+    ) -> Result<SubscriptionInfo, AzureFailure>;
+    /// Every permission entry of the caller on the subscription (all pages).
+    async fn permissions(
+        &self,
+        token: &AccessToken,
+        id: &SubscriptionId,
+    ) -> Result<Vec<PermissionEntry>, AzureFailure>;
+}
+
+/// Both traits over one reqwest client (one connection pool per cold start).
+#[derive(Debug, Clone)]
+pub struct AzureHttp {
+    http: reqwest::Client,
+    cloud: Cloud,
+}
+
+impl AzureHttp {
+    /// `timeout`: per request; the caller's budget bounds the whole validation.
+    pub fn new(cloud: Cloud, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("azure-connect/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, cloud })
+    }
+
+    pub fn cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+}
+
+fn transport(e: &reqwest::Error) -> AzureFailure {
+    // Never the URL or body: only what kind of failure it was.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_decode() || e.is_body() {
+        "unreadable answer"
+    } else {
+        "request failed"
+    };
+    AzureFailure::Unavailable(kind.to_owned())
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Entra ID's error body.
+#[derive(Debug, Deserialize)]
+struct AadError {
+    error: String,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+    #[serde(default)]
+    error_description: String,
+}
+
+/// ARM's error body.
+#[derive(Debug, Deserialize)]
+struct ArmErrorBody {
+    error: ArmErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+struct ArmErrorDetail {
+    code: String,
+}
+
+async fn arm_failure(res: reqwest::Response) -> AzureFailure {
+    let status = res.status().as_u16();
+    if status == 429 {
+        return AzureFailure::Throttled {
+            retry_after: retry_after(res.headers()),
+        };
+    }
+    match res.json::<ArmErrorBody>().await {
+        Ok(body) => AzureFailure::Arm {
+            status,
+            code: body.error.code,
+        },
+        Err(_) if status >= 500 => AzureFailure::Unavailable(format!("HTTP {status}")),
+        Err(_) => AzureFailure::Protocol(format!("HTTP {status} without an ARM error body")),
+    }
+}
+
+#[async_trait]
+impl TokenClient for AzureHttp {
+    async fn token(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        credential: Credential<'_>,
+        scope: &str,
+    ) -> Result<AccessToken, AzureFailure> {
+        let url = format!("{}/{tenant}/oauth2/v2.0/token", self.cloud.authority_host);
+        let Credential::Secret(secret) = credential;
+        let client_id = client.to_string();
+        // Form-encoded by reqwest: real secrets contain ~ . _ - and legacy ones + / = [ ] @ :
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.expose()),
+            ("scope", scope),
+        ];
+        let res = self
+            .http
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = res.status().as_u16();
+        if res.status().is_success() {
+            #[derive(Deserialize)]
+            struct Ok {
+                access_token: String,
+            }
+            let body: Ok = res
+                .json()
+                .await
+                .map_err(|_| AzureFailure::Protocol("token answer without access_token".into()))?;
+            return Ok(AccessToken::new(body.access_token));
+        }
+        if status == 429 {
+            return Err(AzureFailure::Throttled {
+                retry_after: retry_after(res.headers()),
+            });
+        }
+        if status >= 500 {
+            return Err(AzureFailure::Unavailable(format!("HTTP {status}")));
+        }
+        match res.json::<AadError>().await {
+            Ok(e) => {
+                let aadsts = e.error_codes.first().copied().or_else(|| {
+                    let rest = e.error_description.strip_prefix("AADSTS")?;
+                    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+                });
+                Err(AzureFailure::TokenRefused {
+                    status,
+                    error: e.error,
+                    aadsts,
+                })
+            }
+            Err(_) => Err(AzureFailure::Protocol(format!(
+                "token endpoint answered HTTP {status} without an error body"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl AzureReads for AzureHttp {
+    async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, AzureFailure> {
+        let url = format!(
+            "{}/{tenant}/v2.0/.well-known/openid-configuration",
+            self.cloud.authority_host
+        );
+        let res = self.http.get(url).send().await.map_err(|e| transport(&e))?;
+        let status = res.status().as_u16();
+        match status {
+            200 => Ok(true),
+            400 | 404 => Ok(false),
+            429 => Err(AzureFailure::Throttled {
+                retry_after: retry_after(res.headers()),
+            }),
+            s if s >= 500 => Err(AzureFailure::Unavailable(format!("HTTP {s}"))),
+            s => Err(AzureFailure::Protocol(format!(
+                "OpenID configuration answered HTTP {s}"
+            ))),
+        }
+    }
+
+    async fn subscription(
+        &self,
+        token: &AccessToken,
+        id: &SubscriptionId,
+    ) -> Result<SubscriptionInfo, AzureFailure> {
+        let url = format!(
+            "{}/subscriptions/{id}?api-version={SUBSCRIPTION_API}",
+            self.cloud.resource_manager
+        );
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token.0.expose_secret())
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        if !res.status().is_success() {
+            return Err(arm_failure(res).await);
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Sub {
+            #[serde(default)]
+            display_name: String,
+            state: String,
+        }
+        let sub: Sub = res
+            .json()
+            .await
+            .map_err(|_| AzureFailure::Protocol("subscription answer unreadable".into()))?;
+        Ok(SubscriptionInfo {
+            display_name: sub.display_name,
+            state: SubscriptionState::parse(&sub.state),
+        })
+    }
+
+    async fn permissions(
+        &self,
+        token: &AccessToken,
+        id: &SubscriptionId,
+    ) -> Result<Vec<PermissionEntry>, AzureFailure> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            value: Vec<Entry>,
+            next_link: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Entry {
+            #[serde(default)]
+            actions: Vec<String>,
+            #[serde(default)]
+            not_actions: Vec<String>,
+        }
+        let mut url = format!(
+            "{}/subscriptions/{id}/providers/Microsoft.Authorization/permissions?api-version={PERMISSIONS_API}",
+            self.cloud.resource_manager
+        );
+        let mut entries = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let res = self
+                .http
+                .get(&url)
+                .bearer_auth(token.0.expose_secret())
+                .send()
+                .await
+                .map_err(|e| transport(&e))?;
+            if !res.status().is_success() {
+                return Err(arm_failure(res).await);
+            }
+            let page: Page = res
+                .json()
+                .await
+                .map_err(|_| AzureFailure::Protocol("permissions answer unreadable".into()))?;
+            entries.extend(page.value.into_iter().map(|e| PermissionEntry {
+                actions: e.actions,
+                not_actions: e.not_actions,
+            }));
+            match page.next_link {
+                Some(next) if !next.is_empty() => url = next,
+                _ => return Ok(entries),
+            }
+        }
+        Err(AzureFailure::Protocol(format!(
+            "more than {MAX_PAGES} pages of permissions"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_overrides() {
+        let public = Cloud::from_lookup(|_| None).unwrap();
+        assert_eq!(public.arm_scope, "https://management.azure.com/.default");
+        assert_eq!(public.authority_host, "https://login.microsoftonline.com");
+        let gov = Cloud::from_lookup(|k| (k == "AZURE_CLOUD").then(|| "usgov".to_owned())).unwrap();
+        assert_eq!(gov.resource_manager, "https://management.usgovcloudapi.net");
+        let emu = Cloud::from_lookup(|k| match k {
+            "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+                Some("http://127.0.0.1:4000/".to_owned())
+            }
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(emu.resource_manager, "http://127.0.0.1:4000");
+        assert_eq!(
+            emu.arm_scope, "https://management.azure.com/.default",
+            "the scope stays the cloud's"
+        );
+        assert_eq!(
+            Cloud::from_lookup(|k| (k == "AZURE_CLOUD").then(|| "mars".to_owned())),
+            Err(CloudError::UnknownCloud)
+        );
+        assert!(Cloud::from_lookup(|k| (k == "AZURE_AUTHORITY_HOST").then(|| "ftp://x".to_owned())).is_err());
+    }
+
+    #[test]
+    fn tokens_are_redacted() {
+        assert_eq!(
+            format!("{:?}", AccessToken::new("eyJ0eXAi.secret".into())),
+            "AccessToken(redacted)"
+        );
+    }
+}
