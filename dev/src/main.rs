@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use shared::app::App;
-use shared::config::{self, Config};
+use shared::config::{self, AzureConfig, Config};
 use shared::edge::Function;
 use shared::edge::http::{self, OrgSource};
 use shared::events::{EventSink, FanOut, JsonLinesSink};
@@ -86,7 +86,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         sinks.push(config::event_sink(&config, sdk));
     }
-    let app = App::new(store, Arc::new(FanOut(sinks)));
+    // Azure from AZURE_CLOUD / AZURE_AUTHORITY_HOST / AZURE_RESOURCE_MANAGER_ENDPOINT /
+    // AZURE_GRAPH_ENDPOINT (the README's offline demo points them at azure-emulator).
+    let azure = AzureConfig::from_env()?;
+    tracing::info!(authority = %azure.cloud.authority_host, arm = %azure.cloud.resource_manager, "Azure endpoints");
+    let app = App::new(store, Arc::new(FanOut(sinks))).with_validator(Arc::new(azure.validator()?));
 
     let router = http::router(app.clone(), OrgSource::local_header(), &Function::ALL);
     let router = http::with_console_events(router, app, &Function::ALL);

@@ -10,10 +10,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RoleFormat, RuleError, Step};
+use crate::domain::diagnosis::Diagnosis;
+use crate::domain::{
+    AccountId, Command, Connection, ConnectionId, FailureRecord, OrgId, RoleFormat, RuleError, Step,
+    ValidationRecord,
+};
 use crate::edge::outbound;
 use crate::events::{EventSink, OutEvent};
 use crate::store::{ConnectionStore, StoreError, Versioned, WriteToken};
+use crate::validation::{CHECKS, Validator};
 
 /// Attempts of one compare-and-swap write before answering 409.
 pub const CAS_ATTEMPTS: u32 = 8;
@@ -89,6 +94,11 @@ pub enum AppError {
     UnknownEvent,
     #[error("the connection store failed")]
     Store(#[from] StoreError),
+    /// Connect Account's verdict: the customer (or Azure) has something to fix.
+    #[error("validation against Azure failed: {}", .0.code)]
+    Validation(Box<Diagnosis>),
+    #[error("this function has no Azure configuration")]
+    AzureNotConfigured,
 }
 
 impl AppError {
@@ -103,7 +113,8 @@ impl AppError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(e) => e.is_retryable(),
-            Self::Contended => true,
+            Self::Contended | Self::Rule(RuleError::InputsChanged) => true,
+            Self::Validation(d) => d.retryable,
             _ => false,
         }
     }
@@ -130,6 +141,10 @@ pub enum Operation {
         connection: ConnectionId,
         format: RoleFormat,
     },
+    /// "Connect Account": validate against Azure and link.
+    Connect {
+        connection: ConnectionId,
+    },
 }
 
 impl Operation {
@@ -138,6 +153,7 @@ impl Operation {
             Self::Start { .. } | Self::Read { .. } | Self::Delete { .. } => Step::Start,
             Self::Submit { command, .. } => command.step(),
             Self::ExportRole { .. } => Step::CustomRole,
+            Self::Connect { .. } => Step::RoleAssignment,
         }
     }
 
@@ -147,7 +163,8 @@ impl Operation {
             Self::Read { connection }
             | Self::Delete { connection }
             | Self::Submit { connection, .. }
-            | Self::ExportRole { connection, .. } => Some(*connection),
+            | Self::ExportRole { connection, .. }
+            | Self::Connect { connection } => Some(*connection),
         }
     }
 }
@@ -162,17 +179,30 @@ pub enum Outcome {
         format: RoleFormat,
         role: serde_json::Value,
     },
+    /// Validated and linked.
+    Connected(Connection),
 }
 
 #[derive(Debug, Clone)]
 pub struct App {
     store: Arc<dyn ConnectionStore>,
     events: Arc<dyn EventSink>,
+    validator: Option<Arc<Validator>>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn ConnectionStore>, events: Arc<dyn EventSink>) -> Self {
-        Self { store, events }
+        Self {
+            store,
+            events,
+            validator: None,
+        }
+    }
+
+    /// Gives the app Azure: Connect Account needs it.
+    pub fn with_validator(mut self, validator: Arc<Validator>) -> Self {
+        self.validator = Some(validator);
+        self
     }
 
     /// Runs one operation for one organization and publishes its outcome.
@@ -187,6 +217,10 @@ impl App {
                 if let Some(event) = outbound::completed(req, org, step, connection, outcome) {
                     self.publish(event).await;
                 }
+            }
+            Err(AppError::Validation(d)) => {
+                self.publish(outbound::connection_failed(req, org, connection, d))
+                    .await;
             }
             Err(err) => self.reject(req, Some(org), step, connection, err).await,
         }
@@ -240,6 +274,7 @@ impl App {
                 let c = self.update(req, org, &connection, &command).await?;
                 Ok(Outcome::Current(c))
             }
+            Operation::Connect { connection } => self.connect(req, org, &connection).await,
             Operation::ExportRole { connection, format } => {
                 // Recorded on the first export; exporting again (or in the other format) changes
                 // nothing, so it costs one read.
@@ -253,6 +288,39 @@ impl App {
                     role: role.to_json(format),
                 })
             }
+        }
+    }
+
+    /// Validates the stored inputs against Azure (no store lock is held meanwhile), then records
+    /// the verdict by compare-and-swap: connected, or failed with everything the customer typed kept.
+    async fn connect(&self, req: &RequestMeta, org: &OrgId, id: &ConnectionId) -> Result<Outcome, AppError> {
+        let current = self.load(org, id).await?.connection;
+        let inputs = current.validation_inputs()?;
+        let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let verdict = validator.validate(&inputs).await;
+        let diagnosis = verdict.as_ref().err().map(Diagnosis::of);
+        let record = ValidationRecord {
+            checked_at: Utc::now(),
+            inputs: inputs.fingerprint,
+            checks: CHECKS.iter().map(|c| c.to_string()).collect(),
+            warnings: verdict.as_ref().map(|v| v.warnings.clone()).unwrap_or_default(),
+            subscription_name: verdict.as_ref().ok().map(|v| v.subscription_name.clone()),
+            failure: diagnosis.as_ref().map(|d| FailureRecord {
+                step: d.step,
+                code: d.code.to_owned(),
+                retryable: d.retryable,
+                missing_actions: d.missing_actions.clone(),
+            }),
+        };
+        if let Some(d) = &diagnosis {
+            tracing::info!(connection = %id, step = %d.step, code = d.code, "connect failed");
+        }
+        let connection = self
+            .update(req, org, id, &Command::RecordValidation(record))
+            .await?;
+        match diagnosis {
+            None => Ok(Outcome::Connected(connection)),
+            Some(d) => Err(AppError::Validation(Box::new(d))),
         }
     }
 

@@ -2,14 +2,18 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 
 use crate::app::App;
+use crate::azure::{AzureHttp, Cloud, CloudError};
 use crate::events::eventbridge::EventBridgeSink;
 use crate::events::{EventSink, MemorySink};
 use crate::store::DEFAULT_PREFIX;
 use crate::store::secrets_manager::SecretsManagerStore;
+use crate::validation::{DEFAULT_BUDGET, Validator};
 
 /// Default JWT claim that carries the organization.
 pub const DEFAULT_ORG_CLAIM: &str = "org_id";
@@ -74,6 +78,44 @@ pub fn event_sink(config: &Config, sdk: &aws_config::SdkConfig) -> Arc<dyn Event
         }
     }
 }
+
+/// Azure for Connect Account: the cloud (`AZURE_CLOUD` and overrides) and the validation budget
+/// (`AZURE_VALIDATION_BUDGET_MS`, default 25 000: the HTTP API gives 30 s in all).
+#[derive(Debug, Clone)]
+pub struct AzureConfig {
+    pub cloud: Cloud,
+    pub budget: Duration,
+}
+
+impl AzureConfig {
+    pub fn from_env() -> Result<Self, CloudError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, CloudError> {
+        let budget = get("AZURE_VALIDATION_BUDGET_MS")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_BUDGET, Duration::from_millis);
+        Ok(Self {
+            cloud: Cloud::from_lookup(get)?,
+            budget,
+        })
+    }
+
+    /// One HTTP client (one connection pool) for the cold start.
+    pub fn validator(&self) -> Result<Validator, reqwest::Error> {
+        let http = Arc::new(AzureHttp::new(self.cloud.clone(), PER_REQUEST_TIMEOUT)?);
+        Ok(Validator::new(
+            http.clone(),
+            http,
+            self.cloud.arm_scope.clone(),
+            self.budget,
+        ))
+    }
+}
+
+/// One Azure request may take this long; the budget bounds them all.
+pub const PER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -18,3 +18,4 @@ pub mod edge;
 pub mod events;
 pub mod store;
 pub mod telemetry;
+pub mod validation;

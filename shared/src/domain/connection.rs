@@ -99,6 +99,38 @@ pub struct RoleExport {
     pub exported_at: DateTime<Utc>,
 }
 
+/// The outcome of the last Connect Account validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationRecord {
+    pub checked_at: DateTime<Utc>,
+    /// Which inputs were validated ([`ValidationInputs::fingerprint`]).
+    pub inputs: String,
+    /// What was checked, in order (e.g. `token`, `subscription`, `permissions`).
+    pub checks: Vec<String>,
+    pub warnings: Vec<String>,
+    pub subscription_name: Option<String>,
+    pub failure: Option<FailureRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    pub step: Step,
+    pub code: String,
+    pub retryable: bool,
+    pub missing_actions: Vec<String>,
+}
+
+/// Everything Connect Account needs, taken from a connection that has it all.
+#[derive(Debug, Clone)]
+pub struct ValidationInputs {
+    pub tenant: TenantId,
+    pub client: ClientId,
+    pub secret: ClientSecret,
+    pub subscription: SubscriptionId,
+    /// Identifies these inputs (no secret material: the secret's submission time stands for it).
+    pub fingerprint: String,
+}
+
 /// A change the customer asks for, already parsed.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -115,6 +147,8 @@ pub enum Command {
     },
     /// "Export JSON Policy": hands out the role and records that it was handed out.
     ExportCustomRole,
+    /// Connect Account's verdict on the inputs it validated.
+    RecordValidation(ValidationRecord),
 }
 
 impl Command {
@@ -124,6 +158,7 @@ impl Command {
             Self::ClientSecret { .. } => Step::ClientSecret,
             Self::Subscription { .. } => Step::Subscription,
             Self::ExportCustomRole => Step::CustomRole,
+            Self::RecordValidation(_) => Step::RoleAssignment,
         }
     }
 }
@@ -132,6 +167,8 @@ impl Command {
 pub enum RuleError {
     #[error("step {step} needs step {needs} first")]
     MissingPrerequisite { step: Step, needs: Step },
+    #[error("the inputs changed while they were being validated")]
+    InputsChanged,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +181,9 @@ pub struct Connection {
     pub client_secret: Option<SecretRecord>,
     pub subscription: Option<SubscriptionRecord>,
     pub custom_role: Option<RoleExport>,
+    pub validation: Option<ValidationRecord>,
+    /// When the account was first linked (connected).
+    pub linked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Ids of the last requests that changed this connection (newest last).
@@ -161,6 +201,8 @@ impl Connection {
             client_secret: None,
             subscription: None,
             custom_role: None,
+            validation: None,
+            linked_at: None,
             created_at: at,
             updated_at: at,
             recent_requests: Vec::new(),
@@ -169,7 +211,10 @@ impl Connection {
 
     /// The first step still missing, or `None` once connected.
     pub fn next_step(&self) -> Option<Step> {
-        if self.app_registration.is_none() {
+        // Connected with a role the customer made themselves (never exported here) is done too.
+        if self.status == Status::Connected {
+            None
+        } else if self.app_registration.is_none() {
             Some(Step::AppRegistration)
         } else if self.client_secret.is_none() {
             Some(Step::ClientSecret)
@@ -177,8 +222,6 @@ impl Connection {
             Some(Step::Subscription)
         } else if self.custom_role.is_none() {
             Some(Step::CustomRole)
-        } else if self.status == Status::Connected {
-            None
         } else {
             Some(Step::RoleAssignment)
         }
@@ -193,6 +236,33 @@ impl Connection {
                 step: Step::CustomRole,
                 needs: Step::Subscription,
             })
+    }
+
+    /// What Connect Account validates; the first missing input step otherwise.
+    pub fn validation_inputs(&self) -> Result<ValidationInputs, RuleError> {
+        let missing = |needs| RuleError::MissingPrerequisite {
+            step: Step::RoleAssignment,
+            needs,
+        };
+        let app = self
+            .app_registration
+            .as_ref()
+            .ok_or(missing(Step::AppRegistration))?;
+        let secret = self.client_secret.as_ref().ok_or(missing(Step::ClientSecret))?;
+        let sub = self.subscription.as_ref().ok_or(missing(Step::Subscription))?;
+        Ok(ValidationInputs {
+            tenant: app.tenant.clone(),
+            client: app.client,
+            secret: secret.secret.clone(),
+            subscription: sub.subscription,
+            fingerprint: format!(
+                "{}|{}|{}|{}",
+                app.tenant,
+                app.client,
+                sub.subscription,
+                secret.submitted_at.timestamp_micros()
+            ),
+        })
     }
 
     pub fn handled(&self, request_id: &str) -> bool {
@@ -263,10 +333,23 @@ impl Connection {
                 }
                 !same
             }
+            Command::RecordValidation(record) => {
+                if self.validation_inputs()?.fingerprint != record.inputs {
+                    return Err(RuleError::InputsChanged);
+                }
+                if record.failure.is_none() {
+                    self.status = Status::Connected;
+                    self.linked_at.get_or_insert(record.checked_at);
+                } else {
+                    self.status = Status::Failed;
+                }
+                self.validation = Some(record.clone());
+                true
+            }
         };
         if changed {
             // New credentials are unproven until Connect Account validates them again.
-            if !matches!(command, Command::ExportCustomRole) {
+            if !matches!(command, Command::ExportCustomRole | Command::RecordValidation(_)) {
                 self.status = Status::Draft;
             }
             self.touch(request_id, at);
@@ -383,6 +466,64 @@ mod tests {
             .unwrap();
         assert!(c.custom_role.is_none());
         assert_eq!(c.status, Status::Draft);
+    }
+
+    fn record(c: &Connection, failure: Option<FailureRecord>) -> ValidationRecord {
+        ValidationRecord {
+            checked_at: t("2026-11-26T10:05:00Z"),
+            inputs: c.validation_inputs().unwrap().fingerprint,
+            checks: vec!["token".into()],
+            warnings: vec![],
+            subscription_name: None,
+            failure,
+        }
+    }
+
+    #[test]
+    fn validation_connects_fails_and_goes_stale() {
+        let mut c = conn();
+        let at = t("2026-11-26T10:01:00Z");
+        assert_eq!(
+            c.validation_inputs().unwrap_err(),
+            RuleError::MissingPrerequisite {
+                step: Step::RoleAssignment,
+                needs: Step::AppRegistration
+            }
+        );
+        for (i, cmd) in [app_reg(), secret(), sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab")]
+            .iter()
+            .enumerate()
+        {
+            c.apply(cmd, &format!("r{i}"), at).unwrap();
+        }
+        let failure = FailureRecord {
+            step: Step::CustomRole,
+            code: "missing-actions".into(),
+            retryable: false,
+            missing_actions: vec!["x".into()],
+        };
+        c.apply(&Command::RecordValidation(record(&c, Some(failure))), "v1", at)
+            .unwrap();
+        assert_eq!((c.status, c.linked_at), (Status::Failed, None));
+        assert!(
+            c.app_registration.is_some() && c.client_secret.is_some(),
+            "inputs are kept"
+        );
+        let ok = record(&c, None);
+        c.apply(&Command::RecordValidation(ok.clone()), "v2", at).unwrap();
+        assert_eq!(
+            (c.status, c.linked_at, c.next_step()),
+            (Status::Connected, Some(ok.checked_at), None)
+        );
+        // A verdict on other inputs is refused; a new input puts the connection back to draft.
+        let stale = ok.clone();
+        c.apply(&sub("00000000-aaaa-4bbb-8ccc-0123456789ab"), "r9", at)
+            .unwrap();
+        assert_eq!(c.status, Status::Draft);
+        assert_eq!(
+            c.apply(&Command::RecordValidation(stale), "v3", at),
+            Err(RuleError::InputsChanged)
+        );
     }
 
     #[test]

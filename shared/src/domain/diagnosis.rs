@@ -112,6 +112,28 @@ pub struct Diagnosis {
     pub missing_actions: Vec<String>,
 }
 
+/// Every code a diagnosis can carry (documented in `openapi.yaml`).
+pub const CODES: &[&str] = &[
+    "client-secret-invalid",
+    "client-secret-expired",
+    "application-not-found",
+    "application-disabled",
+    "tenant-not-found",
+    "tenant-invalid",
+    "blocked-by-conditional-access",
+    "wrong-cloud",
+    "subscription-not-found",
+    "subscription-invalid",
+    "subscription-in-other-tenant",
+    "subscription-disabled",
+    "subscription-deleted",
+    "missing-actions",
+    "role-not-assigned",
+    "azure-unavailable",
+    "azure-error",
+    "internal-error",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiagnosisKind {
     Customer,
@@ -440,6 +462,43 @@ mod tests {
             arm(503, "ServiceUnavailable").kind,
             DiagnosisKind::AzureUnavailable
         );
+    }
+
+    #[test]
+    fn every_code_is_listed() {
+        let mut seen = Vec::new();
+        for c in [
+            7000215, 7000222, 700016, 7000112, 90002, 900023, 53003, 70011, 7000218, 1,
+        ] {
+            for e in ["invalid_client", "invalid_tenant", "other"] {
+                seen.push(token(c, e).code);
+            }
+        }
+        for (s, c) in [
+            (404, "SubscriptionNotFound"),
+            (400, "InvalidSubscriptionId"),
+            (401, "InvalidAuthenticationTokenTenant"),
+            (403, "AuthorizationFailed"),
+            (503, "X"),
+            (400, "Odd"),
+        ] {
+            seen.push(arm(s, c).code);
+        }
+        for f in [
+            ValidationFailure::SubscriptionState(SubscriptionState::Disabled),
+            ValidationFailure::SubscriptionState(SubscriptionState::Deleted),
+            ValidationFailure::MissingActions(vec![]),
+            ValidationFailure::NotPropagated,
+            ValidationFailure::Azure(AzureFailure::Protocol("x".into())),
+        ] {
+            seen.push(Diagnosis::of(&f).code);
+        }
+        for code in &seen {
+            assert!(CODES.contains(code), "{code} not listed");
+        }
+        for code in CODES {
+            assert!(seen.contains(code), "{code} never produced");
+        }
     }
 
     #[test]

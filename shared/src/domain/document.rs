@@ -8,7 +8,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::connection::{AppRegistration, Connection, RoleExport, SecretRecord, Status, SubscriptionRecord};
+use super::connection::{
+    AppRegistration, Connection, FailureRecord, RoleExport, SecretRecord, Status, Step, SubscriptionRecord,
+    ValidationRecord,
+};
 use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
 use super::secret::{ClientSecret, SecretExpiry};
 
@@ -41,6 +44,10 @@ struct Doc<'a> {
     subscription: Option<SubDoc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     custom_role: Option<RoleDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation: Option<ValidationDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -78,6 +85,62 @@ struct RoleDoc {
     exported_at: DateTime<Utc>,
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidationDoc {
+    checked_at: DateTime<Utc>,
+    inputs: String,
+    checks: Vec<String>,
+    warnings: Vec<String>,
+    subscription_name: Option<String>,
+    failure: Option<FailureDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FailureDoc {
+    step: Step,
+    code: String,
+    retryable: bool,
+    missing_actions: Vec<String>,
+}
+
+impl From<&ValidationRecord> for ValidationDoc {
+    fn from(v: &ValidationRecord) -> Self {
+        Self {
+            checked_at: v.checked_at,
+            inputs: v.inputs.clone(),
+            checks: v.checks.clone(),
+            warnings: v.warnings.clone(),
+            subscription_name: v.subscription_name.clone(),
+            failure: v.failure.as_ref().map(|f| FailureDoc {
+                step: f.step,
+                code: f.code.clone(),
+                retryable: f.retryable,
+                missing_actions: f.missing_actions.clone(),
+            }),
+        }
+    }
+}
+
+impl From<ValidationDoc> for ValidationRecord {
+    fn from(v: ValidationDoc) -> Self {
+        Self {
+            checked_at: v.checked_at,
+            inputs: v.inputs,
+            checks: v.checks,
+            warnings: v.warnings,
+            subscription_name: v.subscription_name,
+            failure: v.failure.map(|f| FailureRecord {
+                step: f.step,
+                code: f.code,
+                retryable: f.retryable,
+                missing_actions: f.missing_actions,
+            }),
+        }
+    }
+}
+
 /// Serializes a connection for the store. The string holds the secret: it is zeroed on drop.
 pub fn encode(c: &Connection) -> Zeroizing<String> {
     let doc = Doc {
@@ -104,6 +167,8 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
             role_name: r.role_name.clone(),
             exported_at: r.exported_at,
         }),
+        validation: c.validation.as_ref().map(ValidationDoc::from),
+        linked_at: c.linked_at,
         created_at: c.created_at,
         updated_at: c.updated_at,
         recent_requests: c.recent_requests.clone(),
@@ -145,6 +210,8 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
             role_name: r.role_name,
             exported_at: r.exported_at,
         }),
+        validation: doc.validation.map(ValidationRecord::from),
+        linked_at: doc.linked_at,
         created_at: doc.created_at,
         updated_at: doc.updated_at,
         recent_requests: doc.recent_requests,

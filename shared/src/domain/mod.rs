@@ -8,7 +8,9 @@ pub mod rbac;
 pub mod role;
 pub mod secret;
 
-pub use connection::{Command, Connection, RuleError, Status, Step};
+pub use connection::{
+    Command, Connection, FailureRecord, RuleError, Status, Step, ValidationInputs, ValidationRecord,
+};
 pub use ids::{AccountId, ClientId, ConnectionId, IdError, OrgId, SubscriptionId, TenantId};
 pub use role::{CustomRole, RoleFormat};
 pub use secret::{ClientSecret, ExpiryError, SecretError, SecretExpiry, SecretHint};

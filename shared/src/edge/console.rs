@@ -16,6 +16,7 @@ pub const CONNECTION_STARTED: &str = "Connection Started";
 pub const APP_REGISTRATION_SUBMITTED: &str = "App Registration Submitted";
 pub const SUBSCRIPTION_SUBMITTED: &str = "Subscription Submitted";
 pub const CUSTOM_ROLE_REQUESTED: &str = "Custom Role Requested";
+pub const CONNECT_ACCOUNT_REQUESTED: &str = "Connect Account Requested";
 /// Never accepted: named so that it is refused with the right explanation.
 pub const CLIENT_SECRET_SUBMITTED: &str = "Client Secret Submitted";
 
@@ -39,6 +40,7 @@ pub(crate) fn step_of(detail_type: &str) -> Step {
         APP_REGISTRATION_SUBMITTED => Step::AppRegistration,
         SUBSCRIPTION_SUBMITTED => Step::Subscription,
         CUSTOM_ROLE_REQUESTED => Step::CustomRole,
+        CONNECT_ACCOUNT_REQUESTED => Step::RoleAssignment,
         _ => Step::ClientSecret,
     }
 }
@@ -69,6 +71,10 @@ struct StartDetail {
     #[serde(default)]
     connection_id: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyDetail {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +162,10 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
                 connection: id,
                 command: input::parse_value::<SubscriptionBody>(rest)?.into_command(req.received_at)?,
             },
+            Step::RoleAssignment => {
+                let _: EmptyDetail = input::parse_value(rest)?;
+                Operation::Connect { connection: id }
+            }
             _ => {
                 let d: RoleDetail = input::parse_value(rest)?;
                 let format = match d.format.as_deref() {

@@ -63,6 +63,7 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
     (Function::ClientSecret, "PUT", "/connections/{id}/client-secret"),
     (Function::Subscription, "PUT", "/connections/{id}/subscription"),
     (Function::CustomRole, "GET", "/connections/{id}/custom-role"),
+    (Function::ConnectAccount, "POST", "/connections/{id}/connect"),
 ];
 
 /// The router of the given functions' routes (the local server passes them all).
@@ -87,6 +88,7 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
                 put(put_step::<SubscriptionBody>),
             ),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
+            Function::ConnectAccount => r.route("/connections/{id}/connect", post(connect_account)),
         };
     }
     r.fallback(|| async { problem_response(&AppError::NoRoute, Step::Start) })
@@ -289,7 +291,9 @@ fn success_response(outcome: Outcome) -> Response {
             }
             r
         }
-        Outcome::Current(c) => json_response(StatusCode::OK, &ConnectionView::from(&c)),
+        Outcome::Current(c) | Outcome::Connected(c) => {
+            json_response(StatusCode::OK, &ConnectionView::from(&c))
+        }
         Outcome::Deleted => StatusCode::NO_CONTENT.into_response(),
         Outcome::Role { role, .. } => json_response(StatusCode::OK, &role),
     }
@@ -349,6 +353,27 @@ async fn put_step<B: StepInput>(
         let connection = input::connection_id(&id)?;
         let command = input::parse_json::<B>(&body.0?)?.into_command(req.received_at)?;
         Ok(Operation::Submit { connection, command })
+    })
+    .await
+}
+
+/// "Connect Account": no body (an empty JSON object is accepted too).
+async fn connect_account(
+    State(s): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: RawBody,
+) -> Response {
+    s.respond(caller, Step::RoleAssignment, Some(&id), |_| {
+        let connection = input::connection_id(&id)?;
+        let bytes = body.0?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Empty {}
+            let _: Empty = input::parse_json(&bytes)?;
+        }
+        Ok(Operation::Connect { connection })
     })
     .await
 }

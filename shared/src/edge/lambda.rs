@@ -55,6 +55,7 @@ impl Handler {
                     Outcome::Created(_) => "created",
                     Outcome::Current(_) | Outcome::Role { .. } => "completed",
                     Outcome::Deleted => "deleted",
+                    Outcome::Connected(_) => "connected",
                 },
             })),
             Err(e) if e.is_retryable() => Err(Box::new(e)),

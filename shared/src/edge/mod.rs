@@ -17,15 +17,17 @@ pub enum Function {
     ClientSecret,
     Subscription,
     CustomRole,
+    ConnectAccount,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Self::Connections,
         Self::AppRegistration,
         Self::ClientSecret,
         Self::Subscription,
         Self::CustomRole,
+        Self::ConnectAccount,
     ];
 
     /// The binary and SAM function name stem.
@@ -36,6 +38,7 @@ impl Function {
             Self::ClientSecret => "client-secret",
             Self::Subscription => "subscription",
             Self::CustomRole => "custom-role",
+            Self::ConnectAccount => "connect-account",
         }
     }
 
@@ -48,6 +51,7 @@ impl Function {
             Self::ClientSecret => None,
             Self::Subscription => Some(console::SUBSCRIPTION_SUBMITTED),
             Self::CustomRole => Some(console::CUSTOM_ROLE_REQUESTED),
+            Self::ConnectAccount => Some(console::CONNECT_ACCOUNT_REQUESTED),
         }
     }
 }

@@ -12,6 +12,8 @@ pub const STEP_COMPLETED: &str = "Step Completed";
 pub const STEP_REJECTED: &str = "Step Rejected";
 pub const CONNECTION_DELETED: &str = "Connection Deleted";
 pub const CUSTOM_ROLE_EXPORTED: &str = "Custom Role Exported";
+pub const ACCOUNT_CONNECTED: &str = "Account Connected";
+pub const CONNECTION_FAILED: &str = "Connection Failed";
 
 fn base(
     req: &RequestMeta,
@@ -57,6 +59,26 @@ pub fn completed(
             detail_type: CONNECTION_DELETED.into(),
             detail: Value::Object(base(req, org, step, connection)),
         }),
+        Outcome::Connected(c) => {
+            let mut m = with_view(base(req, org, step, connection), c);
+            let view = ConnectionView::from(c);
+            m.insert("tenantId".into(), json!(view.tenant_id));
+            m.insert("clientId".into(), json!(view.client_id));
+            m.insert("subscriptionId".into(), json!(view.subscription_id));
+            m.insert(
+                "secretExpiresAt".into(),
+                json!(view.client_secret.and_then(|s| s.expires_at)),
+            );
+            m.insert("linkedAt".into(), json!(view.linked_at));
+            m.insert(
+                "warnings".into(),
+                json!(view.validation.map(|v| v.warnings).unwrap_or_default()),
+            );
+            Some(OutEvent {
+                detail_type: ACCOUNT_CONNECTED.into(),
+                detail: Value::Object(m),
+            })
+        }
         Outcome::Role {
             connection: c,
             format,
@@ -70,6 +92,25 @@ pub fn completed(
                 detail: Value::Object(m),
             })
         }
+    }
+}
+
+/// Connect Account failed: the diagnosis, with the step to go back to.
+pub fn connection_failed(
+    req: &RequestMeta,
+    org: &OrgId,
+    connection: Option<ConnectionId>,
+    diagnosis: &crate::domain::diagnosis::Diagnosis,
+) -> OutEvent {
+    let mut m = base(req, org, Step::RoleAssignment, connection);
+    let err = AppError::Validation(Box::new(diagnosis.clone()));
+    m.insert(
+        "problem".into(),
+        json!(Problem::from_error(&err, Step::RoleAssignment)),
+    );
+    OutEvent {
+        detail_type: CONNECTION_FAILED.into(),
+        detail: Value::Object(m),
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::app::{AppError, FieldError, InputProblem};
+use crate::domain::diagnosis::DiagnosisKind;
 use crate::domain::{RuleError, Step};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -19,6 +20,7 @@ pub const CODES: &[&str] = &[
     "route-not-found",
     "method-not-allowed",
     "step-prerequisite-missing",
+    "inputs-changed",
     "connection-id-taken",
     "write-conflict",
     "secret-not-accepted-over-events",
@@ -42,6 +44,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     pub retryable: bool,
+    /// For permission gaps: exactly the required actions not granted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
 }
 
 impl Problem {
@@ -61,6 +66,7 @@ impl Problem {
             code,
             errors: Vec::new(),
             retryable: false,
+            missing_actions: Vec::new(),
         }
     }
 
@@ -132,6 +138,32 @@ impl Problem {
                 "An earlier step is missing",
                 format!("Step {wanted} needs step {needs} first; complete {needs}, then come back."),
                 *needs,
+            ),
+            AppError::Rule(RuleError::InputsChanged) => Self::new(
+                409,
+                "inputs-changed",
+                "Inputs changed during validation",
+                "The connection's inputs changed while Connect Account was checking them; connect again.",
+                Step::RoleAssignment,
+            )
+            .retryable(),
+            AppError::Validation(d) => {
+                let status = match d.kind {
+                    DiagnosisKind::Customer => 422,
+                    DiagnosisKind::AzureUnavailable => 503,
+                    DiagnosisKind::Ours => 500,
+                };
+                let mut p = Self::new(status, d.code, d.title, d.detail.clone(), d.step);
+                p.retryable = d.retryable;
+                p.missing_actions = d.missing_actions.clone();
+                p
+            }
+            AppError::AzureNotConfigured => Self::new(
+                500,
+                "internal-error",
+                "Internal error",
+                "Something failed on our side; it has been logged.",
+                step,
             ),
             AppError::IdTaken => Self::new(
                 409,
@@ -207,6 +239,7 @@ mod tests {
                 step: Step::CustomRole,
                 needs: Step::Subscription,
             }),
+            AppError::Rule(RuleError::InputsChanged),
             AppError::IdTaken,
             AppError::Contended,
             AppError::SecretOverEvent,

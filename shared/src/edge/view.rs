@@ -17,6 +17,8 @@ pub struct ConnectionView {
     pub subscription_id: Option<SubscriptionId>,
     pub client_secret: Option<SecretView>,
     pub custom_role: Option<RoleView>,
+    pub validation: Option<ValidationView>,
+    pub linked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -34,6 +36,26 @@ pub struct SecretView {
 pub struct RoleView {
     pub role_name: String,
     pub exported_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationView {
+    pub checked_at: DateTime<Utc>,
+    pub checks: Vec<String>,
+    pub warnings: Vec<String>,
+    pub subscription_name: Option<String>,
+    pub failure: Option<FailureView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    pub step: Step,
+    pub code: String,
+    pub retryable: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
 }
 
 impl From<&Connection> for ConnectionView {
@@ -54,6 +76,19 @@ impl From<&Connection> for ConnectionView {
                 role_name: r.role_name.clone(),
                 exported_at: r.exported_at,
             }),
+            validation: c.validation.as_ref().map(|v| ValidationView {
+                checked_at: v.checked_at,
+                checks: v.checks.clone(),
+                warnings: v.warnings.clone(),
+                subscription_name: v.subscription_name.clone(),
+                failure: v.failure.as_ref().map(|f| FailureView {
+                    step: f.step,
+                    code: f.code.clone(),
+                    retryable: f.retryable,
+                    missing_actions: f.missing_actions.clone(),
+                }),
+            }),
+            linked_at: c.linked_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

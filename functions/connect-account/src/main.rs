@@ -1,0 +1,19 @@
+//! Lambda function `connect-account` (wizard 3.6, "Connect Account"): builds its configuration, AWS
+//! clients and the Azure HTTP client once per cold start, then hands every event (HTTP API request
+//! or console event) to the shared handler.
+
+use std::sync::Arc;
+
+use shared::config::{self, AzureConfig, Config};
+use shared::edge::Function;
+use shared::edge::lambda::{self, Handler};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_lambda();
+    let config = Config::from_env();
+    let azure = AzureConfig::from_env()?.validator()?;
+    let sdk = config::aws_sdk_config().await;
+    let app = config::aws_app(&config, &sdk).with_validator(Arc::new(azure));
+    lambda::run(Handler::new(Function::ConnectAccount, app, config.org_claim)).await
+}

@@ -1,0 +1,237 @@
+//! Connect Account's validation against Azure, in as few round trips as the work needs: a token,
+//! then the subscription and the permissions side by side. Transient failures (429 with
+//! Retry-After, 5xx, time-outs, refused connections) and role propagation (AuthorizationFailed or
+//! no permissions right after an assignment) are retried within one time budget.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::azure::{AccessToken, AzureReads, Credential, TokenClient};
+use crate::domain::ValidationInputs;
+use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
+use crate::domain::rbac;
+use crate::domain::role::required_actions;
+
+/// The whole validation must end within the HTTP API's 30 s, with room to record the verdict.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
+
+/// What a successful validation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub subscription_name: String,
+    pub warnings: Vec<String>,
+}
+
+/// The checks made, in order, for the record.
+pub const CHECKS: [&str; 4] = ["token", "subscription", "permissions", "required-actions"];
+
+#[derive(Debug, Clone)]
+pub struct Validator {
+    token: Arc<dyn TokenClient>,
+    reads: Arc<dyn AzureReads>,
+    arm_scope: String,
+    budget: Duration,
+}
+
+impl Validator {
+    pub fn new(
+        token: Arc<dyn TokenClient>,
+        reads: Arc<dyn AzureReads>,
+        arm_scope: impl Into<String>,
+        budget: Duration,
+    ) -> Self {
+        Self {
+            token,
+            reads,
+            arm_scope: arm_scope.into(),
+            budget,
+        }
+    }
+
+    pub fn reads(&self) -> &Arc<dyn AzureReads> {
+        &self.reads
+    }
+
+    pub async fn validate(&self, inputs: &ValidationInputs) -> Result<Validated, ValidationFailure> {
+        let deadline = Instant::now() + self.budget;
+        let mut wait = Duration::from_millis(500);
+        let mut refreshed = false;
+        loop {
+            // A new token each round: Azure shows new role assignments to new tokens only.
+            let token = retrying(deadline, || self.get_token(inputs)).await?;
+            let (sub, perms) = tokio::join!(
+                retrying(deadline, || self.reads.subscription(&token, &inputs.subscription)),
+                retrying(deadline, || self.reads.permissions(&token, &inputs.subscription)),
+            );
+            let token_rejected = stale_token(&sub) || stale_token(&perms);
+            if token_rejected && !refreshed {
+                refreshed = true;
+                continue;
+            }
+            let propagating = not_yet_authorized(&sub)
+                || not_yet_authorized(&perms)
+                || matches!(&perms, Ok(p) if p.is_empty());
+            if propagating {
+                // Another round needs the wait plus a round trip or two.
+                if Instant::now() + wait + Duration::from_secs(1) < deadline {
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "role assignment not visible yet; asking again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+                return Err(ValidationFailure::NotPropagated);
+            }
+            let sub = sub?;
+            let perms = perms?;
+            let mut warnings = Vec::new();
+            match &sub.state {
+                SubscriptionState::Disabled | SubscriptionState::Deleted => {
+                    return Err(ValidationFailure::SubscriptionState(sub.state));
+                }
+                SubscriptionState::Warned | SubscriptionState::PastDue => warnings.push(format!(
+                    "The subscription is {}: Azure may disable it soon; check its billing (Azure portal > Subscriptions).",
+                    sub.state
+                )),
+                _ => {}
+            }
+            let missing: Vec<String> = rbac::missing_actions(required_actions(), &perms)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            if !missing.is_empty() {
+                return Err(ValidationFailure::MissingActions(missing));
+            }
+            return Ok(Validated {
+                subscription_name: sub.display_name,
+                warnings,
+            });
+        }
+    }
+
+    async fn get_token(&self, inputs: &ValidationInputs) -> Result<AccessToken, AzureFailure> {
+        self.token
+            .token(
+                &inputs.tenant,
+                &inputs.client,
+                Credential::Secret(&inputs.secret),
+                &self.arm_scope,
+            )
+            .await
+    }
+}
+
+/// ARM refused the token itself: a new one may do.
+fn stale_token<T>(r: &Result<T, ValidationFailure>) -> bool {
+    matches!(r, Err(ValidationFailure::Azure(AzureFailure::Arm { code, .. }))
+        if code == "InvalidAuthenticationToken" || code == "ExpiredAuthenticationToken")
+}
+
+fn not_yet_authorized<T>(r: &Result<T, ValidationFailure>) -> bool {
+    matches!(r, Err(ValidationFailure::Azure(f)) if f.is_propagation())
+}
+
+/// Calls `f` until it succeeds, fails for good, or the deadline would pass: transient failures are
+/// retried after Retry-After or a jittered exponential backoff.
+pub async fn retrying<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, ValidationFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AzureFailure>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let result = match tokio::time::timeout(remaining, f()).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(ValidationFailure::OutOfTime(AzureFailure::Unavailable(
+                    "timed out".into(),
+                )));
+            }
+        };
+        match result {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() => {
+                let wait = match &e {
+                    AzureFailure::Throttled { retry_after: Some(d) } => *d,
+                    _ => backoff(attempt),
+                };
+                if Instant::now() + wait >= deadline {
+                    return Err(ValidationFailure::OutOfTime(e));
+                }
+                tracing::info!(attempt, wait_ms = wait.as_millis() as u64, failure = %e, "Azure transient failure; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(ValidationFailure::Azure(e)),
+        }
+    }
+}
+
+/// 100 ms × 2^attempt, at most 3.2 s, with full jitter on the upper half.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64 << attempt.min(5);
+    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_until_success() {
+        let mut calls = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let r: Result<u32, _> = retrying(deadline, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(AzureFailure::Unavailable("HTTP 503".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_beyond_the_budget_gives_up_at_once() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let started = Instant::now();
+        let r: Result<(), _> = retrying(deadline, || async {
+            Err(AzureFailure::Throttled {
+                retry_after: Some(Duration::from_secs(60)),
+            })
+        })
+        .await;
+        assert!(matches!(
+            r,
+            Err(ValidationFailure::OutOfTime(AzureFailure::Throttled { .. }))
+        ));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_failures_are_not_retried() {
+        let mut calls = 0;
+        let r: Result<(), _> = retrying(Instant::now() + Duration::from_secs(5), || {
+            calls += 1;
+            async {
+                Err(AzureFailure::Arm {
+                    status: 404,
+                    code: "SubscriptionNotFound".into(),
+                })
+            }
+        })
+        .await;
+        assert!(matches!(r, Err(ValidationFailure::Azure(_))));
+        assert_eq!(calls, 1);
+    }
+}

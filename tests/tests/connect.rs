@@ -1,0 +1,491 @@
+//! Connect Account against the Azure emulator: the happy path, a test per failure class (every
+//! AADSTS and ARM error of the reference, each RBAC rule, propagation, throttling, outage), and the
+//! secret going nowhere but the token endpoint.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use azure_emulator::{App as AzApp, Behaviour, Emulator, Grant, Password, Subscription, Tenant, World};
+use chrono::Utc;
+use http_body_util::BodyExt;
+use integration_tests::{StoreKind, store};
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::azure::Cloud;
+use shared::domain::role::required_actions;
+use shared::edge::Function;
+use shared::edge::http::{OrgSource, router};
+use shared::events::MemorySink;
+use shared::validation::Validator;
+use tower::ServiceExt;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const APP: &str = "11111111-2222-4333-8444-555555555555";
+const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
+const SECRET: &str = "Cn77Q~connect.TEST_secret-0123456789abcde";
+
+fn spot_role() -> Grant {
+    Grant {
+        app_id: APP.into(),
+        actions: required_actions().map(str::to_owned).collect(),
+        ..Grant::default()
+    }
+}
+
+fn world(grants: Vec<Grant>) -> World {
+    World {
+        tenants: vec![Tenant {
+            id: TENANT.into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+            apps: vec![AzApp {
+                app_id: APP.into(),
+                object_id: "a0a0a0a0-0000-4000-8000-000000000001".into(),
+                principal_id: "b0b0b0b0-0000-4000-8000-000000000001".into(),
+                display_name: "spot".into(),
+                passwords: vec![Password {
+                    key_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+                    secret_text: SECRET.into(),
+                    end_date_time: Some(Utc::now() + chrono::Duration::days(300)),
+                    ..Password::default()
+                }],
+                ..AzApp::default()
+            }],
+            blocked_apps: vec![],
+        }],
+        subscriptions: vec![Subscription {
+            id: SUB.into(),
+            tenant_id: TENANT.into(),
+            display_name: "Contoso Production".into(),
+            state: "Enabled".into(),
+            grants,
+        }],
+        behaviour: Behaviour::default(),
+    }
+}
+
+struct Setup {
+    emulator: Emulator,
+    router: axum::Router,
+    sink: Arc<MemorySink>,
+    id: String,
+}
+
+impl Setup {
+    async fn new(world: World, budget: Duration) -> Self {
+        let emulator = Emulator::new(world);
+        let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{addr}");
+        let cloud = Cloud::from_lookup(|k| match k {
+            "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+                Some(base.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+        let http = Arc::new(shared::azure::AzureHttp::new(cloud.clone(), Duration::from_secs(5)).unwrap());
+        let validator = Validator::new(http.clone(), http, cloud.arm_scope.clone(), budget);
+        let sink = Arc::new(MemorySink::default());
+        let app =
+            App::new(store(StoreKind::Embedded).await, sink.clone()).with_validator(Arc::new(validator));
+        let router = router(app, OrgSource::local_header(), &Function::ALL);
+        let mut s = Self {
+            emulator,
+            router,
+            sink,
+            id: String::new(),
+        };
+        let (_, c) = s
+            .call("POST", "/connections", Some(json!({"accountId": "act-1a2b3c4d"})))
+            .await;
+        s.id = c["connectionId"].as_str().unwrap().to_owned();
+        s
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-org-id", "org-1")
+            .header("content-type", "application/json")
+            .body(
+                body.map(|b| Body::from(b.to_string()))
+                    .unwrap_or_else(Body::empty),
+            )
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status().as_u16();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Enters the inputs, then clicks "Connect Account".
+    async fn connect_with(&self, tenant: &str, client: &str, secret: &str, sub: &str) -> (u16, Value) {
+        let base = format!("/connections/{}", self.id);
+        for (path, body) in [
+            (
+                "app-registration",
+                json!({"tenantId": tenant, "clientId": client}),
+            ),
+            ("client-secret", json!({"clientSecret": secret})),
+            ("subscription", json!({"subscriptionId": sub})),
+        ] {
+            let (s, v) = self.call("PUT", &format!("{base}/{path}"), Some(body)).await;
+            assert_eq!(s, 200, "{path}: {v}");
+        }
+        self.connect().await
+    }
+
+    async fn connect(&self) -> (u16, Value) {
+        self.call("POST", &format!("/connections/{}/connect", self.id), None)
+            .await
+    }
+
+    async fn view(&self) -> Value {
+        self.call("GET", &format!("/connections/{}", self.id), None)
+            .await
+            .1
+    }
+}
+
+async fn connect(world: World) -> (u16, Value, Setup) {
+    let s = Setup::new(world, Duration::from_secs(4)).await;
+    let (status, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+    (status, body, s)
+}
+
+fn assert_problem(status: u16, body: &Value, expected_status: u16, step: &str, code: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["step"], step, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().len() > 20,
+        "an actionable message: {body}"
+    );
+}
+
+#[tokio::test]
+async fn the_happy_path_links_the_account() {
+    let (status, body, s) = connect(world(vec![spot_role()])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "connected");
+    assert!(body["nextStep"].is_null());
+    assert!(body["linkedAt"].is_string());
+    assert_eq!(body["validation"]["subscriptionName"], "Contoso Production");
+    assert_eq!(
+        body["validation"]["checks"],
+        json!(["token", "subscription", "permissions", "required-actions"])
+    );
+    let events = s.sink.events();
+    let connected = events
+        .iter()
+        .find(|e| e.detail_type == "Account Connected")
+        .expect("Account Connected");
+    for k in [
+        "orgId",
+        "accountId",
+        "tenantId",
+        "clientId",
+        "subscriptionId",
+        "secretExpiresAt",
+        "linkedAt",
+    ] {
+        assert!(
+            connected.detail.get(k).is_some(),
+            "{k} missing: {}",
+            connected.detail
+        );
+    }
+    assert!(!serde_json::to_string(&events).unwrap().contains(SECRET));
+
+    // The secret went to the token endpoint and nowhere else.
+    let requests = s.emulator.requests();
+    assert!(requests.iter().any(|r| r.path.ends_with("/oauth2/v2.0/token")));
+    for r in &requests {
+        let all = format!("{} {} {:?} {}", r.path, r.query, r.headers, r.body);
+        let carries = all.contains(SECRET) || all.contains("Cn77Q%7Econnect");
+        assert_eq!(
+            carries,
+            r.path.ends_with("/oauth2/v2.0/token"),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+    // As few round trips as the work needs: one token, then subscription and permissions.
+    let token_calls = requests.iter().filter(|r| r.path.ends_with("/token")).count();
+    assert_eq!(token_calls, 1);
+}
+
+#[tokio::test]
+async fn aadsts_failures_land_on_their_steps() {
+    let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(4)).await;
+    let cases = [
+        (
+            TENANT,
+            APP,
+            "Wr0ng~secret.value_0123456789abcdefghijk",
+            422,
+            "client-secret",
+            "client-secret-invalid",
+        ),
+        (
+            TENANT,
+            "99999999-2222-4333-8444-555555555555",
+            SECRET,
+            422,
+            "app-registration",
+            "application-not-found",
+        ),
+        (
+            "00000000-0000-4000-8000-000000000000",
+            APP,
+            SECRET,
+            422,
+            "app-registration",
+            "tenant-not-found",
+        ),
+        (
+            "nosuch.onmicrosoft.com",
+            APP,
+            SECRET,
+            422,
+            "app-registration",
+            "tenant-not-found",
+        ),
+    ];
+    for (tenant, client, secret, status, step, code) in cases {
+        let (st, body) = s.connect_with(tenant, client, secret, SUB).await;
+        assert_problem(st, &body, status, step, code);
+        assert_eq!(body["retryable"], false);
+        let view = s.view().await;
+        assert_eq!(view["status"], "failed");
+        assert_eq!(view["validation"]["failure"]["code"], code);
+        assert_eq!(view["tenantId"], tenant.to_ascii_lowercase(), "inputs are kept");
+    }
+    assert!(
+        s.sink
+            .events()
+            .iter()
+            .any(|e| e.detail_type == "Connection Failed")
+    );
+}
+
+#[tokio::test]
+async fn expired_disabled_and_blocked_apps() {
+    let mut w = world(vec![spot_role()]);
+    w.tenants[0].apps[0].passwords[0].end_date_time = Some(Utc::now() - chrono::Duration::days(1));
+    let (st, body, _) = connect(w).await;
+    assert_problem(st, &body, 422, "client-secret", "client-secret-expired");
+
+    let mut w = world(vec![spot_role()]);
+    w.tenants[0].apps[0].disabled = true;
+    let (st, body, _) = connect(w).await;
+    assert_problem(st, &body, 422, "app-registration", "application-disabled");
+
+    let mut w = world(vec![spot_role()]);
+    w.tenants[0].blocked_apps = vec![APP.into()];
+    let (st, body, _) = connect(w).await;
+    assert_problem(
+        st,
+        &body,
+        422,
+        "app-registration",
+        "blocked-by-conditional-access",
+    );
+}
+
+#[tokio::test]
+async fn subscription_failures_land_on_the_subscription_step() {
+    let (st, body, s) = connect(world(vec![spot_role()])).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = s
+        .connect_with(TENANT, APP, SECRET, "00000000-aaaa-4bbb-8ccc-0123456789ab")
+        .await;
+    assert_problem(st, &body, 422, "subscription", "subscription-not-found");
+
+    let mut w = world(vec![spot_role()]);
+    w.subscriptions[0].tenant_id = "00000000-1111-4000-8000-000000000000".into();
+    let (st, body, _) = connect(w).await;
+    assert_problem(st, &body, 422, "subscription", "subscription-in-other-tenant");
+
+    for (state, code) in [
+        ("Disabled", "subscription-disabled"),
+        ("Deleted", "subscription-deleted"),
+    ] {
+        let mut w = world(vec![spot_role()]);
+        w.subscriptions[0].state = state.into();
+        let (st, body, _) = connect(w).await;
+        assert_problem(st, &body, 422, "subscription", code);
+    }
+    for state in ["Warned", "PastDue"] {
+        let mut w = world(vec![spot_role()]);
+        w.subscriptions[0].state = state.into();
+        let (st, body, _) = connect(w).await;
+        assert_eq!(st, 200, "{body}");
+        let warnings = body["validation"]["warnings"].as_array().unwrap();
+        assert!(warnings[0].as_str().unwrap().contains(state), "{warnings:?}");
+    }
+}
+
+#[tokio::test]
+async fn missing_actions_are_listed_exactly() {
+    let mut partial = spot_role();
+    partial
+        .actions
+        .retain(|a| a != "Microsoft.Compute/disks/write" && a != "Microsoft.Network/virtualNetworks/read");
+    let (st, body, _) = connect(world(vec![partial])).await;
+    assert_problem(st, &body, 422, "custom-role", "missing-actions");
+    assert_eq!(
+        body["missingActions"],
+        json!([
+            "Microsoft.Compute/disks/write",
+            "Microsoft.Network/virtualNetworks/read"
+        ])
+    );
+
+    // notActions subtract within their role only; wildcards need everything they cover.
+    let holed = Grant {
+        app_id: APP.into(),
+        actions: vec!["*".into()],
+        not_actions: vec!["Microsoft.Compute/virtualMachines/delete".into()],
+        ..Grant::default()
+    };
+    let (st, body, _) = connect(world(vec![holed.clone()])).await;
+    assert_problem(st, &body, 422, "custom-role", "missing-actions");
+    assert_eq!(
+        body["missingActions"],
+        json!(["Microsoft.Compute/virtualMachines/*"])
+    );
+    let filler = Grant {
+        app_id: APP.into(),
+        actions: vec!["microsoft.compute/virtualmachines/*".into()],
+        ..Grant::default()
+    };
+    let (st, body, _) = connect(world(vec![holed, filler])).await;
+    assert_eq!(st, 200, "another role fills the hole: {body}");
+
+    // Owner-like and paged: many entries over several pages.
+    let mut grants: Vec<Grant> = (0..5)
+        .map(|_| Grant {
+            app_id: APP.into(),
+            ..Grant::default()
+        })
+        .collect();
+    grants.push(Grant {
+        app_id: APP.into(),
+        actions: vec!["*".into()],
+        ..Grant::default()
+    });
+    let (st, body, s) = connect(world(grants)).await;
+    assert_eq!(st, 200, "{body}");
+    let pages = s
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/permissions"))
+        .count();
+    assert_eq!(pages, 3, "nextLink followed to the last page");
+}
+
+#[tokio::test]
+async fn no_role_assigned_is_role_assignment_and_retryable() {
+    let (st, body, _) = connect(world(vec![])).await;
+    assert_problem(st, &body, 422, "role-assignment", "role-not-assigned");
+    assert_eq!(body["retryable"], true);
+    assert!(body["detail"].as_str().unwrap().contains("10 minutes"));
+}
+
+#[tokio::test]
+async fn a_propagating_assignment_is_waited_for_within_the_budget() {
+    let mut grant = spot_role();
+    grant.assigned_at = Some(Utc::now());
+    let mut w = world(vec![grant]);
+    w.behaviour.propagation_seconds = 2;
+    let s = Setup::new(w, Duration::from_secs(10)).await;
+    let (st, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+    assert_eq!(st, 200, "{body}");
+    let tokens = s
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count();
+    assert!(tokens >= 2, "a new token for each look: {tokens}");
+
+    // Slower than the budget: role-assignment, retryable; a later connect succeeds.
+    let mut grant = spot_role();
+    grant.assigned_at = Some(Utc::now());
+    let mut w = world(vec![grant]);
+    w.behaviour.propagation_seconds = 4;
+    let s = Setup::new(w, Duration::from_secs(2)).await;
+    let (st, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+    assert_problem(st, &body, 422, "role-assignment", "role-not-assigned");
+    assert_eq!(body["retryable"], true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (st, body) = s.connect().await;
+    assert_eq!(st, 200, "once Azure caught up: {body}");
+}
+
+#[tokio::test]
+async fn throttling_is_retried_after_retry_after() {
+    let mut w = world(vec![spot_role()]);
+    w.behaviour.throttle_next = 0;
+    let s = Setup::new(w, Duration::from_secs(8)).await;
+    s.emulator.update(|w| {
+        w.behaviour.throttle_next = 2;
+        w.behaviour.retry_after_seconds = 1;
+    });
+    let (st, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+    assert_eq!(st, 200, "{body}");
+
+    // Retry-After beyond the budget: 503 at once, retryable.
+    s.emulator.update(|w| {
+        w.behaviour.throttle_next = 100;
+        w.behaviour.retry_after_seconds = 60;
+    });
+    let started = std::time::Instant::now();
+    let (st, body) = s.connect().await;
+    assert_eq!(
+        (st, body["code"].as_str(), body["retryable"].as_bool()),
+        (503, Some("azure-unavailable"), Some(true)),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn an_outage_is_503_retryable_within_the_budget() {
+    let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(2)).await;
+    s.emulator.update(|w| w.behaviour.outage = true);
+    let started = std::time::Instant::now();
+    let (st, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+    assert_eq!(
+        (st, body["code"].as_str(), body["retryable"].as_bool()),
+        (503, Some("azure-unavailable"), Some(true)),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by the budget"
+    );
+    assert!(s.emulator.requests().len() > 2, "retried");
+    let view = s.view().await;
+    assert_eq!(view["status"], "failed");
+    assert_eq!(
+        view["clientSecret"]["hint"],
+        &SECRET[..3],
+        "nothing typed is lost"
+    );
+}
+
+#[tokio::test]
+async fn connect_needs_every_input_first() {
+    let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(2)).await;
+    let (st, body) = s.connect().await;
+    assert_eq!(st, 409, "{body}");
+    assert_eq!(body["step"], "app-registration");
+    assert!(s.emulator.requests().is_empty(), "no Azure call without inputs");
+}
