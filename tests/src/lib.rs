@@ -8,11 +8,13 @@ use std::sync::Arc;
 use chrono::Utc;
 use secrecy::SecretString;
 use shared::app::{App, RequestMeta, Trigger};
+use shared::config::AzureConfig;
 use shared::domain::{ClientId, ClientSecret, Command, SubscriptionId, TenantId};
 use shared::events::MemorySink;
 use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets_manager::SecretsManagerStore;
+use shared::validation::Validator;
 
 /// A distinctive secret value that tests look for in everything captured.
 pub const SECRET: &str = "Zq78Q~leak.CANARY_0123456789abcdefghijkl";
@@ -70,6 +72,53 @@ pub async fn store(kind: StoreKind) -> Arc<dyn ConnectionStore> {
 pub fn app(store: Arc<dyn ConnectionStore>) -> (App, Arc<MemorySink>) {
     let sink = Arc::new(MemorySink::default());
     (App::new(store, sink.clone()), sink)
+}
+
+/// An Azure emulator that knows the inputs of [`app_registration`], [`client_secret`] and
+/// [`subscription`], with Spot's role assigned; and a validator pointed at it.
+pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {
+    use azure_emulator::{App as AzApp, Grant, Password, Subscription, Tenant, World};
+    let world = World {
+        tenants: vec![Tenant {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+            apps: vec![AzApp {
+                app_id: "11111111-2222-4333-8444-555555555555".into(),
+                passwords: vec![Password {
+                    secret_text: SECRET.into(),
+                    ..Password::default()
+                }],
+                ..AzApp::default()
+            }],
+            blocked_apps: vec![],
+        }],
+        subscriptions: vec![Subscription {
+            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            display_name: "Test".into(),
+            state: "Enabled".into(),
+            grants: vec![Grant {
+                app_id: "11111111-2222-4333-8444-555555555555".into(),
+                actions: shared::domain::role::required_actions()
+                    .map(str::to_owned)
+                    .collect(),
+                ..Grant::default()
+            }],
+        }],
+        behaviour: Default::default(),
+    };
+    let emulator = azure_emulator::Emulator::new(world);
+    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    let azure = AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(base.clone())
+        }
+        "AZURE_VALIDATION_BUDGET_MS" => Some("3000".into()),
+        _ => None,
+    })
+    .unwrap();
+    (emulator, Arc::new(azure.validator().unwrap()))
 }
 
 pub fn request(id: &str) -> RequestMeta {

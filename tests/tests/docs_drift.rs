@@ -205,6 +205,7 @@ fn every_problem_code_is_documented() {
         .collect();
     let used: BTreeSet<String> = shared::edge::problem::CODES
         .iter()
+        .chain(shared::domain::diagnosis::CODES)
         .map(|c| c.to_string())
         .collect();
     assert_eq!(used, documented);

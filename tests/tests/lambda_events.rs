@@ -65,6 +65,8 @@ async fn every_sample_runs_through_its_handler() {
         // A connection with every input step done, so that each sample can succeed.
         let store = sm_store(&unique_prefix()).await;
         let (app, sink) = app(store);
+        let (_azure, validator) = integration_tests::azure().await;
+        let app = app.with_validator(validator);
         let org = OrgId::parse(SAMPLE_ORG).unwrap();
         let id = ConnectionId::parse(SAMPLE_CONNECTION).unwrap();
         let start = Operation::Start {
@@ -118,6 +120,7 @@ async fn every_sample_runs_through_its_handler() {
             assert!((200..300).contains(&status), "{name}: {out}");
             let expected = match name.as_str() {
                 "http-delete.json" => "Connection Deleted",
+                "http-connect.json" => "Account Connected",
                 n if n.starts_with("http-get") => "Custom Role Exported",
                 _ => "Step Completed",
             };
