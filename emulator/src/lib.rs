@@ -558,50 +558,48 @@ fn arm_access(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     id: &str,
-) -> Result<(Token, Subscription), Response> {
+) -> Result<(Token, Subscription), Box<Response>> {
     if !query.contains_key("api-version") {
-        return Err(arm_error(
+        return Err(Box::new(arm_error(
             StatusCode::BAD_REQUEST,
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
-        ));
+        )));
     }
     let Some(token) = Token::from_headers(headers) else {
-        return Err(arm_error(
+        return Err(Box::new(arm_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "The access token is invalid.",
-        ));
+        )));
     };
     if !ARM_RESOURCES.contains(&token.resource.as_str()) {
-        return Err(arm_error(
+        return Err(Box::new(arm_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "The access token has been obtained for wrong audience or resource.",
-        ));
+        )));
     }
     if !is_guid(id) {
-        return Err(arm_error(
+        return Err(Box::new(arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidSubscriptionId",
             &format!("The provided subscription identifier '{id}' is malformed or invalid."),
-        ));
+        )));
     }
     let Some(sub) = world.subscriptions.iter().find(|s| s.id.eq_ignore_ascii_case(id)) else {
-        return Err(arm_error(
+        return Err(Box::new(arm_error(
             StatusCode::NOT_FOUND,
             "SubscriptionNotFound",
             &format!("The subscription '{id}' could not be found."),
-        ));
+        )));
     };
     if !sub.tenant_id.eq_ignore_ascii_case(&token.tenant) {
-        return Err(arm_error(
+        return Err(Box::new(arm_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationTokenTenant",
-            &format!(
-                "The access token is from the wrong issuer. It must match the tenant associated with this subscription."
-            ),
-        ));
+            "The access token is from the wrong issuer. It must match the tenant associated with this subscription.",
+        )));
     }
     Ok((token, sub.clone()))
 }
@@ -636,7 +634,7 @@ async fn subscription(
     let world = emu.world();
     let (token, sub) = match arm_access(&world, &headers, &query, &id) {
         Ok(ok) => ok,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if visible_grants(&world, &sub, &token).is_empty() {
         let principal = principal_of(&world, &token);
@@ -670,7 +668,7 @@ async fn permissions(
     let world = emu.world();
     let (token, sub) = match arm_access(&world, &headers, &query, &id) {
         Ok(ok) => ok,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let entries: Vec<Value> = visible_grants(&world, &sub, &token)
         .iter()

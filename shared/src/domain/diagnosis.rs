@@ -263,9 +263,7 @@ impl Diagnosis {
                 Step::AppRegistration,
                 "application-disabled",
                 "Application disabled",
-                format!(
-                    "The application is disabled (AADSTS7000112). Enable it, or its service principal (Microsoft Entra ID > Enterprise applications > your app > Properties > Enabled for users to sign in)."
-                ),
+                "The application is disabled (AADSTS7000112). Enable it, or its service principal (Microsoft Entra ID > Enterprise applications > your app > Properties > Enabled for users to sign in).",
             ),
             Some(90002) => customer(
                 Step::AppRegistration,
