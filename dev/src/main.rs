@@ -89,7 +89,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Azure from AZURE_CLOUD / AZURE_AUTHORITY_HOST / AZURE_RESOURCE_MANAGER_ENDPOINT /
     // AZURE_GRAPH_ENDPOINT (the README's offline demo points them at azure-emulator).
     let azure = AzureConfig::from_env()?;
-    tracing::info!(authority = %azure.cloud.authority_host, arm = %azure.cloud.resource_manager, "Azure endpoints");
     let app = App::new(store, Arc::new(FanOut(sinks))).with_validator(Arc::new(azure.validator()?));
 
     let router = http::router(app.clone(), OrgSource::local_header(), &Function::ALL);
@@ -100,6 +99,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listen = %listener.local_addr()?,
         store = ?args.store,
         events_file = %args.events_file.display(),
+        azure_authority = %azure.cloud.authority_host,
+        azure_resource_manager = %azure.cloud.resource_manager,
         "azure-connect-local ready"
     );
     axum::serve(listener, router)

@@ -18,11 +18,46 @@ struct Server {
     log_lines: Vec<String>,
 }
 
+/// An Azure emulator that knows the wizard's inputs below; no role assigned yet.
+async fn azure() -> (azure_emulator::Emulator, String) {
+    use azure_emulator::{App, Password, Subscription, Tenant, World};
+    let world = World {
+        tenants: vec![Tenant {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+            apps: vec![App {
+                app_id: "11111111-2222-4333-8444-555555555555".into(),
+                passwords: vec![Password {
+                    secret_text: SECRET.into(),
+                    ..Password::default()
+                }],
+                ..App::default()
+            }],
+            blocked_apps: vec![],
+        }],
+        subscriptions: vec![Subscription {
+            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            display_name: "Local".into(),
+            state: "Enabled".into(),
+            grants: vec![],
+        }],
+        behaviour: Default::default(),
+    };
+    let emulator = azure_emulator::Emulator::new(world);
+    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (emulator, format!("http://{addr}"))
+}
+
 impl Server {
-    fn start(args: &[&str]) -> Self {
+    fn start(args: &[&str], azure: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_azure-connect-local"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .env("AZURE_AUTHORITY_HOST", azure)
+            .env("AZURE_RESOURCE_MANAGER_ENDPOINT", azure)
+            .env("AZURE_GRAPH_ENDPOINT", azure)
+            .env("AZURE_VALIDATION_BUDGET_MS", "1500")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -107,8 +142,8 @@ fn temp_dir() -> PathBuf {
     d
 }
 
-/// The wizard, console events and bad requests. Returns the connection id.
-async fn exercise(c: &mut Client) -> String {
+/// The wizard, console events, bad requests and Connect Account. Returns the connection id.
+async fn exercise(c: &mut Client, azure: &azure_emulator::Emulator) -> String {
     let (s, v) = c
         .send("POST", "/connections", Some(json!({"accountId": "act-0badcafe"})))
         .await;
@@ -231,6 +266,31 @@ async fn exercise(c: &mut Client) -> String {
         v["tenantId"], "contoso.onmicrosoft.com",
         "the refused event changed nothing"
     );
+
+    // 3.6 before the role is assigned: the step to go back to, retryable.
+    let (s, v) = c.send("POST", &format!("{base}/connect"), None).await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["step"].as_str()),
+        (422, Some("role-not-assigned"), Some("role-assignment")),
+        "{v}"
+    );
+    // The customer pastes the exported role and assigns it; Connect Account links the account.
+    let (_, role) = c.send("GET", &format!("{base}/custom-role"), None).await;
+    let actions: Vec<String> = role["properties"]["permissions"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    azure.update(|w| {
+        w.subscriptions[0].grants.push(azure_emulator::Grant {
+            app_id: "11111111-2222-4333-8444-555555555555".into(),
+            actions,
+            ..Default::default()
+        })
+    });
+    let (s, v) = c.send("POST", &format!("{base}/connect"), None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("connected")), "{v}");
     id
 }
 
@@ -241,6 +301,25 @@ fn assert_no_secret(what: &str, text: &str) {
         !text.contains(&SECRET[3..20]),
         "{what} contains part of the client secret"
     );
+}
+
+/// Azure saw the secret at the token endpoint only.
+fn assert_no_secret_beyond_the_token_endpoint(azure: &azure_emulator::Emulator) {
+    let requests = azure.requests();
+    let token = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .count();
+    assert!(token >= 2, "the token endpoint was asked");
+    for r in requests
+        .iter()
+        .filter(|r| !r.path.ends_with("/oauth2/v2.0/token"))
+    {
+        assert_no_secret(
+            &format!("Azure request {} {}", r.method, r.path),
+            &format!("{} {} {:?} {}", r.path, r.query, r.headers, r.body),
+        );
+    }
 }
 
 #[tokio::test]
@@ -258,22 +337,26 @@ async fn over_secrets_manager_the_secret_is_stored_and_appears_nowhere_else() {
     let prefix = format!("local-{}/", uuid::Uuid::new_v4().simple());
     let dir = temp_dir();
     let events_file = dir.join("events.jsonl");
-    let server = Server::start(&[
-        "--store",
-        "secretsmanager",
-        "--prefix",
-        &prefix,
-        "--event-bus",
-        &bus,
-        "--events-file",
-        events_file.to_str().unwrap(),
-    ]);
+    let (emulator, azure_url) = azure().await;
+    let server = Server::start(
+        &[
+            "--store",
+            "secretsmanager",
+            "--prefix",
+            &prefix,
+            "--event-bus",
+            &bus,
+            "--events-file",
+            events_file.to_str().unwrap(),
+        ],
+        &azure_url,
+    );
     let mut client = Client {
         http: reqwest::Client::new(),
         base: server.base.clone(),
         seen: String::new(),
     };
-    let id = exercise(&mut client).await;
+    let id = exercise(&mut client, &emulator).await;
     let logs = server.stop();
     assert!(
         !logs.contains("event not published"),
@@ -313,6 +396,7 @@ async fn over_secrets_manager_the_secret_is_stored_and_appears_nowhere_else() {
     assert_no_secret("logs", &logs);
     assert_no_secret("events file", &std::fs::read_to_string(&events_file).unwrap());
     assert_no_secret("secret names, descriptions and tags", &metadata);
+    assert_no_secret_beyond_the_token_endpoint(&emulator);
     let _ = endpoint;
 }
 
@@ -321,18 +405,22 @@ async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowh
     let dir = temp_dir();
     let store_dir = dir.join("store");
     let events_file = dir.join("events.jsonl");
-    let server = Server::start(&[
-        "--store",
-        &format!("embedded:{}", store_dir.display()),
-        "--events-file",
-        events_file.to_str().unwrap(),
-    ]);
+    let (emulator, azure_url) = azure().await;
+    let server = Server::start(
+        &[
+            "--store",
+            &format!("embedded:{}", store_dir.display()),
+            "--events-file",
+            events_file.to_str().unwrap(),
+        ],
+        &azure_url,
+    );
     let mut client = Client {
         http: reqwest::Client::new(),
         base: server.base.clone(),
         seen: String::new(),
     };
-    exercise(&mut client).await;
+    exercise(&mut client, &emulator).await;
     let logs = server.stop();
 
     let file = store_dir.join("connections.json");
@@ -357,5 +445,7 @@ async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowh
     assert_no_secret("responses", &client.seen);
     assert_no_secret("logs", &logs);
     assert_no_secret("events file", &events);
+    assert!(events.contains("Account Connected") && events.contains("Connection Failed"));
+    assert_no_secret_beyond_the_token_endpoint(&emulator);
     assert!(Path::new(&store_dir).is_dir());
 }
