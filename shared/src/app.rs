@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::diagnosis::Diagnosis;
+use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
 use crate::domain::{
     AccountId, Command, Connection, ConnectionId, FailureRecord, OrgId, RoleFormat, RuleError, Step,
     ValidationRecord,
@@ -218,7 +218,7 @@ impl App {
                     self.publish(event).await;
                 }
             }
-            Err(AppError::Validation(d)) => {
+            Err(AppError::Validation(d)) if step == Step::RoleAssignment => {
                 self.publish(outbound::connection_failed(req, org, connection, d))
                     .await;
             }
@@ -324,6 +324,39 @@ impl App {
         }
     }
 
+    /// Earlier feedback where it is cheap: at 3.2 the tenant must exist; at 3.3 the three values
+    /// must get a token. A definite "no" from Azure rejects the input (the secret is not kept);
+    /// Azure out of reach accepts it, and Connect Account will tell.
+    async fn early_check(&self, current: &Connection, command: &Command) -> Result<(), AppError> {
+        let Some(validator) = &self.validator else {
+            return Ok(());
+        };
+        let verdict = match command {
+            Command::AppRegistration { tenant, .. } => validator.probe_tenant(tenant).await,
+            Command::ClientSecret { secret, .. } => match &current.app_registration {
+                Some(app) => {
+                    validator
+                        .check_credentials(&app.tenant, &app.client, secret)
+                        .await
+                }
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        };
+        match verdict {
+            Err(f @ ValidationFailure::Azure(AzureFailure::TokenRefused { .. })) => {
+                let diagnosis = Diagnosis::of(&f);
+                tracing::info!(step = %diagnosis.step, code = diagnosis.code, "early check refused the input");
+                Err(AppError::Validation(Box::new(diagnosis)))
+            }
+            Err(other) => {
+                tracing::warn!(failure = ?other, "early check could not reach Azure; input accepted");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Versioned, AppError> {
         self.store.load(org, id).await?.ok_or(AppError::NotFound)
     }
@@ -373,6 +406,9 @@ impl App {
             let mut next = current.connection.clone();
             if !next.apply(command, &req.request_id, req.received_at)? {
                 return Ok(current.connection);
+            }
+            if attempt == 0 {
+                self.early_check(&current.connection, command).await?;
             }
             let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
             match self.store.replace(&current, &next, &token).await {

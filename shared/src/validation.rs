@@ -9,13 +9,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::azure::{AccessToken, AzureReads, Credential, TokenClient};
-use crate::domain::ValidationInputs;
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::rbac;
 use crate::domain::role::required_actions;
+use crate::domain::{ClientId, ClientSecret, TenantId, ValidationInputs};
 
 /// The whole validation must end within the HTTP API's 30 s, with room to record the verdict.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
+
+/// The early checks at 3.2 and 3.3 answer within this.
+pub const EARLY_CHECK_BUDGET: Duration = Duration::from_secs(5);
 
 /// What a successful validation found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +114,41 @@ impl Validator {
                 warnings,
             });
         }
+    }
+
+    /// 3.2's early check: does the tenant exist in this cloud? `TokenRefused` (AADSTS90002) when
+    /// it definitely does not; other failures when Azure could not say.
+    pub async fn probe_tenant(&self, tenant: &TenantId) -> Result<(), ValidationFailure> {
+        let deadline = Instant::now() + self.early_budget();
+        if retrying(deadline, || self.reads.tenant_exists(tenant)).await? {
+            Ok(())
+        } else {
+            Err(ValidationFailure::Azure(AzureFailure::TokenRefused {
+                status: 400,
+                error: "invalid_tenant".into(),
+                aadsts: Some(90002),
+            }))
+        }
+    }
+
+    /// 3.3's early check: a token with the three values (one round trip).
+    pub async fn check_credentials(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        secret: &ClientSecret,
+    ) -> Result<(), ValidationFailure> {
+        let deadline = Instant::now() + self.early_budget();
+        retrying(deadline, || {
+            self.token
+                .token(tenant, client, Credential::Secret(secret), &self.arm_scope)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn early_budget(&self) -> Duration {
+        EARLY_CHECK_BUDGET.min(self.budget / 2)
     }
 
     async fn get_token(&self, inputs: &ValidationInputs) -> Result<AccessToken, AzureFailure> {

@@ -121,8 +121,8 @@ impl Setup {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    /// Enters the inputs, then clicks "Connect Account".
-    async fn connect_with(&self, tenant: &str, client: &str, secret: &str, sub: &str) -> (u16, Value) {
+    /// Enters the inputs (each must be accepted).
+    async fn submit(&self, tenant: &str, client: &str, secret: &str, sub: &str) {
         let base = format!("/connections/{}", self.id);
         for (path, body) in [
             (
@@ -135,6 +135,11 @@ impl Setup {
             let (s, v) = self.call("PUT", &format!("{base}/{path}"), Some(body)).await;
             assert_eq!(s, 200, "{path}: {v}");
         }
+    }
+
+    /// Enters the inputs, then clicks "Connect Account".
+    async fn connect_with(&self, tenant: &str, client: &str, secret: &str, sub: &str) -> (u16, Value) {
+        self.submit(tenant, client, secret, sub).await;
         self.connect().await
     }
 
@@ -150,9 +155,14 @@ impl Setup {
     }
 }
 
-async fn connect(world: World) -> (u16, Value, Setup) {
-    let s = Setup::new(world, Duration::from_secs(4)).await;
-    let (status, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+/// Enters good inputs, then Azure becomes `world` (a secret deleted, a role changed, …), then
+/// "Connect Account".
+async fn connect(world_then: World) -> (u16, Value, Setup) {
+    let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(4)).await;
+    s.submit(TENANT, APP, SECRET, SUB).await;
+    s.emulator.update(|w| *w = world_then);
+    s.emulator.clear_requests();
+    let (status, body) = s.connect().await;
     (status, body, s)
 }
 
@@ -221,56 +231,113 @@ async fn the_happy_path_links_the_account() {
 
 #[tokio::test]
 async fn aadsts_failures_land_on_their_steps() {
-    let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(4)).await;
+    let mut deleted_secret = world(vec![spot_role()]);
+    deleted_secret.tenants[0].apps[0].passwords.clear();
+    let mut deleted_app = world(vec![spot_role()]);
+    deleted_app.tenants[0].apps.clear();
+    let mut no_tenant = world(vec![spot_role()]);
+    no_tenant.tenants.clear();
     let cases = [
-        (
-            TENANT,
-            APP,
-            "Wr0ng~secret.value_0123456789abcdefghijk",
-            422,
-            "client-secret",
-            "client-secret-invalid",
-        ),
-        (
-            TENANT,
-            "99999999-2222-4333-8444-555555555555",
-            SECRET,
-            422,
-            "app-registration",
-            "application-not-found",
-        ),
-        (
-            "00000000-0000-4000-8000-000000000000",
-            APP,
-            SECRET,
-            422,
-            "app-registration",
-            "tenant-not-found",
-        ),
-        (
-            "nosuch.onmicrosoft.com",
-            APP,
-            SECRET,
-            422,
-            "app-registration",
-            "tenant-not-found",
-        ),
+        (deleted_secret, "client-secret", "client-secret-invalid"),
+        (deleted_app, "app-registration", "application-not-found"),
+        (no_tenant, "app-registration", "tenant-not-found"),
     ];
-    for (tenant, client, secret, status, step, code) in cases {
-        let (st, body) = s.connect_with(tenant, client, secret, SUB).await;
-        assert_problem(st, &body, status, step, code);
+    for (w, step, code) in cases {
+        let (st, body, s) = connect(w).await;
+        assert_problem(st, &body, 422, step, code);
         assert_eq!(body["retryable"], false);
         let view = s.view().await;
         assert_eq!(view["status"], "failed");
         assert_eq!(view["validation"]["failure"]["code"], code);
-        assert_eq!(view["tenantId"], tenant.to_ascii_lowercase(), "inputs are kept");
-    }
-    assert!(
-        s.sink
+        assert_eq!(view["tenantId"], TENANT, "inputs are kept");
+        assert_eq!(view["clientSecret"]["hint"], &SECRET[..3], "inputs are kept");
+        let failed = s
+            .sink
             .events()
-            .iter()
-            .any(|e| e.detail_type == "Connection Failed")
+            .into_iter()
+            .find(|e| e.detail_type == "Connection Failed")
+            .expect("event");
+        assert_eq!(failed.detail["problem"]["code"], code);
+    }
+}
+
+#[tokio::test]
+async fn wrong_inputs_are_refused_at_their_own_step() {
+    let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(4)).await;
+    let base = format!("/connections/{}", s.id);
+    // 3.2: an unknown tenant is refused there and then (OpenID configuration, no credentials).
+    let (st, body) = s
+        .call(
+            "PUT",
+            &format!("{base}/app-registration"),
+            Some(json!({"tenantId": "00000000-0000-4000-8000-000000000000", "clientId": APP})),
+        )
+        .await;
+    assert_problem(st, &body, 422, "app-registration", "tenant-not-found");
+    assert!(s.view().await["tenantId"].is_null(), "not stored");
+    let (st, _) = s
+        .call(
+            "PUT",
+            &format!("{base}/app-registration"),
+            Some(json!({"tenantId": "contoso.onmicrosoft.com", "clientId": APP})),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    // 3.3: a token with the three values, one round trip; a wrong secret is not kept.
+    s.emulator.clear_requests();
+    let (st, body) = s
+        .call(
+            "PUT",
+            &format!("{base}/client-secret"),
+            Some(json!({"clientSecret": "Wr0ng~secret.value_0123456789abcdefghijk"})),
+        )
+        .await;
+    assert_problem(st, &body, 422, "client-secret", "client-secret-invalid");
+    assert!(body["detail"].as_str().unwrap().contains("not its Secret ID"));
+    assert!(
+        s.view().await["clientSecret"].is_null(),
+        "a refused secret is not kept"
     );
+    assert_eq!(s.emulator.requests().len(), 1, "one token request");
+    let rejected = s
+        .sink
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.detail_type == "Step Rejected")
+        .expect("event");
+    assert_eq!(rejected.detail["problem"]["code"], "client-secret-invalid");
+    assert!(
+        !serde_json::to_string(&s.sink.events())
+            .unwrap()
+            .contains("Wr0ng~")
+    );
+
+    // Azure out of reach: the secret is kept, Connect Account will tell.
+    s.emulator.update(|w| w.behaviour.outage = true);
+    let (st, body) = s
+        .call(
+            "PUT",
+            &format!("{base}/client-secret"),
+            Some(json!({"clientSecret": SECRET})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(s.view().await["clientSecret"]["hint"], &SECRET[..3]);
+    s.emulator.update(|w| w.behaviour.outage = false);
+
+    // The same secret again is no change: no second check.
+    s.emulator.clear_requests();
+    let (st, _) = s
+        .call(
+            "PUT",
+            &format!("{base}/client-secret"),
+            Some(json!({"clientSecret": SECRET})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(s.emulator.requests().is_empty());
 }
 
 #[tokio::test]
@@ -459,9 +526,10 @@ async fn throttling_is_retried_after_retry_after() {
 #[tokio::test]
 async fn an_outage_is_503_retryable_within_the_budget() {
     let s = Setup::new(world(vec![spot_role()]), Duration::from_secs(2)).await;
+    s.submit(TENANT, APP, SECRET, SUB).await;
     s.emulator.update(|w| w.behaviour.outage = true);
     let started = std::time::Instant::now();
-    let (st, body) = s.connect_with(TENANT, APP, SECRET, SUB).await;
+    let (st, body) = s.connect().await;
     assert_eq!(
         (st, body["code"].as_str(), body["retryable"].as_bool()),
         (503, Some("azure-unavailable"), Some(true)),

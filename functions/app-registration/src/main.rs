@@ -1,7 +1,10 @@
-//! Lambda function `app-registration`: builds its configuration and AWS clients once per cold start, then
-//! hands every event (HTTP API request or console event) to the shared handler.
+//! Lambda function `app-registration`: builds its configuration, AWS clients and the Azure HTTP client (for
+//! the early check of this step) once per cold start, then hands every event (HTTP API request
+//! or console event) to the shared handler.
 
-use shared::config::{self, Config};
+use std::sync::Arc;
+
+use shared::config::{self, AzureConfig, Config};
 use shared::edge::Function;
 use shared::edge::lambda::{self, Handler};
 
@@ -9,7 +12,8 @@ use shared::edge::lambda::{self, Handler};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
     let config = Config::from_env();
+    let azure = AzureConfig::from_env()?.validator()?;
     let sdk = config::aws_sdk_config().await;
-    let app = config::aws_app(&config, &sdk);
+    let app = config::aws_app(&config, &sdk).with_validator(Arc::new(azure));
     lambda::run(Handler::new(Function::AppRegistration, app, config.org_claim)).await
 }
