@@ -84,10 +84,13 @@ pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {
             domains: vec!["contoso.onmicrosoft.com".into()],
             apps: vec![AzApp {
                 app_id: "11111111-2222-4333-8444-555555555555".into(),
-                passwords: vec![Password {
-                    secret_text: SECRET.into(),
-                    ..Password::default()
-                }],
+                // Ours, and the one of the sample events in events/.
+                passwords: [SECRET, "Xy18Q~sample.Secret_Value-0123456789abcd"]
+                    .map(|s| Password {
+                        secret_text: s.into(),
+                        ..Password::default()
+                    })
+                    .to_vec(),
                 ..AzApp::default()
             }],
             blocked_apps: vec![],
