@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use tower::ServiceExt;
 
 const SECRET: &str = "Bn55Q~bench.secret_value-0123456789abcdef";
+const OTHER_SECRET: &str = "Bn66Q~bench.other_value-0123456789abcdef";
 const STEPS: [&str; 8] = [
     "start (POST)",
     "app-registration (PUT)",
@@ -248,7 +249,11 @@ async fn next(State(api): State<RuntimeApi>) -> axum::response::Response {
         .unwrap()
 }
 
-async fn function_memory(function: Function, invocations: usize) -> (u64, u64, usize, usize, Duration) {
+async fn function_memory(
+    function: Function,
+    invocations: usize,
+    azure: &str,
+) -> (u64, u64, usize, usize, Duration) {
     let dir = root().join("events").join(function.name());
     let samples: Vec<Value> = std::fs::read_dir(&dir)
         .unwrap()
@@ -343,6 +348,9 @@ async fn function_memory(function: Function, invocations: usize) -> (u64, u64, u
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .env("CONNECTION_SECRET_PREFIX", &prefix)
         .env("ORG_ID_CLAIM", "org_id")
+        .env("AZURE_AUTHORITY_HOST", azure)
+        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", azure)
+        .env("AZURE_GRAPH_ENDPOINT", azure)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -373,6 +381,136 @@ async fn function_memory(function: Function, invocations: usize) -> (u64, u64, u
         api.errors.load(Ordering::SeqCst),
         took,
     )
+}
+
+/// Connect Account and the 3.3 early check with 150 ms added to every Azure answer: latency as a
+/// ratio to the floor of the round trips the work needs (2 for connect: token, then subscription and
+/// permissions side by side; 1 for the early check: the token).
+/// An Azure emulator that knows the bench's and the sample events' inputs, with Spot's role assigned.
+async fn azure(latency_ms: u64) -> (azure_emulator::Emulator, String) {
+    use azure_emulator::{App as AzApp, Grant, Password, Subscription, Tenant, World};
+    let secrets = [SECRET, OTHER_SECRET, "Xy18Q~sample.Secret_Value-0123456789abcd"];
+    let world = World {
+        tenants: vec![Tenant {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+            apps: vec![AzApp {
+                app_id: "11111111-2222-4333-8444-555555555555".into(),
+                passwords: secrets
+                    .map(|s| Password {
+                        secret_text: s.into(),
+                        ..Password::default()
+                    })
+                    .to_vec(),
+                ..AzApp::default()
+            }],
+            blocked_apps: vec![],
+        }],
+        subscriptions: vec![Subscription {
+            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            display_name: "Bench".into(),
+            state: "Enabled".into(),
+            grants: vec![Grant {
+                app_id: "11111111-2222-4333-8444-555555555555".into(),
+                actions: shared::domain::role::required_actions()
+                    .map(str::to_owned)
+                    .collect(),
+                ..Grant::default()
+            }],
+        }],
+        behaviour: azure_emulator::Behaviour {
+            latency_ms,
+            permissions_page_size: 10,
+            ..Default::default()
+        },
+    };
+    let emulator = azure_emulator::Emulator::new(world);
+    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (emulator, format!("http://{addr}"))
+}
+
+async fn connect_latency() {
+    const LATENCY_MS: u64 = 150;
+    let secrets = [SECRET, OTHER_SECRET];
+    let (emulator, base) = azure(LATENCY_MS).await;
+    let azure = shared::config::AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(base.clone())
+        }
+        _ => None,
+    })
+    .unwrap();
+    let store: Arc<dyn ConnectionStore> = Arc::new(EmbeddedStore::open(&temp_dir(), "bench/").unwrap());
+    let app =
+        App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(azure.validator().unwrap()));
+    let router = router(app, OrgSource::local_header(), &Function::ALL);
+    let (_, c) = call(
+        &router,
+        "POST",
+        "/connections",
+        Some(json!({"accountId": "act-0000beef"})),
+    )
+    .await;
+    let id = c["connectionId"].as_str().unwrap().to_owned();
+    let b = format!("/connections/{id}");
+    for (path, body) in [
+        (
+            "app-registration",
+            json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"}),
+        ),
+        (
+            "subscription",
+            json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}),
+        ),
+    ] {
+        assert_eq!(
+            call(&router, "PUT", &format!("{b}/{path}"), Some(body)).await.0,
+            200
+        );
+    }
+    let rounds = 10;
+    let (mut early, mut connect) = (Vec::new(), Vec::new());
+    let (mut early_calls, mut connect_calls) = (0, 0);
+    for i in 0..rounds {
+        emulator.clear_requests();
+        let t = Instant::now();
+        let (s, v) = call(
+            &router,
+            "PUT",
+            &format!("{b}/client-secret"),
+            Some(json!({"clientSecret": secrets[i % 2]})),
+        )
+        .await;
+        early.push(t.elapsed());
+        assert_eq!(s, 200, "{v}");
+        early_calls += emulator.requests().len();
+        emulator.clear_requests();
+        let t = Instant::now();
+        let (s, v) = call(&router, "POST", &format!("{b}/connect"), None).await;
+        connect.push(t.elapsed());
+        assert_eq!(s, 200, "{v}");
+        connect_calls += emulator.requests().len();
+    }
+    let floor = |trips: u64| Duration::from_millis(LATENCY_MS * trips);
+    println!(
+        "\n## Azure round trips ({LATENCY_MS} ms added to every Azure answer by the emulator; {rounds} runs)\n"
+    );
+    println!("| operation | Azure calls | p50 | floor | ratio | goal |");
+    println!("|---|---|---|---|---|---|");
+    for (name, mut v, calls, trips) in [
+        ("Connect Account", connect, connect_calls, 2),
+        ("3.3 early check (PUT client-secret)", early, early_calls, 1),
+    ] {
+        let p50 = pct(&mut v, 0.5);
+        println!(
+            "| {name} | {:.1} | {:.0} ms | {:.0} ms | {:.2} | ≤ 1.1 |",
+            calls as f64 / rounds as f64,
+            p50.as_secs_f64() * 1e3,
+            floor(trips).as_secs_f64() * 1e3,
+            p50.as_secs_f64() / floor(trips).as_secs_f64()
+        );
+    }
 }
 
 fn main() {
@@ -414,13 +552,16 @@ fn main() {
             );
         }
 
+        connect_latency().await;
+
         local_server().await;
 
         println!("\n## Lambda function binaries (release; a Lambda Runtime API stand-in feeds each its events/ samples 200 times; Secrets Manager = moto)\n");
         println!("| function | answered | errors | RSS after | peak RSS | goal | wall time |");
         println!("|---|---|---|---|---|---|---|");
+        let (_azure, azure_url) = azure(0).await;
         for f in Function::ALL {
-            let (rss, peak, ok, errors, took) = function_memory(f, 200).await;
+            let (rss, peak, ok, errors, took) = function_memory(f, 200, &azure_url).await;
             println!(
                 "| {} | {ok} | {errors} | {} | {} | ≤ 30 MB | {:.2} s |",
                 f.name(),
