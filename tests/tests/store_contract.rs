@@ -179,3 +179,46 @@ async fn organizations_are_separate_namespaces() {
 fn both_stores_are_under_contract() {
     assert!(matches!(STORES, [StoreKind::Embedded, StoreKind::SecretsManager]));
 }
+
+#[tokio::test]
+async fn find_lists_an_accounts_connections_by_tag() {
+    for kind in STORES {
+        let s = store(kind).await;
+        let org = OrgId::parse("org-contract").unwrap();
+        let account = AccountId::parse("act-0000beef").unwrap();
+        let mut mine = Vec::new();
+        for (i, (o, a)) in [
+            ("org-contract", "act-0000beef"),
+            ("org-contract", "act-0000beef"),
+            ("org-contract", "act-0000cafe"),
+            ("someone-else", "act-0000beef"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let c = Connection::new(
+                ConnectionId::new_random(),
+                OrgId::parse(o).unwrap(),
+                AccountId::parse(a).unwrap(),
+                Utc::now(),
+            );
+            s.create(&c, &WriteToken::derive(&format!("c{i}"), None, 0))
+                .await
+                .unwrap();
+            if o == "org-contract" && a == "act-0000beef" {
+                mine.push(c.id);
+            }
+        }
+        let mut found = s.find(&org, &account).await.unwrap();
+        found.sort();
+        mine.sort();
+        assert_eq!(found, mine, "{kind:?}");
+        assert!(
+            s.find(&org, &AccountId::parse("act-00000000").unwrap())
+                .await
+                .unwrap()
+                .is_empty(),
+            "{kind:?}"
+        );
+    }
+}

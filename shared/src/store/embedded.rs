@@ -12,9 +12,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of};
+use super::{
+    ACCOUNT_TAG, ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of,
+};
 use crate::domain::document;
-use crate::domain::{Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
 
 const FILE_NAME: &str = "connections.json";
 
@@ -46,6 +48,9 @@ struct Entry {
     current: String,
     document: Zeroizing<String>,
     tags: BTreeMap<String, String>,
+    /// Bumped on every write: "most recently changed first" for [`ConnectionStore::find`].
+    #[serde(default)]
+    changed: u64,
 }
 
 pub struct EmbeddedStore {
@@ -134,6 +139,10 @@ impl EmbeddedStore {
         write().map_err(|e| StoreError::Backend(e.into()))
     }
 
+    fn next_change(state: &Secrets) -> u64 {
+        state.secrets.values().map(|e| e.changed).max().unwrap_or(0) + 1
+    }
+
     fn tags(c: &Connection) -> BTreeMap<String, String> {
         tags_of(c).into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
@@ -157,6 +166,7 @@ impl ConnectionStore for EmbeddedStore {
         let name = secret_name(&self.prefix, &connection.org, &connection.id);
         let doc = document::encode(connection);
         let mut state = self.lock()?;
+        let changed = Self::next_change(&state);
         if let Some(existing) = state.secrets.get(&name) {
             // CreateSecret with the same token and value is a no-op in Secrets Manager too.
             if existing.current == token.as_str() && *existing.document == *doc {
@@ -170,6 +180,7 @@ impl ConnectionStore for EmbeddedStore {
                 current: token.as_str().to_owned(),
                 document: doc,
                 tags: Self::tags(connection),
+                changed,
             },
         );
         if let Err(e) = self.persist(&state) {
@@ -188,6 +199,7 @@ impl ConnectionStore for EmbeddedStore {
         let name = secret_name(&self.prefix, &next.org, &next.id);
         let doc = document::encode(next);
         let mut state = self.lock()?;
+        let changed = Self::next_change(&state);
         let Some(entry) = state.secrets.get_mut(&name) else {
             return Err(StoreError::NotFound);
         };
@@ -202,6 +214,7 @@ impl ConnectionStore for EmbeddedStore {
                 current: token.as_str().to_owned(),
                 document: doc,
                 tags: Self::tags(next),
+                changed,
             },
         );
         if let Err(e) = self.persist(&state) {
@@ -209,6 +222,26 @@ impl ConnectionStore for EmbeddedStore {
             return Err(e);
         }
         Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {
+        let prefix = format!("{}{org}/", self.prefix);
+        let state = self.lock()?;
+        let mut found: Vec<(u64, ConnectionId)> = state
+            .secrets
+            .iter()
+            .filter(|(name, e)| {
+                name.starts_with(&prefix)
+                    && e.tags.get(ACCOUNT_TAG).map(String::as_str) == Some(account.as_str())
+            })
+            .filter_map(|(name, e)| {
+                ConnectionId::parse(&name[prefix.len()..])
+                    .ok()
+                    .map(|id| (e.changed, id))
+            })
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {

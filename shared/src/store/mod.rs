@@ -9,7 +9,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::domain::document::DocumentError;
-use crate::domain::{Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
 
 pub mod embedded;
 pub mod secrets_manager;
@@ -95,13 +95,17 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
 
     /// Deletes the connection; `false` when there was none.
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError>;
+
+    /// The organization's connections of one Spot account, most recently changed first, found
+    /// by tags (no secret value is read).
+    async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError>;
 }
 
 /// The tags a scan needs (org, account, status, secret expiry); nothing sensitive.
 pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
     let mut tags = vec![
         ("azure-connect:org", c.org.to_string()),
-        ("azure-connect:account", c.account.to_string()),
+        (ACCOUNT_TAG, c.account.to_string()),
         ("azure-connect:connection", c.id.to_string()),
         ("azure-connect:status", c.status.as_str().to_owned()),
     ];
@@ -113,6 +117,8 @@ pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
     }
     tags
 }
+
+pub const ACCOUNT_TAG: &str = "azure-connect:account";
 
 /// `{prefix}{orgId}/{connectionId}`.
 pub fn secret_name(prefix: &str, org: &OrgId, id: &ConnectionId) -> String {

@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
-use super::{ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of};
+use super::{
+    ACCOUNT_TAG, ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of,
+};
 use crate::domain::document;
-use crate::domain::{Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
 
 /// Our staging label for a version that is written but not yet current.
 pub const STAGED_LABEL: &str = "AZC_STAGED";
@@ -31,6 +33,7 @@ pub struct CallCounts {
     pub update_stage: AtomicU64,
     pub tag: AtomicU64,
     pub describe: AtomicU64,
+    pub list: AtomicU64,
     pub delete: AtomicU64,
 }
 
@@ -237,6 +240,46 @@ impl ConnectionStore for SecretsManagerStore {
                 .map_err(classify)?;
         }
         Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {
+        let prefix = format!("{}{org}/", self.prefix);
+        let filter = |key, value: &str| Filter::builder().key(key).values(value).build();
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            count(&self.calls.list);
+            let out = self
+                .client
+                .list_secrets()
+                .filters(filter(FilterNameStringType::Name, &prefix))
+                .filters(filter(FilterNameStringType::TagKey, ACCOUNT_TAG))
+                .filters(filter(FilterNameStringType::TagValue, account.as_str()))
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for s in out.secret_list() {
+                let tagged = s
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(ACCOUNT_TAG) && t.value() == Some(account.as_str()));
+                let id = s
+                    .name()
+                    .and_then(|n| n.strip_prefix(&prefix))
+                    .and_then(|rest| ConnectionId::parse(rest).ok());
+                if let (true, Some(id)) = (tagged, id) {
+                    found.push((s.last_changed_date().map(|d| d.as_secs_f64()).unwrap_or(0.0), id));
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
