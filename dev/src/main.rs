@@ -9,8 +9,10 @@ use std::sync::Arc;
 use clap::Parser;
 use shared::app::App;
 use shared::config::{self, AzureConfig, Config};
+use shared::domain::OrgId;
 use shared::edge::Function;
 use shared::edge::http::{self, OrgSource};
+use shared::edge::spot;
 use shared::events::{EventSink, FanOut, JsonLinesSink};
 use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
@@ -30,6 +32,17 @@ fn parse_store(s: &str) -> Result<StoreArg, String> {
     }
 }
 
+fn parse_dev_token(s: &str) -> Result<(String, OrgId), String> {
+    let (token, org) = s.split_once('=').ok_or("expected TOKEN=ORG")?;
+    if token.is_empty() {
+        return Err("the token is empty".to_owned());
+    }
+    Ok((
+        token.to_owned(),
+        OrgId::parse(org).map_err(|e| format!("organization {e}"))?,
+    ))
+}
+
 /// Runs the azure-connect backend locally.
 #[derive(Debug, Parser)]
 #[command(name = "azure-connect-local", version)]
@@ -47,6 +60,10 @@ struct Args {
     /// Also publish to this EventBridge bus (AWS_ENDPOINT_URL_EVENTBRIDGE honoured).
     #[arg(long)]
     event_bus: Option<String>,
+    /// A bearer token of Spot's credentials API and the organization it stands for (`TOKEN=ORG`);
+    /// repeatable. Unknown or missing tokens get 401.
+    #[arg(long = "dev-token", value_parser = parse_dev_token)]
+    dev_tokens: Vec<(String, OrgId)>,
     /// Prefix of connection secret names.
     #[arg(long, default_value = shared::store::DEFAULT_PREFIX)]
     prefix: String,
@@ -91,7 +108,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let azure = AzureConfig::from_env()?;
     let app = App::new(store, Arc::new(FanOut(sinks))).with_validator(Arc::new(azure.validator()?));
 
-    let router = http::router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    // The wizard's routes take the organization from X-Org-Id; Spot's credentials API from its
+    // bearer token (--dev-token), as Spot's clients send it.
+    let wizard: Vec<Function> = Function::ALL
+        .into_iter()
+        .filter(|f| *f != Function::SpotCredentials)
+        .collect();
+    let router = http::router(app.clone(), OrgSource::local_header(), &wizard)
+        .merge(spot::router(app.clone(), spot::dev_tokens(&args.dev_tokens)));
     let router = http::with_console_events(router, app, &Function::ALL);
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

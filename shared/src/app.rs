@@ -15,10 +15,11 @@ use crate::domain::{
     AccountId, Command, Connection, ConnectionId, FailureRecord, OrgId, RoleFormat, RuleError, Step,
     ValidationRecord,
 };
+use crate::domain::{ClientId, ClientSecret, SecretExpiry, SubscriptionId, TenantId, ValidationInputs};
 use crate::edge::outbound;
 use crate::events::{EventSink, OutEvent};
 use crate::store::{ConnectionStore, StoreError, Versioned, WriteToken};
-use crate::validation::{CHECKS, Validator};
+use crate::validation::{CHECKS, Validated, Validator};
 
 /// Attempts of one compare-and-swap write before answering 409.
 pub const CAS_ATTEMPTS: u32 = 8;
@@ -117,6 +118,34 @@ impl AppError {
             Self::Validation(d) => d.retryable,
             _ => false,
         }
+    }
+}
+
+/// The four values (and the optional expiry) of Spot's credentials API, parsed.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub tenant: TenantId,
+    pub client: ClientId,
+    pub secret: ClientSecret,
+    pub subscription: SubscriptionId,
+    pub expires_at: Option<SecretExpiry>,
+}
+
+impl Credentials {
+    fn commands(&self) -> [Command; 3] {
+        [
+            Command::AppRegistration {
+                tenant: self.tenant.clone(),
+                client: self.client,
+            },
+            Command::ClientSecret {
+                secret: self.secret.clone(),
+                expires_at: self.expires_at,
+            },
+            Command::Subscription {
+                subscription: self.subscription,
+            },
+        ]
     }
 }
 
@@ -324,6 +353,83 @@ impl App {
         }
     }
 
+    /// Spot's `POST /azure/setup/credentials`: the wizard's input steps and Connect Account in one
+    /// go, on the account's connection (the most recent one, or a new one).
+    pub async fn set_credentials(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        account: AccountId,
+        credentials: Credentials,
+    ) -> Result<Outcome, AppError> {
+        // Each phase gets its own request id, so that each is idempotent on its own.
+        let phase = |name: &str| RequestMeta {
+            request_id: format!("{}#{name}", req.request_id),
+            ..req.clone()
+        };
+        let id = match self.store.find(org, &account).await?.first() {
+            Some(id) => *id,
+            None => {
+                let id = derive_connection_id(org, &format!("spot-credentials|{account}"));
+                let start = Operation::Start {
+                    account: account.clone(),
+                    connection: Some(id),
+                };
+                self.execute(&phase("start"), org, start).await?;
+                id
+            }
+        };
+        let commands = credentials.commands();
+        let stored = self
+            .update_all(&phase("credentials"), org, &id, &commands, false)
+            .await;
+        match stored {
+            Ok(c) => {
+                let outcome = Outcome::Current(c);
+                let event =
+                    outbound::completed(&phase("credentials"), org, Step::ClientSecret, Some(id), &outcome);
+                if let Some(event) = event {
+                    self.publish(event).await;
+                }
+            }
+            Err(e) => {
+                self.reject(&phase("credentials"), Some(org), Step::ClientSecret, Some(id), &e)
+                    .await;
+                return Err(e);
+            }
+        }
+        self.execute(&phase("connect"), org, Operation::Connect { connection: id })
+            .await
+    }
+
+    /// Spot's `POST /azure/setup/credentials/validation`: the same checks, nothing saved.
+    pub async fn validate_credentials(&self, credentials: &Credentials) -> Result<Validated, AppError> {
+        let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let inputs = ValidationInputs {
+            tenant: credentials.tenant.clone(),
+            client: credentials.client,
+            secret: credentials.secret.clone(),
+            subscription: credentials.subscription,
+            fingerprint: String::new(),
+        };
+        validator
+            .validate(&inputs)
+            .await
+            .map_err(|f| AppError::Validation(Box::new(Diagnosis::of(&f))))
+    }
+
+    /// Spot's `GET /azure/setup/credentials`: the account's connection.
+    pub async fn credentials_of(&self, org: &OrgId, account: &AccountId) -> Result<Connection, AppError> {
+        let id = self
+            .store
+            .find(org, account)
+            .await?
+            .first()
+            .copied()
+            .ok_or(AppError::NotFound)?;
+        Ok(self.load(org, &id).await?.connection)
+    }
+
     /// Earlier feedback where it is cheap: at 3.2 the tenant must exist; at 3.3 the three values
     /// must get a token. A definite "no" from Azure rejects the input (the secret is not kept);
     /// Azure out of reach accepts it, and Connect Account will tell.
@@ -398,17 +504,37 @@ impl App {
         id: &ConnectionId,
         command: &Command,
     ) -> Result<Connection, AppError> {
+        self.update_all(req, org, id, std::slice::from_ref(command), true)
+            .await
+    }
+
+    /// Applies `commands` in one compare-and-swap write; with `early_checks`, each new input is
+    /// first checked against Azure where that is cheap.
+    async fn update_all(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        commands: &[Command],
+        early_checks: bool,
+    ) -> Result<Connection, AppError> {
         for attempt in 0..CAS_ATTEMPTS {
             let current = self.load(org, id).await?;
             if current.connection.handled(&req.request_id) {
                 return Ok(current.connection);
             }
             let mut next = current.connection.clone();
-            if !next.apply(command, &req.request_id, req.received_at)? {
+            let mut changed = false;
+            for command in commands {
+                changed |= next.apply(command, &req.request_id, req.received_at)?;
+            }
+            if !changed {
                 return Ok(current.connection);
             }
-            if attempt == 0 {
-                self.early_check(&current.connection, command).await?;
+            if attempt == 0 && early_checks {
+                for command in commands {
+                    self.early_check(&current.connection, command).await?;
+                }
             }
             let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
             match self.store.replace(&current, &next, &token).await {

@@ -19,12 +19,12 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::Function;
 use super::input::{
     self, AppRegistrationBody, ClientSecretBody, MAX_BODY_BYTES, StartBody, StepInput, SubscriptionBody,
 };
 use super::problem::{self, Problem};
 use super::view::ConnectionView;
+use super::{Function, spot};
 use crate::app::{App, AppError, FieldError, InputProblem, Operation, Outcome, RequestMeta, Trigger};
 use crate::domain::{OrgId, RoleFormat, Step};
 
@@ -35,6 +35,8 @@ pub enum OrgSource {
     Header(HeaderName),
     /// A claim of the HTTP API's JWT authorizer (Lambda).
     JwtClaim(String),
+    /// `Authorization: Bearer <token>` looked up in a table (the local server's `--dev-token`).
+    BearerTokens(Arc<std::collections::HashMap<String, OrgId>>),
 }
 
 impl OrgSource {
@@ -89,15 +91,25 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
             ),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
             Function::ConnectAccount => r.route("/connections/{id}/connect", post(connect_account)),
+            // Served by its own router (Spot's envelope), merged below.
+            Function::SpotCredentials => r,
         };
     }
-    r.fallback(|| async { problem_response(&AppError::NoRoute, Step::Start) })
+    let spot = functions
+        .contains(&Function::SpotCredentials)
+        .then(|| spot::router(app.clone(), org.clone()));
+    let r = r
+        .fallback(|| async { problem_response(&AppError::NoRoute, Step::Start) })
         .method_not_allowed_fallback(|| async { problem_response(&AppError::MethodNotAllowed, Step::Start) })
-        .layer(middleware::from_fn(log_requests))
         .with_state(HttpState {
             app,
             org: Arc::new(org),
-        })
+        });
+    let r = match spot {
+        Some(spot) => r.merge(spot),
+        None => r,
+    };
+    r.layer(middleware::from_fn(log_requests))
 }
 
 /// Adds `POST /events`: console events in the shape of an EventBridge entry (`source`,
@@ -134,17 +146,23 @@ async fn console_event(State(s): State<ConsoleState>, req: Request) -> Response 
 
 /// The caller: who (organization) and which request. Never rejects; a missing organization is
 /// reported by [`HttpState::respond`] so that it is logged like every other problem.
-struct Caller {
-    org: Result<OrgId, AppError>,
-    req: RequestMeta,
+pub(crate) struct Caller {
+    pub(crate) org: Result<OrgId, AppError>,
+    pub(crate) req: RequestMeta,
 }
 
 impl FromRequestParts<HttpState> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, &state.org))
+    }
+}
+
+impl Caller {
+    pub(crate) fn of(parts: &Parts, source: &OrgSource) -> Self {
         let lambda = lambda_context(parts);
-        let org = match state.org.as_ref() {
+        let org = match source {
             OrgSource::Header(name) => parts
                 .headers
                 .get(name)
@@ -155,6 +173,13 @@ impl FromRequestParts<HttpState> for Caller {
                 .and_then(|a| a.jwt.as_ref())
                 .and_then(|j| j.claims.get(claim))
                 .cloned(),
+            OrgSource::BearerTokens(tokens) => parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|t| tokens.get(t.trim()))
+                .map(|o| o.to_string()),
         };
         let org = org
             .and_then(|o| OrgId::parse(&o).ok())
@@ -166,14 +191,14 @@ impl FromRequestParts<HttpState> for Caller {
             .and_then(|c| DateTime::<Utc>::from_timestamp_millis(c.time_epoch))
             .filter(|t| t.timestamp() > 0)
             .unwrap_or_else(Utc::now);
-        Ok(Self {
+        Self {
             org,
             req: RequestMeta {
                 request_id,
                 received_at,
                 trigger: Trigger::Http,
             },
-        })
+        }
     }
 }
 
@@ -205,7 +230,7 @@ impl FromRequest<HttpState> for RawBody {
     }
 }
 
-async fn read_body(req: Request) -> Result<Zeroizing<Vec<u8>>, AppError> {
+pub(crate) async fn read_body(req: Request) -> Result<Zeroizing<Vec<u8>>, AppError> {
     let json = req.headers().get(CONTENT_TYPE).is_none_or(|ct| {
         ct.to_str()
             .map(|s| {
@@ -267,7 +292,7 @@ impl HttpState {
     }
 }
 
-fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,

@@ -7,6 +7,7 @@ pub mod input;
 pub mod lambda;
 pub mod outbound;
 pub mod problem;
+pub mod spot;
 pub mod view;
 
 /// The Lambda functions of the wizard; each serves its own routes and console events.
@@ -18,16 +19,19 @@ pub enum Function {
     Subscription,
     CustomRole,
     ConnectAccount,
+    /// Spot's public credentials API (`/azure/setup/credentials`).
+    SpotCredentials,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Self::Connections,
         Self::AppRegistration,
         Self::ClientSecret,
         Self::Subscription,
         Self::CustomRole,
         Self::ConnectAccount,
+        Self::SpotCredentials,
     ];
 
     /// The binary and SAM function name stem.
@@ -39,6 +43,7 @@ impl Function {
             Self::Subscription => "subscription",
             Self::CustomRole => "custom-role",
             Self::ConnectAccount => "connect-account",
+            Self::SpotCredentials => "spot-credentials",
         }
     }
 
@@ -52,6 +57,7 @@ impl Function {
             Self::Subscription => Some(console::SUBSCRIPTION_SUBMITTED),
             Self::CustomRole => Some(console::CUSTOM_ROLE_REQUESTED),
             Self::ConnectAccount => Some(console::CONNECT_ACCOUNT_REQUESTED),
+            Self::SpotCredentials => None,
         }
     }
 }

@@ -1,0 +1,298 @@
+//! Spot's public credentials API on the same domain code as the wizard, in Spot's paths, query and
+//! envelope, so that Spot's SDKs and Terraform provider work unchanged:
+//! `POST /azure/setup/credentials?accountId=…`, `POST /azure/setup/credentials/validation?accountId=…`,
+//! `GET /azure/setup/credentials?accountId=…`. Errors keep Spot's envelope and carry our diagnosis
+//! (the step to fix, the missing actions) in `response.errors`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use chrono::Utc;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{Caller, OrgSource, json_response, read_body};
+use super::input::parse_json;
+use super::problem::Problem;
+use crate::app::{App, AppError, Credentials, FieldError, Outcome};
+use crate::domain::{
+    AccountId, ClientId, ClientSecret, Connection, SecretExpiry, Step, SubscriptionId, TenantId,
+};
+
+pub const KIND: &str = "spotinst:azure:setup:credentials";
+
+/// Spot's routes, as (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/azure/setup/credentials"),
+    ("GET", "/azure/setup/credentials"),
+    ("POST", "/azure/setup/credentials/validation"),
+];
+
+#[derive(Debug, Clone)]
+struct SpotState {
+    app: App,
+    org: Arc<OrgSource>,
+}
+
+pub fn router(app: App, org: OrgSource) -> Router {
+    Router::new()
+        .route(
+            "/azure/setup/credentials",
+            post(set_credentials).get(get_credentials),
+        )
+        .route("/azure/setup/credentials/validation", post(validate_credentials))
+        .with_state(SpotState {
+            app,
+            org: Arc::new(org),
+        })
+}
+
+/// The flat body of Spot's API (camelCase); `expirationDate` is optional for older clients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CredentialsBody {
+    client_id: String,
+    client_secret: SecretString,
+    tenant_id: String,
+    subscription_id: String,
+    #[serde(default)]
+    expiration_date: Option<String>,
+}
+
+impl CredentialsBody {
+    fn parse(self, now: chrono::DateTime<Utc>) -> Result<Credentials, AppError> {
+        let mut errors = Vec::new();
+        let mut field = |name: &str, e: String| errors.push(FieldError::new(name, e));
+        let tenant = TenantId::parse(&self.tenant_id)
+            .map_err(|e| field("tenantId", e.to_string()))
+            .ok();
+        let client = ClientId::parse(&self.client_id)
+            .map_err(|e| field("clientId", e.to_string()))
+            .ok();
+        let secret = ClientSecret::parse(self.client_secret)
+            .map_err(|e| field("clientSecret", e.to_string()))
+            .ok();
+        let subscription = SubscriptionId::parse(&self.subscription_id)
+            .map_err(|e| field("subscriptionId", e.to_string()))
+            .ok();
+        let expires_at = match self.expiration_date.as_deref().filter(|s| !s.trim().is_empty()) {
+            None => Some(None),
+            Some(s) => SecretExpiry::parse(s, now)
+                .map(Some)
+                .map_err(|e| field("expirationDate", e.to_string()))
+                .ok(),
+        };
+        match (tenant, client, secret, subscription, expires_at) {
+            (Some(tenant), Some(client), Some(secret), Some(subscription), Some(expires_at)) => {
+                Ok(Credentials {
+                    tenant,
+                    client,
+                    secret,
+                    subscription,
+                    expires_at,
+                })
+            }
+            _ => Err(AppError::invalid(errors)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountQuery {
+    #[serde(rename = "accountId")]
+    account_id: Option<String>,
+}
+
+/// The request as Spot's envelope echoes it.
+struct Echo {
+    id: String,
+    url: String,
+    method: Method,
+}
+
+fn envelope(echo: &Echo, status: StatusCode, response: serde_json::Map<String, Value>) -> Response {
+    let mut response = response;
+    response.insert(
+        "status".into(),
+        json!({"code": status.as_u16(), "message": status.canonical_reason().unwrap_or("")}),
+    );
+    response.entry("kind").or_insert_with(|| json!(KIND));
+    let body = json!({
+        "request": {"id": echo.id, "url": echo.url, "method": echo.method.as_str(), "timestamp": Utc::now()},
+        "response": response,
+    });
+    json_response(status, &body)
+}
+
+fn ok(echo: &Echo, items: Vec<Value>, warnings: Vec<Value>) -> Response {
+    let mut r = serde_json::Map::new();
+    r.insert("count".into(), json!(items.len()));
+    r.insert("items".into(), Value::Array(items));
+    if !warnings.is_empty() {
+        r.insert("warnings".into(), Value::Array(warnings));
+    }
+    envelope(echo, StatusCode::OK, r)
+}
+
+/// Our problem, in Spot's error shape: one error per bad field, or one carrying the diagnosis.
+fn error(echo: &Echo, err: &AppError, step: Step) -> Response {
+    let p = Problem::from_error(err, step);
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let errors: Vec<Value> = if p.errors.is_empty() {
+        let mut message = format!("{} (wizard step: {}). {}", p.title, p.step, p.detail);
+        if !p.missing_actions.is_empty() {
+            message.push_str(&format!(" Missing actions: {}.", p.missing_actions.join(", ")));
+        }
+        let mut e = json!({"code": p.code, "message": message, "step": p.step, "retryable": p.retryable});
+        if !p.missing_actions.is_empty() {
+            e["missingActions"] = json!(p.missing_actions);
+        }
+        vec![e]
+    } else {
+        p.errors
+            .iter()
+            .map(|f| json!({"code": p.code, "message": format!("{} {}", f.field, f.message), "field": f.field}))
+            .collect()
+    };
+    let mut r = serde_json::Map::new();
+    r.insert("errors".into(), Value::Array(errors));
+    envelope(echo, status, r)
+}
+
+fn item(c: &Connection) -> Value {
+    json!({
+        "clientId": c.app_registration.as_ref().map(|a| a.client),
+        "tenantId": c.app_registration.as_ref().map(|a| a.tenant.clone()),
+        "subscriptionId": c.subscription.as_ref().map(|s| s.subscription),
+        "clientSecret": c.client_secret.as_ref().map(|s| format!("{}****", s.hint().as_str())),
+        "expirationDate": c.client_secret.as_ref().and_then(|s| s.expires_at).map(|e| e.at()),
+        "connectionId": c.id,
+        "status": c.status,
+    })
+}
+
+/// What every route starts with: the caller, the echo, the account.
+async fn begin(
+    s: &SpotState,
+    req: Request,
+) -> (
+    Echo,
+    Result<(crate::app::RequestMeta, crate::domain::OrgId, AccountId), AppError>,
+    Request,
+) {
+    let (mut parts, body) = req.into_parts();
+    let caller = Caller::of(&parts, &s.org);
+    let echo = Echo {
+        id: caller.req.request_id.clone(),
+        url: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        method: parts.method.clone(),
+    };
+    let query = Query::<AccountQuery>::from_request_parts(&mut parts, &()).await;
+    let req = Request::from_parts(parts, body);
+    let account = || {
+        let raw = query
+            .map_err(|_| AppError::invalid(vec![FieldError::new("accountId", "is not a valid query")]))?
+            .0;
+        let raw = raw
+            .account_id
+            .ok_or_else(|| AppError::invalid(vec![FieldError::new("accountId", "is required")]))?;
+        AccountId::parse(&raw).map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))
+    };
+    let begun = match caller.org {
+        Err(e) => Err(e),
+        Ok(org) => account().map(|a| (caller.req, org, a)),
+    };
+    (echo, begun, req)
+}
+
+async fn set_credentials(State(s): State<SpotState>, req: Request) -> Response {
+    let (echo, begun, req) = begin(&s, req).await;
+    let (meta, org, account) = match begun {
+        Ok(b) => b,
+        Err(e) => return error(&echo, &e, Step::Start),
+    };
+    let parsed = match read_body(req).await {
+        Ok(bytes) => parse_json::<CredentialsBody>(&bytes).and_then(|b| b.parse(meta.received_at)),
+        Err(e) => Err(e),
+    };
+    let credentials = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            s.app
+                .reject(&meta, Some(&org), Step::ClientSecret, None, &e)
+                .await;
+            return error(&echo, &e, Step::ClientSecret);
+        }
+    };
+    let warnings = expiry_warning(&credentials);
+    match s.app.set_credentials(&meta, &org, account, credentials).await {
+        Ok(Outcome::Connected(_)) | Ok(_) => ok(&echo, vec![], warnings),
+        Err(e) => error(&echo, &e, Step::RoleAssignment),
+    }
+}
+
+async fn validate_credentials(State(s): State<SpotState>, req: Request) -> Response {
+    let (echo, begun, req) = begin(&s, req).await;
+    let (meta, _org, _account) = match begun {
+        Ok(b) => b,
+        Err(e) => return error(&echo, &e, Step::Start),
+    };
+    let parsed = match read_body(req).await {
+        Ok(bytes) => parse_json::<CredentialsBody>(&bytes).and_then(|b| b.parse(meta.received_at)),
+        Err(e) => Err(e),
+    };
+    let credentials = match parsed {
+        Ok(c) => c,
+        Err(e) => return error(&echo, &e, Step::ClientSecret),
+    };
+    let warnings = expiry_warning(&credentials);
+    match s.app.validate_credentials(&credentials).await {
+        Ok(v) => {
+            let mut all = warnings;
+            all.extend(
+                v.warnings
+                    .into_iter()
+                    .map(|w| json!({"code": "subscription-state", "message": w})),
+            );
+            ok(&echo, vec![], all)
+        }
+        Err(e) => error(&echo, &e, Step::RoleAssignment),
+    }
+}
+
+async fn get_credentials(State(s): State<SpotState>, req: Request) -> Response {
+    let (echo, begun, _req) = begin(&s, req).await;
+    let (_meta, org, account) = match begun {
+        Ok(b) => b,
+        Err(e) => return error(&echo, &e, Step::Start),
+    };
+    match s.app.credentials_of(&org, &account).await {
+        Ok(c) => ok(&echo, vec![item(&c)], vec![]),
+        Err(e) => error(&echo, &e, Step::Start),
+    }
+}
+
+fn expiry_warning(c: &Credentials) -> Vec<Value> {
+    if c.expires_at.is_some() {
+        return vec![];
+    }
+    vec![json!({
+        "code": "expiration-date-missing",
+        "message": "expirationDate was not sent: Spot cannot remind you before the client secret expires. Send the secret's expiry (Azure portal > App registrations > your app > Certificates & secrets > Expires).",
+    })]
+}
+
+/// For the local server's `--dev-token TOKEN=ORG`.
+pub fn dev_tokens(pairs: &[(String, crate::domain::OrgId)]) -> OrgSource {
+    OrgSource::BearerTokens(Arc::new(pairs.iter().cloned().collect::<HashMap<_, _>>()))
+}
