@@ -240,7 +240,7 @@ impl ConnectionStore for EmbeddedStore {
                     .map(|id| (e.changed, id))
             })
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|(changed, _)| std::cmp::Reverse(*changed));
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
