@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
+use crate::domain::expiry::{self, Due, ReminderPolicy};
 use crate::domain::{
     AccountId, Command, Connection, ConnectionId, FailureRecord, OrgId, RoleFormat, RuleError, Step,
     ValidationRecord,
@@ -18,7 +19,7 @@ use crate::domain::{
 use crate::domain::{ClientId, ClientSecret, SecretExpiry, SubscriptionId, TenantId, ValidationInputs};
 use crate::edge::outbound;
 use crate::events::{EventSink, OutEvent};
-use crate::store::{ConnectionStore, StoreError, Versioned, WriteToken};
+use crate::store::{ConnectionStore, ScanEntry, StoreError, Versioned, WriteToken};
 use crate::validation::{CHECKS, Validated, Validator};
 
 /// Attempts of one compare-and-swap write before answering 409.
@@ -30,6 +31,8 @@ pub const CAS_ATTEMPTS: u32 = 8;
 pub enum Trigger {
     Http,
     Console,
+    /// The daily expiry scan.
+    Schedule,
 }
 
 /// What the trigger tells about a request: its id (stable across retries of the same request) and
@@ -119,6 +122,18 @@ impl AppError {
             _ => false,
         }
     }
+}
+
+/// What one expiry scan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    pub pages: usize,
+    pub listed: usize,
+    pub reminded: usize,
+    pub expired: usize,
+    pub rotations: usize,
+    pub failed: usize,
 }
 
 /// The four values (and the optional expiry) of Spot's credentials API, parsed.
@@ -353,6 +368,83 @@ impl App {
         }
     }
 
+    /// The daily expiry scan: pages through the connections by tag (names and tags only), and for
+    /// each one that is due sends the reminder of its threshold once, or marks it expired, each
+    /// by compare-and-swap. A duplicate delivery of the same run (`scan_id`) or a re-run sends
+    /// nothing twice. Writes are paced (`pace` between due connections) to stay well inside Secrets
+    /// Manager's 50 writes/s account-wide quota.
+    pub async fn scan_expiry(
+        &self,
+        scan_id: &str,
+        now: DateTime<Utc>,
+        policy: &ReminderPolicy,
+        pace: Duration,
+    ) -> Result<ScanReport, AppError> {
+        let today = now.date_naive();
+        let mut report = ScanReport::default();
+        let mut next = None;
+        loop {
+            let page = self.store.scan_page(next.take()).await?;
+            report.pages += 1;
+            for entry in page.entries {
+                report.listed += 1;
+                let Some(due) = expiry::due(policy, &entry.tags, today) else {
+                    continue;
+                };
+                let req = RequestMeta {
+                    request_id: format!("{scan_id}|{}|{due:?}", entry.connection),
+                    received_at: now,
+                    trigger: Trigger::Schedule,
+                };
+                match self.apply_due(&req, &entry, due).await {
+                    Ok(true) => match due {
+                        Due::Remind { .. } => report.reminded += 1,
+                        Due::Expire => report.expired += 1,
+                        Due::Rotate => report.rotations += 1,
+                    },
+                    Ok(false) => {}
+                    // Throttled or down: stop, so that the scheduled run fails and is retried.
+                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::error!(connection = %entry.connection, error = %e, "expiry scan: connection skipped");
+                    }
+                }
+                if !pace.is_zero() {
+                    tokio::time::sleep(pace).await;
+                }
+            }
+            match page.next {
+                Some(token) => next = Some(token),
+                None => return Ok(report),
+            }
+        }
+    }
+
+    /// Does the due work; `true` if this call did it (and announced it).
+    async fn apply_due(&self, req: &RequestMeta, entry: &ScanEntry, due: Due) -> Result<bool, AppError> {
+        let command = match due {
+            Due::Remind { threshold } => Command::RecordReminder { threshold },
+            Due::Expire => Command::MarkExpired,
+            // Rotation starts with the rotation protocol (issue 4, next part): nothing yet.
+            Due::Rotate => return Ok(false),
+        };
+        let (connection, wrote) = self
+            .update_all(
+                req,
+                &entry.org,
+                &entry.connection,
+                std::slice::from_ref(&command),
+                false,
+            )
+            .await?;
+        if wrote {
+            self.publish(outbound::expiry(req, &entry.org, &connection, due))
+                .await;
+        }
+        Ok(wrote)
+    }
+
     /// Spot's `POST /azure/setup/credentials`: the wizard's input steps and Connect Account in one
     /// go, on the account's connection (the most recent one, or a new one).
     pub async fn set_credentials(
@@ -384,7 +476,7 @@ impl App {
             .update_all(&phase("credentials"), org, &id, &commands, false)
             .await;
         match stored {
-            Ok(c) => {
+            Ok((c, _)) => {
                 let outcome = Outcome::Current(c);
                 let event =
                     outbound::completed(&phase("credentials"), org, Step::ClientSecret, Some(id), &outcome);
@@ -506,6 +598,7 @@ impl App {
     ) -> Result<Connection, AppError> {
         self.update_all(req, org, id, std::slice::from_ref(command), true)
             .await
+            .map(|(c, _)| c)
     }
 
     /// Applies `commands` in one compare-and-swap write; with `early_checks`, each new input is
@@ -517,11 +610,11 @@ impl App {
         id: &ConnectionId,
         commands: &[Command],
         early_checks: bool,
-    ) -> Result<Connection, AppError> {
+    ) -> Result<(Connection, bool), AppError> {
         for attempt in 0..CAS_ATTEMPTS {
             let current = self.load(org, id).await?;
             if current.connection.handled(&req.request_id) {
-                return Ok(current.connection);
+                return Ok((current.connection, false));
             }
             let mut next = current.connection.clone();
             let mut changed = false;
@@ -529,7 +622,7 @@ impl App {
                 changed |= next.apply(command, &req.request_id, req.received_at)?;
             }
             if !changed {
-                return Ok(current.connection);
+                return Ok((current.connection, false));
             }
             if attempt == 0 && early_checks {
                 for command in commands {
@@ -538,7 +631,7 @@ impl App {
             }
             let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
             match self.store.replace(&current, &next, &token).await {
-                Ok(_) => return Ok(next),
+                Ok(_) => return Ok((next, true)),
                 Err(StoreError::Conflict) => {
                     tracing::debug!(attempt, connection = %id, "write lost a race; re-reading");
                     tokio::time::sleep(backoff(attempt)).await;

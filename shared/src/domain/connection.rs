@@ -149,6 +149,12 @@ pub enum Command {
     ExportCustomRole,
     /// Connect Account's verdict on the inputs it validated.
     RecordValidation(ValidationRecord),
+    /// The expiry scan sent the reminder of this threshold (days before expiry).
+    RecordReminder {
+        threshold: u32,
+    },
+    /// The expiry scan found the client secret expired.
+    MarkExpired,
 }
 
 impl Command {
@@ -159,6 +165,7 @@ impl Command {
             Self::Subscription { .. } => Step::Subscription,
             Self::ExportCustomRole => Step::CustomRole,
             Self::RecordValidation(_) => Step::RoleAssignment,
+            Self::RecordReminder { .. } | Self::MarkExpired => Step::ClientSecret,
         }
     }
 }
@@ -184,6 +191,8 @@ pub struct Connection {
     pub validation: Option<ValidationRecord>,
     /// When the account was first linked (connected).
     pub linked_at: Option<DateTime<Utc>>,
+    /// The last expiry reminder sent (days before expiry), for the current secret.
+    pub reminded: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Ids of the last requests that changed this connection (newest last).
@@ -203,6 +212,7 @@ impl Connection {
             custom_role: None,
             validation: None,
             linked_at: None,
+            reminded: None,
             created_at: at,
             updated_at: at,
             recent_requests: Vec::new(),
@@ -298,6 +308,8 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|s| &s.secret == secret && &s.expires_at == expires_at);
                 if !same {
+                    // A new secret or expiry: its reminders start over.
+                    self.reminded = None;
                     self.client_secret = Some(SecretRecord {
                         secret: secret.clone(),
                         expires_at: *expires_at,
@@ -346,10 +358,34 @@ impl Connection {
                 self.validation = Some(record.clone());
                 true
             }
+            Command::RecordReminder { threshold } => {
+                if self.reminded.is_some_and(|r| r <= *threshold) {
+                    false
+                } else {
+                    self.reminded = Some(*threshold);
+                    true
+                }
+            }
+            Command::MarkExpired => {
+                let expired = self
+                    .client_secret
+                    .as_ref()
+                    .and_then(|s| s.expires_at)
+                    .is_some_and(|e| e.at() <= at);
+                if expired && self.status != Status::Expired {
+                    self.status = Status::Expired;
+                    true
+                } else {
+                    false
+                }
+            }
         };
         if changed {
             // New credentials are unproven until Connect Account validates them again.
-            if !matches!(command, Command::ExportCustomRole | Command::RecordValidation(_)) {
+            if matches!(
+                command,
+                Command::AppRegistration { .. } | Command::ClientSecret { .. } | Command::Subscription { .. }
+            ) {
                 self.status = Status::Draft;
             }
             self.touch(request_id, at);

@@ -48,6 +48,8 @@ struct Doc<'a> {
     validation: Option<ValidationDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     linked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reminded: Option<u32>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -169,6 +171,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         }),
         validation: c.validation.as_ref().map(ValidationDoc::from),
         linked_at: c.linked_at,
+        reminded: c.reminded,
         created_at: c.created_at,
         updated_at: c.updated_at,
         recent_requests: c.recent_requests.clone(),
@@ -212,6 +215,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         }),
         validation: doc.validation.map(ValidationRecord::from),
         linked_at: doc.linked_at,
+        reminded: doc.reminded,
         created_at: doc.created_at,
         updated_at: doc.updated_at,
         recent_requests: doc.recent_requests,

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod diagnosis;
 pub mod document;
+pub mod expiry;
 pub mod ids;
 pub mod rbac;
 pub mod role;

@@ -2,6 +2,7 @@
 //! from errors to problem documents ([`problem`]) serves HTTP responses and events alike.
 
 pub mod console;
+pub mod expiry;
 pub mod http;
 pub mod input;
 pub mod lambda;

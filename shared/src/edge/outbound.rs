@@ -14,6 +14,8 @@ pub const CONNECTION_DELETED: &str = "Connection Deleted";
 pub const CUSTOM_ROLE_EXPORTED: &str = "Custom Role Exported";
 pub const ACCOUNT_CONNECTED: &str = "Account Connected";
 pub const CONNECTION_FAILED: &str = "Connection Failed";
+pub const CLIENT_SECRET_EXPIRING: &str = "Client Secret Expiring";
+pub const CLIENT_SECRET_EXPIRED: &str = "Client Secret Expired";
 
 fn base(
     req: &RequestMeta,
@@ -92,6 +94,37 @@ pub fn completed(
                 detail: Value::Object(m),
             })
         }
+    }
+}
+
+/// The expiry scan's announcements: a reminder, or the secret has expired.
+pub fn expiry(
+    req: &RequestMeta,
+    org: &OrgId,
+    c: &crate::domain::Connection,
+    due: crate::domain::expiry::Due,
+) -> OutEvent {
+    use crate::domain::expiry::Due;
+    let mut m = base(req, org, Step::ClientSecret, Some(c.id));
+    let expires_at = c
+        .client_secret
+        .as_ref()
+        .and_then(|s| s.expires_at)
+        .map(|e| e.at());
+    m.insert("accountId".into(), json!(c.account));
+    m.insert("expiresAt".into(), json!(expires_at));
+    let detail_type = match due {
+        Due::Remind { threshold } => {
+            let days_left = expires_at.map(|e| (e - req.received_at).num_days());
+            m.insert("threshold".into(), json!(threshold));
+            m.insert("daysLeft".into(), json!(days_left));
+            CLIENT_SECRET_EXPIRING
+        }
+        Due::Expire | Due::Rotate => CLIENT_SECRET_EXPIRED,
+    };
+    OutEvent {
+        detail_type: detail_type.into(),
+        detail: Value::Object(m),
     }
 }
 

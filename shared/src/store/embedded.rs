@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, ScanEntry, ScanPage, StoreError, VersionId, Versioned, WriteToken,
+    secret_name, tags_of,
 };
 use crate::domain::document;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
@@ -222,6 +223,19 @@ impl ConnectionStore for EmbeddedStore {
             return Err(e);
         }
         Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn scan_page(&self, _next: Option<String>) -> Result<ScanPage, StoreError> {
+        let state = self.lock()?;
+        let entries = state
+            .secrets
+            .iter()
+            .filter_map(|(name, e)| {
+                let rest = name.strip_prefix(&self.prefix)?;
+                ScanEntry::parse(rest, |k| e.tags.get(k).map(String::as_str))
+            })
+            .collect();
+        Ok(ScanPage { entries, next: None })
     }
 
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {

@@ -9,6 +9,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::domain::document::DocumentError;
+use crate::domain::expiry::ExpiryTags;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
 
 pub mod embedded;
@@ -96,6 +97,10 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// Deletes the connection; `false` when there was none.
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError>;
 
+    /// One page of the connections whose client secret has an expiry, with their scan tags only
+    /// (no secret value is read). `next` is the previous page's continuation.
+    async fn scan_page(&self, next: Option<String>) -> Result<ScanPage, StoreError>;
+
     /// The organization's connections of one Spot account, most recently changed first, found
     /// by tags (no secret value is read).
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError>;
@@ -107,18 +112,56 @@ pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
         ("azure-connect:org", c.org.to_string()),
         (ACCOUNT_TAG, c.account.to_string()),
         ("azure-connect:connection", c.id.to_string()),
-        ("azure-connect:status", c.status.as_str().to_owned()),
+        (STATUS_TAG, c.status.as_str().to_owned()),
     ];
     if let Some(exp) = c.client_secret.as_ref().and_then(|s| s.expires_at) {
-        tags.push((
-            "azure-connect:secret-expires",
-            exp.at().format("%Y-%m-%d").to_string(),
-        ));
+        tags.push((EXPIRES_TAG, exp.at().format("%Y-%m-%d").to_string()));
+    }
+    if let Some(r) = c.reminded {
+        tags.push((REMINDED_TAG, r.to_string()));
     }
     tags
 }
 
 pub const ACCOUNT_TAG: &str = "azure-connect:account";
+pub const STATUS_TAG: &str = "azure-connect:status";
+/// The client secret's expiry date (UTC, `YYYY-MM-DD`): what the expiry scan lists by.
+pub const EXPIRES_TAG: &str = "azure-connect:secret-expires";
+/// The last reminder threshold sent (days).
+pub const REMINDED_TAG: &str = "azure-connect:reminded";
+
+/// A page of [`ConnectionStore::scan_page`].
+#[derive(Debug, Clone, Default)]
+pub struct ScanPage {
+    pub entries: Vec<ScanEntry>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanEntry {
+    pub org: OrgId,
+    pub connection: ConnectionId,
+    pub tags: ExpiryTags,
+}
+
+impl ScanEntry {
+    /// From a secret's name (after the prefix: `{orgId}/{connectionId}`) and tags; `None` for
+    /// anything that is not a connection with an expiry.
+    pub fn parse<'a>(name_after_prefix: &str, tag: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+        let (org, id) = name_after_prefix.split_once('/')?;
+        let expires = chrono::NaiveDate::parse_from_str(tag(EXPIRES_TAG)?, "%Y-%m-%d").ok()?;
+        Some(Self {
+            org: OrgId::parse(org).ok()?,
+            connection: ConnectionId::parse(id).ok()?,
+            tags: ExpiryTags {
+                expires,
+                expired: tag(STATUS_TAG) == Some("expired"),
+                reminded: tag(REMINDED_TAG).and_then(|r| r.parse().ok()),
+                rotation_days: None,
+            },
+        })
+    }
+}
 
 /// `{prefix}{orgId}/{connectionId}`.
 pub fn secret_name(prefix: &str, org: &OrgId, id: &ConnectionId) -> String {

@@ -14,7 +14,8 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, StoreError, VersionId, Versioned, WriteToken, secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, ScanEntry, ScanPage, StoreError, VersionId, Versioned,
+    WriteToken, secret_name, tags_of,
 };
 use crate::domain::document;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
@@ -46,6 +47,7 @@ impl CallCounts {
             &self.update_stage,
             &self.tag,
             &self.describe,
+            &self.list,
             &self.delete,
         ]
         .iter()
@@ -228,8 +230,8 @@ impl ConnectionStore for SecretsManagerStore {
             }
             Err(e) => return Err(classify(e)),
         }
-        let new_tags = tags_of(next);
-        if tags_of(&previous.connection) != new_tags {
+        let (old_tags, new_tags) = (tags_of(&previous.connection), tags_of(next));
+        if old_tags != new_tags {
             count(&self.calls.tag);
             self.client
                 .tag_resource()
@@ -238,8 +240,56 @@ impl ConnectionStore for SecretsManagerStore {
                 .send()
                 .await
                 .map_err(classify)?;
+            // A tag that no longer applies (a reminder of a replaced secret) goes.
+            let gone: Vec<String> = old_tags
+                .iter()
+                .filter(|(k, _)| !new_tags.iter().any(|(n, _)| n == k))
+                .map(|(k, _)| (*k).to_owned())
+                .collect();
+            if !gone.is_empty() {
+                count(&self.calls.tag);
+                self.client
+                    .untag_resource()
+                    .secret_id(&name)
+                    .set_tag_keys(Some(gone))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
         }
         Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn scan_page(&self, next: Option<String>) -> Result<ScanPage, StoreError> {
+        let filter = |key, value: &str| Filter::builder().key(key).values(value).build();
+        count(&self.calls.list);
+        let out = self
+            .client
+            .list_secrets()
+            .filters(filter(FilterNameStringType::Name, &self.prefix))
+            .filters(filter(FilterNameStringType::TagKey, EXPIRES_TAG))
+            .max_results(100)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(classify)?;
+        let entries = out
+            .secret_list()
+            .iter()
+            .filter_map(|s| {
+                let rest = s.name()?.strip_prefix(&self.prefix)?;
+                ScanEntry::parse(rest, |k| {
+                    s.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(k))
+                        .and_then(|t| t.value())
+                })
+            })
+            .collect();
+        Ok(ScanPage {
+            entries,
+            next: out.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+        })
     }
 
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {

@@ -1,0 +1,70 @@
+//! The `secret-expiry` function's triggers: the daily schedule (EventBridge Scheduler, input
+//! `{"scanId": "<aws.scheduler.execution-id>", "scheduledAt": "<aws.scheduler.scheduled-time>"}`)
+//! and, with rotation, Secrets Manager's rotation steps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::app::App;
+use crate::domain::expiry::ReminderPolicy;
+
+#[derive(Debug, Clone)]
+pub struct ExpiryHandler {
+    app: App,
+    policy: ReminderPolicy,
+    pace: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScanInput {
+    #[serde(default)]
+    scan_id: Option<String>,
+    #[serde(default)]
+    scheduled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpiryError {
+    #[error("rotation steps are not handled yet: rotation is not enabled for any connection")]
+    RotationNotAvailable,
+}
+
+impl ExpiryHandler {
+    /// `writes_per_second`: due connections handled per second at most (each is 2 to 5 Secrets
+    /// Manager writes; the account-wide quota is 50/s).
+    pub fn new(app: App, policy: ReminderPolicy, writes_per_second: u32) -> Self {
+        let pace = Duration::from_secs(1) / writes_per_second.max(1);
+        Self { app, policy, pace }
+    }
+
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
+        let (payload, context) = event.into_parts();
+        if payload.get("Step").is_some() {
+            return Err(Box::new(ExpiryError::RotationNotAvailable));
+        }
+        let input: ScanInput = serde_json::from_value(payload)?;
+        let scan_id = input.scan_id.unwrap_or(context.request_id);
+        let now = input.scheduled_at.unwrap_or_else(Utc::now);
+        let report = self
+            .app
+            .scan_expiry(&scan_id, now, &self.policy, self.pace)
+            .await?;
+        tracing::info!(scan_id, ?report, "expiry scan done");
+        Ok(serde_json::to_value(report)?)
+    }
+}
+
+pub async fn run(handler: ExpiryHandler) -> Result<(), Error> {
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = Arc::clone(&handler);
+        async move { handler.handle(event).await }
+    }))
+    .await
+}

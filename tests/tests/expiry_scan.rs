@@ -1,0 +1,208 @@
+//! The daily expiry scan on both stores: each reminder threshold once across repeated and
+//! duplicate runs, expired connections marked and announced once, a new secret starting over.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use integration_tests::{STORES, app, app_registration, request};
+use secrecy::SecretString;
+use shared::app::{Operation, Outcome};
+use shared::domain::expiry::ReminderPolicy;
+use shared::domain::{AccountId, ClientSecret, Command, ConnectionId, OrgId, SecretExpiry, Status};
+
+fn secret_expiring(at: DateTime<Utc>, now: DateTime<Utc>) -> Command {
+    Command::ClientSecret {
+        secret: ClientSecret::parse(SecretString::from(
+            "Sc4nQ~expiry.scan-0123456789abcdefghijk".to_owned(),
+        ))
+        .unwrap(),
+        expires_at: Some(SecretExpiry::parse(&at.to_rfc3339(), now).unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn reminders_once_per_threshold_expiry_once() {
+    for kind in STORES {
+        let store = integration_tests::store(kind).await;
+        let (app, sink) = app(store.clone());
+        let org = OrgId::parse("org-expiry").unwrap();
+        let t0 = Utc::now();
+        let days = |d: i64| t0 + chrono::Duration::days(d);
+        let mut ids = Vec::new();
+        for (i, d) in [Some(40), Some(25), Some(10), Some(5), Some(3), None]
+            .into_iter()
+            .enumerate()
+        {
+            let start = Operation::Start {
+                account: AccountId::parse("act-0000e001").unwrap(),
+                connection: Some(ConnectionId::new_random()),
+            };
+            let Outcome::Created(c) = app
+                .execute(&request(&format!("s{i}")), &org, start)
+                .await
+                .unwrap()
+            else {
+                panic!()
+            };
+            app.execute(
+                &request(&format!("a{i}")),
+                &org,
+                Operation::Submit {
+                    connection: c.id,
+                    command: app_registration(),
+                },
+            )
+            .await
+            .unwrap();
+            if let Some(d) = d {
+                let op = Operation::Submit {
+                    connection: c.id,
+                    command: secret_expiring(days(d), t0),
+                };
+                app.execute(&request(&format!("c{i}")), &org, op).await.unwrap();
+            }
+            ids.push(c.id);
+        }
+        let policy = ReminderPolicy::default();
+        let expiring = |from: usize| -> Vec<(String, u64)> {
+            sink.events()[from..]
+                .iter()
+                .filter(|e| e.detail_type == "Client Secret Expiring")
+                .map(|e| {
+                    (
+                        e.detail["connectionId"].as_str().unwrap().to_owned(),
+                        e.detail["threshold"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let expired = |from: usize| {
+            sink.events()[from..]
+                .iter()
+                .filter(|e| e.detail_type == "Client Secret Expired")
+                .count()
+        };
+
+        let mark = sink.events().len();
+        let report = app
+            .scan_expiry("scan-1", t0, &policy, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.listed, report.reminded, report.expired),
+            (5, 4, 0),
+            "{kind:?}: {report:?}"
+        );
+        let mut sent = expiring(mark);
+        sent.sort();
+        let mut want = vec![
+            (ids[1].to_string(), 30),
+            (ids[2].to_string(), 14),
+            (ids[3].to_string(), 7),
+            (ids[4].to_string(), 7),
+        ];
+        want.sort();
+        assert_eq!(sent, want, "{kind:?}");
+
+        // The same run delivered again, and the next day's run: nothing twice.
+        for scan in ["scan-1", "scan-2"] {
+            let mark = sink.events().len();
+            let report = app.scan_expiry(scan, t0, &policy, Duration::ZERO).await.unwrap();
+            assert_eq!((report.reminded, report.expired), (0, 0), "{kind:?} {scan}");
+            assert!(expiring(mark).is_empty() && expired(mark) == 0, "{kind:?} {scan}");
+        }
+
+        // Four days on: new thresholds crossed, one secret expired.
+        let mark = sink.events().len();
+        let report = app
+            .scan_expiry("scan-3", days(4), &policy, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!((report.reminded, report.expired), (2, 1), "{kind:?}: {report:?}");
+        let mut sent = expiring(mark);
+        sent.sort();
+        let mut want = vec![(ids[2].to_string(), 7), (ids[3].to_string(), 1)];
+        want.sort();
+        assert_eq!(sent, want, "{kind:?}");
+        assert_eq!(expired(mark), 1, "{kind:?}");
+        let gone = store.load(&org, &ids[4]).await.unwrap().unwrap().connection;
+        assert_eq!(gone.status, Status::Expired, "{kind:?}");
+        let again = app
+            .scan_expiry("scan-4", days(4), &policy, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.reminded, again.expired),
+            (0, 0),
+            "{kind:?}: announced once"
+        );
+
+        // A new secret: its reminders start over, the old ones do not come back.
+        let op = Operation::Submit {
+            connection: ids[2],
+            command: secret_expiring(days(200), days(4)),
+        };
+        app.execute(&request("renew"), &org, op).await.unwrap();
+        let renewed = store.load(&org, &ids[2]).await.unwrap().unwrap().connection;
+        assert_eq!(renewed.reminded, None, "{kind:?}");
+        let page = store.scan_page(None).await.unwrap();
+        let tags = &page.entries.iter().find(|e| e.connection == ids[2]).unwrap().tags;
+        assert_eq!(tags.reminded, None, "{kind:?}: the old reminder tag is gone");
+        let tags = &page.entries.iter().find(|e| e.connection == ids[4]).unwrap().tags;
+        assert!(tags.expired, "{kind:?}: the status tag follows");
+        let report = app
+            .scan_expiry("scan-5", days(4), &policy, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(report.reminded, 0, "{kind:?}: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_scan_reads_no_secret_value_of_connections_not_due() {
+    let prefix = integration_tests::unique_prefix();
+    let store = integration_tests::sm_store(&prefix).await;
+    let (app, _) = app(store.clone());
+    let org = OrgId::parse("org-expiry").unwrap();
+    let t0 = Utc::now();
+    for i in 0..5 {
+        let start = Operation::Start {
+            account: AccountId::parse("act-0000e002").unwrap(),
+            connection: None,
+        };
+        let Outcome::Created(c) = app
+            .execute(&request(&format!("s{i}")), &org, start)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let far = t0 + chrono::Duration::days(300);
+        let op = Operation::Submit {
+            connection: c.id,
+            command: secret_expiring(far, t0),
+        };
+        app.execute(&request(&format!("c{i}")), &org, op).await.unwrap();
+    }
+    let calls = |s: &shared::store::secrets_manager::SecretsManagerStore| {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            s.calls().list.load(Relaxed),
+            s.calls().get.load(Relaxed),
+            s.calls().total(),
+        )
+    };
+    let (list0, get0, total0) = calls(&store);
+    let report = app
+        .scan_expiry("scan", t0, &ReminderPolicy::default(), Duration::ZERO)
+        .await
+        .unwrap();
+    let (list1, get1, total1) = calls(&store);
+    assert_eq!(report.listed, 5);
+    assert_eq!(
+        (list1 - list0, get1 - get0, total1 - total0),
+        (1, 0, 1),
+        "one list call, nothing else"
+    );
+}
