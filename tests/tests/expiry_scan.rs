@@ -206,3 +206,28 @@ async fn the_scan_reads_no_secret_value_of_connections_not_due() {
         "one list call, nothing else"
     );
 }
+
+#[tokio::test]
+async fn the_scheduled_sample_runs_through_the_handler() {
+    use lambda_runtime::{Context, LambdaEvent};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/secret-expiry/schedule-scan.json");
+    let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let store = integration_tests::sm_store(&integration_tests::unique_prefix()).await;
+    let (app, _) = app(store);
+    let handler = shared::edge::expiry::ExpiryHandler::new(app, ReminderPolicy::default(), 10);
+    let out = handler
+        .handle(LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(out["pages"], 1, "{out}");
+    assert_eq!(out["failed"], 0, "{out}");
+    // A rotation step is refused until rotation exists, so Secrets Manager reports it.
+    let step = serde_json::json!({"Step": "createSecret", "SecretId": "x", "ClientRequestToken": "t"});
+    assert!(
+        handler
+            .handle(LambdaEvent::new(step, Context::default()))
+            .await
+            .is_err()
+    );
+}
