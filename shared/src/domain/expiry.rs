@@ -144,7 +144,11 @@ mod tests {
         t.rotation_days = Some(30);
         assert_eq!(due(&p, &t, today), Some(Due::Rotate));
         t.rotation_days = Some(7);
-        assert_eq!(due(&p, &t, today), Some(Due::Remind { threshold: 14 }), "14 days left");
+        assert_eq!(
+            due(&p, &t, today),
+            Some(Due::Remind { threshold: 14 }),
+            "14 days left"
+        );
     }
 
     #[test]
