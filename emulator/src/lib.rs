@@ -116,6 +116,8 @@ pub struct Behaviour {
     pub propagation_seconds: u64,
     /// Entries per page of the permissions list (nextLink paging).
     pub permissions_page_size: usize,
+    /// A password added through Graph is accepted by the token endpoint only after this long.
+    pub new_secret_delay_seconds: u64,
 }
 
 impl Default for Behaviour {
@@ -127,6 +129,7 @@ impl Default for Behaviour {
             outage: false,
             propagation_seconds: 0,
             permissions_page_size: 2,
+            new_secret_delay_seconds: 0,
         }
     }
 }
@@ -193,6 +196,7 @@ impl Emulator {
                 get(permissions),
             )
             .route("/v1.0/{app}", get(graph_application))
+            .route("/v1.0/{app}/{action}", post(graph_action))
             .layer(middleware::from_fn_with_state(self.clone(), azure_behaviour))
             .route("/_emulator/world", get(get_world).put(put_world))
             .route("/_emulator/behaviour", put(put_behaviour))
@@ -695,6 +699,73 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The Graph caller's access to `applications(appId='…')`: its own app, with
+/// `Application.ReadWrite.OwnedBy` as its owner. Returns (tenant index, app index).
+fn graph_access(world: &World, segment: &str, headers: &HeaderMap) -> Result<(usize, usize), Box<Response>> {
+    let Some(app_id) = segment
+        .strip_prefix("applications(appId='")
+        .and_then(|s| s.strip_suffix("')"))
+    else {
+        return Err(Box::new(graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Resource not found for the segment.",
+        )));
+    };
+    let Some(token) = Token::from_headers(headers).filter(|t| GRAPH_RESOURCES.contains(&t.resource.as_str()))
+    else {
+        return Err(Box::new(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience.",
+        )));
+    };
+    let Some(ti) = world
+        .tenants
+        .iter()
+        .position(|t| t.id.eq_ignore_ascii_case(&token.tenant))
+    else {
+        return Err(Box::new(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Unknown tenant.",
+        )));
+    };
+    let tenant = &world.tenants[ti];
+    let Some(ai) = tenant
+        .apps
+        .iter()
+        .position(|a| a.app_id.eq_ignore_ascii_case(app_id))
+    else {
+        return Err(Box::new(graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{app_id}' does not exist."),
+        )));
+    };
+    let app = &tenant.apps[ai];
+    if !(app.app_id.eq_ignore_ascii_case(&token.app_id) && app.manages_own_credentials) {
+        return Err(Box::new(graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )));
+    }
+    Ok((ti, ai))
+}
+
+fn password_json(p: &Password, with_secret: bool) -> Value {
+    json!({
+        "customKeyIdentifier": null,
+        "keyId": p.key_id,
+        "displayName": p.display_name,
+        "hint": p.secret_text.chars().take(3).collect::<String>(),
+        "startDateTime": p.start_date_time,
+        "endDateTime": p.end_date_time,
+        "secretText": if with_secret { Value::String(p.secret_text.clone()) } else { Value::Null },
+    })
+}
+
 /// `GET /v1.0/applications(appId='{appId}')`: the app's password credentials, no secret texts.
 async fn graph_application(
     State(emu): State<Emulator>,
@@ -702,65 +773,93 @@ async fn graph_application(
     headers: HeaderMap,
 ) -> Response {
     let world = emu.world();
-    let Some(app_id) = segment
-        .strip_prefix("applications(appId='")
-        .and_then(|s| s.strip_suffix("')"))
-    else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Resource not found for the segment.",
-        );
+    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
     };
-    let Some(token) =
-        Token::from_headers(&headers).filter(|t| GRAPH_RESOURCES.contains(&t.resource.as_str()))
-    else {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token validation failure. Invalid audience.",
-        );
-    };
-    let tenant = world
-        .tenants
-        .iter()
-        .find(|t| t.id.eq_ignore_ascii_case(&token.tenant));
-    let caller = tenant.and_then(|t| {
-        t.apps
-            .iter()
-            .find(|a| a.app_id.eq_ignore_ascii_case(&token.app_id))
-    });
-    let Some(app) = tenant.and_then(|t| t.apps.iter().find(|a| a.app_id.eq_ignore_ascii_case(app_id))) else {
-        return graph_error(
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource '{app_id}' does not exist."),
-        );
-    };
-    let own = caller.is_some_and(|c| c.app_id == app.app_id && c.manages_own_credentials);
-    if !own {
-        return graph_error(
-            StatusCode::FORBIDDEN,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        );
-    }
-    let creds: Vec<Value> = app
-        .passwords
-        .iter()
-        .map(|p| {
-            json!({
-                "keyId": p.key_id,
-                "displayName": p.display_name,
-                "hint": p.secret_text.chars().take(3).collect::<String>(),
-                "startDateTime": p.start_date_time,
-                "endDateTime": p.end_date_time,
-                "secretText": null,
-            })
-        })
-        .collect();
+    let app = &world.tenants[ti].apps[ai];
+    let creds: Vec<Value> = app.passwords.iter().map(|p| password_json(p, false)).collect();
     axum::Json(json!({"id": app.object_id, "appId": app.app_id, "passwordCredentials": creds}))
         .into_response()
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct GraphAction {
+    password_credential: Option<NewPassword>,
+    key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct NewPassword {
+    display_name: Option<String>,
+    end_date_time: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1.0/applications(appId='…')/addPassword` and `/removePassword`.
+async fn graph_action(
+    State(emu): State<Emulator>,
+    Path((segment, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let world = emu.world();
+    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
+    };
+    let input: GraphAction = serde_json::from_slice(&body).unwrap_or_default();
+    match action.as_str() {
+        "addPassword" => {
+            let now = now();
+            let want = input.password_credential.unwrap_or_default();
+            // Azure's current format: 3 characters, "8Q~", then 34 URL-safe characters.
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~";
+            let mut seed = uuid::Uuid::new_v4().as_u128() ^ (uuid::Uuid::new_v4().as_u128() << 7);
+            let mut pick = || {
+                let c = alphabet[(seed % alphabet.len() as u128) as usize] as char;
+                seed /= alphabet.len() as u128;
+                if seed < 1_000_000 {
+                    seed ^= uuid::Uuid::new_v4().as_u128();
+                }
+                c
+            };
+            let head: String = (0..3).map(|_| pick()).collect();
+            let tail: String = (0..34).map(|_| pick()).collect();
+            let delay = chrono::Duration::seconds(world.behaviour.new_secret_delay_seconds as i64);
+            let password = Password {
+                key_id: uuid::Uuid::new_v4().to_string(),
+                display_name: want.display_name.unwrap_or_default(),
+                secret_text: format!("{head}8Q~{tail}"),
+                start_date_time: Some(now + delay),
+                end_date_time: Some(want.end_date_time.unwrap_or(now + chrono::Duration::days(730))),
+            };
+            let answer = password_json(&password, true);
+            emu.update(|w| w.tenants[ti].apps[ai].passwords.push(password));
+            axum::Json(answer).into_response()
+        }
+        "removePassword" => {
+            let key = input.key_id.unwrap_or_default();
+            let mut found = false;
+            emu.update(|w| {
+                let passwords = &mut w.tenants[ti].apps[ai].passwords;
+                let before = passwords.len();
+                passwords.retain(|p| !p.key_id.eq_ignore_ascii_case(&key));
+                found = passwords.len() != before;
+            });
+            if found {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidValue",
+                    &format!("No password credential found with keyId {key}."),
+                )
+            }
+        }
+        _ => graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported action."),
+    }
 }
 
 async fn get_world(State(emu): State<Emulator>) -> axum::Json<World> {

@@ -343,6 +343,7 @@ impl App {
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let verdict = validator.validate(&inputs).await;
         let diagnosis = verdict.as_ref().err().map(Diagnosis::of);
+        let graph = verdict.as_ref().ok().and_then(|v| v.graph.as_ref());
         let record = ValidationRecord {
             checked_at: Utc::now(),
             inputs: inputs.fingerprint,
@@ -355,6 +356,9 @@ impl App {
                 retryable: d.retryable,
                 missing_actions: d.missing_actions.clone(),
             }),
+            graph_manages_credentials: graph.map(|g| g.manages_credentials),
+            secret_key_id: graph.and_then(|g| g.key_id.clone()),
+            secret_end: graph.and_then(|g| g.secret_end),
         };
         if let Some(d) = &diagnosis {
             tracing::info!(connection = %id, step = %d.step, code = d.code, "connect failed");

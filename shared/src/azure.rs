@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -151,6 +152,46 @@ pub trait AzureReads: Send + Sync + std::fmt::Debug {
         token: &AccessToken,
         id: &SubscriptionId,
     ) -> Result<Vec<PermissionEntry>, AzureFailure>;
+}
+
+/// One password credential of an app registration, as Graph lists it (never the secret text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordInfo {
+    pub key_id: String,
+    pub display_name: String,
+    /// The first 3 characters of the secret.
+    pub hint: String,
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// A password Graph just created: the only time its value is returned.
+#[derive(Debug, Clone)]
+pub struct NewPassword {
+    pub key_id: String,
+    pub secret: ClientSecret,
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// The app's own password credentials through Microsoft Graph (needs `Application.ReadWrite.OwnedBy`
+/// with the app's service principal as an owner of the app).
+#[async_trait]
+pub trait GraphApps: Send + Sync + std::fmt::Debug {
+    async fn passwords(&self, token: &AccessToken, app: &ClientId)
+    -> Result<Vec<PasswordInfo>, AzureFailure>;
+    async fn add_password(
+        &self,
+        token: &AccessToken,
+        app: &ClientId,
+        display_name: &str,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<NewPassword, AzureFailure>;
+    /// Removing a key that is already gone is fine.
+    async fn remove_password(
+        &self,
+        token: &AccessToken,
+        app: &ClientId,
+        key_id: &str,
+    ) -> Result<(), AzureFailure>;
 }
 
 /// Both traits over one reqwest client (one connection pool per cold start).
@@ -414,6 +455,148 @@ impl AzureReads for AzureHttp {
         Err(AzureFailure::Protocol(format!(
             "more than {MAX_PAGES} pages of permissions"
         )))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphPassword {
+    key_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    hint: Option<String>,
+    #[serde(default)]
+    end_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    secret_text: Option<SecretString>,
+}
+
+async fn graph_failure(res: reqwest::Response) -> AzureFailure {
+    let status = res.status().as_u16();
+    if status == 429 {
+        return AzureFailure::Throttled {
+            retry_after: retry_after(res.headers()),
+        };
+    }
+    match res.json::<ArmErrorBody>().await {
+        Ok(body) => AzureFailure::Graph {
+            status,
+            code: body.error.code,
+        },
+        Err(_) if status >= 500 => AzureFailure::Unavailable(format!("HTTP {status}")),
+        Err(_) => AzureFailure::Protocol(format!("Graph answered HTTP {status} without an error body")),
+    }
+}
+
+impl AzureHttp {
+    fn graph_app_url(&self, app: &ClientId) -> String {
+        format!("{}/v1.0/applications(appId='{app}')", self.cloud.graph)
+    }
+}
+
+#[async_trait]
+impl GraphApps for AzureHttp {
+    async fn passwords(
+        &self,
+        token: &AccessToken,
+        app: &ClientId,
+    ) -> Result<Vec<PasswordInfo>, AzureFailure> {
+        let url = format!("{}?$select=id,appId,passwordCredentials", self.graph_app_url(app));
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token.0.expose_secret())
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        if !res.status().is_success() {
+            return Err(graph_failure(res).await);
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct App {
+            #[serde(default)]
+            password_credentials: Vec<GraphPassword>,
+        }
+        let app: App = res
+            .json()
+            .await
+            .map_err(|_| AzureFailure::Protocol("Graph application unreadable".into()))?;
+        Ok(app
+            .password_credentials
+            .into_iter()
+            .map(|p| PasswordInfo {
+                key_id: p.key_id,
+                display_name: p.display_name.unwrap_or_default(),
+                hint: p.hint.unwrap_or_default(),
+                end: p.end_date_time,
+            })
+            .collect())
+    }
+
+    async fn add_password(
+        &self,
+        token: &AccessToken,
+        app: &ClientId,
+        display_name: &str,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<NewPassword, AzureFailure> {
+        let url = format!("{}/addPassword", self.graph_app_url(app));
+        let body =
+            serde_json::json!({"passwordCredential": {"displayName": display_name, "endDateTime": end}});
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token.0.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        if !res.status().is_success() {
+            return Err(graph_failure(res).await);
+        }
+        let p: GraphPassword = res
+            .json()
+            .await
+            .map_err(|_| AzureFailure::Protocol("addPassword answer unreadable".into()))?;
+        let text = p
+            .secret_text
+            .ok_or_else(|| AzureFailure::Protocol("addPassword returned no secretText".into()))?;
+        let secret = ClientSecret::parse(text)
+            .map_err(|_| AzureFailure::Protocol("addPassword returned an unusable secret".into()))?;
+        Ok(NewPassword {
+            key_id: p.key_id,
+            secret,
+            end: p.end_date_time,
+        })
+    }
+
+    async fn remove_password(
+        &self,
+        token: &AccessToken,
+        app: &ClientId,
+        key_id: &str,
+    ) -> Result<(), AzureFailure> {
+        let url = format!("{}/removePassword", self.graph_app_url(app));
+        let body = serde_json::json!({"keyId": key_id});
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token.0.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = res.status().as_u16();
+        if res.status().is_success() || status == 404 {
+            return Ok(());
+        }
+        match graph_failure(res).await {
+            // Graph answers 400 for a key id the app no longer has: already gone.
+            AzureFailure::Graph { status: 400, .. } => Ok(()),
+            other => Err(other),
+        }
     }
 }
 

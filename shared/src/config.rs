@@ -107,10 +107,11 @@ impl AzureConfig {
         let http = Arc::new(AzureHttp::new(self.cloud.clone(), PER_REQUEST_TIMEOUT)?);
         Ok(Validator::new(
             http.clone(),
-            http,
+            http.clone(),
             self.cloud.arm_scope.clone(),
             self.budget,
-        ))
+        )
+        .with_graph(http, self.cloud.graph_scope.clone()))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::azure::{AccessToken, AzureReads, Credential, TokenClient};
+use crate::azure::{AccessToken, AzureReads, Credential, GraphApps, TokenClient};
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::rbac;
 use crate::domain::role::required_actions;
@@ -25,6 +25,17 @@ pub const EARLY_CHECK_BUDGET: Duration = Duration::from_secs(5);
 pub struct Validated {
     pub subscription_name: String,
     pub warnings: Vec<String>,
+    /// What Graph says of the app's credentials; `None` when Graph could not be asked.
+    pub graph: Option<GraphFinding>,
+}
+
+/// Whether the app may manage its own credentials (rotation needs it) and, where it may, the
+/// secret in use (matched by its 3-character hint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphFinding {
+    pub manages_credentials: bool,
+    pub key_id: Option<String>,
+    pub secret_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The checks made, in order, for the record.
@@ -36,6 +47,7 @@ pub struct Validator {
     reads: Arc<dyn AzureReads>,
     arm_scope: String,
     budget: Duration,
+    graph: Option<(Arc<dyn GraphApps>, String)>,
 }
 
 impl Validator {
@@ -50,6 +62,58 @@ impl Validator {
             reads,
             arm_scope: arm_scope.into(),
             budget,
+            graph: None,
+        }
+    }
+
+    /// Also asks Graph about the app's credentials (one more token and one read, side by side with
+    /// the ARM ones: no extra round trip).
+    pub fn with_graph(mut self, graph: Arc<dyn GraphApps>, graph_scope: impl Into<String>) -> Self {
+        self.graph = Some((graph, graph_scope.into()));
+        self
+    }
+
+    pub fn graph(&self) -> Option<&(Arc<dyn GraphApps>, String)> {
+        self.graph.as_ref()
+    }
+
+    pub fn token_client(&self) -> &Arc<dyn TokenClient> {
+        &self.token
+    }
+
+    async fn graph_look(&self, inputs: &ValidationInputs, deadline: Instant) -> Option<GraphFinding> {
+        let (graph, scope) = self.graph.as_ref()?;
+        let token = retrying(deadline, || {
+            self.token.token(
+                &inputs.tenant,
+                &inputs.client,
+                Credential::Secret(&inputs.secret),
+                scope,
+            )
+        })
+        .await
+        .ok()?;
+        match retrying(deadline, || graph.passwords(&token, &inputs.client)).await {
+            Ok(passwords) => {
+                let hint = inputs.secret.hint();
+                let mut matching = passwords.iter().filter(|p| p.hint == hint.as_str());
+                let (first, second) = (matching.next(), matching.next());
+                let unique = if second.is_none() { first } else { None };
+                Some(GraphFinding {
+                    manages_credentials: true,
+                    key_id: unique.map(|p| p.key_id.clone()),
+                    secret_end: unique.and_then(|p| p.end),
+                })
+            }
+            Err(ValidationFailure::Azure(AzureFailure::Graph { status: 403, .. })) => Some(GraphFinding {
+                manages_credentials: false,
+                key_id: None,
+                secret_end: None,
+            }),
+            Err(other) => {
+                tracing::warn!(failure = ?other, "Graph could not be asked about the app's credentials");
+                None
+            }
         }
     }
 
@@ -64,9 +128,10 @@ impl Validator {
         loop {
             // A new token each round: Azure shows new role assignments to new tokens only.
             let token = retrying(deadline, || self.get_token(inputs)).await?;
-            let (sub, perms) = tokio::join!(
+            let (sub, perms, graph) = tokio::join!(
                 retrying(deadline, || self.reads.subscription(&token, &inputs.subscription)),
                 retrying(deadline, || self.reads.permissions(&token, &inputs.subscription)),
+                self.graph_look(inputs, deadline),
             );
             let token_rejected = stale_token(&sub) || stale_token(&perms);
             if token_rejected && !refreshed {
@@ -112,6 +177,7 @@ impl Validator {
             return Ok(Validated {
                 subscription_name: sub.display_name,
                 warnings,
+                graph,
             });
         }
     }

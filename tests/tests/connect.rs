@@ -86,7 +86,8 @@ impl Setup {
         })
         .unwrap();
         let http = Arc::new(shared::azure::AzureHttp::new(cloud.clone(), Duration::from_secs(5)).unwrap());
-        let validator = Validator::new(http.clone(), http, cloud.arm_scope.clone(), budget);
+        let validator = Validator::new(http.clone(), http.clone(), cloud.arm_scope.clone(), budget)
+            .with_graph(http, cloud.graph_scope.clone());
         let sink = Arc::new(MemorySink::default());
         let app =
             App::new(store(StoreKind::Embedded).await, sink.clone()).with_validator(Arc::new(validator));
@@ -225,8 +226,65 @@ async fn the_happy_path_links_the_account() {
         );
     }
     // As few round trips as the work needs: one token, then subscription and permissions.
-    let token_calls = requests.iter().filter(|r| r.path.ends_with("/token")).count();
-    assert_eq!(token_calls, 1);
+    let tokens = |resource: &str| {
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with("/token") && r.body.contains(resource))
+            .count()
+    };
+    assert_eq!(
+        (tokens("management.azure.com"), tokens("graph.microsoft.com")),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn graph_rights_are_recorded_and_rotation_needs_them() {
+    // Without Graph rights: connected, but rotation cannot be turned on.
+    let (st, body, s) = connect(world(vec![spot_role()])).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["validation"]["graphManagesCredentials"], false);
+    let rotation = format!("/connections/{}/rotation", s.id);
+    let (st, body) = s.call("PUT", &rotation, Some(json!({"enabled": true}))).await;
+    assert_problem(st, &body, 422, "app-registration", "graph-permission-missing");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Application.ReadWrite.OwnedBy")
+    );
+    let (st, _) = s.call("PUT", &rotation, Some(json!({"enabled": false}))).await;
+    assert_eq!(st, 200, "turning it off is always allowed");
+
+    // With them: the real end of the secret in use comes from Graph (matched by hint).
+    let real_end = Utc::now() + chrono::Duration::days(123);
+    let mut w = world(vec![spot_role()]);
+    w.tenants[0].apps[0].manages_own_credentials = true;
+    w.tenants[0].apps[0].passwords[0].end_date_time = Some(real_end);
+    w.tenants[0].apps[0].passwords.push(Password {
+        key_id: "00000000-0000-4000-8000-0000000000aa".into(),
+        secret_text: "Oth8Q~another.secret-0123456789abcdefghij".into(),
+        ..Password::default()
+    });
+    let (st, body, s) = connect(w).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["validation"]["graphManagesCredentials"], true);
+    let shown: chrono::DateTime<Utc> =
+        serde_json::from_value(body["clientSecret"]["expiresAt"].clone()).unwrap();
+    assert!(
+        (shown - real_end).num_seconds().abs() < 2,
+        "{shown} vs {real_end}"
+    );
+    let rotation = format!("/connections/{}/rotation", s.id);
+    let (st, body) = s
+        .call("PUT", &rotation, Some(json!({"enabled": true, "daysBefore": 30})))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["rotation"], json!({"enabled": true, "daysBefore": 30}));
+    let (st, body) = s
+        .call("PUT", &rotation, Some(json!({"enabled": true, "daysBefore": 0})))
+        .await;
+    assert_problem(st, &body, 400, "client-secret", "invalid-input");
 }
 
 #[tokio::test]

@@ -110,6 +110,17 @@ pub struct ValidationRecord {
     pub warnings: Vec<String>,
     pub subscription_name: Option<String>,
     pub failure: Option<FailureRecord>,
+    /// Whether the app may manage its own credentials (Graph); `None` when Graph was not asked.
+    pub graph_manages_credentials: Option<bool>,
+    /// The Azure key id of the secret in use, and its real end (Graph, matched by hint).
+    pub secret_key_id: Option<String>,
+    pub secret_end: Option<DateTime<Utc>>,
+}
+
+/// Automatic rotation of the client secret, this many days before it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationSettings {
+    pub days_before: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +166,8 @@ pub enum Command {
     },
     /// The expiry scan found the client secret expired.
     MarkExpired,
+    /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
+    SetRotation(Option<RotationSettings>),
 }
 
 impl Command {
@@ -165,7 +178,7 @@ impl Command {
             Self::Subscription { .. } => Step::Subscription,
             Self::ExportCustomRole => Step::CustomRole,
             Self::RecordValidation(_) => Step::RoleAssignment,
-            Self::RecordReminder { .. } | Self::MarkExpired => Step::ClientSecret,
+            Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
         }
     }
 }
@@ -176,6 +189,8 @@ pub enum RuleError {
     MissingPrerequisite { step: Step, needs: Step },
     #[error("the inputs changed while they were being validated")]
     InputsChanged,
+    #[error("rotation needs the app to manage its own credentials in Microsoft Graph")]
+    GraphPermissionMissing,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +208,7 @@ pub struct Connection {
     pub linked_at: Option<DateTime<Utc>>,
     /// The last expiry reminder sent (days before expiry), for the current secret.
     pub reminded: Option<u32>,
+    pub rotation: Option<RotationSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Ids of the last requests that changed this connection (newest last).
@@ -213,6 +229,7 @@ impl Connection {
             validation: None,
             linked_at: None,
             reminded: None,
+            rotation: None,
             created_at: at,
             updated_at: at,
             recent_requests: Vec::new(),
@@ -349,6 +366,14 @@ impl Connection {
                 if self.validation_inputs()?.fingerprint != record.inputs {
                     return Err(RuleError::InputsChanged);
                 }
+                // Azure's own word on the secret's end beats what was typed.
+                if let (Some(end), Some(secret)) = (record.secret_end, self.client_secret.as_mut()) {
+                    let real = Some(SecretExpiry::from_azure(end));
+                    if secret.expires_at != real {
+                        secret.expires_at = real;
+                        self.reminded = None;
+                    }
+                }
                 if record.failure.is_none() {
                     self.status = Status::Connected;
                     self.linked_at.get_or_insert(record.checked_at);
@@ -365,6 +390,16 @@ impl Connection {
                     self.reminded = Some(*threshold);
                     true
                 }
+            }
+            Command::SetRotation(settings) => {
+                let allowed =
+                    self.validation.as_ref().and_then(|v| v.graph_manages_credentials) == Some(true);
+                if settings.is_some() && !allowed {
+                    return Err(RuleError::GraphPermissionMissing);
+                }
+                let changed = self.rotation != *settings;
+                self.rotation = *settings;
+                changed
             }
             Command::MarkExpired => {
                 let expired = self

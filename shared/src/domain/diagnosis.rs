@@ -20,6 +20,9 @@ pub enum AzureFailure {
     /// Azure Resource Manager answered an error (`error.code`).
     #[error("Azure Resource Manager answered {status} {code}")]
     Arm { status: u16, code: String },
+    /// Microsoft Graph answered an error (`error.code`, e.g. Authorization_RequestDenied).
+    #[error("Microsoft Graph answered {status} {code}")]
+    Graph { status: u16, code: String },
     /// 429, with how long Azure asked to wait.
     #[error("Azure is throttling")]
     Throttled { retry_after: Option<Duration> },
@@ -36,7 +39,7 @@ impl AzureFailure {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Throttled { .. } | Self::Unavailable(_) => true,
-            Self::Arm { status, .. } => *status >= 500,
+            Self::Arm { status, .. } | Self::Graph { status, .. } => *status >= 500,
             _ => false,
         }
     }
@@ -215,7 +218,9 @@ impl Diagnosis {
     fn of_azure(f: &AzureFailure) -> Self {
         match f {
             AzureFailure::TokenRefused { aadsts, error, .. } => Self::of_token(*aadsts, error),
-            AzureFailure::Arm { code, status } => Self::of_arm(code, *status),
+            AzureFailure::Arm { code, status } | AzureFailure::Graph { code, status } => {
+                Self::of_arm(code, *status)
+            }
             AzureFailure::Throttled { .. } | AzureFailure::Unavailable(_) => {
                 Self::of(&ValidationFailure::OutOfTime(f.clone()))
             }

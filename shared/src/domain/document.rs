@@ -50,6 +50,8 @@ struct Doc<'a> {
     linked_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reminded: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation_days_before: Option<u32>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -96,6 +98,12 @@ struct ValidationDoc {
     warnings: Vec<String>,
     subscription_name: Option<String>,
     failure: Option<FailureDoc>,
+    #[serde(default)]
+    graph_manages_credentials: Option<bool>,
+    #[serde(default)]
+    secret_key_id: Option<String>,
+    #[serde(default)]
+    secret_end: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -121,6 +129,9 @@ impl From<&ValidationRecord> for ValidationDoc {
                 retryable: f.retryable,
                 missing_actions: f.missing_actions.clone(),
             }),
+            graph_manages_credentials: v.graph_manages_credentials,
+            secret_key_id: v.secret_key_id.clone(),
+            secret_end: v.secret_end,
         }
     }
 }
@@ -139,6 +150,9 @@ impl From<ValidationDoc> for ValidationRecord {
                 retryable: f.retryable,
                 missing_actions: f.missing_actions,
             }),
+            graph_manages_credentials: v.graph_manages_credentials,
+            secret_key_id: v.secret_key_id,
+            secret_end: v.secret_end,
         }
     }
 }
@@ -172,6 +186,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         validation: c.validation.as_ref().map(ValidationDoc::from),
         linked_at: c.linked_at,
         reminded: c.reminded,
+        rotation_days_before: c.rotation.map(|r| r.days_before),
         created_at: c.created_at,
         updated_at: c.updated_at,
         recent_requests: c.recent_requests.clone(),
@@ -216,6 +231,9 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         validation: doc.validation.map(ValidationRecord::from),
         linked_at: doc.linked_at,
         reminded: doc.reminded,
+        rotation: doc
+            .rotation_days_before
+            .map(|days_before| super::connection::RotationSettings { days_before }),
         created_at: doc.created_at,
         updated_at: doc.updated_at,
         recent_requests: doc.recent_requests,

@@ -115,6 +115,11 @@ impl SecretExpiry {
     pub fn at(&self) -> DateTime<Utc> {
         self.0
     }
+
+    /// What Azure itself says (Graph `endDateTime`): trusted as is, past or not.
+    pub fn from_azure(at: DateTime<Utc>) -> Self {
+        Self(at)
+    }
 }
 
 #[cfg(test)]

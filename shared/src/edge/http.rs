@@ -20,7 +20,8 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::input::{
-    self, AppRegistrationBody, ClientSecretBody, MAX_BODY_BYTES, StartBody, StepInput, SubscriptionBody,
+    self, AppRegistrationBody, ClientSecretBody, MAX_BODY_BYTES, RotationBody, StartBody, StepInput,
+    SubscriptionBody,
 };
 use super::problem::{self, Problem};
 use super::view::ConnectionView;
@@ -63,6 +64,7 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
         "/connections/{id}/app-registration",
     ),
     (Function::ClientSecret, "PUT", "/connections/{id}/client-secret"),
+    (Function::ClientSecret, "PUT", "/connections/{id}/rotation"),
     (Function::Subscription, "PUT", "/connections/{id}/subscription"),
     (Function::CustomRole, "GET", "/connections/{id}/custom-role"),
     (Function::ConnectAccount, "POST", "/connections/{id}/connect"),
@@ -81,10 +83,12 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
                 "/connections/{id}/app-registration",
                 put(put_step::<AppRegistrationBody>),
             ),
-            Function::ClientSecret => r.route(
-                "/connections/{id}/client-secret",
-                put(put_step::<ClientSecretBody>),
-            ),
+            Function::ClientSecret => r
+                .route(
+                    "/connections/{id}/client-secret",
+                    put(put_step::<ClientSecretBody>),
+                )
+                .route("/connections/{id}/rotation", put(put_step::<RotationBody>)),
             Function::Subscription => r.route(
                 "/connections/{id}/subscription",
                 put(put_step::<SubscriptionBody>),

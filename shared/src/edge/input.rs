@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::{AppError, FieldError, InputProblem};
+use crate::domain::connection::RotationSettings;
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, ConnectionId, SecretExpiry, Step, SubscriptionId, TenantId,
 };
@@ -178,6 +179,34 @@ impl StepInput for SubscriptionBody {
         SubscriptionId::parse(&self.subscription_id)
             .map(|subscription| Command::Subscription { subscription })
             .map_err(|e| AppError::invalid(vec![FieldError::new("subscriptionId", e)]))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RotationBody {
+    pub enabled: bool,
+    #[serde(default)]
+    pub days_before: Option<u32>,
+}
+
+/// Days before expiry a rotation starts when none are given.
+pub const DEFAULT_ROTATION_DAYS: u32 = 14;
+
+impl StepInput for RotationBody {
+    const STEP: Step = Step::ClientSecret;
+
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
+        let days = self.days_before.unwrap_or(DEFAULT_ROTATION_DAYS);
+        if !(1..=365).contains(&days) {
+            return Err(AppError::invalid(vec![FieldError::new(
+                "daysBefore",
+                "must be 1 to 365",
+            )]));
+        }
+        Ok(Command::SetRotation(
+            self.enabled.then_some(RotationSettings { days_before: days }),
+        ))
     }
 }
 

@@ -21,6 +21,7 @@ pub const CODES: &[&str] = &[
     "method-not-allowed",
     "step-prerequisite-missing",
     "inputs-changed",
+    "graph-permission-missing",
     "connection-id-taken",
     "write-conflict",
     "secret-not-accepted-over-events",
@@ -147,6 +148,13 @@ impl Problem {
                 Step::RoleAssignment,
             )
             .retryable(),
+            AppError::Rule(RuleError::GraphPermissionMissing) => Self::new(
+                422,
+                "graph-permission-missing",
+                "The app cannot manage its own credentials",
+                "Rotation needs the Microsoft Graph application permission Application.ReadWrite.OwnedBy (Azure portal > Microsoft Entra ID > App registrations > your app > API permissions > Add > Microsoft Graph > Application permissions; grant admin consent) and the app's service principal as an owner of the app (Owners > Add). Then connect again and turn rotation on.",
+                Step::AppRegistration,
+            ),
             AppError::Validation(d) => {
                 let status = match d.kind {
                     DiagnosisKind::Customer => 422,
@@ -240,6 +248,7 @@ mod tests {
                 needs: Step::Subscription,
             }),
             AppError::Rule(RuleError::InputsChanged),
+            AppError::Rule(RuleError::GraphPermissionMissing),
             AppError::IdTaken,
             AppError::Contended,
             AppError::SecretOverEvent,

@@ -18,6 +18,7 @@ pub struct ConnectionView {
     pub client_secret: Option<SecretView>,
     pub custom_role: Option<RoleView>,
     pub validation: Option<ValidationView>,
+    pub rotation: RotationView,
     pub linked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -40,12 +41,21 @@ pub struct RoleView {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct RotationView {
+    pub enabled: bool,
+    pub days_before: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ValidationView {
     pub checked_at: DateTime<Utc>,
     pub checks: Vec<String>,
     pub warnings: Vec<String>,
     pub subscription_name: Option<String>,
     pub failure: Option<FailureView>,
+    /// Whether the app may manage its own credentials (rotation needs it).
+    pub graph_manages_credentials: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +91,7 @@ impl From<&Connection> for ConnectionView {
                 checks: v.checks.clone(),
                 warnings: v.warnings.clone(),
                 subscription_name: v.subscription_name.clone(),
+                graph_manages_credentials: v.graph_manages_credentials,
                 failure: v.failure.as_ref().map(|f| FailureView {
                     step: f.step,
                     code: f.code.clone(),
@@ -88,6 +99,10 @@ impl From<&Connection> for ConnectionView {
                     missing_actions: f.missing_actions.clone(),
                 }),
             }),
+            rotation: RotationView {
+                enabled: c.rotation.is_some(),
+                days_before: c.rotation.map(|r| r.days_before),
+            },
             linked_at: c.linked_at,
             created_at: c.created_at,
             updated_at: c.updated_at,

@@ -120,6 +120,9 @@ pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
     if let Some(r) = c.reminded {
         tags.push((REMINDED_TAG, r.to_string()));
     }
+    if let Some(r) = c.rotation {
+        tags.push((ROTATION_TAG, r.days_before.to_string()));
+    }
     tags
 }
 
@@ -129,6 +132,8 @@ pub const STATUS_TAG: &str = "azure-connect:status";
 pub const EXPIRES_TAG: &str = "azure-connect:secret-expires";
 /// The last reminder threshold sent (days).
 pub const REMINDED_TAG: &str = "azure-connect:reminded";
+/// Rotation on, this many days before expiry.
+pub const ROTATION_TAG: &str = "azure-connect:rotation-days";
 
 /// A page of [`ConnectionStore::scan_page`].
 #[derive(Debug, Clone, Default)]
@@ -157,7 +162,7 @@ impl ScanEntry {
                 expires,
                 expired: tag(STATUS_TAG) == Some("expired"),
                 reminded: tag(REMINDED_TAG).and_then(|r| r.parse().ok()),
-                rotation_days: None,
+                rotation_days: tag(ROTATION_TAG).and_then(|r| r.parse().ok()),
             },
         })
     }
