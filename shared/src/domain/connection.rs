@@ -547,6 +547,9 @@ mod tests {
             warnings: vec![],
             subscription_name: None,
             failure,
+            graph_manages_credentials: None,
+            secret_key_id: None,
+            secret_end: None,
         }
     }
 
