@@ -260,31 +260,7 @@ async fn function_memory(
         .map(|e| serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap())
         .collect();
     let queue: VecDeque<Value> = samples.iter().cycle().take(invocations).cloned().collect();
-    let api = RuntimeApi {
-        queue: Arc::new(Mutex::new(queue)),
-        ok: Arc::default(),
-        errors: Arc::default(),
-    };
-    let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            axum::routing::post(|State(api): State<RuntimeApi>| async move {
-                api.ok.fetch_add(1, Ordering::SeqCst);
-                axum::http::StatusCode::ACCEPTED
-            }),
-        )
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/error",
-            axum::routing::post(|State(api): State<RuntimeApi>| async move {
-                api.errors.fetch_add(1, Ordering::SeqCst);
-                axum::http::StatusCode::ACCEPTED
-            }),
-        )
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (api, addr, server) = runtime_api(queue).await;
 
     // The sample events name this connection; make it exist, with every input step done.
     let prefix = format!("bench-{}/", uuid::Uuid::new_v4().simple());
@@ -337,50 +313,16 @@ async fn function_memory(
         assert_eq!(r.status(), 200);
     }
 
-    let binary = root().join("target/release").join(function.name());
-    let started = Instant::now();
-    let mut child = Command::new(&binary)
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function.name())
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .env("CONNECTION_SECRET_PREFIX", &prefix)
-        .env("ORG_ID_CLAIM", "org_id")
-        .env("AZURE_AUTHORITY_HOST", azure)
-        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", azure)
-        .env("AZURE_GRAPH_ENDPOINT", azure)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run scripts/bench, which builds the release binaries)",
-                binary.display()
-            )
-        });
-    let pid = child.id();
-    while api.ok.load(Ordering::SeqCst) + api.errors.load(Ordering::SeqCst) < invocations {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{} did not finish",
-            function.name()
-        );
-    }
-    let took = started.elapsed();
-    let (rss, peak) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let env = [
+        ("CONNECTION_SECRET_PREFIX", prefix),
+        ("ORG_ID_CLAIM", "org_id".to_owned()),
+        ("AZURE_AUTHORITY_HOST", azure.to_owned()),
+        ("AZURE_RESOURCE_MANAGER_ENDPOINT", azure.to_owned()),
+        ("AZURE_GRAPH_ENDPOINT", azure.to_owned()),
+    ];
+    let result = run_binary(function.name(), &api, addr, invocations, &env).await;
     server.abort();
-    (
-        rss,
-        peak,
-        api.ok.load(Ordering::SeqCst),
-        api.errors.load(Ordering::SeqCst),
-        took,
-    )
+    result
 }
 
 /// Connect Account and the 3.3 early check with 150 ms added to every Azure answer: latency as a
@@ -513,6 +455,209 @@ async fn connect_latency() {
     }
 }
 
+/// Serves a Lambda Runtime API stand-in that hands out `queue`.
+async fn runtime_api(
+    queue: VecDeque<Value>,
+) -> (
+    RuntimeApi,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let api = RuntimeApi {
+        queue: Arc::new(Mutex::new(queue)),
+        ok: Arc::default(),
+        errors: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            axum::routing::post(|State(api): State<RuntimeApi>| async move {
+                api.ok.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::ACCEPTED
+            }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            axum::routing::post(|State(api): State<RuntimeApi>| async move {
+                api.errors.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::ACCEPTED
+            }),
+        )
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    (api, addr, server)
+}
+
+/// Runs a release binary against the stand-in until it answered `invocations` events; its RSS
+/// after, its peak RSS, answers, errors, wall time.
+async fn run_binary(
+    name: &str,
+    api: &RuntimeApi,
+    addr: std::net::SocketAddr,
+    invocations: usize,
+    env: &[(&str, String)],
+) -> (u64, u64, usize, usize, Duration) {
+    let binary = root().join("target/release").join(name);
+    let started = Instant::now();
+    let mut child = Command::new(&binary)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/bench, which builds the release binaries)",
+                binary.display()
+            )
+        });
+    let pid = child.id();
+    while api.ok.load(Ordering::SeqCst) + api.errors.load(Ordering::SeqCst) < invocations {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{name} did not finish"
+        );
+    }
+    let took = started.elapsed();
+    let (rss, peak) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    (
+        rss,
+        peak,
+        api.ok.load(Ordering::SeqCst),
+        api.errors.load(Ordering::SeqCst),
+        took,
+    )
+}
+
+/// The daily expiry scan over `n` connections in moto, 1 % of them due: wall time and Secrets
+/// Manager calls by operation in process, then the `secret-expiry` binary's peak memory on the same
+/// connections a fortnight later (the due ones have expired by then).
+async fn expiry_scan_bench(n: usize) {
+    use shared::domain::{
+        AccountId, ClientId, ClientSecret, Command, Connection, ConnectionId, OrgId, SecretExpiry, TenantId,
+    };
+    use shared::store::WriteToken;
+    let prefix = format!("scan-{}/", uuid::Uuid::new_v4().simple());
+    let sdk = shared::config::aws_sdk_config().await;
+    let store = Arc::new(SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        prefix.clone(),
+        None,
+    ));
+    let now = chrono::Utc::now();
+    let created = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    for i in 0..n {
+        let (store, limit) = (store.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            let days = if i % 100 == 0 { 10 } else { 200 };
+            let org = OrgId::parse(&format!("org-{}", i % 50)).unwrap();
+            let mut c = Connection::new(
+                ConnectionId::new_random(),
+                org,
+                AccountId::parse("act-0000beef").unwrap(),
+                now,
+            );
+            let secret = ClientSecret::parse(secrecy::SecretString::from(SECRET.to_owned())).unwrap();
+            let expiry =
+                SecretExpiry::parse(&(now + chrono::Duration::days(days)).to_rfc3339(), now).unwrap();
+            let commands = [
+                Command::AppRegistration {
+                    tenant: TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+                    client: ClientId::parse("11111111-2222-4333-8444-555555555555").unwrap(),
+                },
+                Command::ClientSecret {
+                    secret,
+                    expires_at: Some(expiry),
+                },
+            ];
+            for cmd in &commands {
+                c.apply(cmd, "seed", now).unwrap();
+            }
+            store
+                .create(&c, &WriteToken::derive(&format!("seed-{i}"), None, 0))
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let seeding = created.elapsed();
+
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = store.calls();
+    let snapshot = || [&c.list, &c.get, &c.put, &c.update_stage, &c.tag].map(|a| a.load(Relaxed));
+    let before = snapshot();
+    let app = App::new(store.clone(), Arc::new(MemorySink::default()));
+    let started = Instant::now();
+    let report = app
+        .scan_expiry(
+            "bench",
+            now,
+            &shared::domain::expiry::ReminderPolicy::default(),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    let wall = started.elapsed();
+    let after = snapshot();
+    let d: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+
+    // The binary, a fortnight later, writes paced at 100 connections/s for the bench.
+    let later = now + chrono::Duration::days(15);
+    let event = json!({"scanId": "bench-binary", "scheduledAt": later});
+    let (api, addr, server) = runtime_api(VecDeque::from([event])).await;
+    let env = [
+        ("CONNECTION_SECRET_PREFIX", prefix),
+        ("SCAN_WRITES_PER_SECOND", "100".to_owned()),
+    ];
+    let (_, peak, ok, errors, took) = run_binary("secret-expiry", &api, addr, 1, &env).await;
+    server.abort();
+
+    println!(
+        "\n## Expiry scan over {n} connections in moto (1 % due; seeding took {:.0} s)\n",
+        seeding.as_secs_f64()
+    );
+    println!("| figure | value | goal |");
+    println!("|---|---|---|");
+    println!(
+        "| listed / reminded / expired | {} / {} / {} | |",
+        report.listed, report.reminded, report.expired
+    );
+    println!(
+        "| wall time, in process (no pacing) | {:.2} s | |",
+        wall.as_secs_f64()
+    );
+    println!(
+        "| Secrets Manager calls: ListSecrets / GetSecretValue / PutSecretValue / UpdateSecretVersionStage / Tag+Untag | {} / {} / {} / {} / {} | ⌈N/100⌉ = {} list calls + work for due only |",
+        d[0],
+        d[1],
+        d[2],
+        d[3],
+        d[4],
+        n.div_ceil(100)
+    );
+    println!(
+        "| `secret-expiry` binary, a fortnight later (expires the due ones, paced 100/s): answered, errors, wall, peak RSS | {ok}, {errors}, {:.1} s, {} | |",
+        took.as_secs_f64(),
+        mb(peak)
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -553,6 +698,9 @@ fn main() {
         }
 
         connect_latency().await;
+
+        let n = std::env::var("BENCH_SCAN_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+        expiry_scan_bench(n).await;
 
         local_server().await;
 
