@@ -263,20 +263,33 @@ struct ArmErrorDetail {
     code: String,
 }
 
-async fn arm_failure(res: reqwest::Response) -> AzureFailure {
+/// Which API answered an error: both use `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    Arm,
+    Graph,
+}
+
+async fn api_failure(res: reqwest::Response, api: Api) -> AzureFailure {
     let status = res.status().as_u16();
     if status == 429 {
         return AzureFailure::Throttled {
             retry_after: retry_after(res.headers()),
         };
     }
-    match res.json::<ArmErrorBody>().await {
-        Ok(body) => AzureFailure::Arm {
+    match (res.json::<ArmErrorBody>().await, api) {
+        (Ok(body), Api::Arm) => AzureFailure::Arm {
             status,
             code: body.error.code,
         },
-        Err(_) if status >= 500 => AzureFailure::Unavailable(format!("HTTP {status}")),
-        Err(_) => AzureFailure::Protocol(format!("HTTP {status} without an ARM error body")),
+        (Ok(body), Api::Graph) => AzureFailure::Graph {
+            status,
+            code: body.error.code,
+        },
+        (Err(_), _) if status >= 500 => AzureFailure::Unavailable(format!("HTTP {status}")),
+        (Err(_), _) => {
+            AzureFailure::Protocol(format!("{api:?} answered HTTP {status} without an error body"))
+        }
     }
 }
 
@@ -384,7 +397,7 @@ impl AzureReads for AzureHttp {
             .await
             .map_err(|e| transport(&e))?;
         if !res.status().is_success() {
-            return Err(arm_failure(res).await);
+            return Err(api_failure(res, Api::Arm).await);
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -437,7 +450,7 @@ impl AzureReads for AzureHttp {
                 .await
                 .map_err(|e| transport(&e))?;
             if !res.status().is_success() {
-                return Err(arm_failure(res).await);
+                return Err(api_failure(res, Api::Arm).await);
             }
             let page: Page = res
                 .json()
@@ -472,23 +485,6 @@ struct GraphPassword {
     secret_text: Option<SecretString>,
 }
 
-async fn graph_failure(res: reqwest::Response) -> AzureFailure {
-    let status = res.status().as_u16();
-    if status == 429 {
-        return AzureFailure::Throttled {
-            retry_after: retry_after(res.headers()),
-        };
-    }
-    match res.json::<ArmErrorBody>().await {
-        Ok(body) => AzureFailure::Graph {
-            status,
-            code: body.error.code,
-        },
-        Err(_) if status >= 500 => AzureFailure::Unavailable(format!("HTTP {status}")),
-        Err(_) => AzureFailure::Protocol(format!("Graph answered HTTP {status} without an error body")),
-    }
-}
-
 impl AzureHttp {
     fn graph_app_url(&self, app: &ClientId) -> String {
         format!("{}/v1.0/applications(appId='{app}')", self.cloud.graph)
@@ -511,7 +507,7 @@ impl GraphApps for AzureHttp {
             .await
             .map_err(|e| transport(&e))?;
         if !res.status().is_success() {
-            return Err(graph_failure(res).await);
+            return Err(api_failure(res, Api::Graph).await);
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -554,7 +550,7 @@ impl GraphApps for AzureHttp {
             .await
             .map_err(|e| transport(&e))?;
         if !res.status().is_success() {
-            return Err(graph_failure(res).await);
+            return Err(api_failure(res, Api::Graph).await);
         }
         let p: GraphPassword = res
             .json()
@@ -592,7 +588,7 @@ impl GraphApps for AzureHttp {
         if res.status().is_success() || status == 404 {
             return Ok(());
         }
-        match graph_failure(res).await {
+        match api_failure(res, Api::Graph).await {
             // Graph answers 400 for a key id the app no longer has: already gone.
             AzureFailure::Graph { status: 400, .. } => Ok(()),
             other => Err(other),

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::http::{Caller, OrgSource, json_response, read_body};
 use super::input::parse_json;
 use super::problem::Problem;
-use crate::app::{App, AppError, Credentials, FieldError, Outcome};
+use crate::app::{App, AppError, Credentials, FieldError};
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Connection, SecretExpiry, Step, SubscriptionId, TenantId,
 };
@@ -215,17 +215,19 @@ async fn begin(
     (echo, begun, req)
 }
 
+/// The body, parsed into domain values.
+async fn read_credentials(req: Request, meta: &crate::app::RequestMeta) -> Result<Credentials, AppError> {
+    let bytes = read_body(req).await?;
+    parse_json::<CredentialsBody>(&bytes)?.parse(meta.received_at)
+}
+
 async fn set_credentials(State(s): State<SpotState>, req: Request) -> Response {
     let (echo, begun, req) = begin(&s, req).await;
     let (meta, org, account) = match begun {
         Ok(b) => b,
         Err(e) => return error(&echo, &e, Step::Start),
     };
-    let parsed = match read_body(req).await {
-        Ok(bytes) => parse_json::<CredentialsBody>(&bytes).and_then(|b| b.parse(meta.received_at)),
-        Err(e) => Err(e),
-    };
-    let credentials = match parsed {
+    let credentials = match read_credentials(req, &meta).await {
         Ok(c) => c,
         Err(e) => {
             s.app
@@ -236,7 +238,7 @@ async fn set_credentials(State(s): State<SpotState>, req: Request) -> Response {
     };
     let warnings = expiry_warning(&credentials);
     match s.app.set_credentials(&meta, &org, account, credentials).await {
-        Ok(Outcome::Connected(_)) | Ok(_) => ok(&echo, vec![], warnings),
+        Ok(_) => ok(&echo, vec![], warnings),
         Err(e) => error(&echo, &e, Step::RoleAssignment),
     }
 }
@@ -247,11 +249,7 @@ async fn validate_credentials(State(s): State<SpotState>, req: Request) -> Respo
         Ok(b) => b,
         Err(e) => return error(&echo, &e, Step::Start),
     };
-    let parsed = match read_body(req).await {
-        Ok(bytes) => parse_json::<CredentialsBody>(&bytes).and_then(|b| b.parse(meta.received_at)),
-        Err(e) => Err(e),
-    };
-    let credentials = match parsed {
+    let credentials = match read_credentials(req, &meta).await {
         Ok(c) => c,
         Err(e) => return error(&echo, &e, Step::ClientSecret),
     };
