@@ -610,6 +610,7 @@ async fn expiry_scan_bench(n: usize) {
             now,
             &shared::domain::expiry::ReminderPolicy::default(),
             Duration::ZERO,
+            None,
         )
         .await
         .unwrap();

@@ -19,7 +19,7 @@ use crate::domain::{
 use crate::domain::{ClientId, ClientSecret, SecretExpiry, SubscriptionId, TenantId, ValidationInputs};
 use crate::edge::outbound;
 use crate::events::{EventSink, OutEvent};
-use crate::store::{ConnectionStore, ScanEntry, StoreError, Versioned, WriteToken};
+use crate::store::{ConnectionStore, RotationStore, ScanEntry, StoreError, Versioned, WriteToken};
 use crate::validation::{CHECKS, Validated, Validator};
 
 /// Attempts of one compare-and-swap write before answering 409.
@@ -232,6 +232,7 @@ pub struct App {
     store: Arc<dyn ConnectionStore>,
     events: Arc<dyn EventSink>,
     validator: Option<Arc<Validator>>,
+    rotation: Option<Arc<dyn RotationStore>>,
 }
 
 impl App {
@@ -240,7 +241,18 @@ impl App {
             store,
             events,
             validator: None,
+            rotation: None,
         }
+    }
+
+    /// Lets the expiry scan start rotations (`RotateSecret`): Secrets Manager only.
+    pub fn with_rotation(mut self, store: Arc<dyn RotationStore>) -> Self {
+        self.rotation = Some(store);
+        self
+    }
+
+    pub fn events(&self) -> &Arc<dyn EventSink> {
+        &self.events
     }
 
     /// Gives the app Azure: Connect Account needs it.
@@ -383,6 +395,7 @@ impl App {
         now: DateTime<Utc>,
         policy: &ReminderPolicy,
         pace: Duration,
+        rotation_lambda: Option<&str>,
     ) -> Result<ScanReport, AppError> {
         let today = now.date_naive();
         let mut report = ScanReport::default();
@@ -400,7 +413,7 @@ impl App {
                     received_at: now,
                     trigger: Trigger::Schedule,
                 };
-                match self.apply_due(&req, &entry, due).await {
+                match self.apply_due(&req, &entry, due, rotation_lambda).await {
                     Ok(true) => match due {
                         Due::Remind { .. } => report.reminded += 1,
                         Due::Expire => report.expired += 1,
@@ -426,12 +439,26 @@ impl App {
     }
 
     /// Does the due work; `true` if this call did it (and announced it).
-    async fn apply_due(&self, req: &RequestMeta, entry: &ScanEntry, due: Due) -> Result<bool, AppError> {
+    async fn apply_due(
+        &self,
+        req: &RequestMeta,
+        entry: &ScanEntry,
+        due: Due,
+        rotation_lambda: Option<&str>,
+    ) -> Result<bool, AppError> {
         let command = match due {
             Due::Remind { threshold } => Command::RecordReminder { threshold },
             Due::Expire => Command::MarkExpired,
-            // Rotation starts with the rotation protocol (issue 4, next part): nothing yet.
-            Due::Rotate => return Ok(false),
+            Due::Rotate => {
+                // Secrets Manager takes it from here: the four steps come to `secret-expiry`.
+                return match (&self.rotation, rotation_lambda) {
+                    (Some(store), Some(arn)) => {
+                        store.start_rotation(&entry.org, &entry.connection, arn).await?;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                };
+            }
         };
         let (connection, wrote) = self
             .update_all(

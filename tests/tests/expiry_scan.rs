@@ -86,7 +86,7 @@ async fn reminders_once_per_threshold_expiry_once() {
 
         let mark = sink.events().len();
         let report = app
-            .scan_expiry("scan-1", t0, &policy, Duration::ZERO)
+            .scan_expiry("scan-1", t0, &policy, Duration::ZERO, None)
             .await
             .unwrap();
         assert_eq!(
@@ -108,7 +108,10 @@ async fn reminders_once_per_threshold_expiry_once() {
         // The same run delivered again, and the next day's run: nothing twice.
         for scan in ["scan-1", "scan-2"] {
             let mark = sink.events().len();
-            let report = app.scan_expiry(scan, t0, &policy, Duration::ZERO).await.unwrap();
+            let report = app
+                .scan_expiry(scan, t0, &policy, Duration::ZERO, None)
+                .await
+                .unwrap();
             assert_eq!((report.reminded, report.expired), (0, 0), "{kind:?} {scan}");
             assert!(expiring(mark).is_empty() && expired(mark) == 0, "{kind:?} {scan}");
         }
@@ -116,7 +119,7 @@ async fn reminders_once_per_threshold_expiry_once() {
         // Four days on: new thresholds crossed, one secret expired.
         let mark = sink.events().len();
         let report = app
-            .scan_expiry("scan-3", days(4), &policy, Duration::ZERO)
+            .scan_expiry("scan-3", days(4), &policy, Duration::ZERO, None)
             .await
             .unwrap();
         assert_eq!((report.reminded, report.expired), (2, 1), "{kind:?}: {report:?}");
@@ -129,7 +132,7 @@ async fn reminders_once_per_threshold_expiry_once() {
         let gone = store.load(&org, &ids[4]).await.unwrap().unwrap().connection;
         assert_eq!(gone.status, Status::Expired, "{kind:?}");
         let again = app
-            .scan_expiry("scan-4", days(4), &policy, Duration::ZERO)
+            .scan_expiry("scan-4", days(4), &policy, Duration::ZERO, None)
             .await
             .unwrap();
         assert_eq!(
@@ -152,7 +155,7 @@ async fn reminders_once_per_threshold_expiry_once() {
         let tags = &page.entries.iter().find(|e| e.connection == ids[4]).unwrap().tags;
         assert!(tags.expired, "{kind:?}: the status tag follows");
         let report = app
-            .scan_expiry("scan-5", days(4), &policy, Duration::ZERO)
+            .scan_expiry("scan-5", days(4), &policy, Duration::ZERO, None)
             .await
             .unwrap();
         assert_eq!(report.reminded, 0, "{kind:?}: {report:?}");
@@ -195,7 +198,7 @@ async fn the_scan_reads_no_secret_value_of_connections_not_due() {
     };
     let (list0, get0, total0) = calls(&store);
     let report = app
-        .scan_expiry("scan", t0, &ReminderPolicy::default(), Duration::ZERO)
+        .scan_expiry("scan", t0, &ReminderPolicy::default(), Duration::ZERO, None)
         .await
         .unwrap();
     let (list1, get1, total1) = calls(&store);

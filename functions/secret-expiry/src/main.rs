@@ -1,8 +1,10 @@
-//! Lambda function `secret-expiry`: the daily scan for expiring client secrets (reminders at 30,
-//! 14, 7 and 1 days, expired connections marked and announced). Builds its configuration and AWS
-//! clients once per cold start, then hands every event to the shared handler.
+//! Lambda function `secret-expiry`: the daily scan for expiring client secrets (reminders, expiry,
+//! starting rotations) and the rotation steps Secrets Manager then sends. Builds its configuration,
+//! AWS clients and the Azure HTTP client once per cold start, then hands every event to the shared
+//! handler.
 
-use shared::config::{self, Config};
+use shared::app::App;
+use shared::config::{self, AzureConfig, Config};
 use shared::domain::expiry::ReminderPolicy;
 use shared::edge::expiry::{self, ExpiryHandler};
 
@@ -20,6 +22,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let sdk = config::aws_sdk_config().await;
-    let app = config::aws_app(&config, &sdk);
-    expiry::run(ExpiryHandler::new(app, policy, rate)).await
+    let store = config::secrets_manager_store(&config, &sdk);
+    let events = config::event_sink(&config, &sdk);
+    let rotator = AzureConfig::from_env()?.rotator(store.clone(), events.clone(), &config.secret_prefix)?;
+    let app = App::new(store.clone(), events).with_rotation(store);
+    expiry::run(ExpiryHandler::new(app, policy, rate).with_rotator(rotator)).await
 }

@@ -117,6 +117,16 @@ pub struct ValidationRecord {
     pub secret_end: Option<DateTime<Utc>>,
 }
 
+/// The last rotation of the client secret: which rotation (Secrets Manager's token), which version
+/// it was built on, and the Azure key it retires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRecord {
+    pub token: String,
+    pub base_version: String,
+    pub retired_key_id: Option<String>,
+    pub rotated_at: DateTime<Utc>,
+}
+
 /// Automatic rotation of the client secret, this many days before it expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationSettings {
@@ -209,6 +219,7 @@ pub struct Connection {
     /// The last expiry reminder sent (days before expiry), for the current secret.
     pub reminded: Option<u32>,
     pub rotation: Option<RotationSettings>,
+    pub last_rotation: Option<RotationRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Ids of the last requests that changed this connection (newest last).
@@ -230,6 +241,7 @@ impl Connection {
             linked_at: None,
             reminded: None,
             rotation: None,
+            last_rotation: None,
             created_at: at,
             updated_at: at,
             recent_requests: Vec::new(),
@@ -290,6 +302,52 @@ impl Connection {
                 secret.submitted_at.timestamp_micros()
             ),
         })
+    }
+
+    /// The document of a rotation: this connection with the new secret (its value, Azure's end and
+    /// key id), reminders started over, and the record of the rotation.
+    pub fn with_rotated_secret(
+        &self,
+        secret: ClientSecret,
+        end: Option<SecretExpiry>,
+        key_id: String,
+        rotation: RotationRecord,
+    ) -> Self {
+        let mut next = self.clone();
+        next.client_secret = Some(SecretRecord {
+            secret,
+            expires_at: end,
+            submitted_at: rotation.rotated_at,
+        });
+        next.reminded = None;
+        if let Some(v) = next.validation.as_mut() {
+            v.secret_key_id = Some(key_id);
+            v.secret_end = end.map(|e| e.at());
+        }
+        if next.status == Status::Expired {
+            next.status = Status::Draft;
+        }
+        next.updated_at = rotation.rotated_at;
+        next.last_rotation = Some(rotation);
+        next
+    }
+
+    /// A rotation finishing on top of writes made while it ran: this (newer) connection with the
+    /// rotated secret of `pending`.
+    pub fn merged_with_rotation(&self, pending: &Connection) -> Self {
+        let mut next = self.clone();
+        next.client_secret = pending.client_secret.clone();
+        next.reminded = None;
+        let (key, end) = pending
+            .validation
+            .as_ref()
+            .map_or((None, None), |v| (v.secret_key_id.clone(), v.secret_end));
+        if let Some(v) = next.validation.as_mut() {
+            v.secret_key_id = key;
+            v.secret_end = end;
+        }
+        next.last_rotation = pending.last_rotation.clone();
+        next
     }
 
     pub fn handled(&self, request_id: &str) -> bool {

@@ -52,6 +52,8 @@ struct Doc<'a> {
     reminded: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_days_before: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_rotation: Option<RotationDoc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -157,6 +159,15 @@ impl From<ValidationDoc> for ValidationRecord {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RotationDoc {
+    token: String,
+    base_version: String,
+    retired_key_id: Option<String>,
+    rotated_at: DateTime<Utc>,
+}
+
 /// Serializes a connection for the store. The string holds the secret: it is zeroed on drop.
 pub fn encode(c: &Connection) -> Zeroizing<String> {
     let doc = Doc {
@@ -187,6 +198,12 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         linked_at: c.linked_at,
         reminded: c.reminded,
         rotation_days_before: c.rotation.map(|r| r.days_before),
+        last_rotation: c.last_rotation.as_ref().map(|r| RotationDoc {
+            token: r.token.clone(),
+            base_version: r.base_version.clone(),
+            retired_key_id: r.retired_key_id.clone(),
+            rotated_at: r.rotated_at,
+        }),
         created_at: c.created_at,
         updated_at: c.updated_at,
         recent_requests: c.recent_requests.clone(),
@@ -234,6 +251,12 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         rotation: doc
             .rotation_days_before
             .map(|days_before| super::connection::RotationSettings { days_before }),
+        last_rotation: doc.last_rotation.map(|r| super::connection::RotationRecord {
+            token: r.token,
+            base_version: r.base_version,
+            retired_key_id: r.retired_key_id,
+            rotated_at: r.rotated_at,
+        }),
         created_at: doc.created_at,
         updated_at: doc.updated_at,
         recent_requests: doc.recent_requests,

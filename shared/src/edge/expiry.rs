@@ -12,12 +12,14 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::domain::expiry::ReminderPolicy;
+use crate::rotation::{RotationStep, Rotator};
 
 #[derive(Debug, Clone)]
 pub struct ExpiryHandler {
     app: App,
     policy: ReminderPolicy,
     pace: Duration,
+    rotator: Option<Rotator>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,8 +33,19 @@ struct ScanInput {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExpiryError {
-    #[error("rotation steps are not handled yet: rotation is not enabled for any connection")]
+    #[error("this function was started without Azure, so it cannot rotate")]
     RotationNotAvailable,
+    #[error("unknown rotation step")]
+    UnknownStep,
+}
+
+/// Secrets Manager's rotation event.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RotationEvent {
+    step: String,
+    secret_id: String,
+    client_request_token: String,
 }
 
 impl ExpiryHandler {
@@ -40,20 +53,39 @@ impl ExpiryHandler {
     /// Manager writes; the account-wide quota is 50/s).
     pub fn new(app: App, policy: ReminderPolicy, writes_per_second: u32) -> Self {
         let pace = Duration::from_secs(1) / writes_per_second.max(1);
-        Self { app, policy, pace }
+        Self {
+            app,
+            policy,
+            pace,
+            rotator: None,
+        }
+    }
+
+    /// Handles Secrets Manager's rotation steps too.
+    pub fn with_rotator(mut self, rotator: Rotator) -> Self {
+        self.rotator = Some(rotator);
+        self
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         let (payload, context) = event.into_parts();
         if payload.get("Step").is_some() {
-            return Err(Box::new(ExpiryError::RotationNotAvailable));
+            let step: RotationEvent = serde_json::from_value(payload)?;
+            let rotator = self.rotator.as_ref().ok_or(ExpiryError::RotationNotAvailable)?;
+            let kind = RotationStep::parse(&step.step).ok_or(ExpiryError::UnknownStep)?;
+            rotator
+                .step(kind, &step.secret_id, &step.client_request_token)
+                .await?;
+            return Ok(serde_json::json!({"step": step.step, "done": true}));
         }
         let input: ScanInput = serde_json::from_value(payload)?;
         let scan_id = input.scan_id.unwrap_or(context.request_id);
         let now = input.scheduled_at.unwrap_or_else(Utc::now);
+        // Our own ARN: Secrets Manager invokes this very function for the rotation steps.
+        let arn = (!context.invoked_function_arn.is_empty()).then_some(context.invoked_function_arn.as_str());
         let report = self
             .app
-            .scan_expiry(&scan_id, now, &self.policy, self.pace)
+            .scan_expiry(&scan_id, now, &self.policy, self.pace, arn)
             .await?;
         tracing::info!(scan_id, ?report, "expiry scan done");
         Ok(serde_json::to_value(report)?)

@@ -135,6 +135,64 @@ pub const REMINDED_TAG: &str = "azure-connect:reminded";
 /// Rotation on, this many days before expiry.
 pub const ROTATION_TAG: &str = "azure-connect:rotation-days";
 
+/// A secret's versions and their staging labels (Secrets Manager's rotation protocol).
+#[derive(Debug, Clone, Default)]
+pub struct VersionInfo {
+    pub name: String,
+    /// `None` where the emulator does not say (moto, for a never-rotated secret).
+    pub rotation_enabled: Option<bool>,
+    pub stages: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl VersionInfo {
+    pub fn holder_of(&self, stage: &str) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|(_, s)| s.iter().any(|l| l == stage))
+            .map(|(v, _)| v.as_str())
+    }
+}
+
+/// What rotating a connection's secret needs of the store: versions and staging labels. Only
+/// Secrets Manager rotates; the embedded store has no rotation.
+#[async_trait]
+pub trait RotationStore: Send + Sync + fmt::Debug {
+    async fn versions(&self, secret_id: &str) -> Result<VersionInfo, StoreError>;
+    /// The document of one version carrying `stage`; `None` if it has no value (yet).
+    async fn version(
+        &self,
+        secret_id: &str,
+        version: &str,
+        stage: &str,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// Puts `doc` as version `token` with `stage` (idempotent for the same token and document).
+    async fn put_version(
+        &self,
+        secret_id: &str,
+        token: &str,
+        doc: &Connection,
+        stage: &str,
+    ) -> Result<(), StoreError>;
+    /// Moves (or with `to: None` removes) a label; [`StoreError::Conflict`] if `from` does not hold it.
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Brings the scan tags from `before` to `after`.
+    async fn retag(&self, secret_id: &str, before: &Connection, after: &Connection)
+    -> Result<(), StoreError>;
+    /// `RotateSecret` with our function: Secrets Manager then drives the four steps.
+    async fn start_rotation(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        lambda_arn: &str,
+    ) -> Result<(), StoreError>;
+}
+
 /// A page of [`ConnectionStore::scan_page`].
 #[derive(Debug, Clone, Default)]
 pub struct ScanPage {

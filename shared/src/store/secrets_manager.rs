@@ -14,8 +14,8 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, ScanEntry, ScanPage, StoreError, VersionId, Versioned,
-    WriteToken, secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, RotationStore, ScanEntry, ScanPage, StoreError, VersionId,
+    VersionInfo, Versioned, WriteToken, secret_name, tags_of,
 };
 use crate::domain::document;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
@@ -35,6 +35,7 @@ pub struct CallCounts {
     pub tag: AtomicU64,
     pub describe: AtomicU64,
     pub list: AtomicU64,
+    pub rotate: AtomicU64,
     pub delete: AtomicU64,
 }
 
@@ -48,6 +49,7 @@ impl CallCounts {
             &self.tag,
             &self.describe,
             &self.list,
+            &self.rotate,
             &self.delete,
         ]
         .iter()
@@ -76,6 +78,44 @@ impl SecretsManagerStore {
 
     pub fn calls(&self) -> &CallCounts {
         &self.calls
+    }
+
+    /// Brings the scan tags of secret `name` from `before` to `after` (nothing if equal).
+    async fn retag_name(
+        &self,
+        name: &str,
+        before: &Connection,
+        after: &Connection,
+    ) -> Result<(), StoreError> {
+        let (old_tags, new_tags) = (tags_of(before), tags_of(after));
+        if old_tags == new_tags {
+            return Ok(());
+        }
+        count(&self.calls.tag);
+        self.client
+            .tag_resource()
+            .secret_id(name)
+            .set_tags(Some(Self::tags(after)))
+            .send()
+            .await
+            .map_err(classify)?;
+        // A tag that no longer applies (a reminder of a replaced secret) goes.
+        let gone: Vec<String> = old_tags
+            .iter()
+            .filter(|(k, _)| !new_tags.iter().any(|(n, _)| n == k))
+            .map(|(k, _)| (*k).to_owned())
+            .collect();
+        if !gone.is_empty() {
+            count(&self.calls.tag);
+            self.client
+                .untag_resource()
+                .secret_id(name)
+                .set_tag_keys(Some(gone))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
     }
 
     fn name(&self, org: &OrgId, id: &ConnectionId) -> String {
@@ -230,33 +270,7 @@ impl ConnectionStore for SecretsManagerStore {
             }
             Err(e) => return Err(classify(e)),
         }
-        let (old_tags, new_tags) = (tags_of(&previous.connection), tags_of(next));
-        if old_tags != new_tags {
-            count(&self.calls.tag);
-            self.client
-                .tag_resource()
-                .secret_id(&name)
-                .set_tags(Some(Self::tags(next)))
-                .send()
-                .await
-                .map_err(classify)?;
-            // A tag that no longer applies (a reminder of a replaced secret) goes.
-            let gone: Vec<String> = old_tags
-                .iter()
-                .filter(|(k, _)| !new_tags.iter().any(|(n, _)| n == k))
-                .map(|(k, _)| (*k).to_owned())
-                .collect();
-            if !gone.is_empty() {
-                count(&self.calls.tag);
-                self.client
-                    .untag_resource()
-                    .secret_id(&name)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
-        }
+        self.retag_name(&name, &previous.connection, next).await?;
         Ok(VersionId(token.as_str().to_owned()))
     }
 
@@ -354,6 +368,147 @@ impl ConnectionStore for SecretsManagerStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(false),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// Days between Secrets Manager's own rotations: far beyond a secret's life, so that the daily scan
+/// (which calls `RotateSecret` when a secret is due) decides when to rotate.
+const ROTATION_FALLBACK_DAYS: i64 = 1000;
+
+#[async_trait]
+impl RotationStore for SecretsManagerStore {
+    async fn versions(&self, secret_id: &str) -> Result<VersionInfo, StoreError> {
+        count(&self.calls.describe);
+        let d = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| match code(&e) {
+                Some("ResourceNotFoundException") => StoreError::NotFound,
+                _ => classify(e),
+            })?;
+        Ok(VersionInfo {
+            name: d.name().unwrap_or_default().to_owned(),
+            rotation_enabled: d.rotation_enabled(),
+            stages: d.version_ids_to_stages().cloned().unwrap_or_default(),
+        })
+    }
+
+    async fn version(
+        &self,
+        secret_id: &str,
+        version: &str,
+        stage: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        count(&self.calls.get);
+        let read = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_id(version)
+            .version_stage(stage);
+        match read.send().await {
+            Ok(out) => match out.secret_string() {
+                Some(text) => Ok(Some(document::decode(text)?)),
+                None => Ok(None),
+            },
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn put_version(
+        &self,
+        secret_id: &str,
+        token: &str,
+        doc: &Connection,
+        stage: &str,
+    ) -> Result<(), StoreError> {
+        count(&self.calls.put);
+        let text = document::encode(doc);
+        let put = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token)
+            .secret_string(text.as_str())
+            .version_stages(stage)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceExistsException") => Err(StoreError::Conflict),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        count(&self.calls.update_stage);
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_owned))
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await;
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("InvalidParameterException" | "InvalidRequestException")
+                ) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn retag(
+        &self,
+        secret_id: &str,
+        before: &Connection,
+        after: &Connection,
+    ) -> Result<(), StoreError> {
+        self.retag_name(secret_id, before, after).await
+    }
+
+    async fn start_rotation(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        lambda_arn: &str,
+    ) -> Result<(), StoreError> {
+        count(&self.calls.rotate);
+        let rules = aws_sdk_secretsmanager::types::RotationRulesType::builder()
+            .automatically_after_days(ROTATION_FALLBACK_DAYS)
+            .build();
+        let result = self
+            .client
+            .rotate_secret()
+            .secret_id(self.name(org, id))
+            .rotation_lambda_arn(lambda_arn)
+            .rotation_rules(rules)
+            .rotate_immediately(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A rotation already under way: it goes on, nothing to start.
+            Err(e) if code(&e) == Some("InvalidRequestException") => Ok(()),
             Err(e) => Err(classify(e)),
         }
     }

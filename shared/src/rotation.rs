@@ -1,0 +1,491 @@
+//! Rotation of a connection's client secret, as the four steps Secrets Manager drives
+//! (`createSecret`, `setSecret`, `testSecret`, `finishSecret`). Every step may come more than once
+//! and in any interleaving with wizard writes:
+//! - createSecret makes the new Azure credential with a display name carrying the rotation token,
+//!   so a retry after a crash between `addPassword` and the put finds (and removes) the credential
+//!   whose value it never stored, and ends with exactly one new one;
+//! - finishSecret moves `AWSCURRENT` by compare-and-swap; if a wizard write landed meanwhile, the
+//!   rotated secret is merged into that newer document instead of overwriting it;
+//! - a failure that retrying cannot fix leaves `AWSCURRENT` untouched, removes the new credential
+//!   and the stale `AWSPENDING`, and is announced (`Client Secret Rotation Failed`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::azure::{AccessToken, Credential, GraphApps, TokenClient};
+use crate::domain::connection::RotationRecord;
+use crate::domain::diagnosis::AzureFailure;
+use crate::domain::{Connection, ConnectionId, OrgId, RuleError, SecretExpiry};
+use crate::events::{EventSink, OutEvent};
+use crate::store::secrets_manager::STAGED_LABEL;
+use crate::store::{RotationStore, StoreError, VersionInfo, WriteToken};
+
+pub const CURRENT: &str = "AWSCURRENT";
+pub const PENDING: &str = "AWSPENDING";
+/// Display name of the credentials we make: the rotation token follows.
+pub const DISPLAY_PREFIX: &str = "azure-connect rotation ";
+/// Lifetime of a new secret: the Azure portal's longest.
+pub const NEW_SECRET_DAYS: i64 = 730;
+
+pub const ROTATED: &str = "Client Secret Rotated";
+pub const ROTATION_FAILED: &str = "Client Secret Rotation Failed";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationStep {
+    Create,
+    Set,
+    Test,
+    Finish,
+}
+
+impl RotationStep {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "createSecret" => Some(Self::Create),
+            "setSecret" => Some(Self::Set),
+            "testSecret" => Some(Self::Test),
+            "finishSecret" => Some(Self::Finish),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "createSecret",
+            Self::Set => "setSecret",
+            Self::Test => "testSecret",
+            Self::Finish => "finishSecret",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error("rotation is not enabled for this secret")]
+    NotEnabled,
+    #[error("the rotation token is not a version of this secret")]
+    UnknownToken,
+    #[error("the rotation token's version is not AWSPENDING")]
+    NotPending,
+    #[error("the secret is not a connection, or has no current document")]
+    NoCurrent,
+    #[error("the connection lacks an input rotation needs")]
+    Incomplete(#[source] RuleError),
+    #[error("no pending document: createSecret has not run")]
+    NoPending,
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("Azure refused")]
+    Azure(#[from] AzureFailure),
+    #[error("Azure did not accept the new secret in time")]
+    NotAccepted(#[source] AzureFailure),
+}
+
+impl RotationError {
+    /// Secrets Manager retries the step; worth it only for these.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable() || matches!(e, StoreError::Conflict),
+            Self::Azure(f) => f.is_transient(),
+            _ => false,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotEnabled => "rotation-not-enabled",
+            Self::UnknownToken => "unknown-token",
+            Self::NotPending => "not-pending",
+            Self::NoCurrent => "no-current-version",
+            Self::Incomplete(_) => "connection-incomplete",
+            Self::NoPending => "no-pending-version",
+            Self::Store(_) => "store-failed",
+            Self::Azure(AzureFailure::Graph { status: 403, .. }) => "graph-permission-missing",
+            Self::Azure(_) => "azure-refused",
+            Self::NotAccepted(_) => "new-secret-not-accepted",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rotator {
+    store: Arc<dyn RotationStore>,
+    events: Arc<dyn EventSink>,
+    token: Arc<dyn TokenClient>,
+    graph: Arc<dyn GraphApps>,
+    arm_scope: String,
+    graph_scope: String,
+    prefix: String,
+    /// How long testSecret waits for Azure to accept the new secret (it takes seconds).
+    test_budget: Duration,
+}
+
+impl Rotator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn RotationStore>,
+        events: Arc<dyn EventSink>,
+        token: Arc<dyn TokenClient>,
+        graph: Arc<dyn GraphApps>,
+        arm_scope: String,
+        graph_scope: String,
+        prefix: String,
+        test_budget: Duration,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            token,
+            graph,
+            arm_scope,
+            graph_scope,
+            prefix,
+            test_budget,
+        }
+    }
+
+    /// One step, with the pre-checks of AWS's rotation template.
+    pub async fn step(&self, step: RotationStep, secret_id: &str, token: &str) -> Result<(), RotationError> {
+        let info = self.store.versions(secret_id).await?;
+        let result = self.checked_step(step, &info, secret_id, token).await;
+        if let Err(e) = &result {
+            self.failed(&info, secret_id, token, step, e).await;
+        }
+        result
+    }
+
+    async fn checked_step(
+        &self,
+        step: RotationStep,
+        info: &VersionInfo,
+        secret_id: &str,
+        token: &str,
+    ) -> Result<(), RotationError> {
+        if info.rotation_enabled == Some(false) {
+            return Err(RotationError::NotEnabled);
+        }
+        let stages = info.stages.get(token);
+        let has = |label: &str| stages.is_some_and(|s| s.iter().any(|l| l == label));
+        if has(CURRENT) {
+            // Already finished; a repeated finishSecret completes what may not have been.
+            if step == RotationStep::Finish {
+                let current = self.current(info, secret_id).await?;
+                self.finish_tail(info, secret_id, token, &current).await?;
+            }
+            return Ok(());
+        }
+        if step == RotationStep::Finish && !has(PENDING) {
+            // Finished on a merged version after a wizard write, then delivered again.
+            let current = self.current(info, secret_id).await?;
+            if current.last_rotation.as_ref().is_some_and(|r| r.token == token) {
+                return self.finish_tail(info, secret_id, token, &current).await;
+            }
+        }
+        if stages.is_none() {
+            return Err(RotationError::UnknownToken);
+        }
+        if !has(PENDING) {
+            return Err(RotationError::NotPending);
+        }
+        match step {
+            RotationStep::Create => self.create(info, secret_id, token).await,
+            // createSecret already made the credential in Azure: nothing left to apply.
+            RotationStep::Set => Ok(()),
+            RotationStep::Test => self.test(secret_id, token).await,
+            RotationStep::Finish => self.finish(info, secret_id, token).await,
+        }
+    }
+
+    async fn current(&self, info: &VersionInfo, secret_id: &str) -> Result<Connection, RotationError> {
+        let id = info.holder_of(CURRENT).ok_or(RotationError::NoCurrent)?;
+        self.store
+            .version(secret_id, id, CURRENT)
+            .await?
+            .ok_or(RotationError::NoCurrent)
+    }
+
+    async fn token_for(&self, c: &Connection, scope: &str) -> Result<AccessToken, RotationError> {
+        let inputs = c.validation_inputs().map_err(RotationError::Incomplete)?;
+        Ok(self
+            .token
+            .token(
+                &inputs.tenant,
+                &inputs.client,
+                Credential::Secret(&inputs.secret),
+                scope,
+            )
+            .await?)
+    }
+
+    async fn create(&self, info: &VersionInfo, secret_id: &str, token: &str) -> Result<(), RotationError> {
+        if self.store.version(secret_id, token, PENDING).await?.is_some() {
+            return Ok(());
+        }
+        let base_version = info
+            .holder_of(CURRENT)
+            .ok_or(RotationError::NoCurrent)?
+            .to_owned();
+        let current = self.current(info, secret_id).await?;
+        let client = current
+            .app_registration
+            .as_ref()
+            .map(|a| a.client)
+            .ok_or(RotationError::NoCurrent)?;
+        let graph_token = self.token_for(&current, &self.graph_scope).await?;
+        let display = format!("{DISPLAY_PREFIX}{token}");
+        let passwords = self.graph.passwords(&graph_token, &client).await?;
+        // A credential an earlier attempt made but never stored: its value is gone, so it goes.
+        for orphan in passwords.iter().filter(|p| p.display_name == display) {
+            tracing::warn!(key_id = %orphan.key_id, "removing the credential of an interrupted createSecret");
+            self.graph
+                .remove_password(&graph_token, &client, &orphan.key_id)
+                .await?;
+        }
+        let retired = current
+            .validation
+            .as_ref()
+            .and_then(|v| v.secret_key_id.clone())
+            .or_else(|| {
+                let hint = current.client_secret.as_ref()?.hint();
+                let mut same = passwords
+                    .iter()
+                    .filter(|p| p.hint == hint.as_str() && p.display_name != display);
+                match (same.next(), same.next()) {
+                    (Some(p), None) => Some(p.key_id.clone()),
+                    _ => None,
+                }
+            });
+        let now = Utc::now();
+        let end = now + chrono::Duration::days(NEW_SECRET_DAYS);
+        let new = self
+            .graph
+            .add_password(&graph_token, &client, &display, Some(end))
+            .await?;
+        let record = RotationRecord {
+            token: token.to_owned(),
+            base_version,
+            retired_key_id: retired,
+            rotated_at: now,
+        };
+        let pending = current.with_rotated_secret(
+            new.secret,
+            new.end.map(SecretExpiry::from_azure),
+            new.key_id,
+            record,
+        );
+        self.store
+            .put_version(secret_id, token, &pending, PENDING)
+            .await?;
+        Ok(())
+    }
+
+    async fn test(&self, secret_id: &str, token: &str) -> Result<(), RotationError> {
+        let pending = self
+            .store
+            .version(secret_id, token, PENDING)
+            .await?
+            .ok_or(RotationError::NoPending)?;
+        let deadline = tokio::time::Instant::now() + self.test_budget;
+        loop {
+            match self.token_for(&pending, &self.arm_scope).await {
+                Ok(_) => return Ok(()),
+                // A new secret takes seconds before the token endpoint accepts it.
+                Err(RotationError::Azure(f))
+                    if f.is_transient()
+                        || matches!(
+                            f,
+                            AzureFailure::TokenRefused {
+                                aadsts: Some(7000215),
+                                ..
+                            }
+                        ) =>
+                {
+                    if tokio::time::Instant::now() + Duration::from_secs(1) >= deadline {
+                        return Err(RotationError::NotAccepted(f));
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn finish(&self, info: &VersionInfo, secret_id: &str, token: &str) -> Result<(), RotationError> {
+        let pending = self
+            .store
+            .version(secret_id, token, PENDING)
+            .await?
+            .ok_or(RotationError::NoPending)?;
+        let base = pending
+            .last_rotation
+            .as_ref()
+            .map(|r| r.base_version.clone())
+            .ok_or(RotationError::NoPending)?;
+        let mut info = info.clone();
+        for attempt in 0..crate::app::CAS_ATTEMPTS {
+            if attempt > 0 {
+                info = self.store.versions(secret_id).await?;
+            }
+            let current_id = info
+                .holder_of(CURRENT)
+                .ok_or(RotationError::NoCurrent)?
+                .to_owned();
+            let current = self
+                .store
+                .version(secret_id, &current_id, CURRENT)
+                .await?
+                .ok_or(RotationError::NoCurrent)?;
+            let (target, doc) = if current_id == base {
+                (token.to_owned(), pending.clone())
+            } else {
+                // A wizard write landed while the rotation ran: keep it, with the new secret.
+                let merged = current.merged_with_rotation(&pending);
+                let merged_token =
+                    WriteToken::derive(token, Some(&crate::store::VersionId(current_id.clone())), attempt);
+                self.store
+                    .put_version(secret_id, merged_token.as_str(), &merged, STAGED_LABEL)
+                    .await?;
+                (merged_token.as_str().to_owned(), merged)
+            };
+            match self
+                .store
+                .move_stage(secret_id, CURRENT, Some(&target), Some(&current_id))
+                .await
+            {
+                Ok(()) => {
+                    self.store.retag(secret_id, &current, &doc).await?;
+                    return self.finish_tail(&info, secret_id, token, &doc).await;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RotationError::Store(StoreError::Conflict))
+    }
+
+    /// After `AWSCURRENT` moved: the old key goes from Azure (already gone is fine), `AWSPENDING`
+    /// goes, the rotation is announced. Safe to repeat.
+    async fn finish_tail(
+        &self,
+        info: &VersionInfo,
+        secret_id: &str,
+        token: &str,
+        current: &Connection,
+    ) -> Result<(), RotationError> {
+        if let Some(old) = current
+            .last_rotation
+            .as_ref()
+            .and_then(|r| r.retired_key_id.clone())
+        {
+            let client = current
+                .app_registration
+                .as_ref()
+                .map(|a| a.client)
+                .ok_or(RotationError::NoCurrent)?;
+            let graph_token = self.token_for(current, &self.graph_scope).await?;
+            self.graph.remove_password(&graph_token, &client, &old).await?;
+        }
+        if let Some(holder) = info.holder_of(PENDING) {
+            match self
+                .store
+                .move_stage(secret_id, PENDING, None, Some(holder))
+                .await
+            {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some((org, id)) = self.parse_name(&info.name) {
+            let expires = current
+                .client_secret
+                .as_ref()
+                .and_then(|s| s.expires_at)
+                .map(|e| e.at());
+            self.publish(
+                ROTATED,
+                &org,
+                &id,
+                json!({"accountId": current.account, "expiresAt": expires, "rotationToken": token}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// A failed step: Secrets Manager retries transient failures; anything else is final, so
+    /// nothing of the attempt is left behind and `AWSCURRENT` stays where it was.
+    async fn failed(
+        &self,
+        info: &VersionInfo,
+        secret_id: &str,
+        token: &str,
+        step: RotationStep,
+        e: &RotationError,
+    ) {
+        tracing::error!(step = step.as_str(), code = e.code(), error = %e, source = ?std::error::Error::source(e), "rotation step failed");
+        if e.is_transient() {
+            return;
+        }
+        if let Ok(Some(pending)) = self.store.version(secret_id, token, PENDING).await {
+            let key = pending.validation.as_ref().and_then(|v| v.secret_key_id.clone());
+            let client = pending.app_registration.as_ref().map(|a| a.client);
+            if let (Some(key), Some(client)) = (key, client) {
+                let removed = match self.current(info, secret_id).await {
+                    Ok(current) => match self.token_for(&current, &self.graph_scope).await {
+                        Ok(t) => self
+                            .graph
+                            .remove_password(&t, &client, &key)
+                            .await
+                            .map_err(RotationError::from),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                if let Err(err) = removed {
+                    tracing::error!(error = %err, "could not remove the new credential of a failed rotation");
+                }
+            }
+        }
+        if info
+            .stages
+            .get(token)
+            .is_some_and(|s| s.iter().any(|l| l == PENDING))
+        {
+            if let Err(err) = self.store.move_stage(secret_id, PENDING, None, Some(token)).await {
+                tracing::error!(error = %err, "could not remove AWSPENDING of a failed rotation");
+            }
+        }
+        if let Some((org, id)) = self.parse_name(&info.name) {
+            self.publish(
+                ROTATION_FAILED,
+                &org,
+                &id,
+                json!({"step": step.as_str(), "reason": e.code(), "rotationToken": token}),
+            )
+            .await;
+        }
+    }
+
+    fn parse_name(&self, name: &str) -> Option<(OrgId, ConnectionId)> {
+        let (org, id) = name.strip_prefix(&self.prefix)?.split_once('/')?;
+        Some((OrgId::parse(org).ok()?, ConnectionId::parse(id).ok()?))
+    }
+
+    async fn publish(&self, detail_type: &str, org: &OrgId, id: &ConnectionId, extra: serde_json::Value) {
+        let mut detail =
+            json!({"orgId": org, "connectionId": id, "step": "client-secret", "trigger": "rotation"});
+        if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        let event = OutEvent {
+            detail_type: detail_type.to_owned(),
+            detail,
+        };
+        if let Err(e) = self.events.publish(&event).await {
+            tracing::error!(error = %e, "event not published");
+        }
+    }
+}
