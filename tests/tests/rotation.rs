@@ -1,0 +1,375 @@
+//! Rotation end to end: Secrets Manager (moto, with its Lambda invocations stubbed so that
+//! `RotateSecret` leaves the AWSPENDING version for us, as AWS does before it invokes the function)
+//! and Azure (the emulator). Every step runs three times; a crash between addPassword and the put,
+//! a wizard write in the middle, and a Graph refusal each end right.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_emulator::{App as AzApp, Emulator, Grant, Password, Subscription, Tenant, World};
+use chrono::Utc;
+use integration_tests::{
+    SECRET, app_registration, client_secret, request, sm_store, subscription, unique_prefix,
+};
+use shared::app::{App, Operation, Outcome};
+use shared::config::AzureConfig;
+use shared::domain::connection::RotationSettings;
+use shared::domain::role::required_actions;
+use shared::domain::{AccountId, Command, ConnectionId, OrgId, SubscriptionId};
+use shared::events::MemorySink;
+use shared::rotation::{DISPLAY_PREFIX, PENDING, RotationStep, Rotator};
+use shared::store::secrets_manager::SecretsManagerStore;
+use shared::store::{ConnectionStore, RotationStore, secret_name};
+
+const APP: &str = "11111111-2222-4333-8444-555555555555";
+const ORG: &str = "org-rotation";
+const OLD_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+fn world(manages: bool) -> World {
+    World {
+        tenants: vec![Tenant {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+            apps: vec![AzApp {
+                app_id: APP.into(),
+                manages_own_credentials: manages,
+                passwords: vec![Password {
+                    key_id: OLD_KEY.into(),
+                    secret_text: SECRET.into(),
+                    end_date_time: Some(Utc::now() + chrono::Duration::days(10)),
+                    ..Password::default()
+                }],
+                ..AzApp::default()
+            }],
+            blocked_apps: vec![],
+        }],
+        subscriptions: vec![Subscription {
+            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            display_name: "Rotation".into(),
+            state: "Enabled".into(),
+            grants: vec![Grant {
+                app_id: APP.into(),
+                actions: required_actions().map(str::to_owned).collect(),
+                ..Grant::default()
+            }],
+        }],
+        behaviour: Default::default(),
+    }
+}
+
+/// moto: Lambda invocations stubbed, and a function for `RotateSecret` to name.
+async fn moto_rotation_function() -> String {
+    let endpoint = integration_tests::aws_endpoint();
+    let http = reqwest::Client::new();
+    http.post(format!("{endpoint}/moto-api/config"))
+        .json(&serde_json::json!({"lambda": {"use_docker": false}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let auth = |service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=test/20261126/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        )
+    };
+    let role = format!("rotation-{}", uuid::Uuid::new_v4().simple());
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    http.post(format!("{endpoint}/"))
+        .header("Authorization", auth("iam"))
+        .form(&[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", role.as_str()),
+            ("AssumeRolePolicyDocument", trust),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // A zip holding one empty file.
+    let zip = "UEsDBAoAAAAAAAAAIQAAAAAAAAAAAAAAAAAJAAAAYm9vdHN0cmFwUEsBAhQACgAAAAAAAAAhAAAAAAAAAAAAAAAAAAkAAAAAAAAAAAAAAAAAAAAAAGJvb3RzdHJhcFBLBQYAAAAAAQABADcAAAAnAAAAAAA=";
+    let name = format!("secret-expiry-{}", uuid::Uuid::new_v4().simple());
+    let created: serde_json::Value = http
+        .post(format!("{endpoint}/2015-03-31/functions"))
+        .header("Authorization", auth("lambda"))
+        .json(&serde_json::json!({
+            "FunctionName": name, "Runtime": "provided.al2023", "Handler": "bootstrap",
+            "Role": format!("arn:aws:iam::123456789012:role/{role}"), "Code": {"ZipFile": zip},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["FunctionArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned()
+}
+
+struct Setup {
+    emulator: Emulator,
+    store: Arc<SecretsManagerStore>,
+    app: App,
+    rotator: Rotator,
+    sink: Arc<MemorySink>,
+    org: OrgId,
+    id: ConnectionId,
+    name: String,
+}
+
+impl Setup {
+    /// A connected connection with rotation on, and a rotation started (its token returned).
+    async fn started() -> (Self, String) {
+        let emulator = Emulator::new(world(true));
+        let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{addr}");
+        let azure = AzureConfig::from_lookup(|k| match k {
+            "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+                Some(base.clone())
+            }
+            "AZURE_VALIDATION_BUDGET_MS" => Some("3000".into()),
+            _ => None,
+        })
+        .unwrap();
+        let prefix = unique_prefix();
+        let store = sm_store(&prefix).await;
+        let sink = Arc::new(MemorySink::default());
+        let app = App::new(store.clone(), sink.clone())
+            .with_validator(Arc::new(azure.validator().unwrap()))
+            .with_rotation(store.clone());
+        let rotator = azure.rotator(store.clone(), sink.clone(), &prefix).unwrap();
+        let org = OrgId::parse(ORG).unwrap();
+        let start = Operation::Start {
+            account: AccountId::parse("act-0000a0a0").unwrap(),
+            connection: None,
+        };
+        let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
+            panic!()
+        };
+        for (i, command) in [app_registration(), client_secret(), subscription()]
+            .into_iter()
+            .enumerate()
+        {
+            app.execute(
+                &request(&format!("in{i}")),
+                &org,
+                Operation::Submit {
+                    connection: c.id,
+                    command,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let Outcome::Connected(connected) = app
+            .execute(&request("connect"), &org, Operation::Connect { connection: c.id })
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            connected.validation.as_ref().unwrap().secret_key_id.as_deref(),
+            Some(OLD_KEY)
+        );
+        let on = Command::SetRotation(Some(RotationSettings { days_before: 14 }));
+        app.execute(
+            &request("rotation-on"),
+            &org,
+            Operation::Submit {
+                connection: c.id,
+                command: on,
+            },
+        )
+        .await
+        .unwrap();
+
+        let arn = moto_rotation_function().await;
+        store.start_rotation(&org, &c.id, &arn).await.unwrap();
+        let name = secret_name(&prefix, &org, &c.id);
+        let info = store.versions(&name).await.unwrap();
+        let token = info
+            .holder_of(PENDING)
+            .expect("RotateSecret left an AWSPENDING version")
+            .to_owned();
+        (
+            Self {
+                emulator,
+                store,
+                app,
+                rotator,
+                sink,
+                org,
+                id: c.id,
+                name,
+            },
+            token,
+        )
+    }
+
+    fn passwords(&self) -> Vec<Password> {
+        self.emulator.world().tenants[0].apps[0].passwords.clone()
+    }
+
+    async fn current(&self) -> shared::domain::Connection {
+        self.store
+            .load(&self.org, &self.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .connection
+    }
+
+    fn events(&self, detail_type: &str) -> Vec<serde_json::Value> {
+        self.sink
+            .events()
+            .into_iter()
+            .filter(|e| e.detail_type == detail_type)
+            .map(|e| e.detail)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_step_three_times_ends_with_exactly_one_new_credential() {
+    let (s, token) = Setup::started().await;
+    for step in [
+        RotationStep::Create,
+        RotationStep::Set,
+        RotationStep::Test,
+        RotationStep::Finish,
+    ] {
+        for _ in 0..3 {
+            s.rotator
+                .step(step, &s.name, &token)
+                .await
+                .unwrap_or_else(|e| panic!("{step:?}: {e} ({})", e.code()));
+        }
+    }
+    let passwords = s.passwords();
+    assert_eq!(passwords.len(), 1, "the old key removed, one new: {passwords:?}");
+    assert_eq!(passwords[0].display_name, format!("{DISPLAY_PREFIX}{token}"));
+    let current = s.current().await;
+    let secret = &current.client_secret.as_ref().unwrap().secret;
+    assert_eq!(
+        secret.expose(),
+        passwords[0].secret_text,
+        "AWSCURRENT holds the new value"
+    );
+    assert_ne!(secret.expose(), SECRET);
+    assert_eq!(
+        current.rotation,
+        Some(RotationSettings { days_before: 14 }),
+        "settings kept"
+    );
+    let info = s.store.versions(&s.name).await.unwrap();
+    assert!(info.holder_of(PENDING).is_none(), "AWSPENDING cleaned");
+    assert_eq!(info.holder_of("AWSCURRENT"), Some(token.as_str()));
+    let rotated = s.events("Client Secret Rotated");
+    assert!(!rotated.is_empty());
+    assert!(
+        !serde_json::to_string(&s.sink.events())
+            .unwrap()
+            .contains(secret.expose()),
+        "no secret in events"
+    );
+    // The scan tags follow the new expiry.
+    let page = s.store.scan_page(None).await.unwrap();
+    let tags = &page.entries.iter().find(|e| e.connection == s.id).unwrap().tags;
+    assert!(tags.expires > (Utc::now() + chrono::Duration::days(365)).date_naive());
+}
+
+#[tokio::test]
+async fn a_crash_between_add_password_and_put_leaves_no_orphan() {
+    let (s, token) = Setup::started().await;
+    // What a createSecret killed right after addPassword leaves behind in Azure.
+    s.emulator.update(|w| {
+        w.tenants[0].apps[0].passwords.push(Password {
+            key_id: "00000000-0000-4000-8000-00000000dead".into(),
+            display_name: format!("{DISPLAY_PREFIX}{token}"),
+            secret_text: "Orp8Q~orphan.value-0123456789abcdefghijk".into(),
+            ..Password::default()
+        })
+    });
+    s.rotator
+        .step(RotationStep::Create, &s.name, &token)
+        .await
+        .unwrap();
+    let ours: Vec<_> = s
+        .passwords()
+        .into_iter()
+        .filter(|p| p.display_name == format!("{DISPLAY_PREFIX}{token}"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_ne!(ours[0].secret_text, "Orp8Q~orphan.value-0123456789abcdefghijk");
+}
+
+#[tokio::test]
+async fn a_wizard_write_during_the_rotation_is_kept() {
+    let (s, token) = Setup::started().await;
+    s.rotator
+        .step(RotationStep::Create, &s.name, &token)
+        .await
+        .unwrap();
+    s.rotator.step(RotationStep::Test, &s.name, &token).await.unwrap();
+    let other = SubscriptionId::parse("00000000-aaaa-4bbb-8ccc-0123456789ab").unwrap();
+    let op = Operation::Submit {
+        connection: s.id,
+        command: Command::Subscription { subscription: other },
+    };
+    s.app
+        .execute(&request("wizard-meanwhile"), &s.org, op)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        s.rotator
+            .step(RotationStep::Finish, &s.name, &token)
+            .await
+            .unwrap();
+    }
+    let current = s.current().await;
+    assert_eq!(
+        current.subscription.unwrap().subscription,
+        other,
+        "the wizard's write survived"
+    );
+    assert_ne!(
+        current.client_secret.unwrap().secret.expose(),
+        SECRET,
+        "and the secret rotated"
+    );
+    assert_eq!(s.passwords().len(), 1);
+}
+
+#[tokio::test]
+async fn a_graph_refusal_fails_cleanly_and_is_announced() {
+    let (s, token) = Setup::started().await;
+    s.emulator
+        .update(|w| w.tenants[0].apps[0].manages_own_credentials = false);
+    let err = s
+        .rotator
+        .step(RotationStep::Create, &s.name, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "graph-permission-missing");
+    let current = s.current().await;
+    assert_eq!(
+        current.client_secret.unwrap().secret.expose(),
+        SECRET,
+        "AWSCURRENT untouched"
+    );
+    let info = s.store.versions(&s.name).await.unwrap();
+    assert!(info.holder_of(PENDING).is_none(), "the stale AWSPENDING is gone");
+    let failed = s.events("Client Secret Rotation Failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["reason"], "graph-permission-missing");
+    assert_eq!(failed[0]["step"], "createSecret");
+    assert_eq!(s.passwords().len(), 1, "no credential made");
+    let _ = Duration::ZERO;
+}
