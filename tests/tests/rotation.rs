@@ -18,7 +18,7 @@ use shared::domain::connection::RotationSettings;
 use shared::domain::role::required_actions;
 use shared::domain::{AccountId, Command, ConnectionId, OrgId, SubscriptionId};
 use shared::events::MemorySink;
-use shared::rotation::{DISPLAY_PREFIX, PENDING, RotationStep, Rotator};
+use shared::rotation::{DISPLAY_PREFIX, NEW_SECRET_DAYS, PENDING, RotationStep, Rotator};
 use shared::store::secrets_manager::SecretsManagerStore;
 use shared::store::{ConnectionStore, RotationStore, secret_name};
 
@@ -372,4 +372,70 @@ async fn a_graph_refusal_fails_cleanly_and_is_announced() {
     assert_eq!(failed[0]["step"], "createSecret");
     assert_eq!(s.passwords().len(), 1, "no credential made");
     let _ = Duration::ZERO;
+}
+
+#[tokio::test]
+async fn throttling_fails_the_step_for_a_retry_without_cleaning_up() {
+    let (s, token) = Setup::started().await;
+    s.emulator.update(|w| {
+        w.behaviour.throttle_next = 1;
+        w.behaviour.retry_after_seconds = 1;
+    });
+    let err = s
+        .rotator
+        .step(RotationStep::Create, &s.name, &token)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}: {}", err.code());
+    assert!(
+        s.events("Client Secret Rotation Failed").is_empty(),
+        "a retry is coming: nothing announced"
+    );
+    let info = s.store.versions(&s.name).await.unwrap();
+    assert_eq!(
+        info.holder_of(PENDING),
+        Some(token.as_str()),
+        "AWSPENDING kept for the retry"
+    );
+    // Secrets Manager's retry.
+    for step in [
+        RotationStep::Create,
+        RotationStep::Set,
+        RotationStep::Test,
+        RotationStep::Finish,
+    ] {
+        s.rotator.step(step, &s.name, &token).await.unwrap();
+    }
+    assert_eq!(s.passwords().len(), 1);
+}
+
+#[tokio::test]
+async fn the_scan_starts_the_rotation_of_a_due_connection() {
+    let (s, token) = Setup::started().await;
+    // Finish the first rotation, then make the secret due again and let the scan start the next.
+    for step in [
+        RotationStep::Create,
+        RotationStep::Set,
+        RotationStep::Test,
+        RotationStep::Finish,
+    ] {
+        s.rotator.step(step, &s.name, &token).await.unwrap();
+    }
+    let arn = moto_rotation_function().await;
+    let later = Utc::now() + chrono::Duration::days(NEW_SECRET_DAYS - 10);
+    let report = s
+        .app
+        .scan_expiry(
+            "scan-rotate",
+            later,
+            &shared::domain::expiry::ReminderPolicy::default(),
+            Duration::ZERO,
+            Some(&arn),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.rotations, 1, "{report:?}");
+    let info = s.store.versions(&s.name).await.unwrap();
+    let next = info.holder_of(PENDING).expect("a new rotation is pending");
+    assert_ne!(next, token);
 }
