@@ -225,8 +225,11 @@ async fn the_scheduled_sample_runs_through_the_handler() {
         .unwrap();
     assert_eq!(out["pages"], 1, "{out}");
     assert_eq!(out["failed"], 0, "{out}");
-    // A rotation step is refused until rotation exists, so Secrets Manager reports it.
-    let step = serde_json::json!({"Step": "createSecret", "SecretId": "x", "ClientRequestToken": "t"});
+    // Without Azure (no rotator) a rotation step fails, so Secrets Manager reports it; tests/rotation.rs
+    // runs the steps with one.
+    let rotation = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/secret-expiry/rotation-create-secret.json");
+    let step: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rotation).unwrap()).unwrap();
     assert!(
         handler
             .handle(LambdaEvent::new(step, Context::default()))

@@ -371,7 +371,6 @@ async fn a_graph_refusal_fails_cleanly_and_is_announced() {
     assert_eq!(failed[0]["reason"], "graph-permission-missing");
     assert_eq!(failed[0]["step"], "createSecret");
     assert_eq!(s.passwords().len(), 1, "no credential made");
-    let _ = Duration::ZERO;
 }
 
 #[tokio::test]
