@@ -311,33 +311,36 @@ async fn a_crash_between_add_password_and_put_leaves_no_orphan() {
 }
 
 #[tokio::test]
-async fn a_wizard_write_during_the_rotation_is_kept() {
+async fn wizard_writes_between_the_steps_are_kept() {
     let (s, token) = Setup::started().await;
-    s.rotator
-        .step(RotationStep::Create, &s.name, &token)
-        .await
-        .unwrap();
-    s.rotator.step(RotationStep::Test, &s.name, &token).await.unwrap();
-    let other = SubscriptionId::parse("00000000-aaaa-4bbb-8ccc-0123456789ab").unwrap();
-    let op = Operation::Submit {
-        connection: s.id,
-        command: Command::Subscription { subscription: other },
-    };
-    s.app
-        .execute(&request("wizard-meanwhile"), &s.org, op)
-        .await
-        .unwrap();
-    for _ in 0..3 {
-        s.rotator
-            .step(RotationStep::Finish, &s.name, &token)
+    let steps = [
+        RotationStep::Create,
+        RotationStep::Set,
+        RotationStep::Test,
+        RotationStep::Finish,
+    ];
+    let mut last = None;
+    for (i, step) in steps.into_iter().enumerate() {
+        // A wizard write before each step, as the customer keeps using the wizard.
+        let other = SubscriptionId::parse(&format!("0000000{i}-aaaa-4bbb-8ccc-0123456789ab")).unwrap();
+        let op = Operation::Submit {
+            connection: s.id,
+            command: Command::Subscription { subscription: other },
+        };
+        s.app
+            .execute(&request(&format!("wizard-{i}")), &s.org, op)
             .await
             .unwrap();
+        last = Some(other);
+        for _ in 0..3 {
+            s.rotator.step(step, &s.name, &token).await.unwrap();
+        }
     }
     let current = s.current().await;
     assert_eq!(
         current.subscription.unwrap().subscription,
-        other,
-        "the wizard's write survived"
+        last.unwrap(),
+        "the wizard's writes survived"
     );
     assert_ne!(
         current.client_secret.unwrap().secret.expose(),
@@ -437,4 +440,36 @@ async fn the_scan_starts_the_rotation_of_a_due_connection() {
     let info = s.store.versions(&s.name).await.unwrap();
     let next = info.holder_of(PENDING).expect("a new rotation is pending");
     assert_ne!(next, token);
+}
+
+#[tokio::test]
+async fn an_azure_outage_fails_the_step_for_a_retry_and_a_slow_new_secret_is_waited_for() {
+    let (s, token) = Setup::started().await;
+    s.emulator.update(|w| w.behaviour.outage = true);
+    let err = s
+        .rotator
+        .step(RotationStep::Create, &s.name, &token)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}: {}", err.code());
+    assert!(s.events("Client Secret Rotation Failed").is_empty());
+    s.emulator.update(|w| {
+        w.behaviour.outage = false;
+        // Azure accepts the new secret only after a while.
+        w.behaviour.new_secret_delay_seconds = 2;
+    });
+    let started = std::time::Instant::now();
+    for step in [
+        RotationStep::Create,
+        RotationStep::Set,
+        RotationStep::Test,
+        RotationStep::Finish,
+    ] {
+        s.rotator.step(step, &s.name, &token).await.unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "testSecret polled until Azure accepted it"
+    );
+    assert_eq!(s.passwords().len(), 1);
 }
