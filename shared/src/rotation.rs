@@ -82,6 +82,8 @@ pub enum RotationError {
     Azure(#[from] AzureFailure),
     #[error("Azure did not accept the new secret in time")]
     NotAccepted(#[source] AzureFailure),
+    #[error("a new client secret was entered while the rotation ran")]
+    SecretReplaced,
 }
 
 impl RotationError {
@@ -106,6 +108,7 @@ impl RotationError {
             Self::Azure(AzureFailure::Graph { status: 403, .. }) => "graph-permission-missing",
             Self::Azure(_) => "azure-refused",
             Self::NotAccepted(_) => "new-secret-not-accepted",
+            Self::SecretReplaced => "secret-replaced-meanwhile",
         }
     }
 }
@@ -267,6 +270,7 @@ impl Rotator {
         let record = RotationRecord {
             token: token.to_owned(),
             base_version,
+            replaces_secret_of: current.client_secret.as_ref().map(|s| s.submitted_at),
             retired_key_id: retired,
             rotated_at: now,
         };
@@ -338,6 +342,11 @@ impl Rotator {
                 .version(secret_id, &current_id, CURRENT)
                 .await?
                 .ok_or(RotationError::NoCurrent)?;
+            let replaced = pending.last_rotation.as_ref().and_then(|r| r.replaces_secret_of);
+            if current.client_secret.as_ref().map(|s| s.submitted_at) != replaced {
+                // The customer entered a new secret while the rotation ran: theirs wins.
+                return Err(RotationError::SecretReplaced);
+            }
             let (target, doc) = if current_id == base {
                 (token.to_owned(), pending.clone())
             } else {

@@ -473,3 +473,67 @@ async fn an_azure_outage_fails_the_step_for_a_retry_and_a_slow_new_secret_is_wai
     );
     assert_eq!(s.passwords().len(), 1);
 }
+
+#[tokio::test]
+async fn a_secret_typed_during_the_rotation_wins_over_it() {
+    let (s, token) = Setup::started().await;
+    s.rotator
+        .step(RotationStep::Create, &s.name, &token)
+        .await
+        .unwrap();
+    s.rotator.step(RotationStep::Test, &s.name, &token).await.unwrap();
+    // The customer pastes another valid secret of the app meanwhile.
+    let typed = "Typ8Q~typed.by-hand-0123456789abcdefghijk";
+    s.emulator.update(|w| {
+        w.tenants[0].apps[0].passwords.push(Password {
+            key_id: "00000000-0000-4000-8000-0000000000bb".into(),
+            secret_text: typed.into(),
+            ..Password::default()
+        })
+    });
+    let command = Command::ClientSecret {
+        secret: shared::domain::ClientSecret::parse(secrecy::SecretString::from(typed.to_owned())).unwrap(),
+        expires_at: None,
+    };
+    s.app
+        .execute(
+            &request("typed"),
+            &s.org,
+            Operation::Submit {
+                connection: s.id,
+                command,
+            },
+        )
+        .await
+        .unwrap();
+    let err = s
+        .rotator
+        .step(RotationStep::Finish, &s.name, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "secret-replaced-meanwhile");
+    let current = s.current().await;
+    assert_eq!(
+        current.client_secret.unwrap().secret.expose(),
+        typed,
+        "the customer's secret stays"
+    );
+    let ours = s
+        .passwords()
+        .into_iter()
+        .filter(|p| p.display_name.starts_with(DISPLAY_PREFIX))
+        .count();
+    assert_eq!(ours, 0, "the rotation's credential was removed");
+    assert!(
+        s.store
+            .versions(&s.name)
+            .await
+            .unwrap()
+            .holder_of(PENDING)
+            .is_none()
+    );
+    assert_eq!(
+        s.events("Client Secret Rotation Failed")[0]["reason"],
+        "secret-replaced-meanwhile"
+    );
+}

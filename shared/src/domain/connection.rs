@@ -123,6 +123,9 @@ pub struct ValidationRecord {
 pub struct RotationRecord {
     pub token: String,
     pub base_version: String,
+    /// When the secret being replaced was submitted: a different one at finish means the customer
+    /// typed a new secret meanwhile, which wins over the rotation.
+    pub replaces_secret_of: Option<DateTime<Utc>>,
     pub retired_key_id: Option<String>,
     pub rotated_at: DateTime<Utc>,
 }

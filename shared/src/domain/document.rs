@@ -164,6 +164,8 @@ impl From<ValidationDoc> for ValidationRecord {
 struct RotationDoc {
     token: String,
     base_version: String,
+    #[serde(default)]
+    replaces_secret_of: Option<DateTime<Utc>>,
     retired_key_id: Option<String>,
     rotated_at: DateTime<Utc>,
 }
@@ -201,6 +203,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         last_rotation: c.last_rotation.as_ref().map(|r| RotationDoc {
             token: r.token.clone(),
             base_version: r.base_version.clone(),
+            replaces_secret_of: r.replaces_secret_of,
             retired_key_id: r.retired_key_id.clone(),
             rotated_at: r.rotated_at,
         }),
@@ -254,6 +257,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         last_rotation: doc.last_rotation.map(|r| super::connection::RotationRecord {
             token: r.token,
             base_version: r.base_version,
+            replaces_secret_of: r.replaces_secret_of,
             retired_key_id: r.retired_key_id,
             rotated_at: r.rotated_at,
         }),
