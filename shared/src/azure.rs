@@ -389,16 +389,7 @@ impl AzureReads for AzureHttp {
             "{}/subscriptions/{id}?api-version={SUBSCRIPTION_API}",
             self.cloud.resource_manager
         );
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token.0.expose_secret())
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        if !res.status().is_success() {
-            return Err(api_failure(res, Api::Arm).await);
-        }
+        let res = self.get_ok(url, token, Api::Arm).await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Sub {
@@ -442,16 +433,7 @@ impl AzureReads for AzureHttp {
         );
         let mut entries = Vec::new();
         for _ in 0..MAX_PAGES {
-            let res = self
-                .http
-                .get(&url)
-                .bearer_auth(token.0.expose_secret())
-                .send()
-                .await
-                .map_err(|e| transport(&e))?;
-            if !res.status().is_success() {
-                return Err(api_failure(res, Api::Arm).await);
-            }
+            let res = self.get_ok(&url, token, Api::Arm).await?;
             let page: Page = res
                 .json()
                 .await
@@ -486,6 +468,27 @@ struct GraphPassword {
 }
 
 impl AzureHttp {
+    /// A GET with the bearer token; an error answer becomes its [`AzureFailure`].
+    async fn get_ok(
+        &self,
+        url: impl reqwest::IntoUrl,
+        token: &AccessToken,
+        api: Api,
+    ) -> Result<reqwest::Response, AzureFailure> {
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token.0.expose_secret())
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        if res.status().is_success() {
+            Ok(res)
+        } else {
+            Err(api_failure(res, api).await)
+        }
+    }
+
     fn graph_app_url(&self, app: &ClientId) -> String {
         format!("{}/v1.0/applications(appId='{app}')", self.cloud.graph)
     }
@@ -499,16 +502,7 @@ impl GraphApps for AzureHttp {
         app: &ClientId,
     ) -> Result<Vec<PasswordInfo>, AzureFailure> {
         let url = format!("{}?$select=id,appId,passwordCredentials", self.graph_app_url(app));
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token.0.expose_secret())
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        if !res.status().is_success() {
-            return Err(api_failure(res, Api::Graph).await);
-        }
+        let res = self.get_ok(url, token, Api::Graph).await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct App {
