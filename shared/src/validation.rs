@@ -81,9 +81,10 @@ impl Validator {
         &self.token
     }
 
-    async fn graph_look(&self, inputs: &ValidationInputs, deadline: Instant) -> Option<GraphFinding> {
-        let (graph, scope) = self.graph.as_ref()?;
-        let token = retrying(deadline, || {
+    /// A Graph token, asked side by side with the ARM one.
+    async fn graph_token(&self, inputs: &ValidationInputs, deadline: Instant) -> Option<AccessToken> {
+        let (_, scope) = self.graph.as_ref()?;
+        retrying(deadline, || {
             self.token.token(
                 &inputs.tenant,
                 &inputs.client,
@@ -92,7 +93,18 @@ impl Validator {
             )
         })
         .await
-        .ok()?;
+        .ok()
+    }
+
+    /// The app's credentials, read side by side with the subscription and permissions.
+    async fn graph_look(
+        &self,
+        token: Option<&AccessToken>,
+        inputs: &ValidationInputs,
+        deadline: Instant,
+    ) -> Option<GraphFinding> {
+        let (graph, _) = self.graph.as_ref()?;
+        let token = token?;
         match retrying(deadline, || graph.passwords(&token, &inputs.client)).await {
             Ok(passwords) => {
                 let hint = inputs.secret.hint();
@@ -127,11 +139,15 @@ impl Validator {
         let mut refreshed = false;
         loop {
             // A new token each round: Azure shows new role assignments to new tokens only.
-            let token = retrying(deadline, || self.get_token(inputs)).await?;
+            let (token, graph_token) = tokio::join!(
+                retrying(deadline, || self.get_token(inputs)),
+                self.graph_token(inputs, deadline)
+            );
+            let token = token?;
             let (sub, perms, graph) = tokio::join!(
                 retrying(deadline, || self.reads.subscription(&token, &inputs.subscription)),
                 retrying(deadline, || self.reads.permissions(&token, &inputs.subscription)),
-                self.graph_look(inputs, deadline),
+                self.graph_look(graph_token.as_ref(), inputs, deadline),
             );
             let token_rejected = stale_token(&sub) || stale_token(&perms);
             if token_rejected && !refreshed {
