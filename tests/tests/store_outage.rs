@@ -91,3 +91,47 @@ async fn an_unreachable_store_is_503_retryable() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["retryable"], true);
 }
+
+#[tokio::test]
+async fn a_rotation_step_against_a_throttled_store_fails_for_a_retry() {
+    let throttler = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::BAD_REQUEST,
+            [
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amzn-errortype", "ThrottlingException"),
+            ],
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, throttler).await.unwrap() });
+    let sdk = integration_tests::sdk_config().await;
+    let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    let store = Arc::new(SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(conf),
+        "outage/",
+        None,
+    ));
+    let sink = Arc::new(MemorySink::default());
+    let rotator = shared::config::AzureConfig::from_lookup(|_| None)
+        .unwrap()
+        .rotator(store, sink.clone(), "outage/")
+        .unwrap();
+    let err = rotator
+        .step(
+            shared::rotation::RotationStep::Create,
+            "outage/org/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a",
+            "token",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}: {}", err.code());
+    assert!(
+        sink.events().is_empty(),
+        "nothing announced: Secrets Manager retries the step"
+    );
+}
