@@ -105,7 +105,7 @@ impl Validator {
     ) -> Option<GraphFinding> {
         let (graph, _) = self.graph.as_ref()?;
         let token = token?;
-        match retrying(deadline, || graph.passwords(&token, &inputs.client)).await {
+        match retrying(deadline, || graph.passwords(token, &inputs.client)).await {
             Ok(passwords) => {
                 let hint = inputs.secret.hint();
                 let mut matching = passwords.iter().filter(|p| p.hint == hint.as_str());
