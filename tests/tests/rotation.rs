@@ -24,6 +24,12 @@ use shared::store::{ConnectionStore, RotationStore, secret_name};
 
 const APP: &str = "11111111-2222-4333-8444-555555555555";
 const ORG: &str = "org-rotation";
+const STEPS: [RotationStep; 4] = [
+    RotationStep::Create,
+    RotationStep::Set,
+    RotationStep::Test,
+    RotationStep::Finish,
+];
 const OLD_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
 fn world(manages: bool) -> World {
@@ -213,6 +219,16 @@ impl Setup {
         )
     }
 
+    /// The four steps once each, as Secrets Manager sends them.
+    async fn rotate(&self, token: &str) {
+        for step in STEPS {
+            self.rotator
+                .step(step, &self.name, token)
+                .await
+                .unwrap_or_else(|e| panic!("{step:?}: {e} ({})", e.code()));
+        }
+    }
+
     fn passwords(&self) -> Vec<Password> {
         self.emulator.world().tenants[0].apps[0].passwords.clone()
     }
@@ -239,12 +255,7 @@ impl Setup {
 #[tokio::test]
 async fn every_step_three_times_ends_with_exactly_one_new_credential() {
     let (s, token) = Setup::started().await;
-    for step in [
-        RotationStep::Create,
-        RotationStep::Set,
-        RotationStep::Test,
-        RotationStep::Finish,
-    ] {
+    for step in STEPS {
         for _ in 0..3 {
             s.rotator
                 .step(step, &s.name, &token)
@@ -313,12 +324,7 @@ async fn a_crash_between_add_password_and_put_leaves_no_orphan() {
 #[tokio::test]
 async fn wizard_writes_between_the_steps_are_kept() {
     let (s, token) = Setup::started().await;
-    let steps = [
-        RotationStep::Create,
-        RotationStep::Set,
-        RotationStep::Test,
-        RotationStep::Finish,
-    ];
+    let steps = STEPS;
     let mut last = None;
     for (i, step) in steps.into_iter().enumerate() {
         // A wizard write before each step, as the customer keeps using the wizard.
@@ -400,14 +406,7 @@ async fn throttling_fails_the_step_for_a_retry_without_cleaning_up() {
         "AWSPENDING kept for the retry"
     );
     // Secrets Manager's retry.
-    for step in [
-        RotationStep::Create,
-        RotationStep::Set,
-        RotationStep::Test,
-        RotationStep::Finish,
-    ] {
-        s.rotator.step(step, &s.name, &token).await.unwrap();
-    }
+    s.rotate(&token).await;
     assert_eq!(s.passwords().len(), 1);
 }
 
@@ -415,14 +414,7 @@ async fn throttling_fails_the_step_for_a_retry_without_cleaning_up() {
 async fn the_scan_starts_the_rotation_of_a_due_connection() {
     let (s, token) = Setup::started().await;
     // Finish the first rotation, then make the secret due again and let the scan start the next.
-    for step in [
-        RotationStep::Create,
-        RotationStep::Set,
-        RotationStep::Test,
-        RotationStep::Finish,
-    ] {
-        s.rotator.step(step, &s.name, &token).await.unwrap();
-    }
+    s.rotate(&token).await;
     let arn = moto_rotation_function().await;
     let later = Utc::now() + chrono::Duration::days(NEW_SECRET_DAYS - 10);
     let report = s
@@ -459,14 +451,7 @@ async fn an_azure_outage_fails_the_step_for_a_retry_and_a_slow_new_secret_is_wai
         w.behaviour.new_secret_delay_seconds = 2;
     });
     let started = std::time::Instant::now();
-    for step in [
-        RotationStep::Create,
-        RotationStep::Set,
-        RotationStep::Test,
-        RotationStep::Finish,
-    ] {
-        s.rotator.step(step, &s.name, &token).await.unwrap();
-    }
+    s.rotate(&token).await;
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "testSecret polled until Azure accepted it"
