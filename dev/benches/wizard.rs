@@ -330,42 +330,22 @@ async fn function_memory(
 /// permissions side by side; 1 for the early check: the token).
 /// An Azure emulator that knows the bench's and the sample events' inputs, with Spot's role assigned.
 async fn azure(latency_ms: u64) -> (azure_emulator::Emulator, String) {
-    use azure_emulator::{App as AzApp, Grant, Password, Subscription, Tenant, World};
-    let secrets = [SECRET, OTHER_SECRET, "Xy18Q~sample.Secret_Value-0123456789abcd"];
-    let world = World {
-        tenants: vec![Tenant {
-            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-            domains: vec!["contoso.onmicrosoft.com".into()],
-            apps: vec![AzApp {
-                app_id: "11111111-2222-4333-8444-555555555555".into(),
-                passwords: secrets
-                    .map(|s| Password {
-                        secret_text: s.into(),
-                        ..Password::default()
-                    })
-                    .to_vec(),
-                ..AzApp::default()
-            }],
-            blocked_apps: vec![],
-        }],
-        subscriptions: vec![Subscription {
-            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
-            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-            display_name: "Bench".into(),
-            state: "Enabled".into(),
-            grants: vec![Grant {
-                app_id: "11111111-2222-4333-8444-555555555555".into(),
-                actions: shared::domain::role::required_actions()
-                    .map(str::to_owned)
-                    .collect(),
-                ..Grant::default()
-            }],
-        }],
-        behaviour: azure_emulator::Behaviour {
-            latency_ms,
-            permissions_page_size: 10,
-            ..Default::default()
-        },
+    let mut world = azure_emulator::World::single(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "11111111-2222-4333-8444-555555555555",
+        &[SECRET, OTHER_SECRET, "Xy18Q~sample.Secret_Value-0123456789abcd"],
+        "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
+        Some(
+            shared::domain::role::required_actions()
+                .map(str::to_owned)
+                .collect(),
+        ),
+    );
+    world.behaviour = azure_emulator::Behaviour {
+        latency_ms,
+        permissions_page_size: 10,
+        ..Default::default()
     };
     let emulator = azure_emulator::Emulator::new(world);
     let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -20,30 +20,14 @@ struct Server {
 
 /// An Azure emulator that knows the wizard's inputs below; no role assigned yet.
 async fn azure() -> (azure_emulator::Emulator, String) {
-    use azure_emulator::{App, Password, Subscription, Tenant, World};
-    let world = World {
-        tenants: vec![Tenant {
-            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-            domains: vec!["contoso.onmicrosoft.com".into()],
-            apps: vec![App {
-                app_id: "11111111-2222-4333-8444-555555555555".into(),
-                passwords: vec![Password {
-                    secret_text: SECRET.into(),
-                    ..Password::default()
-                }],
-                ..App::default()
-            }],
-            blocked_apps: vec![],
-        }],
-        subscriptions: vec![Subscription {
-            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
-            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-            display_name: "Local".into(),
-            state: "Enabled".into(),
-            grants: vec![],
-        }],
-        behaviour: Default::default(),
-    };
+    let world = azure_emulator::World::single(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "11111111-2222-4333-8444-555555555555",
+        &[SECRET],
+        "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
+        None,
+    );
     let emulator = azure_emulator::Emulator::new(world);
     let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     (emulator, format!("http://{addr}"))

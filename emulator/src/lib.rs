@@ -42,6 +42,54 @@ pub struct World {
     pub behaviour: Behaviour,
 }
 
+impl World {
+    /// The usual small world: one tenant (GUID and one verified domain) with one app knowing
+    /// `secrets`, and one enabled subscription of that tenant where the app holds a role granting
+    /// `actions` (`None`: no role assigned).
+    pub fn single(
+        tenant: &str,
+        domain: &str,
+        app_id: &str,
+        secrets: &[&str],
+        subscription: &str,
+        actions: Option<Vec<String>>,
+    ) -> Self {
+        Self {
+            tenants: vec![Tenant {
+                id: tenant.into(),
+                domains: vec![domain.into()],
+                apps: vec![App {
+                    app_id: app_id.into(),
+                    passwords: secrets
+                        .iter()
+                        .map(|s| Password {
+                            secret_text: (*s).into(),
+                            ..Password::default()
+                        })
+                        .collect(),
+                    ..App::default()
+                }],
+                blocked_apps: vec![],
+            }],
+            subscriptions: vec![Subscription {
+                id: subscription.into(),
+                tenant_id: tenant.into(),
+                display_name: "Subscription".into(),
+                state: "Enabled".into(),
+                grants: actions
+                    .map(|actions| Grant {
+                        app_id: app_id.into(),
+                        actions,
+                        ..Grant::default()
+                    })
+                    .into_iter()
+                    .collect(),
+            }],
+            behaviour: Behaviour::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Tenant {

@@ -489,6 +489,29 @@ impl AzureHttp {
         }
     }
 
+    /// A JSON POST with the bearer token; an error answer becomes its [`AzureFailure`].
+    async fn post_ok(
+        &self,
+        url: String,
+        token: &AccessToken,
+        body: &serde_json::Value,
+        api: Api,
+    ) -> Result<reqwest::Response, AzureFailure> {
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token.0.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        if res.status().is_success() {
+            Ok(res)
+        } else {
+            Err(api_failure(res, api).await)
+        }
+    }
+
     fn graph_app_url(&self, app: &ClientId) -> String {
         format!("{}/v1.0/applications(appId='{app}')", self.cloud.graph)
     }
@@ -535,17 +558,7 @@ impl GraphApps for AzureHttp {
         let url = format!("{}/addPassword", self.graph_app_url(app));
         let body =
             serde_json::json!({"passwordCredential": {"displayName": display_name, "endDateTime": end}});
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(token.0.expose_secret())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        if !res.status().is_success() {
-            return Err(api_failure(res, Api::Graph).await);
-        }
+        let res = self.post_ok(url, token, &body, Api::Graph).await?;
         let p: GraphPassword = res
             .json()
             .await
@@ -570,22 +583,13 @@ impl GraphApps for AzureHttp {
     ) -> Result<(), AzureFailure> {
         let url = format!("{}/removePassword", self.graph_app_url(app));
         let body = serde_json::json!({"keyId": key_id});
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(token.0.expose_secret())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = res.status().as_u16();
-        if res.status().is_success() || status == 404 {
-            return Ok(());
-        }
-        match api_failure(res, Api::Graph).await {
-            // Graph answers 400 for a key id the app no longer has: already gone.
-            AzureFailure::Graph { status: 400, .. } => Ok(()),
-            other => Err(other),
+        match self.post_ok(url, token, &body, Api::Graph).await.map(|_| ()) {
+            // Graph answers 400 (or 404) for a key id the app no longer has: already gone.
+            Ok(())
+            | Err(AzureFailure::Graph {
+                status: 400 | 404, ..
+            }) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 }

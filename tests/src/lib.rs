@@ -77,39 +77,19 @@ pub fn app(store: Arc<dyn ConnectionStore>) -> (App, Arc<MemorySink>) {
 /// An Azure emulator that knows the inputs of [`app_registration`], [`client_secret`] and
 /// [`subscription`], with Spot's role assigned; and a validator pointed at it.
 pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {
-    use azure_emulator::{App as AzApp, Grant, Password, Subscription, Tenant, World};
-    let world = World {
-        tenants: vec![Tenant {
-            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-            domains: vec!["contoso.onmicrosoft.com".into()],
-            apps: vec![AzApp {
-                app_id: "11111111-2222-4333-8444-555555555555".into(),
-                // Ours, and the one of the sample events in events/.
-                passwords: [SECRET, "Xy18Q~sample.Secret_Value-0123456789abcd"]
-                    .map(|s| Password {
-                        secret_text: s.into(),
-                        ..Password::default()
-                    })
-                    .to_vec(),
-                ..AzApp::default()
-            }],
-            blocked_apps: vec![],
-        }],
-        subscriptions: vec![Subscription {
-            id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
-            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-            display_name: "Test".into(),
-            state: "Enabled".into(),
-            grants: vec![Grant {
-                app_id: "11111111-2222-4333-8444-555555555555".into(),
-                actions: shared::domain::role::required_actions()
-                    .map(str::to_owned)
-                    .collect(),
-                ..Grant::default()
-            }],
-        }],
-        behaviour: Default::default(),
-    };
+    let world = azure_emulator::World::single(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "11111111-2222-4333-8444-555555555555",
+        // Ours, and the one of the sample events in events/.
+        &[SECRET, "Xy18Q~sample.Secret_Value-0123456789abcd"],
+        "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
+        Some(
+            shared::domain::role::required_actions()
+                .map(str::to_owned)
+                .collect(),
+        ),
+    );
     let emulator = azure_emulator::Emulator::new(world);
     let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{addr}");
