@@ -662,6 +662,44 @@ mod tests {
     }
 
     #[test]
+    fn a_reminder_or_an_expiry_is_recorded_once() {
+        let mut c = conn();
+        let t0 = t("2026-11-26T10:00:00Z");
+        let secret = Command::ClientSecret {
+            secret: ClientSecret::parse(SecretString::from(
+                "abc8Q~0123456789abcdefghijklmnopqrstuvwx".to_owned(),
+            ))
+            .unwrap(),
+            expires_at: Some(SecretExpiry::parse("2026-12-10", t0).unwrap()),
+        };
+        c.apply(&secret, "s", t0).unwrap();
+        // Two scans that both saw the old tags: only the first records (and announces).
+        assert!(
+            c.apply(&Command::RecordReminder { threshold: 14 }, "scan-a", t0)
+                .unwrap()
+        );
+        assert!(
+            !c.apply(&Command::RecordReminder { threshold: 14 }, "scan-b", t0)
+                .unwrap()
+        );
+        assert!(
+            !c.apply(&Command::RecordReminder { threshold: 30 }, "scan-c", t0)
+                .unwrap(),
+            "no going back"
+        );
+        assert!(
+            c.apply(&Command::RecordReminder { threshold: 7 }, "scan-d", t0)
+                .unwrap()
+        );
+        // Not expired yet; then expired, once.
+        assert!(!c.apply(&Command::MarkExpired, "scan-e", t0).unwrap());
+        let later = t("2026-12-11T00:00:00Z");
+        assert!(c.apply(&Command::MarkExpired, "scan-f", later).unwrap());
+        assert_eq!(c.status, Status::Expired);
+        assert!(!c.apply(&Command::MarkExpired, "scan-g", later).unwrap());
+    }
+
+    #[test]
     fn remembers_a_bounded_number_of_requests() {
         let mut c = conn();
         for i in 0..40 {
