@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use shared::app::App;
-use shared::config::{self, AzureConfig, Config};
+use shared::config::{self, Config};
 use shared::domain::OrgId;
 use shared::edge::Function;
 use shared::edge::http::{self, OrgSource};
@@ -16,7 +16,6 @@ use shared::edge::spot;
 use shared::events::{EventSink, FanOut, JsonLinesSink};
 use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
-use shared::store::secrets_manager::SecretsManagerStore;
 
 #[derive(Debug, Clone)]
 enum StoreArg {
@@ -57,16 +56,15 @@ struct Args {
     /// Append every published event to this JSON-lines file.
     #[arg(long, default_value = ".azure-connect-local/events.jsonl")]
     events_file: PathBuf,
-    /// Also publish to this EventBridge bus (AWS_ENDPOINT_URL_EVENTBRIDGE honoured).
-    #[arg(long)]
-    event_bus: Option<String>,
     /// A bearer token of Spot's credentials API and the organization it stands for (`TOKEN=ORG`);
     /// repeatable. Unknown or missing tokens get 401.
     #[arg(long = "dev-token", value_parser = parse_dev_token)]
     dev_tokens: Vec<(String, OrgId)>,
-    /// Prefix of connection secret names.
-    #[arg(long, default_value = shared::store::DEFAULT_PREFIX)]
-    prefix: String,
+    /// The functions' configuration: each setting as a flag or as the Lambda environment variable
+    /// it names (`--event-bus` / `EVENT_BUS_NAME` also publishes to EventBridge,
+    /// `AWS_ENDPOINT_URL_EVENTBRIDGE` honoured).
+    #[command(flatten)]
+    config: Config,
 }
 
 #[tokio::main]
@@ -74,7 +72,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init_json();
     let args = Args::parse();
 
-    let needs_aws = matches!(args.store, StoreArg::SecretsManager) || args.event_bus.is_some();
+    let config = &args.config;
+    let needs_aws = matches!(args.store, StoreArg::SecretsManager) || config.events.event_bus.is_some();
     let sdk = if needs_aws {
         Some(config::aws_sdk_config().await)
     } else {
@@ -82,30 +81,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let store: Arc<dyn ConnectionStore> = match &args.store {
-        StoreArg::Embedded(dir) => Arc::new(EmbeddedStore::open(dir, &args.prefix)?),
+        StoreArg::Embedded(dir) => Arc::new(EmbeddedStore::open(dir, &config.store.secret_prefix)?),
         StoreArg::SecretsManager => {
             let sdk = sdk.as_ref().ok_or("AWS configuration not loaded")?;
-            Arc::new(SecretsManagerStore::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                args.prefix.clone(),
-                None,
-            ))
+            config::secrets_manager_store(&config.store, sdk)
         }
     };
     if let Some(parent) = args.events_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(JsonLinesSink::open(&args.events_file).await?)];
-    if let (Some(bus), Some(sdk)) = (&args.event_bus, &sdk) {
-        let config = Config {
-            event_bus: Some(bus.clone()),
-            ..Config::from_lookup(|_| None)
-        };
-        sinks.push(config::event_sink(&config, sdk));
+    if let (Some(_), Some(sdk)) = (&config.events.event_bus, &sdk) {
+        sinks.push(config::event_sink(&config.events, sdk));
     }
     // Azure from AZURE_CLOUD / AZURE_AUTHORITY_HOST / AZURE_RESOURCE_MANAGER_ENDPOINT /
     // AZURE_GRAPH_ENDPOINT (the README's offline demo points them at azure-emulator).
-    let azure = AzureConfig::from_env()?;
+    let azure = &config.azure;
     let app = App::new(store, Arc::new(FanOut(sinks))).with_validator(Arc::new(azure.validator()?));
 
     // The wizard's routes take the organization from X-Org-Id; Spot's credentials API from its
@@ -115,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|f| *f != Function::SpotCredentials)
         .collect();
     let router = http::router(app.clone(), OrgSource::local_header(), &wizard)
-        .merge(spot::router(app.clone(), spot::dev_tokens(&args.dev_tokens)));
+        .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
     let router = http::with_console_events(router, app, &Function::ALL);
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -123,8 +114,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listen = %listener.local_addr()?,
         store = ?args.store,
         events_file = %args.events_file.display(),
-        azure_authority = %azure.cloud.authority_host,
-        azure_resource_manager = %azure.cloud.resource_manager,
+        azure_authority = %azure.endpoints().authority_host,
+        azure_resource_manager = %azure.endpoints().resource_manager,
         "azure-connect-local ready"
     );
     axum::serve(listener, router)

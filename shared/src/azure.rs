@@ -32,10 +32,8 @@ pub struct Cloud {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CloudError {
-    #[error("AZURE_CLOUD must be public, usgov or china")]
+    #[error("must be public, usgov or china")]
     UnknownCloud,
-    #[error("{0} must be an http:// or https:// URL")]
-    BadUrl(&'static str),
 }
 
 impl Cloud {
@@ -65,32 +63,6 @@ impl Cloud {
             arm_scope: format!("{arm}/.default"),
             graph_scope: format!("{graph}/.default"),
         })
-    }
-
-    /// `AZURE_CLOUD` preset, then the explicit overrides `AZURE_AUTHORITY_HOST`,
-    /// `AZURE_RESOURCE_MANAGER_ENDPOINT`, `AZURE_GRAPH_ENDPOINT` (plain http allowed).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, CloudError> {
-        let mut cloud = Self::preset(&get("AZURE_CLOUD").unwrap_or_default())?;
-        let url = |name: &'static str| -> Result<Option<String>, CloudError> {
-            match get(name)
-                .map(|v| v.trim().trim_end_matches('/').to_owned())
-                .filter(|v| !v.is_empty())
-            {
-                None => Ok(None),
-                Some(v) if v.starts_with("http://") || v.starts_with("https://") => Ok(Some(v)),
-                Some(_) => Err(CloudError::BadUrl(name)),
-            }
-        };
-        if let Some(v) = url("AZURE_AUTHORITY_HOST")? {
-            cloud.authority_host = v;
-        }
-        if let Some(v) = url("AZURE_RESOURCE_MANAGER_ENDPOINT")? {
-            cloud.resource_manager = v;
-        }
-        if let Some(v) = url("AZURE_GRAPH_ENDPOINT")? {
-            cloud.graph = v;
-        }
-        Ok(cloud)
     }
 }
 
@@ -597,32 +569,6 @@ impl GraphApps for AzureHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn presets_and_overrides() {
-        let public = Cloud::from_lookup(|_| None).unwrap();
-        assert_eq!(public.arm_scope, "https://management.azure.com/.default");
-        assert_eq!(public.authority_host, "https://login.microsoftonline.com");
-        let gov = Cloud::from_lookup(|k| (k == "AZURE_CLOUD").then(|| "usgov".to_owned())).unwrap();
-        assert_eq!(gov.resource_manager, "https://management.usgovcloudapi.net");
-        let emu = Cloud::from_lookup(|k| match k {
-            "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
-                Some("http://127.0.0.1:4000/".to_owned())
-            }
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(emu.resource_manager, "http://127.0.0.1:4000");
-        assert_eq!(
-            emu.arm_scope, "https://management.azure.com/.default",
-            "the scope stays the cloud's"
-        );
-        assert_eq!(
-            Cloud::from_lookup(|k| (k == "AZURE_CLOUD").then(|| "mars".to_owned())),
-            Err(CloudError::UnknownCloud)
-        );
-        assert!(Cloud::from_lookup(|k| (k == "AZURE_AUTHORITY_HOST").then(|| "ftp://x".to_owned())).is_err());
-    }
 
     #[test]
     fn tokens_are_redacted() {

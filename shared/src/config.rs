@@ -1,48 +1,257 @@
-//! Configuration from the environment and the AWS clients, built once per cold start.
+//! The one configuration, typed, read once per cold start: every variable is declared here (name,
+//! default, meaning), every malformed value is a start-up error naming its variable, and the same
+//! declarations are the local server's flags. Then the AWS clients and the Azure adapters built
+//! from it.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::app::App;
-use crate::azure::{AzureHttp, Cloud, CloudError};
+use crate::azure::{AzureHttp, Cloud};
+use crate::domain::expiry::ReminderPolicy;
 use crate::events::eventbridge::EventBridgeSink;
 use crate::events::{EventSink, MemorySink};
-use crate::store::DEFAULT_PREFIX;
+use crate::rotation::Rotator;
 use crate::store::secrets_manager::SecretsManagerStore;
-use crate::validation::{DEFAULT_BUDGET, Validator};
+use crate::store::{DEFAULT_PREFIX, RotationStore};
+use crate::validation::Validator;
 
 /// Default JWT claim that carries the organization.
 pub const DEFAULT_ORG_CLAIM: &str = "org_id";
 
-#[derive(Debug, Clone)]
+/// How testSecret waits for Azure to accept a new secret (observed: 4 to 18 s).
+pub const ROTATION_TEST_BUDGET: Duration = Duration::from_secs(60);
+
+/// One Azure request may take this long; the budget bounds them all.
+pub const PER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the functions and the local server read from their environment.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "azure-connect")]
 pub struct Config {
-    /// `CONNECTION_SECRET_PREFIX`: names are `{prefix}{orgId}/{connectionId}`.
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub events: EventsConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub azure: AzureConfig,
+    #[command(flatten)]
+    pub expiry: ExpiryConfig,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreConfig {
+    /// Name prefix of connection secrets: `{prefix}{orgId}/{connectionId}`.
+    #[arg(long = "secret-prefix", alias = "prefix", env = "CONNECTION_SECRET_PREFIX", value_name = "CONNECTION_SECRET_PREFIX", default_value = DEFAULT_PREFIX)]
     pub secret_prefix: String,
-    /// `EVENT_BUS_NAME`: where outcomes are published; unset, they are only logged.
-    pub event_bus: Option<String>,
-    /// `ORG_ID_CLAIM`: the JWT claim with the organization.
-    pub org_claim: String,
-    /// `KMS_KEY_ID`: customer-managed key for connection secrets (default: the AWS managed key).
+    /// Customer-managed KMS key for new connection secrets (default: the AWS managed key).
+    #[arg(long = "kms-key-id", env = "KMS_KEY_ID", value_name = "KMS_KEY_ID")]
     pub kms_key_id: Option<String>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct EventsConfig {
+    /// EventBridge bus for outcome events (unset: events are only logged).
+    #[arg(long = "event-bus", env = "EVENT_BUS_NAME", value_name = "EVENT_BUS_NAME")]
+    pub event_bus: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// The JWT authorizer's claim that names the organization.
+    #[arg(long = "org-id-claim", env = "ORG_ID_CLAIM", value_name = "ORG_ID_CLAIM", default_value = DEFAULT_ORG_CLAIM)]
+    pub org_claim: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AzureConfig {
+    /// The Azure cloud: `public`, `usgov` or `china` (its endpoints and token scopes).
+    #[arg(long = "azure-cloud", env = "AZURE_CLOUD", value_name = "AZURE_CLOUD", default_value = "public", value_parser = parse_cloud)]
+    pub cloud: Cloud,
+    /// Entra ID endpoint override (plain http allowed, for emulators).
+    #[arg(long = "azure-authority-host", env = "AZURE_AUTHORITY_HOST", value_name = "AZURE_AUTHORITY_HOST", value_parser = parse_endpoint)]
+    pub authority_host: Option<String>,
+    /// Azure Resource Manager endpoint override.
+    #[arg(long = "azure-resource-manager-endpoint", env = "AZURE_RESOURCE_MANAGER_ENDPOINT", value_name = "AZURE_RESOURCE_MANAGER_ENDPOINT", value_parser = parse_endpoint)]
+    pub resource_manager: Option<String>,
+    /// Microsoft Graph endpoint override.
+    #[arg(long = "azure-graph-endpoint", env = "AZURE_GRAPH_ENDPOINT", value_name = "AZURE_GRAPH_ENDPOINT", value_parser = parse_endpoint)]
+    pub graph: Option<String>,
+    /// Connect Account's time for Azure, retries and propagation waits (ms; the HTTP API gives 30 s in all).
+    #[arg(long = "azure-validation-budget-ms", env = "AZURE_VALIDATION_BUDGET_MS", value_name = "AZURE_VALIDATION_BUDGET_MS", default_value = "25000", value_parser = parse_budget)]
+    pub budget: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExpiryConfig {
+    /// `secret-expiry`: reminder thresholds, days before expiry, comma-separated.
+    #[arg(long = "reminder-days", env = "REMINDER_DAYS", value_name = "REMINDER_DAYS", default_value = "30,14,7,1", value_parser = parse_reminders)]
+    pub reminders: ReminderPolicy,
+    /// `secret-expiry`: due connections handled per second at most (each is 2 to 5 Secrets
+    /// Manager writes; the account-wide quota is 50/s).
+    #[arg(
+        long = "scan-writes-per-second",
+        env = "SCAN_WRITES_PER_SECOND",
+        value_name = "SCAN_WRITES_PER_SECOND",
+        default_value = "10"
+    )]
+    pub scan_writes_per_second: NonZeroU32,
+}
+
+/// A variable that does not parse; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {message}")]
+pub struct ConfigError {
+    message: String,
+    #[source]
+    source: clap::Error,
+}
+
 impl Config {
-    pub fn from_env() -> Self {
+    /// From the process environment (Lambda's function configuration).
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let non_empty = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        Self {
-            secret_prefix: non_empty("CONNECTION_SECRET_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
-            event_bus: non_empty("EVENT_BUS_NAME"),
-            org_claim: non_empty("ORG_ID_CLAIM").unwrap_or_else(|| DEFAULT_ORG_CLAIM.to_owned()),
-            kms_key_id: non_empty("KMS_KEY_ID"),
+    /// From any lookup of variables (tests, tools). An empty or blank value counts as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let command = Self::command();
+        let mut argv = vec!["azure-connect".to_owned()];
+        for arg in command.get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env().and_then(|e| e.to_str()), arg.get_long()) else {
+                continue;
+            };
+            if let Some(value) = get(env).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                argv.push(format!("--{long}={value}"));
+            }
         }
+        // Only what `get` gave: the process environment must not leak into a lookup.
+        let command = command.mut_args(|a| a.env(None));
+        command
+            .try_get_matches_from(argv)
+            .and_then(|m| Self::from_arg_matches(&m))
+            .map_err(ConfigError::from)
+    }
+
+    /// Every variable with its default, for documentation: `(name, default, help)`.
+    pub fn variables() -> Vec<(String, Option<String>, String)> {
+        Self::command()
+            .get_arguments()
+            .filter_map(|a| {
+                let env = a.get_env()?.to_str()?.to_owned();
+                let default = a
+                    .get_default_values()
+                    .first()
+                    .and_then(|d| d.to_str())
+                    .map(str::to_owned);
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                Some((env, default, help))
+            })
+            .collect()
+    }
+}
+
+impl From<clap::Error> for ConfigError {
+    fn from(source: clap::Error) -> Self {
+        let rendered = source.to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
+        Self { message, source }
+    }
+}
+
+fn parse_cloud(s: &str) -> Result<Cloud, String> {
+    Cloud::preset(s).map_err(|e| e.to_string())
+}
+
+fn parse_endpoint(s: &str) -> Result<String, String> {
+    let v = s.trim().trim_end_matches('/');
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.to_owned())
+    } else {
+        Err("must be an http:// or https:// URL".to_owned())
+    }
+}
+
+fn parse_budget(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err("must be a positive number of milliseconds".to_owned()),
+    }
+}
+
+fn parse_reminders(s: &str) -> Result<ReminderPolicy, String> {
+    ReminderPolicy::parse(s).map_err(|e| e.to_string())
+}
+
+impl AzureConfig {
+    /// From any lookup of variables (see [`Config::from_lookup`]).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Config::from_lookup(get).map(|c| c.azure)
+    }
+
+    /// The cloud's endpoints with the overrides applied; the token scopes stay the cloud's.
+    pub fn endpoints(&self) -> Cloud {
+        let mut cloud = self.cloud.clone();
+        if let Some(v) = &self.authority_host {
+            cloud.authority_host = v.clone();
+        }
+        if let Some(v) = &self.resource_manager {
+            cloud.resource_manager = v.clone();
+        }
+        if let Some(v) = &self.graph {
+            cloud.graph = v.clone();
+        }
+        cloud
+    }
+
+    /// Connect Account's validator: one HTTP client (one connection pool) for the cold start.
+    pub fn validator(&self) -> Result<Validator, reqwest::Error> {
+        let cloud = self.endpoints();
+        let http = Arc::new(AzureHttp::new(cloud.clone(), PER_REQUEST_TIMEOUT)?);
+        Ok(
+            Validator::new(http.clone(), http.clone(), cloud.arm_scope.clone(), self.budget)
+                .with_graph(http, cloud.graph_scope),
+        )
+    }
+
+    /// The rotation steps over Secrets Manager and Graph (one HTTP client for the cold start).
+    pub fn rotator(
+        &self,
+        store: Arc<dyn RotationStore>,
+        events: Arc<dyn EventSink>,
+        prefix: &str,
+    ) -> Result<Rotator, reqwest::Error> {
+        let cloud = self.endpoints();
+        let http = Arc::new(AzureHttp::new(cloud.clone(), PER_REQUEST_TIMEOUT)?);
+        Ok(Rotator::new(
+            store,
+            events,
+            http.clone(),
+            http,
+            cloud.arm_scope.clone(),
+            cloud.graph_scope.clone(),
+            prefix.to_owned(),
+            ROTATION_TEST_BUDGET,
+        ))
+    }
+}
+
+impl ExpiryConfig {
+    /// The pause between due connections.
+    pub fn pace(&self) -> Duration {
+        Duration::from_secs(1) / self.scan_writes_per_second.get()
     }
 }
 
@@ -57,7 +266,7 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
 }
 
 /// The connection store in Secrets Manager.
-pub fn secrets_manager_store(config: &Config, sdk: &aws_config::SdkConfig) -> Arc<SecretsManagerStore> {
+pub fn secrets_manager_store(config: &StoreConfig, sdk: &aws_config::SdkConfig) -> Arc<SecretsManagerStore> {
     Arc::new(SecretsManagerStore::new(
         aws_sdk_secretsmanager::Client::new(sdk),
         config.secret_prefix.clone(),
@@ -67,11 +276,12 @@ pub fn secrets_manager_store(config: &Config, sdk: &aws_config::SdkConfig) -> Ar
 
 /// The application over Secrets Manager and EventBridge.
 pub fn aws_app(config: &Config, sdk: &aws_config::SdkConfig) -> App {
-    let store = secrets_manager_store(config, sdk);
-    App::new(store.clone(), event_sink(config, sdk)).with_rotation(store)
+    let store = secrets_manager_store(&config.store, sdk);
+    App::new(store.clone(), event_sink(&config.events, sdk)).with_rotation(store)
 }
 
-pub fn event_sink(config: &Config, sdk: &aws_config::SdkConfig) -> Arc<dyn EventSink> {
+/// EventBridge when a bus is configured; otherwise events are only logged.
+pub fn event_sink(config: &EventsConfig, sdk: &aws_config::SdkConfig) -> Arc<dyn EventSink> {
     match &config.event_bus {
         Some(bus) => Arc::new(EventBridgeSink::new(
             aws_sdk_eventbridge::Client::new(sdk),
@@ -84,93 +294,117 @@ pub fn event_sink(config: &Config, sdk: &aws_config::SdkConfig) -> Arc<dyn Event
     }
 }
 
-/// Azure for Connect Account: the cloud (`AZURE_CLOUD` and overrides) and the validation budget
-/// (`AZURE_VALIDATION_BUDGET_MS`, default 25 000: the HTTP API gives 30 s in all).
-#[derive(Debug, Clone)]
-pub struct AzureConfig {
-    pub cloud: Cloud,
-    pub budget: Duration,
-}
-
-impl AzureConfig {
-    pub fn from_env() -> Result<Self, CloudError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, CloudError> {
-        let budget = get("AZURE_VALIDATION_BUDGET_MS")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(DEFAULT_BUDGET, Duration::from_millis);
-        Ok(Self {
-            cloud: Cloud::from_lookup(get)?,
-            budget,
-        })
-    }
-
-    /// One HTTP client (one connection pool) for the cold start.
-    pub fn validator(&self) -> Result<Validator, reqwest::Error> {
-        let http = Arc::new(AzureHttp::new(self.cloud.clone(), PER_REQUEST_TIMEOUT)?);
-        Ok(Validator::new(
-            http.clone(),
-            http.clone(),
-            self.cloud.arm_scope.clone(),
-            self.budget,
-        )
-        .with_graph(http, self.cloud.graph_scope.clone()))
-    }
-}
-
-impl AzureConfig {
-    /// The rotation steps over Secrets Manager and Graph (one HTTP client for the cold start).
-    pub fn rotator(
-        &self,
-        store: Arc<dyn crate::store::RotationStore>,
-        events: Arc<dyn EventSink>,
-        prefix: &str,
-    ) -> Result<crate::rotation::Rotator, reqwest::Error> {
-        let http = Arc::new(AzureHttp::new(self.cloud.clone(), PER_REQUEST_TIMEOUT)?);
-        Ok(crate::rotation::Rotator::new(
-            store,
-            events,
-            http.clone(),
-            http,
-            self.cloud.arm_scope.clone(),
-            self.cloud.graph_scope.clone(),
-            prefix.to_owned(),
-            ROTATION_TEST_BUDGET,
-        ))
-    }
-}
-
-/// How long testSecret waits for Azure to accept a new secret (observed: 4 to 18 s).
-pub const ROTATION_TEST_BUDGET: Duration = Duration::from_secs(60);
-
-/// One Azure request may take this long; the budget bounds them all.
-pub const PER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
     #[test]
-    fn defaults_and_overrides() {
-        let c = Config::from_lookup(|_| None);
-        assert_eq!(c.secret_prefix, "azure-connect/");
-        assert_eq!(c.org_claim, "org_id");
-        assert!(c.event_bus.is_none());
-        let c = Config::from_lookup(|k| match k {
-            "CONNECTION_SECRET_PREFIX" => Some("x/".into()),
-            "EVENT_BUS_NAME" => Some("bus".into()),
-            "ORG_ID_CLAIM" => Some(" ".into()),
-            _ => None,
-        });
+    fn defaults() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.store.secret_prefix, "azure-connect/");
+        assert_eq!(c.auth.org_claim, "org_id");
+        assert!(c.events.event_bus.is_none());
+        assert!(c.store.kms_key_id.is_none());
+        assert_eq!(c.azure.budget, Duration::from_secs(25));
+        assert_eq!(
+            c.azure.endpoints().authority_host,
+            "https://login.microsoftonline.com"
+        );
+        assert_eq!(c.expiry.reminders, ReminderPolicy::default());
+        assert_eq!(c.expiry.pace(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn overrides_and_blank_values() {
+        let c = Config::from_lookup(lookup(&[
+            ("CONNECTION_SECRET_PREFIX", "x/"),
+            ("EVENT_BUS_NAME", "bus"),
+            ("ORG_ID_CLAIM", " "),
+            ("AZURE_VALIDATION_BUDGET_MS", "3000"),
+            ("REMINDER_DAYS", "7, 1"),
+            ("SCAN_WRITES_PER_SECOND", "4"),
+        ]))
+        .unwrap();
         assert_eq!(
             (
-                c.secret_prefix.as_str(),
-                c.event_bus.as_deref(),
-                c.org_claim.as_str()
+                c.store.secret_prefix.as_str(),
+                c.events.event_bus.as_deref(),
+                c.auth.org_claim.as_str()
             ),
             ("x/", Some("bus"), "org_id")
         );
+        assert_eq!(c.azure.budget, Duration::from_secs(3));
+        assert_eq!(c.expiry.reminders, ReminderPolicy::parse("7,1").unwrap());
+        assert_eq!(c.expiry.pace(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn presets_and_overrides() {
+        let public = AzureConfig::from_lookup(|_| None).unwrap().endpoints();
+        assert_eq!(public.arm_scope, "https://management.azure.com/.default");
+        assert_eq!(public.authority_host, "https://login.microsoftonline.com");
+        let gov = AzureConfig::from_lookup(lookup(&[("AZURE_CLOUD", "usgov")]))
+            .unwrap()
+            .endpoints();
+        assert_eq!(gov.resource_manager, "https://management.usgovcloudapi.net");
+        let emu = AzureConfig::from_lookup(lookup(&[
+            ("AZURE_AUTHORITY_HOST", "http://127.0.0.1:4000/"),
+            ("AZURE_RESOURCE_MANAGER_ENDPOINT", "http://127.0.0.1:4000/"),
+            ("AZURE_GRAPH_ENDPOINT", "http://127.0.0.1:4000/"),
+        ]))
+        .unwrap()
+        .endpoints();
+        assert_eq!(emu.resource_manager, "http://127.0.0.1:4000");
+        assert_eq!(
+            emu.arm_scope, "https://management.azure.com/.default",
+            "the scope stays the cloud's"
+        );
+    }
+
+    #[test]
+    fn every_malformed_value_is_an_error_naming_its_variable() {
+        for (name, bad) in [
+            ("AZURE_CLOUD", "mars"),
+            ("AZURE_AUTHORITY_HOST", "ftp://x"),
+            ("AZURE_RESOURCE_MANAGER_ENDPOINT", "localhost:4000"),
+            ("AZURE_GRAPH_ENDPOINT", "graph"),
+            ("AZURE_VALIDATION_BUDGET_MS", "25s"),
+            ("AZURE_VALIDATION_BUDGET_MS", "0"),
+            ("REMINDER_DAYS", "30,soon"),
+            ("SCAN_WRITES_PER_SECOND", "0"),
+            ("SCAN_WRITES_PER_SECOND", "ten"),
+        ] {
+            let err = Config::from_lookup(|k| (k == name).then(|| bad.to_owned())).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(name), "{name}={bad}: {message}");
+            assert!(!message.contains("--help"), "{message}");
+        }
+    }
+
+    #[test]
+    fn every_variable_is_documented() {
+        let vars = Config::variables();
+        let names: Vec<&str> = vars.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "CONNECTION_SECRET_PREFIX",
+                "KMS_KEY_ID",
+                "EVENT_BUS_NAME",
+                "ORG_ID_CLAIM",
+                "AZURE_CLOUD",
+                "AZURE_AUTHORITY_HOST",
+                "AZURE_RESOURCE_MANAGER_ENDPOINT",
+                "AZURE_GRAPH_ENDPOINT",
+                "AZURE_VALIDATION_BUDGET_MS",
+                "REMINDER_DAYS",
+                "SCAN_WRITES_PER_SECOND",
+            ]
+        );
+        assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod domain;
 pub mod edge;
 pub mod events;
+pub mod retry;
 pub mod rotation;
 pub mod store;
 pub mod telemetry;

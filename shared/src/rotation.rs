@@ -13,25 +13,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::json;
+use tokio::time::Instant;
 
+use crate::app::events::{Rotated, RotationFailed, RotationSubject, secret_expiry};
+use crate::app::{self, CAS_ATTEMPTS, OutcomeEvent, error::error_chain};
 use crate::azure::{AccessToken, Credential, GraphApps, TokenClient};
 use crate::domain::connection::RotationRecord;
 use crate::domain::diagnosis::AzureFailure;
-use crate::domain::{Connection, ConnectionId, OrgId, RuleError, SecretExpiry};
-use crate::events::{EventSink, OutEvent};
-use crate::store::secrets_manager::STAGED_LABEL;
-use crate::store::{RotationStore, StoreError, VersionInfo, WriteToken};
+use crate::domain::{Connection, ConnectionId, OrgId, RuleError, SecretExpiry, Step};
+use crate::events::EventSink;
+use crate::retry::{self, Backoff, GaveUp, Verdict};
+use crate::store::{RotationStore, Stage, StoreError, VersionId, VersionInfo, WriteToken};
 
-pub const CURRENT: &str = "AWSCURRENT";
-pub const PENDING: &str = "AWSPENDING";
 /// Display name of the credentials we make: the rotation token follows.
 pub const DISPLAY_PREFIX: &str = "azure-connect rotation ";
 /// Lifetime of a new secret: the Azure portal's longest.
 pub const NEW_SECRET_DAYS: i64 = 730;
-
-pub const ROTATED: &str = "Client Secret Rotated";
-pub const ROTATION_FAILED: &str = "Client Secret Rotation Failed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotationStep {
@@ -170,9 +167,8 @@ impl Rotator {
         if info.rotation_enabled == Some(false) {
             return Err(RotationError::NotEnabled);
         }
-        let stages = info.stages.get(token);
-        let has = |label: &str| stages.is_some_and(|s| s.iter().any(|l| l == label));
-        if has(CURRENT) {
+        let has = |stage| info.holds(token, stage);
+        if has(Stage::Current) {
             // Already finished; a repeated finishSecret completes what may not have been.
             if step == RotationStep::Finish {
                 let current = self.current(info, secret_id).await?;
@@ -180,17 +176,17 @@ impl Rotator {
             }
             return Ok(());
         }
-        if step == RotationStep::Finish && !has(PENDING) {
+        if step == RotationStep::Finish && !has(Stage::Pending) {
             // Finished on a merged version after a wizard write, then delivered again.
             let current = self.current(info, secret_id).await?;
             if current.last_rotation.as_ref().is_some_and(|r| r.token == token) {
                 return self.finish_tail(info, secret_id, token, &current).await;
             }
         }
-        if stages.is_none() {
+        if !info.stages.contains_key(token) {
             return Err(RotationError::UnknownToken);
         }
-        if !has(PENDING) {
+        if !has(Stage::Pending) {
             return Err(RotationError::NotPending);
         }
         match step {
@@ -203,9 +199,9 @@ impl Rotator {
     }
 
     async fn current(&self, info: &VersionInfo, secret_id: &str) -> Result<Connection, RotationError> {
-        let id = info.holder_of(CURRENT).ok_or(RotationError::NoCurrent)?;
+        let id = info.holder_of(Stage::Current).ok_or(RotationError::NoCurrent)?;
         self.store
-            .version(secret_id, id, CURRENT)
+            .version(secret_id, id, Stage::Current)
             .await?
             .ok_or(RotationError::NoCurrent)
     }
@@ -224,11 +220,16 @@ impl Rotator {
     }
 
     async fn create(&self, info: &VersionInfo, secret_id: &str, token: &str) -> Result<(), RotationError> {
-        if self.store.version(secret_id, token, PENDING).await?.is_some() {
+        if self
+            .store
+            .version(secret_id, token, Stage::Pending)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         let base_version = info
-            .holder_of(CURRENT)
+            .holder_of(Stage::Current)
             .ok_or(RotationError::NoCurrent)?
             .to_owned();
         let current = self.current(info, secret_id).await?;
@@ -281,7 +282,7 @@ impl Rotator {
             record,
         );
         self.store
-            .put_version(secret_id, token, &pending, PENDING)
+            .put_version(secret_id, token, &pending, Stage::Pending)
             .await?;
         Ok(())
     }
@@ -289,38 +290,48 @@ impl Rotator {
     async fn test(&self, secret_id: &str, token: &str) -> Result<(), RotationError> {
         let pending = self
             .store
-            .version(secret_id, token, PENDING)
+            .version(secret_id, token, Stage::Pending)
             .await?
             .ok_or(RotationError::NoPending)?;
-        let deadline = tokio::time::Instant::now() + self.test_budget;
-        loop {
-            match self.token_for(&pending, &self.arm_scope).await {
-                Ok(_) => return Ok(()),
-                // A new secret takes seconds before the token endpoint accepts it.
-                Err(RotationError::Azure(f))
-                    if f.is_transient()
-                        || matches!(
-                            f,
-                            AzureFailure::TokenRefused {
-                                aadsts: Some(7000215),
-                                ..
-                            }
-                        ) =>
-                {
-                    if tokio::time::Instant::now() + Duration::from_secs(1) >= deadline {
-                        return Err(RotationError::NotAccepted(f));
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => return Err(e),
+        // A new secret takes seconds before the token endpoint accepts it.
+        let not_yet = |e: &RotationError| match e {
+            RotationError::Azure(f)
+                if f.is_transient()
+                    || matches!(
+                        f,
+                        AzureFailure::TokenRefused {
+                            aadsts: Some(7000215),
+                            ..
+                        }
+                    ) =>
+            {
+                Verdict::Retry
             }
+            _ => Verdict::Stop,
+        };
+        let deadline = Instant::now() + self.test_budget;
+        let tried = retry::until(
+            deadline,
+            Backoff::POLL,
+            || self.token_for(&pending, &self.arm_scope),
+            not_yet,
+        )
+        .await;
+        match tried {
+            Ok(_) => Ok(()),
+            Err(GaveUp::Failed(e)) => Err(e),
+            Err(GaveUp::OutOfTime(RotationError::Azure(f))) => Err(RotationError::NotAccepted(f)),
+            Err(GaveUp::OutOfTime(e)) => Err(e),
+            Err(GaveUp::TimedOut) => Err(RotationError::NotAccepted(AzureFailure::Unavailable(
+                "timed out".into(),
+            ))),
         }
     }
 
     async fn finish(&self, info: &VersionInfo, secret_id: &str, token: &str) -> Result<(), RotationError> {
         let pending = self
             .store
-            .version(secret_id, token, PENDING)
+            .version(secret_id, token, Stage::Pending)
             .await?
             .ok_or(RotationError::NoPending)?;
         let base = pending
@@ -329,17 +340,17 @@ impl Rotator {
             .map(|r| r.base_version.clone())
             .ok_or(RotationError::NoPending)?;
         let mut info = info.clone();
-        for attempt in 0..crate::app::CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 info = self.store.versions(secret_id).await?;
             }
             let current_id = info
-                .holder_of(CURRENT)
+                .holder_of(Stage::Current)
                 .ok_or(RotationError::NoCurrent)?
                 .to_owned();
             let current = self
                 .store
-                .version(secret_id, &current_id, CURRENT)
+                .version(secret_id, &current_id, Stage::Current)
                 .await?
                 .ok_or(RotationError::NoCurrent)?;
             let replaced = pending.last_rotation.as_ref().and_then(|r| r.replaces_secret_of);
@@ -352,16 +363,15 @@ impl Rotator {
             } else {
                 // A wizard write landed while the rotation ran: keep it, with the new secret.
                 let merged = current.merged_with_rotation(&pending);
-                let merged_token =
-                    WriteToken::derive(token, Some(&crate::store::VersionId(current_id.clone())), attempt);
+                let merged_token = WriteToken::derive(token, Some(&VersionId(current_id.clone())), attempt);
                 self.store
-                    .put_version(secret_id, merged_token.as_str(), &merged, STAGED_LABEL)
+                    .put_version(secret_id, merged_token.as_str(), &merged, Stage::Staged)
                     .await?;
                 (merged_token.as_str().to_owned(), merged)
             };
             match self
                 .store
-                .move_stage(secret_id, CURRENT, Some(&target), Some(&current_id))
+                .move_stage(secret_id, Stage::Current, Some(&target), Some(&current_id))
                 .await
             {
                 Ok(()) => {
@@ -397,10 +407,10 @@ impl Rotator {
             let graph_token = self.token_for(current, &self.graph_scope).await?;
             self.graph.remove_password(&graph_token, &client, &old).await?;
         }
-        if let Some(holder) = info.holder_of(PENDING) {
+        if let Some(holder) = info.holder_of(Stage::Pending) {
             match self
                 .store
-                .move_stage(secret_id, PENDING, None, Some(holder))
+                .move_stage(secret_id, Stage::Pending, None, Some(holder))
                 .await
             {
                 Ok(()) | Err(StoreError::Conflict) => {}
@@ -408,18 +418,13 @@ impl Rotator {
             }
         }
         if let Some((org, id)) = self.parse_name(&info.name) {
-            let expires = current
-                .client_secret
-                .as_ref()
-                .and_then(|s| s.expires_at)
-                .map(|e| e.at());
-            self.publish(
-                ROTATED,
-                &org,
-                &id,
-                json!({"accountId": current.account, "expiresAt": expires, "rotationToken": token}),
-            )
-            .await;
+            let event = OutcomeEvent::ClientSecretRotated(Rotated {
+                subject: RotationSubject::new(&org, &id, token),
+                step: Step::ClientSecret,
+                account_id: current.account.clone(),
+                expires_at: secret_expiry(current),
+            });
+            app::publish(self.events.as_ref(), &event).await;
         }
         Ok(())
     }
@@ -434,11 +439,11 @@ impl Rotator {
         step: RotationStep,
         e: &RotationError,
     ) {
-        tracing::error!(step = step.as_str(), code = e.code(), error = %e, source = ?std::error::Error::source(e), "rotation step failed");
+        tracing::error!(secret_id, step = step.as_str(), code = e.code(), error = %error_chain(e), "rotation step failed");
         if e.is_transient() {
             return;
         }
-        if let Ok(Some(pending)) = self.store.version(secret_id, token, PENDING).await {
+        if let Ok(Some(pending)) = self.store.version(secret_id, token, Stage::Pending).await {
             let key = pending.validation.as_ref().and_then(|v| v.secret_key_id.clone());
             let client = pending.app_registration.as_ref().map(|a| a.client);
             if let (Some(key), Some(client)) = (key, client) {
@@ -454,47 +459,31 @@ impl Rotator {
                     Err(e) => Err(e),
                 };
                 if let Err(err) = removed {
-                    tracing::error!(error = %err, "could not remove the new credential of a failed rotation");
+                    tracing::error!(secret_id, error = %error_chain(&err), "could not remove the new credential of a failed rotation");
                 }
             }
         }
-        if info
-            .stages
-            .get(token)
-            .is_some_and(|s| s.iter().any(|l| l == PENDING))
-        {
-            if let Err(err) = self.store.move_stage(secret_id, PENDING, None, Some(token)).await {
-                tracing::error!(error = %err, "could not remove AWSPENDING of a failed rotation");
+        if info.holds(token, Stage::Pending) {
+            if let Err(err) = self
+                .store
+                .move_stage(secret_id, Stage::Pending, None, Some(token))
+                .await
+            {
+                tracing::error!(secret_id, error = %error_chain(&err), "could not remove the pending version of a failed rotation");
             }
         }
         if let Some((org, id)) = self.parse_name(&info.name) {
-            self.publish(
-                ROTATION_FAILED,
-                &org,
-                &id,
-                json!({"step": step.as_str(), "reason": e.code(), "rotationToken": token}),
-            )
-            .await;
+            let event = OutcomeEvent::ClientSecretRotationFailed(RotationFailed {
+                subject: RotationSubject::new(&org, &id, token),
+                step: step.as_str(),
+                reason: e.code(),
+            });
+            app::publish(self.events.as_ref(), &event).await;
         }
     }
 
     fn parse_name(&self, name: &str) -> Option<(OrgId, ConnectionId)> {
         let (org, id) = name.strip_prefix(&self.prefix)?.split_once('/')?;
         Some((OrgId::parse(org).ok()?, ConnectionId::parse(id).ok()?))
-    }
-
-    async fn publish(&self, detail_type: &str, org: &OrgId, id: &ConnectionId, extra: serde_json::Value) {
-        let mut detail =
-            json!({"orgId": org, "connectionId": id, "step": "client-secret", "trigger": "rotation"});
-        if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
-            d.extend(e.clone());
-        }
-        let event = OutEvent {
-            detail_type: detail_type.to_owned(),
-            detail,
-        };
-        if let Err(e) = self.events.publish(&event).await {
-            tracing::error!(error = %e, "event not published");
-        }
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailur
 use crate::domain::rbac;
 use crate::domain::role::required_actions;
 use crate::domain::{ClientId, ClientSecret, TenantId, ValidationInputs};
+use crate::retry::{self, Backoff, GaveUp, Verdict};
 
 /// The whole validation must end within the HTTP API's 30 s, with room to record the verdict.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
@@ -135,7 +136,7 @@ impl Validator {
 
     pub async fn validate(&self, inputs: &ValidationInputs) -> Result<Validated, ValidationFailure> {
         let deadline = Instant::now() + self.budget;
-        let mut wait = Duration::from_millis(500);
+        let mut round = 0;
         let mut refreshed = false;
         loop {
             // A new token each round: Azure shows new role assignments to new tokens only.
@@ -159,13 +160,14 @@ impl Validator {
                 || matches!(&perms, Ok(p) if p.is_empty());
             if propagating {
                 // Another round needs the wait plus a round trip or two.
+                let wait = Backoff::PROPAGATION.delay(round);
                 if Instant::now() + wait + Duration::from_secs(1) < deadline {
                     tracing::info!(
                         wait_ms = wait.as_millis() as u64,
                         "role assignment not visible yet; asking again"
                     );
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                    round += 1;
                     continue;
                 }
                 return Err(ValidationFailure::NotPropagated);
@@ -256,46 +258,24 @@ fn not_yet_authorized<T>(r: &Result<T, ValidationFailure>) -> bool {
 }
 
 /// Calls `f` until it succeeds, fails for good, or the deadline would pass: transient failures are
-/// retried after Retry-After or a jittered exponential backoff.
-pub async fn retrying<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, ValidationFailure>
+/// retried after Retry-After or [`Backoff::AZURE`].
+pub async fn retrying<T, F, Fut>(deadline: Instant, f: F) -> Result<T, ValidationFailure>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AzureFailure>>,
 {
-    let mut attempt = 0u32;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let result = match tokio::time::timeout(remaining, f()).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(ValidationFailure::OutOfTime(AzureFailure::Unavailable(
-                    "timed out".into(),
-                )));
-            }
-        };
-        match result {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() => {
-                let wait = match &e {
-                    AzureFailure::Throttled { retry_after: Some(d) } => *d,
-                    _ => backoff(attempt),
-                };
-                if Instant::now() + wait >= deadline {
-                    return Err(ValidationFailure::OutOfTime(e));
-                }
-                tracing::info!(attempt, wait_ms = wait.as_millis() as u64, failure = %e, "Azure transient failure; retrying");
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(ValidationFailure::Azure(e)),
-        }
-    }
-}
-
-/// 100 ms × 2^attempt, at most 3.2 s, with full jitter on the upper half.
-fn backoff(attempt: u32) -> Duration {
-    let base = 100u64 << attempt.min(5);
-    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+    let classify = |e: &AzureFailure| match e {
+        AzureFailure::Throttled { retry_after: Some(d) } => Verdict::RetryAfter(*d),
+        e if e.is_transient() => Verdict::Retry,
+        _ => Verdict::Stop,
+    };
+    retry::until(deadline, Backoff::AZURE, f, classify)
+        .await
+        .map_err(|gave_up| match gave_up {
+            GaveUp::Failed(e) => ValidationFailure::Azure(e),
+            GaveUp::OutOfTime(e) => ValidationFailure::OutOfTime(e),
+            GaveUp::TimedOut => ValidationFailure::OutOfTime(AzureFailure::Unavailable("timed out".into())),
+        })
 }
 
 #[cfg(test)]

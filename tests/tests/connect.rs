@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use integration_tests::{StoreKind, store};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::azure::Cloud;
+use shared::config::AzureConfig;
 use shared::domain::role::required_actions;
 use shared::edge::Function;
 use shared::edge::http::{OrgSource, router};
@@ -78,13 +78,14 @@ impl Setup {
         let emulator = Emulator::new(world);
         let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let base = format!("http://{addr}");
-        let cloud = Cloud::from_lookup(|k| match k {
+        let cloud = AzureConfig::from_lookup(|k| match k {
             "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
                 Some(base.clone())
             }
             _ => None,
         })
-        .unwrap();
+        .unwrap()
+        .endpoints();
         let http = Arc::new(shared::azure::AzureHttp::new(cloud.clone(), Duration::from_secs(5)).unwrap());
         let validator = Validator::new(http.clone(), http.clone(), cloud.arm_scope.clone(), budget)
             .with_graph(http, cloud.graph_scope.clone());

@@ -212,9 +212,8 @@ fn every_problem_code_is_documented() {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let used: BTreeSet<String> = shared::edge::problem::CODES
-        .iter()
-        .chain(shared::domain::diagnosis::CODES)
+    let used: BTreeSet<String> = shared::edge::problem::codes()
+        .chain(shared::domain::diagnosis::CODES.iter().copied())
         .map(|c| c.to_string())
         .collect();
     assert_eq!(used, documented);

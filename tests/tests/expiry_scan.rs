@@ -218,7 +218,8 @@ async fn the_scheduled_sample_runs_through_the_handler() {
     let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let store = integration_tests::sm_store(&integration_tests::unique_prefix()).await;
     let (app, _) = app(store);
-    let handler = shared::edge::expiry::ExpiryHandler::new(app, ReminderPolicy::default(), 10);
+    let config = shared::config::Config::from_lookup(|_| None).unwrap();
+    let handler = shared::edge::expiry::ExpiryHandler::new(app, &config.expiry);
     let out = handler
         .handle(LambdaEvent::new(payload, Context::default()))
         .await

@@ -10,7 +10,7 @@
 
 use chrono::Utc;
 use secrecy::SecretString;
-use shared::config::AzureConfig;
+use shared::config::Config;
 use shared::domain::diagnosis::Diagnosis;
 use shared::domain::{ClientId, ClientSecret, SubscriptionId, TenantId, ValidationInputs};
 
@@ -28,7 +28,7 @@ async fn connect_account_against_real_azure() {
         subscription: SubscriptionId::parse(&var("AZURE_LIVE_SUBSCRIPTION_ID")).unwrap(),
         fingerprint: format!("live-{}", Utc::now().timestamp()),
     };
-    let validator = AzureConfig::from_env().unwrap().validator().unwrap();
+    let validator = Config::from_env().unwrap().azure.validator().unwrap();
     assert!(
         validator.probe_tenant(&inputs.tenant).await.is_ok(),
         "the tenant exists"

@@ -18,7 +18,8 @@ use shared::domain::connection::RotationSettings;
 use shared::domain::role::required_actions;
 use shared::domain::{AccountId, Command, ConnectionId, OrgId, SubscriptionId};
 use shared::events::MemorySink;
-use shared::rotation::{DISPLAY_PREFIX, NEW_SECRET_DAYS, PENDING, RotationStep, Rotator};
+use shared::rotation::{DISPLAY_PREFIX, NEW_SECRET_DAYS, RotationStep, Rotator};
+use shared::store::Stage;
 use shared::store::secrets_manager::SecretsManagerStore;
 use shared::store::{ConnectionStore, RotationStore, secret_name};
 
@@ -201,7 +202,7 @@ impl Setup {
         let name = secret_name(&prefix, &org, &c.id);
         let info = store.versions(&name).await.unwrap();
         let token = info
-            .holder_of(PENDING)
+            .holder_of(Stage::Pending)
             .expect("RotateSecret left an AWSPENDING version")
             .to_owned();
         (
@@ -280,8 +281,8 @@ async fn every_step_three_times_ends_with_exactly_one_new_credential() {
         "settings kept"
     );
     let info = s.store.versions(&s.name).await.unwrap();
-    assert!(info.holder_of(PENDING).is_none(), "AWSPENDING cleaned");
-    assert_eq!(info.holder_of("AWSCURRENT"), Some(token.as_str()));
+    assert!(info.holder_of(Stage::Pending).is_none(), "AWSPENDING cleaned");
+    assert_eq!(info.holder_of(Stage::Current), Some(token.as_str()));
     let rotated = s.events("Client Secret Rotated");
     assert!(!rotated.is_empty());
     assert!(
@@ -374,7 +375,10 @@ async fn a_graph_refusal_fails_cleanly_and_is_announced() {
         "AWSCURRENT untouched"
     );
     let info = s.store.versions(&s.name).await.unwrap();
-    assert!(info.holder_of(PENDING).is_none(), "the stale AWSPENDING is gone");
+    assert!(
+        info.holder_of(Stage::Pending).is_none(),
+        "the stale AWSPENDING is gone"
+    );
     let failed = s.events("Client Secret Rotation Failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["reason"], "graph-permission-missing");
@@ -401,7 +405,7 @@ async fn throttling_fails_the_step_for_a_retry_without_cleaning_up() {
     );
     let info = s.store.versions(&s.name).await.unwrap();
     assert_eq!(
-        info.holder_of(PENDING),
+        info.holder_of(Stage::Pending),
         Some(token.as_str()),
         "AWSPENDING kept for the retry"
     );
@@ -430,7 +434,7 @@ async fn the_scan_starts_the_rotation_of_a_due_connection() {
         .unwrap();
     assert_eq!(report.rotations, 1, "{report:?}");
     let info = s.store.versions(&s.name).await.unwrap();
-    let next = info.holder_of(PENDING).expect("a new rotation is pending");
+    let next = info.holder_of(Stage::Pending).expect("a new rotation is pending");
     assert_ne!(next, token);
 }
 
@@ -514,7 +518,7 @@ async fn a_secret_typed_during_the_rotation_wins_over_it() {
             .versions(&s.name)
             .await
             .unwrap()
-            .holder_of(PENDING)
+            .holder_of(Stage::Pending)
             .is_none()
     );
     assert_eq!(

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use shared::config::{self, AzureConfig, Config};
+use shared::config::{self, Config};
 use shared::edge::Function;
 use shared::edge::lambda::{self, Handler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
-    let config = Config::from_env();
-    let azure = AzureConfig::from_env()?.validator()?;
+    let config = Config::from_env()?;
+    let azure = config.azure.validator()?;
     let sdk = config::aws_sdk_config().await;
     let app = config::aws_app(&config, &sdk).with_validator(Arc::new(azure));
-    lambda::run(Handler::new(Function::ConnectAccount, app, config.org_claim)).await
+    lambda::run(Handler::new(Function::ConnectAccount, app, config.auth.org_claim)).await
 }

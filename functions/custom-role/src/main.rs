@@ -8,8 +8,8 @@ use shared::edge::lambda::{self, Handler};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
-    let config = Config::from_env();
+    let config = Config::from_env()?;
     let sdk = config::aws_sdk_config().await;
     let app = config::aws_app(&config, &sdk);
-    lambda::run(Handler::new(Function::CustomRole, app, config.org_claim)).await
+    lambda::run(Handler::new(Function::CustomRole, app, config.auth.org_claim)).await
 }

@@ -101,6 +101,11 @@ impl ConnectionId {
     pub fn new_random() -> Self {
         Self(Uuid::new_v4())
     }
+
+    /// An id derived elsewhere (a name-based UUID); any UUID is a valid connection id.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
 }
 
 /// Directory (tenant) ID: a GUID or a verified domain name.

@@ -8,8 +8,9 @@ use serde_json::Value;
 use zeroize::Zeroize;
 
 use super::Function;
+use super::error::{EdgeError, InputProblem};
 use super::input::{self, AppRegistrationBody, StepInput, SubscriptionBody};
-use crate::app::{App, AppError, FieldError, InputProblem, Operation, Outcome, RequestMeta, Trigger};
+use crate::app::{App, FieldError, Operation, Outcome, RequestMeta, Trigger};
 use crate::domain::{AccountId, OrgId, RoleFormat, Step};
 
 pub const CONNECTION_STARTED: &str = "Connection Started";
@@ -34,7 +35,7 @@ pub struct ConsoleEvent {
     pub detail: Value,
 }
 
-pub(crate) fn step_of(detail_type: &str) -> Step {
+pub fn step_of(detail_type: &str) -> Step {
     match detail_type {
         CONNECTION_STARTED => Step::Start,
         APP_REGISTRATION_SUBMITTED => Step::AppRegistration,
@@ -85,7 +86,11 @@ struct RoleDetail {
 
 /// Handles one console event for the given functions: publishes the outcome (or the rejection)
 /// and returns it.
-pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) -> Result<Outcome, AppError> {
+pub async fn handle(
+    app: &App,
+    functions: &[Function],
+    mut event: ConsoleEvent,
+) -> Result<Outcome, EdgeError> {
     let req = RequestMeta {
         request_id: event
             .id
@@ -97,7 +102,7 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
     let step = step_of(&event.detail_type);
     let had_secret = strip_secret(&mut event.detail);
     let Value::Object(mut detail) = event.detail else {
-        let err = AppError::input(
+        let err = EdgeError::input(
             InputProblem::MalformedBody,
             vec![FieldError::new("detail", "must be an object")],
         );
@@ -112,7 +117,7 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
     {
         Some(Ok(org)) => org,
         _ => {
-            let err = AppError::Unauthenticated;
+            let err = EdgeError::Unauthenticated;
             app.reject(&req, None, step, None, &err).await;
             return Err(err);
         }
@@ -128,26 +133,26 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
         .and_then(|s| input::connection_id(s).ok());
     let parsed = (|| {
         if had_secret || event.detail_type == CLIENT_SECRET_SUBMITTED {
-            return Err(AppError::SecretOverEvent);
+            return Err(EdgeError::SecretOverEvent);
         }
         if !functions
             .iter()
             .any(|f| f.console_event() == Some(event.detail_type.as_str()))
         {
-            return Err(AppError::UnknownEvent);
+            return Err(EdgeError::UnknownEvent);
         }
         let rest = Value::Object(std::mem::take(&mut detail));
         if step == Step::Start {
             let d: StartDetail = input::parse_value(rest)?;
             let account = AccountId::parse(&d.account_id)
-                .map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))?;
+                .map_err(|e| EdgeError::invalid(vec![FieldError::new("accountId", e)]))?;
             let connection = d.connection_id.as_deref().map(input::connection_id).transpose()?;
             return Ok(Operation::Start { account, connection });
         }
         let id = match raw_connection.as_ref() {
             Some(Value::String(s)) => input::connection_id(s)?,
             _ => {
-                return Err(AppError::invalid(vec![FieldError::new(
+                return Err(EdgeError::invalid(vec![FieldError::new(
                     "connectionId",
                     "is required",
                 )]));
@@ -171,7 +176,7 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
                 let format = match d.format.as_deref() {
                     None => RoleFormat::default(),
                     Some(f) => RoleFormat::parse(f).ok_or_else(|| {
-                        AppError::invalid(vec![FieldError::new("format", "must be portal or cli")])
+                        EdgeError::invalid(vec![FieldError::new("format", "must be portal or cli")])
                     })?,
                 };
                 Operation::ExportRole {
@@ -182,7 +187,7 @@ pub async fn handle(app: &App, functions: &[Function], mut event: ConsoleEvent) 
         })
     })();
     match parsed {
-        Ok(op) => app.execute(&req, &org, op).await,
+        Ok(op) => app.execute(&req, &org, op).await.map_err(EdgeError::from),
         Err(err) => {
             app.reject(&req, Some(&org), step, connection, &err).await;
             Err(err)

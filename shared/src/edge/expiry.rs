@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::App;
+use crate::config::ExpiryConfig;
 use crate::domain::expiry::ReminderPolicy;
 use crate::rotation::{RotationStep, Rotator};
 
@@ -49,14 +50,12 @@ struct RotationEvent {
 }
 
 impl ExpiryHandler {
-    /// `writes_per_second`: due connections handled per second at most (each is 2 to 5 Secrets
-    /// Manager writes; the account-wide quota is 50/s).
-    pub fn new(app: App, policy: ReminderPolicy, writes_per_second: u32) -> Self {
-        let pace = Duration::from_secs(1) / writes_per_second.max(1);
+    /// The reminder thresholds and the pace of writes come from `config`.
+    pub fn new(app: App, config: &ExpiryConfig) -> Self {
         Self {
             app,
-            policy,
-            pace,
+            policy: config.reminders.clone(),
+            pace: config.pace(),
             rotator: None,
         }
     }

@@ -6,7 +6,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::{AppError, FieldError, InputProblem};
+use super::error::{EdgeError, InputProblem};
+use crate::app::FieldError;
 use crate::domain::connection::RotationSettings;
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, ConnectionId, SecretExpiry, Step, SubscriptionId, TenantId,
@@ -15,21 +16,26 @@ use crate::domain::{
 /// Largest body any step takes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// A body over [`MAX_BODY_BYTES`].
+pub fn too_large() -> EdgeError {
+    EdgeError::input(
+        InputProblem::BodyTooLarge,
+        vec![FieldError::new(
+            "body",
+            format!("is larger than {MAX_BODY_BYTES} bytes"),
+        )],
+    )
+}
+
 /// Parses a JSON body strictly: unknown fields, wrong types and trailing data are errors.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(AppError::input(
-            InputProblem::BodyTooLarge,
-            vec![FieldError::new(
-                "body",
-                format!("is larger than {MAX_BODY_BYTES} bytes"),
-            )],
-        ));
+        return Err(too_large());
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(|_| {
-        AppError::input(
+        EdgeError::input(
             InputProblem::MalformedBody,
             vec![FieldError::new("body", "has data after the JSON value")],
         )
@@ -38,11 +44,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 }
 
 /// The same strict parsing for a JSON value already in hand (a console event's detail).
-pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, EdgeError> {
     serde_path_to_error::deserialize(value).map_err(json_error)
 }
 
-fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> EdgeError {
     let path = err.path().to_string();
     let inner = err.inner();
     if !inner.is_data() {
@@ -55,7 +61,7 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
                 inner.column()
             )
         };
-        return AppError::input(
+        return EdgeError::input(
             InputProblem::MalformedBody,
             vec![FieldError::new("body", message)],
         );
@@ -101,13 +107,13 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
     } else {
         (field_or_body(&path), "is not valid".to_owned())
     };
-    AppError::input(InputProblem::MalformedBody, vec![FieldError::new(field, message)])
+    EdgeError::input(InputProblem::MalformedBody, vec![FieldError::new(field, message)])
 }
 
 /// A body that becomes a domain command.
 pub trait StepInput: DeserializeOwned {
     const STEP: Step;
-    fn into_command(self, now: DateTime<Utc>) -> Result<Command, AppError>;
+    fn into_command(self, now: DateTime<Utc>) -> Result<Command, EdgeError>;
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,9 +123,9 @@ pub struct StartBody {
 }
 
 impl StartBody {
-    pub fn account(&self) -> Result<AccountId, AppError> {
+    pub fn account(&self) -> Result<AccountId, EdgeError> {
         AccountId::parse(&self.account_id)
-            .map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))
+            .map_err(|e| EdgeError::invalid(vec![FieldError::new("accountId", e)]))
     }
 }
 
@@ -132,12 +138,12 @@ pub struct AppRegistrationBody {
 
 impl StepInput for AppRegistrationBody {
     const STEP: Step = Step::AppRegistration;
-    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, EdgeError> {
         let tenant = TenantId::parse(&self.tenant_id).map_err(|e| FieldError::new("tenantId", e));
         let client = ClientId::parse(&self.client_id).map_err(|e| FieldError::new("clientId", e));
         match (tenant, client) {
             (Ok(tenant), Ok(client)) => Ok(Command::AppRegistration { tenant, client }),
-            (t, c) => Err(AppError::invalid(t.err().into_iter().chain(c.err()).collect())),
+            (t, c) => Err(EdgeError::invalid(t.err().into_iter().chain(c.err()).collect())),
         }
     }
 }
@@ -152,7 +158,7 @@ pub struct ClientSecretBody {
 
 impl StepInput for ClientSecretBody {
     const STEP: Step = Step::ClientSecret;
-    fn into_command(self, now: DateTime<Utc>) -> Result<Command, AppError> {
+    fn into_command(self, now: DateTime<Utc>) -> Result<Command, EdgeError> {
         let secret = ClientSecret::parse(self.client_secret).map_err(|e| FieldError::new("clientSecret", e));
         let expires_at = self
             .expires_at
@@ -162,7 +168,7 @@ impl StepInput for ClientSecretBody {
             .map_err(|e| FieldError::new("expiresAt", e));
         match (secret, expires_at) {
             (Ok(secret), Ok(expires_at)) => Ok(Command::ClientSecret { secret, expires_at }),
-            (s, e) => Err(AppError::invalid(s.err().into_iter().chain(e.err()).collect())),
+            (s, e) => Err(EdgeError::invalid(s.err().into_iter().chain(e.err()).collect())),
         }
     }
 }
@@ -175,10 +181,10 @@ pub struct SubscriptionBody {
 
 impl StepInput for SubscriptionBody {
     const STEP: Step = Step::Subscription;
-    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, EdgeError> {
         SubscriptionId::parse(&self.subscription_id)
             .map(|subscription| Command::Subscription { subscription })
-            .map_err(|e| AppError::invalid(vec![FieldError::new("subscriptionId", e)]))
+            .map_err(|e| EdgeError::invalid(vec![FieldError::new("subscriptionId", e)]))
     }
 }
 
@@ -196,10 +202,10 @@ pub const DEFAULT_ROTATION_DAYS: u32 = 14;
 impl StepInput for RotationBody {
     const STEP: Step = Step::ClientSecret;
 
-    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, AppError> {
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, EdgeError> {
         let days = self.days_before.unwrap_or(DEFAULT_ROTATION_DAYS);
         if !(1..=365).contains(&days) {
-            return Err(AppError::invalid(vec![FieldError::new(
+            return Err(EdgeError::invalid(vec![FieldError::new(
                 "daysBefore",
                 "must be 1 to 365",
             )]));
@@ -211,17 +217,17 @@ impl StepInput for RotationBody {
 }
 
 /// A connection id from a path or an event, checked before any store call.
-pub fn connection_id(raw: &str) -> Result<ConnectionId, AppError> {
-    ConnectionId::parse(raw).map_err(|e| AppError::invalid(vec![FieldError::new("connectionId", e)]))
+pub fn connection_id(raw: &str) -> Result<ConnectionId, EdgeError> {
+    ConnectionId::parse(raw).map_err(|e| EdgeError::invalid(vec![FieldError::new("connectionId", e)]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn errors(e: AppError) -> (InputProblem, Vec<FieldError>) {
+    fn errors(e: EdgeError) -> (InputProblem, Vec<FieldError>) {
         match e {
-            AppError::Input { problem, errors } => (problem, errors),
+            EdgeError::Input { problem, errors } => (problem, errors),
             other => panic!("not an input error: {other:?}"),
         }
     }

@@ -10,9 +10,10 @@ use tower::ServiceExt;
 
 use super::Function;
 use super::console::{self, ConsoleEvent};
-use super::http::{self, OrgSource};
+use super::http;
+use super::problem::Problem;
+use super::request::OrgSource;
 use crate::app::{App, Outcome};
-use crate::edge::problem::Problem;
 
 /// A function's handler: an ordinary async function of the event, testable without Lambda.
 #[derive(Debug, Clone)]
@@ -60,8 +61,8 @@ impl Handler {
             })),
             Err(e) if e.is_retryable() => Err(Box::new(e)),
             Err(e) => {
-                let p = Problem::from_error(&e, crate::domain::Step::Start);
-                Ok(json!({ "outcome": "rejected", "code": p.code, "detailType": step_hint }))
+                let p = Problem::of(&e, crate::domain::Step::Start);
+                Ok(json!({ "outcome": "rejected", "code": p.rejection.code, "detailType": step_hint }))
             }
         }
     }

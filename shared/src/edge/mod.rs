@@ -2,12 +2,13 @@
 //! from errors to problem documents ([`problem`]) serves HTTP responses and events alike.
 
 pub mod console;
+pub mod error;
 pub mod expiry;
 pub mod http;
 pub mod input;
 pub mod lambda;
-pub mod outbound;
 pub mod problem;
+pub mod request;
 pub mod spot;
 pub mod view;
 

@@ -4,7 +4,6 @@
 //! `GET /azure/setup/credentials?accountId=…`. Errors keep Spot's envelope and carry our diagnosis
 //! (the step to fix, the missing actions) in `response.errors`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -17,12 +16,13 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{Caller, OrgSource, json_response, read_body};
+use super::error::EdgeError;
 use super::input::parse_json;
 use super::problem::Problem;
-use crate::app::{App, AppError, Credentials, FieldError};
+use super::request::{ApiState, Caller, OrgSource, json_response, read_body};
+use crate::app::{App, Credentials, FieldError, RequestMeta};
 use crate::domain::{
-    AccountId, ClientId, ClientSecret, Connection, SecretExpiry, Step, SubscriptionId, TenantId,
+    AccountId, ClientId, ClientSecret, Connection, OrgId, SecretExpiry, Step, SubscriptionId, TenantId,
 };
 
 pub const KIND: &str = "spotinst:azure:setup:credentials";
@@ -34,23 +34,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/azure/setup/credentials/validation"),
 ];
 
-#[derive(Debug, Clone)]
-struct SpotState {
-    app: App,
-    org: Arc<OrgSource>,
-}
-
-pub fn router(app: App, org: OrgSource) -> Router {
+/// Spot's routes, for a router whose state is [`ApiState`].
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/azure/setup/credentials",
             post(set_credentials).get(get_credentials),
         )
         .route("/azure/setup/credentials/validation", post(validate_credentials))
-        .with_state(SpotState {
-            app,
-            org: Arc::new(org),
-        })
+}
+
+/// Spot's routes on their own, with their own source of organizations (the local server's
+/// `--dev-token`s).
+pub fn router(app: App, org: OrgSource) -> Router {
+    routes().with_state(ApiState::new(app, org))
 }
 
 /// The flat body of Spot's API (camelCase); `expirationDate` is optional for older clients.
@@ -66,7 +63,7 @@ struct CredentialsBody {
 }
 
 impl CredentialsBody {
-    fn parse(self, now: chrono::DateTime<Utc>) -> Result<Credentials, AppError> {
+    fn parse(self, now: chrono::DateTime<Utc>) -> Result<Credentials, EdgeError> {
         let mut errors = Vec::new();
         let mut field = |name: &str, e: String| errors.push(FieldError::new(name, e));
         let tenant = TenantId::parse(&self.tenant_id)
@@ -98,7 +95,7 @@ impl CredentialsBody {
                     expires_at,
                 })
             }
-            _ => Err(AppError::invalid(errors)),
+            _ => Err(EdgeError::invalid(errors)),
         }
     }
 }
@@ -141,9 +138,10 @@ fn ok(echo: &Echo, items: Vec<Value>, warnings: Vec<Value>) -> Response {
 }
 
 /// Our problem, in Spot's error shape: one error per bad field, or one carrying the diagnosis.
-fn error(echo: &Echo, err: &AppError, step: Step) -> Response {
-    let p = Problem::from_error(err, step);
-    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+fn error(echo: &Echo, err: &EdgeError, step: Step) -> Response {
+    let p = Problem::of(err, step);
+    let status = p.status_code();
+    let p = p.rejection;
     let errors: Vec<Value> = if p.errors.is_empty() {
         let mut message = format!("{} (wizard step: {}). {}", p.title, p.step, p.detail);
         if !p.missing_actions.is_empty() {
@@ -179,15 +177,11 @@ fn item(c: &Connection) -> Value {
 
 /// What every route starts with: the caller, the echo, the account.
 async fn begin(
-    s: &SpotState,
+    org: &OrgSource,
     req: Request,
-) -> (
-    Echo,
-    Result<(crate::app::RequestMeta, crate::domain::OrgId, AccountId), AppError>,
-    Request,
-) {
+) -> (Echo, Result<(RequestMeta, OrgId, AccountId), EdgeError>, Request) {
     let (mut parts, body) = req.into_parts();
-    let caller = Caller::of(&parts, &s.org);
+    let caller = Caller::of(&parts, org);
     let echo = Echo {
         id: caller.req.request_id.clone(),
         url: parts
@@ -201,12 +195,12 @@ async fn begin(
     let req = Request::from_parts(parts, body);
     let account = || {
         let raw = query
-            .map_err(|_| AppError::invalid(vec![FieldError::new("accountId", "is not a valid query")]))?
+            .map_err(|_| EdgeError::invalid(vec![FieldError::new("accountId", "is not a valid query")]))?
             .0;
         let raw = raw
             .account_id
-            .ok_or_else(|| AppError::invalid(vec![FieldError::new("accountId", "is required")]))?;
-        AccountId::parse(&raw).map_err(|e| AppError::invalid(vec![FieldError::new("accountId", e)]))
+            .ok_or_else(|| EdgeError::invalid(vec![FieldError::new("accountId", "is required")]))?;
+        AccountId::parse(&raw).map_err(|e| EdgeError::invalid(vec![FieldError::new("accountId", e)]))
     };
     let begun = match caller.org {
         Err(e) => Err(e),
@@ -216,13 +210,17 @@ async fn begin(
 }
 
 /// The body, parsed into domain values.
-async fn read_credentials(req: Request, meta: &crate::app::RequestMeta) -> Result<Credentials, AppError> {
+async fn read_credentials(req: Request, meta: &RequestMeta) -> Result<Credentials, EdgeError> {
     let bytes = read_body(req).await?;
     parse_json::<CredentialsBody>(&bytes)?.parse(meta.received_at)
 }
 
-async fn set_credentials(State(s): State<SpotState>, req: Request) -> Response {
-    let (echo, begun, req) = begin(&s, req).await;
+async fn set_credentials(
+    State(app): State<App>,
+    State(org): State<Arc<OrgSource>>,
+    req: Request,
+) -> Response {
+    let (echo, begun, req) = begin(&org, req).await;
     let (meta, org, account) = match begun {
         Ok(b) => b,
         Err(e) => return error(&echo, &e, Step::Start),
@@ -230,21 +228,23 @@ async fn set_credentials(State(s): State<SpotState>, req: Request) -> Response {
     let credentials = match read_credentials(req, &meta).await {
         Ok(c) => c,
         Err(e) => {
-            s.app
-                .reject(&meta, Some(&org), Step::ClientSecret, None, &e)
-                .await;
+            app.reject(&meta, Some(&org), Step::ClientSecret, None, &e).await;
             return error(&echo, &e, Step::ClientSecret);
         }
     };
     let warnings = expiry_warning(&credentials);
-    match s.app.set_credentials(&meta, &org, account, credentials).await {
+    match app.set_credentials(&meta, &org, account, credentials).await {
         Ok(_) => ok(&echo, vec![], warnings),
-        Err(e) => error(&echo, &e, Step::RoleAssignment),
+        Err(e) => error(&echo, &e.into(), Step::RoleAssignment),
     }
 }
 
-async fn validate_credentials(State(s): State<SpotState>, req: Request) -> Response {
-    let (echo, begun, req) = begin(&s, req).await;
+async fn validate_credentials(
+    State(app): State<App>,
+    State(org): State<Arc<OrgSource>>,
+    req: Request,
+) -> Response {
+    let (echo, begun, req) = begin(&org, req).await;
     let (meta, _org, _account) = match begun {
         Ok(b) => b,
         Err(e) => return error(&echo, &e, Step::Start),
@@ -254,7 +254,7 @@ async fn validate_credentials(State(s): State<SpotState>, req: Request) -> Respo
         Err(e) => return error(&echo, &e, Step::ClientSecret),
     };
     let warnings = expiry_warning(&credentials);
-    match s.app.validate_credentials(&credentials).await {
+    match app.validate_credentials(&credentials).await {
         Ok(v) => {
             let mut all = warnings;
             all.extend(
@@ -264,19 +264,23 @@ async fn validate_credentials(State(s): State<SpotState>, req: Request) -> Respo
             );
             ok(&echo, vec![], all)
         }
-        Err(e) => error(&echo, &e, Step::RoleAssignment),
+        Err(e) => error(&echo, &e.into(), Step::RoleAssignment),
     }
 }
 
-async fn get_credentials(State(s): State<SpotState>, req: Request) -> Response {
-    let (echo, begun, _req) = begin(&s, req).await;
+async fn get_credentials(
+    State(app): State<App>,
+    State(org): State<Arc<OrgSource>>,
+    req: Request,
+) -> Response {
+    let (echo, begun, _req) = begin(&org, req).await;
     let (_meta, org, account) = match begun {
         Ok(b) => b,
         Err(e) => return error(&echo, &e, Step::Start),
     };
-    match s.app.credentials_of(&org, &account).await {
+    match app.credentials_of(&org, &account).await {
         Ok(c) => ok(&echo, vec![item(&c)], vec![]),
-        Err(e) => error(&echo, &e, Step::Start),
+        Err(e) => error(&echo, &e.into(), Step::Start),
     }
 }
 
@@ -288,9 +292,4 @@ fn expiry_warning(c: &Credentials) -> Vec<Value> {
         "code": "expiration-date-missing",
         "message": "expirationDate was not sent: Spot cannot remind you before the client secret expires. Send the secret's expiry (Azure portal > App registrations > your app > Certificates & secrets > Expires).",
     })]
-}
-
-/// For the local server's `--dev-token TOKEN=ORG`.
-pub fn dev_tokens(pairs: &[(String, crate::domain::OrgId)]) -> OrgSource {
-    OrgSource::BearerTokens(Arc::new(pairs.iter().cloned().collect::<HashMap<_, _>>()))
 }

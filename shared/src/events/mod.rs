@@ -1,5 +1,5 @@
-//! Outcomes go out as events. The shapes are built in [`crate::edge::outbound`]; this module only
-//! delivers them: to an EventBridge bus in AWS, to a JSON-lines file in the local server, to memory
+//! Outcomes go out as events. The application types them (`app::events`); this module only
+//! delivers them, in EventBridge's shape: to an EventBridge bus in AWS, to a JSON-lines file in the local server, to memory
 //! in tests.
 
 use std::fmt;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -18,7 +18,8 @@ pub const SOURCE: &str = "azure-connect";
 /// `source` of the console's events that drive the wizard.
 pub const CONSOLE_SOURCE: &str = "spot.console";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// An event as delivered: EventBridge's `detail-type` and `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutEvent {
     #[serde(rename = "detail-type")]
     pub detail_type: String,

@@ -135,21 +135,40 @@ pub const REMINDED_TAG: &str = "azure-connect:reminded";
 /// Rotation on, this many days before expiry.
 pub const ROTATION_TAG: &str = "azure-connect:rotation-days";
 
-/// A secret's versions and their staging labels (Secrets Manager's rotation protocol).
+/// The stages a version of a connection's document can be in. Each is held by one version at
+/// most; the adapter names them in its own terms (Secrets Manager's staging labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The document every read sees.
+    Current,
+    /// A rotation's new document, not yet current.
+    Pending,
+    /// A write waiting for its compare-and-swap (never read as current).
+    Staged,
+}
+
+/// A secret's versions and their stages (the rotation protocol).
 #[derive(Debug, Clone, Default)]
 pub struct VersionInfo {
     pub name: String,
     /// `None` where the emulator does not say (moto, for a never-rotated secret).
     pub rotation_enabled: Option<bool>,
-    pub stages: std::collections::HashMap<String, Vec<String>>,
+    /// Version id → its stages (stages the store does not use are left out).
+    pub stages: std::collections::HashMap<String, Vec<Stage>>,
 }
 
 impl VersionInfo {
-    pub fn holder_of(&self, stage: &str) -> Option<&str> {
+    /// The version holding `stage`, if any.
+    pub fn holder_of(&self, stage: Stage) -> Option<&str> {
         self.stages
             .iter()
-            .find(|(_, s)| s.iter().any(|l| l == stage))
+            .find(|(_, s)| s.contains(&stage))
             .map(|(v, _)| v.as_str())
+    }
+
+    /// Whether `version` holds `stage`.
+    pub fn holds(&self, version: &str, stage: Stage) -> bool {
+        self.stages.get(version).is_some_and(|s| s.contains(&stage))
     }
 }
 
@@ -163,7 +182,7 @@ pub trait RotationStore: Send + Sync + fmt::Debug {
         &self,
         secret_id: &str,
         version: &str,
-        stage: &str,
+        stage: Stage,
     ) -> Result<Option<Connection>, StoreError>;
     /// Puts `doc` as version `token` with `stage` (idempotent for the same token and document).
     async fn put_version(
@@ -171,13 +190,13 @@ pub trait RotationStore: Send + Sync + fmt::Debug {
         secret_id: &str,
         token: &str,
         doc: &Connection,
-        stage: &str,
+        stage: Stage,
     ) -> Result<(), StoreError>;
-    /// Moves (or with `to: None` removes) a label; [`StoreError::Conflict`] if `from` does not hold it.
+    /// Moves (or with `to: None` removes) a stage; [`StoreError::Conflict`] if `from` does not hold it.
     async fn move_stage(
         &self,
         secret_id: &str,
-        stage: &str,
+        stage: Stage,
         to: Option<&str>,
         from: Option<&str>,
     ) -> Result<(), StoreError>;

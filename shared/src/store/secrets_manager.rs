@@ -14,15 +14,35 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, RotationStore, ScanEntry, ScanPage, StoreError, VersionId,
-    VersionInfo, Versioned, WriteToken, secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, RotationStore, ScanEntry, ScanPage, Stage, StoreError,
+    VersionId, VersionInfo, Versioned, WriteToken, secret_name, tags_of,
 };
 use crate::domain::document;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
 
 /// Our staging label for a version that is written but not yet current.
-pub const STAGED_LABEL: &str = "AZC_STAGED";
+/// Our staging label: a write waits under it for its compare-and-swap.
+const STAGED_LABEL: &str = "AZC_STAGED";
 const CURRENT: &str = "AWSCURRENT";
+const PENDING: &str = "AWSPENDING";
+
+/// The store's stages in Secrets Manager's words.
+fn label(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Current => CURRENT,
+        Stage::Pending => PENDING,
+        Stage::Staged => STAGED_LABEL,
+    }
+}
+
+fn stage_of(label: &str) -> Option<Stage> {
+    match label {
+        CURRENT => Some(Stage::Current),
+        PENDING => Some(Stage::Pending),
+        STAGED_LABEL => Some(Stage::Staged),
+        _ => None,
+    }
+}
 const DESCRIPTION: &str = "azure-connect: one Azure connection of a Spot account";
 
 /// Calls made to Secrets Manager, by operation (for the bench and for logs).
@@ -394,7 +414,15 @@ impl RotationStore for SecretsManagerStore {
         Ok(VersionInfo {
             name: d.name().unwrap_or_default().to_owned(),
             rotation_enabled: d.rotation_enabled(),
-            stages: d.version_ids_to_stages().cloned().unwrap_or_default(),
+            stages: d
+                .version_ids_to_stages()
+                .into_iter()
+                .flatten()
+                .map(|(version, labels)| {
+                    let stages = labels.iter().filter_map(|l| stage_of(l)).collect();
+                    (version.clone(), stages)
+                })
+                .collect(),
         })
     }
 
@@ -402,7 +430,7 @@ impl RotationStore for SecretsManagerStore {
         &self,
         secret_id: &str,
         version: &str,
-        stage: &str,
+        stage: Stage,
     ) -> Result<Option<Connection>, StoreError> {
         count(&self.calls.get);
         let read = self
@@ -410,7 +438,7 @@ impl RotationStore for SecretsManagerStore {
             .get_secret_value()
             .secret_id(secret_id)
             .version_id(version)
-            .version_stage(stage);
+            .version_stage(label(stage));
         match read.send().await {
             Ok(out) => match out.secret_string() {
                 Some(text) => Ok(Some(document::decode(text)?)),
@@ -426,7 +454,7 @@ impl RotationStore for SecretsManagerStore {
         secret_id: &str,
         token: &str,
         doc: &Connection,
-        stage: &str,
+        stage: Stage,
     ) -> Result<(), StoreError> {
         count(&self.calls.put);
         let text = document::encode(doc);
@@ -436,7 +464,7 @@ impl RotationStore for SecretsManagerStore {
             .secret_id(secret_id)
             .client_request_token(token)
             .secret_string(text.as_str())
-            .version_stages(stage)
+            .version_stages(label(stage))
             .send()
             .await;
         match put {
@@ -449,7 +477,7 @@ impl RotationStore for SecretsManagerStore {
     async fn move_stage(
         &self,
         secret_id: &str,
-        stage: &str,
+        stage: Stage,
         to: Option<&str>,
         from: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -458,7 +486,7 @@ impl RotationStore for SecretsManagerStore {
             .client
             .update_secret_version_stage()
             .secret_id(secret_id)
-            .version_stage(stage)
+            .version_stage(label(stage))
             .set_move_to_version_id(to.map(str::to_owned))
             .set_remove_from_version_id(from.map(str::to_owned))
             .send()

@@ -1,0 +1,159 @@
+//! Azure Resource Manager: the subscription read and the caller's permissions on it.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::entra::{Token, base_url};
+use super::world::{Grant, Subscription, World};
+use super::{ARM_RESOURCES, Emulator, is_guid};
+
+/// ARM's error body.
+pub(crate) fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// The checks every ARM read makes: api-version, token, subscription id, tenant.
+pub(crate) fn arm_access(
+    world: &World,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    id: &str,
+) -> Result<(Token, Subscription), Box<Response>> {
+    if !query.contains_key("api-version") {
+        return Err(Box::new(arm_error(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )));
+    }
+    let Some(token) = Token::from_headers(headers) else {
+        return Err(Box::new(arm_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        )));
+    };
+    if !ARM_RESOURCES.contains(&token.resource.as_str()) {
+        return Err(Box::new(arm_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token has been obtained for wrong audience or resource.",
+        )));
+    }
+    if !is_guid(id) {
+        return Err(Box::new(arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidSubscriptionId",
+            &format!("The provided subscription identifier '{id}' is malformed or invalid."),
+        )));
+    }
+    let Some(sub) = world.subscriptions.iter().find(|s| s.id.eq_ignore_ascii_case(id)) else {
+        return Err(Box::new(arm_error(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            &format!("The subscription '{id}' could not be found."),
+        )));
+    };
+    if !sub.tenant_id.eq_ignore_ascii_case(&token.tenant) {
+        return Err(Box::new(arm_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationTokenTenant",
+            "The access token is from the wrong issuer. It must match the tenant associated with this subscription.",
+        )));
+    }
+    Ok((token, sub.clone()))
+}
+
+/// The grants of the token's app that its token can see (propagation).
+pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -> Vec<Grant> {
+    let delay = chrono::Duration::seconds(world.behaviour.propagation_seconds as i64);
+    sub.grants
+        .iter()
+        .filter(|g| g.app_id.eq_ignore_ascii_case(&token.app_id))
+        .filter(|g| g.assigned_at.is_none_or(|at| token.issued >= at + delay))
+        .cloned()
+        .collect()
+}
+
+pub(crate) fn principal_of(world: &World, token: &Token) -> String {
+    world
+        .tenants
+        .iter()
+        .flat_map(|t| &t.apps)
+        .find(|a| a.app_id.eq_ignore_ascii_case(&token.app_id))
+        .map(|a| a.principal_id.clone())
+        .unwrap_or_default()
+}
+
+pub(crate) async fn subscription(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let world = emu.world();
+    let (token, sub) = match arm_access(&world, &headers, &query, &id) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
+    };
+    if visible_grants(&world, &sub, &token).is_empty() {
+        let principal = principal_of(&world, &token);
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            &format!(
+                "The client '{principal}' with object id '{principal}' does not have authorization to perform action 'Microsoft.Resources/subscriptions/read' over scope '/subscriptions/{}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+                sub.id
+            ),
+        );
+    }
+    axum::Json(json!({
+        "id": format!("/subscriptions/{}", sub.id),
+        "authorizationSource": "RoleBased",
+        "subscriptionId": sub.id,
+        "tenantId": sub.tenant_id,
+        "displayName": sub.display_name,
+        "state": sub.state,
+        "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
+    }))
+    .into_response()
+}
+
+pub(crate) async fn permissions(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let world = emu.world();
+    let (token, sub) = match arm_access(&world, &headers, &query, &id) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
+    };
+    let entries: Vec<Value> = visible_grants(&world, &sub, &token)
+        .iter()
+        .map(|g| json!({"actions": g.actions, "notActions": g.not_actions, "dataActions": [], "notDataActions": []}))
+        .collect();
+    let size = world.behaviour.permissions_page_size.max(1);
+    let skip: usize = query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = entries.iter().skip(skip).take(size).cloned().collect();
+    let mut body = json!({ "value": page });
+    if skip + size < entries.len() {
+        body["nextLink"] = json!(format!(
+            "{}/subscriptions/{}/providers/Microsoft.Authorization/permissions?api-version={}&$skiptoken={}",
+            base_url(&headers),
+            sub.id,
+            query.get("api-version").map_or("2022-04-01", String::as_str),
+            skip + size
+        ));
+    }
+    axum::Json(body).into_response()
+}

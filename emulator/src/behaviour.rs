@@ -1,0 +1,117 @@
+//! Behaviour switches (latency, throttling, outage, propagation) and the request log: a
+//! middleware in front of every Azure route.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::Emulator;
+use super::arm::arm_error;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Behaviour {
+    /// Added to every Azure answer.
+    pub latency_ms: u64,
+    /// Answer the next N Azure requests with 429 (and Retry-After).
+    pub throttle_next: u32,
+    pub retry_after_seconds: u64,
+    /// Answer every Azure request with 503.
+    pub outage: bool,
+    /// A grant is visible to tokens issued at least this long after its assignment.
+    pub propagation_seconds: u64,
+    /// Entries per page of the permissions list (nextLink paging).
+    pub permissions_page_size: usize,
+    /// A password added through Graph is accepted by the token endpoint only after this long.
+    pub new_secret_delay_seconds: u64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            throttle_next: 0,
+            retry_after_seconds: 1,
+            outage: false,
+            propagation_seconds: 0,
+            permissions_page_size: 2,
+            new_secret_delay_seconds: 0,
+        }
+    }
+}
+
+/// A request as received (for tests: what was sent where).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Records every Azure request, then applies latency, outage and throttling.
+pub(crate) async fn azure_behaviour(State(emu): State<Emulator>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let behaviour = {
+        let mut inner = emu.lock();
+        inner.requests.push(Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+        let b = inner.world.behaviour.clone();
+        if inner.world.behaviour.throttle_next > 0 {
+            inner.world.behaviour.throttle_next -= 1;
+        }
+        b
+    };
+    if behaviour.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(behaviour.latency_ms)).await;
+    }
+    let is_login = parts.uri.path().contains("/oauth2/") || parts.uri.path().contains("/.well-known/");
+    if behaviour.outage {
+        return if is_login {
+            (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+        } else {
+            arm_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable.",
+            )
+        };
+    }
+    if behaviour.throttle_next > 0 {
+        let retry = [(header::RETRY_AFTER, behaviour.retry_after_seconds.to_string())];
+        return if is_login {
+            (StatusCode::TOO_MANY_REQUESTS, retry, "Too Many Requests").into_response()
+        } else {
+            let mut r = arm_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "SubscriptionRequestsThrottled",
+                "Number of requests for subscription exceeded the limit.",
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                retry[0]
+                    .1
+                    .parse()
+                    .unwrap_or(header::HeaderValue::from_static("1")),
+            );
+            r
+        };
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}

@@ -1,0 +1,62 @@
+//! The emulator's own control routes (`/_emulator/…`): the world, behaviour, grants, requests.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::behaviour::{Behaviour, Recorded};
+use super::world::{Grant, World};
+use super::{Emulator, now};
+
+pub(crate) async fn get_world(State(emu): State<Emulator>) -> axum::Json<World> {
+    axum::Json(emu.world())
+}
+
+pub(crate) async fn put_world(
+    State(emu): State<Emulator>,
+    axum::Json(world): axum::Json<World>,
+) -> StatusCode {
+    emu.update(|w| *w = world);
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn put_behaviour(
+    State(emu): State<Emulator>,
+    axum::Json(b): axum::Json<Behaviour>,
+) -> StatusCode {
+    emu.update(|w| w.behaviour = b);
+    StatusCode::NO_CONTENT
+}
+
+/// Assigns a role now, as the customer does in the portal (`assignedAt` = now).
+pub(crate) async fn add_grant(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    axum::Json(mut grant): axum::Json<Grant>,
+) -> StatusCode {
+    grant.assigned_at.get_or_insert_with(now);
+    let mut found = false;
+    emu.update(|w| {
+        if let Some(sub) = w
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.id.eq_ignore_ascii_case(&id))
+        {
+            sub.grants.push(grant);
+            found = true;
+        }
+    });
+    if found {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+pub(crate) async fn get_requests(State(emu): State<Emulator>) -> axum::Json<Vec<Recorded>> {
+    axum::Json(emu.requests())
+}
+
+pub(crate) async fn clear_requests(State(emu): State<Emulator>) -> StatusCode {
+    emu.clear_requests();
+    StatusCode::NO_CONTENT
+}

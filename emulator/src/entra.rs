@@ -1,0 +1,272 @@
+//! Entra ID: the client-credentials token endpoint and the tenant's OpenID configuration.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::world::{Tenant, World};
+use super::{ARM_RESOURCES, Emulator, GRAPH_RESOURCES, is_guid, now};
+
+pub(crate) fn find_tenant<'a>(world: &'a World, id: &str) -> Option<&'a Tenant> {
+    let id = id.to_ascii_lowercase();
+    world
+        .tenants
+        .iter()
+        .find(|t| t.id.eq_ignore_ascii_case(&id) || t.domains.iter().any(|d| d.eq_ignore_ascii_case(&id)))
+}
+
+/// Entra ID's error body.
+pub(crate) fn aad_error(status: StatusCode, error: &str, code: u32, message: &str) -> Response {
+    let trace = uuid::Uuid::new_v4();
+    let correlation = uuid::Uuid::new_v4();
+    let ts = now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let body = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {ts}"),
+        "error_codes": [code],
+        "timestamp": ts,
+        "trace_id": trace,
+        "correlation_id": correlation,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+pub(crate) fn tenant_syntax_ok(t: &str) -> bool {
+    is_guid(t)
+        || (t.contains('.')
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct TokenForm {
+    grant_type: String,
+    client_id: String,
+    client_secret: Option<String>,
+    client_assertion: Option<String>,
+    scope: String,
+}
+
+/// Tokens are readable on purpose: `emu.{tenant}.{appId}.{resource}.{issued ms}.{nonce}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub(crate) tenant: String,
+    pub(crate) app_id: String,
+    pub(crate) resource: String,
+    pub(crate) issued: DateTime<Utc>,
+}
+
+impl Token {
+    fn encode(&self) -> String {
+        let resource = self.resource.replace('.', "~");
+        format!(
+            "emu.{}.{}.{}.{}.{}",
+            self.tenant,
+            self.app_id,
+            resource,
+            self.issued.timestamp_millis(),
+            uuid::Uuid::new_v4().simple()
+        )
+    }
+
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let raw = auth.strip_prefix("Bearer ")?;
+        let mut parts = raw.split('.');
+        if parts.next()? != "emu" {
+            return None;
+        }
+        let tenant = parts.next()?.to_owned();
+        let app_id = parts.next()?.to_owned();
+        let resource = parts.next()?.replace('~', ".");
+        let issued = DateTime::from_timestamp_millis(parts.next()?.parse().ok()?)?;
+        Some(Self {
+            tenant,
+            app_id,
+            resource,
+            issued,
+        })
+    }
+}
+
+pub(crate) async fn token(
+    State(emu): State<Emulator>,
+    Path(tenant_in): Path<String>,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Response {
+    let world = emu.world();
+    if form.grant_type != "client_credentials" {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
+    }
+    if !tenant_syntax_ok(&tenant_in) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900023,
+            &format!(
+                "Specified tenant identifier '{tenant_in}' is neither a valid DNS name, nor a valid external domain."
+            ),
+        );
+    }
+    let Some(tenant) = find_tenant(&world, &tenant_in) else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant_in}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    };
+    let Some(resource) = form
+        .scope
+        .strip_suffix("/.default")
+        .map(|r| r.trim_end_matches('/').to_owned())
+    else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            "The provided value for the input parameter 'scope' is not valid.",
+        );
+    };
+    if !ARM_RESOURCES.contains(&resource.as_str()) && !GRAPH_RESOURCES.contains(&resource.as_str()) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {}.",
+                tenant.id
+            ),
+        );
+    }
+    let Some(app) = tenant
+        .apps
+        .iter()
+        .find(|a| a.app_id.eq_ignore_ascii_case(&form.client_id))
+    else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{}' was not found in the directory '{}'.",
+                form.client_id, tenant.id
+            ),
+        );
+    };
+    if app.disabled {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            7000112,
+            "Application is disabled.",
+        );
+    }
+    let Some(secret) = form.client_secret.filter(|s| !s.is_empty()) else {
+        let _ = form.client_assertion;
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
+    };
+    let Some(password) = app.passwords.iter().find(|p| p.secret_text == secret) else {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                app.app_id
+            ),
+        );
+    };
+    let now = now();
+    if password.start_date_time.is_some_and(|s| s > now) {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided.",
+        );
+    }
+    if password.end_date_time.is_some_and(|e| e <= now) {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app.",
+                app.app_id
+            ),
+        );
+    }
+    if tenant
+        .blocked_apps
+        .iter()
+        .any(|b| b.eq_ignore_ascii_case(&app.app_id))
+    {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "access_denied",
+            53003,
+            "Access has been blocked by Conditional Access policies.",
+        );
+    }
+    let token = Token {
+        tenant: tenant.id.to_ascii_lowercase(),
+        app_id: app.app_id.to_ascii_lowercase(),
+        resource,
+        issued: now,
+    };
+    axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token.encode()}))
+        .into_response()
+}
+
+pub(crate) async fn openid(
+    State(emu): State<Emulator>,
+    Path(tenant_in): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let world = emu.world();
+    let Some(tenant) = find_tenant(&world, &tenant_in) else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!(
+                "Tenant '{tenant_in}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    };
+    let base = base_url(&headers);
+    axum::Json(json!({
+        "issuer": format!("{base}/{}/v2.0", tenant.id),
+        "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", tenant.id),
+        "authorization_endpoint": format!("{base}/{}/oauth2/v2.0/authorize", tenant.id),
+        "jwks_uri": format!("{base}/{}/discovery/v2.0/keys", tenant.id),
+        "tenant_region_scope": "EU",
+    }))
+    .into_response()
+}
+
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}

@@ -1,0 +1,122 @@
+//! The world: tenants, their apps (with password credentials), subscriptions and role grants.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::behaviour::Behaviour;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct World {
+    pub tenants: Vec<Tenant>,
+    pub subscriptions: Vec<Subscription>,
+    pub behaviour: Behaviour,
+}
+
+impl World {
+    /// The usual small world: one tenant (GUID and one verified domain) with one app knowing
+    /// `secrets`, and one enabled subscription of that tenant where the app holds a role granting
+    /// `actions` (`None`: no role assigned).
+    pub fn single(
+        tenant: &str,
+        domain: &str,
+        app_id: &str,
+        secrets: &[&str],
+        subscription: &str,
+        actions: Option<Vec<String>>,
+    ) -> Self {
+        Self {
+            tenants: vec![Tenant {
+                id: tenant.into(),
+                domains: vec![domain.into()],
+                apps: vec![App {
+                    app_id: app_id.into(),
+                    passwords: secrets
+                        .iter()
+                        .map(|s| Password {
+                            secret_text: (*s).into(),
+                            ..Password::default()
+                        })
+                        .collect(),
+                    ..App::default()
+                }],
+                blocked_apps: vec![],
+            }],
+            subscriptions: vec![Subscription {
+                id: subscription.into(),
+                tenant_id: tenant.into(),
+                display_name: "Subscription".into(),
+                state: "Enabled".into(),
+                grants: actions
+                    .map(|actions| Grant {
+                        app_id: app_id.into(),
+                        actions,
+                        ..Grant::default()
+                    })
+                    .into_iter()
+                    .collect(),
+            }],
+            behaviour: Behaviour::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Tenant {
+    pub id: String,
+    /// Verified domains, e.g. contoso.onmicrosoft.com.
+    pub domains: Vec<String>,
+    pub apps: Vec<App>,
+    /// App ids that a Conditional Access policy blocks (AADSTS53003).
+    pub blocked_apps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct App {
+    pub app_id: String,
+    /// Object id of the application (Graph `id`).
+    pub object_id: String,
+    /// Object id of its service principal (what ARM names in AuthorizationFailed).
+    pub principal_id: String,
+    pub display_name: String,
+    pub disabled: bool,
+    /// Owns itself with `Application.ReadWrite.OwnedBy`: may read and manage its credentials.
+    pub manages_own_credentials: bool,
+    pub passwords: Vec<Password>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Password {
+    pub key_id: String,
+    pub display_name: String,
+    /// The secret value (`secretText`, shown by Azure only once).
+    pub secret_text: String,
+    pub start_date_time: Option<DateTime<Utc>>,
+    pub end_date_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Subscription {
+    pub id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    /// Enabled | Warned | PastDue | Disabled | Deleted
+    pub state: String,
+    pub grants: Vec<Grant>,
+}
+
+/// A role assigned to an app on the subscription, as its permission entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Grant {
+    pub app_id: String,
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
+    /// When it was assigned; with [`Behaviour::propagation_seconds`], tokens issued before it
+    /// became visible do not see it.
+    pub assigned_at: Option<DateTime<Utc>>,
+}

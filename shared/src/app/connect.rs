@@ -1,0 +1,86 @@
+//! Connect Account (validate the stored inputs against Azure, record the verdict) and the early
+//! checks of steps 3.2 and 3.3.
+
+use chrono::Utc;
+
+use super::{App, AppError, Outcome, RequestMeta};
+use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
+use crate::domain::{Command, Connection, ConnectionId, FailureRecord, OrgId, ValidationRecord};
+use crate::validation::CHECKS;
+
+impl App {
+    /// Validates the stored inputs against Azure (no store lock is held meanwhile), then records
+    /// the verdict by compare-and-swap: connected, or failed with everything the customer typed kept.
+    pub(super) async fn connect(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+    ) -> Result<Outcome, AppError> {
+        let current = self.load(org, id).await?.connection;
+        let inputs = current.validation_inputs()?;
+        let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let verdict = validator.validate(&inputs).await;
+        let diagnosis = verdict.as_ref().err().map(Diagnosis::of);
+        let graph = verdict.as_ref().ok().and_then(|v| v.graph.as_ref());
+        let record = ValidationRecord {
+            checked_at: Utc::now(),
+            inputs: inputs.fingerprint,
+            checks: CHECKS.iter().map(|c| c.to_string()).collect(),
+            warnings: verdict.as_ref().map(|v| v.warnings.clone()).unwrap_or_default(),
+            subscription_name: verdict.as_ref().ok().map(|v| v.subscription_name.clone()),
+            failure: diagnosis.as_ref().map(|d| FailureRecord {
+                step: d.step,
+                code: d.code.to_owned(),
+                retryable: d.retryable,
+                missing_actions: d.missing_actions.clone(),
+            }),
+            graph_manages_credentials: graph.map(|g| g.manages_credentials),
+            secret_key_id: graph.and_then(|g| g.key_id.clone()),
+            secret_end: graph.and_then(|g| g.secret_end),
+        };
+        if let Some(d) = &diagnosis {
+            tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, "connect failed");
+        }
+        let connection = self
+            .update(req, org, id, &Command::RecordValidation(record))
+            .await?;
+        match diagnosis {
+            None => Ok(Outcome::Connected(connection)),
+            Some(d) => Err(AppError::Validation(Box::new(d))),
+        }
+    }
+
+    /// Earlier feedback where it is cheap: at 3.2 the tenant must exist; at 3.3 the three values
+    /// must get a token. A definite "no" from Azure rejects the input (the secret is not kept);
+    /// Azure out of reach accepts it, and Connect Account will tell.
+    pub(super) async fn early_check(&self, current: &Connection, command: &Command) -> Result<(), AppError> {
+        let Some(validator) = &self.validator else {
+            return Ok(());
+        };
+        let verdict = match command {
+            Command::AppRegistration { tenant, .. } => validator.probe_tenant(tenant).await,
+            Command::ClientSecret { secret, .. } => match &current.app_registration {
+                Some(app) => {
+                    validator
+                        .check_credentials(&app.tenant, &app.client, secret)
+                        .await
+                }
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        };
+        match verdict {
+            Err(f @ ValidationFailure::Azure(AzureFailure::TokenRefused { .. })) => {
+                let diagnosis = Diagnosis::of(&f);
+                tracing::info!(step = %diagnosis.step, code = diagnosis.code, "early check refused the input");
+                Err(AppError::Validation(Box::new(diagnosis)))
+            }
+            Err(other) => {
+                tracing::warn!(failure = ?other, "early check could not reach Azure; input accepted");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+}

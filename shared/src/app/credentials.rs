@@ -1,0 +1,111 @@
+//! Spot's credentials API (`/azure/setup/credentials`) on the wizard's use cases: the four values
+//! in one write, then Connect Account; the same checks without saving; the account's connection.
+
+use super::events::{Progress, Subject};
+use super::{App, AppError, Operation, Outcome, OutcomeEvent, RequestMeta, derive_connection_id};
+use crate::domain::diagnosis::Diagnosis;
+use crate::domain::{
+    AccountId, ClientId, ClientSecret, Command, Connection, OrgId, SecretExpiry, Step, SubscriptionId,
+    TenantId, ValidationInputs,
+};
+use crate::validation::Validated;
+
+/// The four values (and the optional expiry) of Spot's credentials API, parsed.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub tenant: TenantId,
+    pub client: ClientId,
+    pub secret: ClientSecret,
+    pub subscription: SubscriptionId,
+    pub expires_at: Option<SecretExpiry>,
+}
+
+impl Credentials {
+    fn commands(&self) -> [Command; 3] {
+        [
+            Command::AppRegistration {
+                tenant: self.tenant.clone(),
+                client: self.client,
+            },
+            Command::ClientSecret {
+                secret: self.secret.clone(),
+                expires_at: self.expires_at,
+            },
+            Command::Subscription {
+                subscription: self.subscription,
+            },
+        ]
+    }
+}
+
+impl App {
+    /// `POST /azure/setup/credentials`: the wizard's input steps and Connect Account in one go, on
+    /// the account's connection (the most recent one, or a new one).
+    pub async fn set_credentials(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        account: AccountId,
+        credentials: Credentials,
+    ) -> Result<Outcome, AppError> {
+        // Each phase gets its own request id, so that each is idempotent on its own.
+        let id = match self.store.find(org, &account).await?.first() {
+            Some(id) => *id,
+            None => {
+                let id = derive_connection_id(org, &format!("spot-credentials|{account}"));
+                let start = Operation::Start {
+                    account: account.clone(),
+                    connection: Some(id),
+                };
+                self.execute(&req.phase("start"), org, start).await?;
+                id
+            }
+        };
+        let phase = req.phase("credentials");
+        match self
+            .update_all(&phase, org, &id, &credentials.commands(), false)
+            .await
+        {
+            Ok((c, _)) => {
+                let subject = Subject::new(&phase, org, Step::ClientSecret, Some(id));
+                self.publish(OutcomeEvent::StepCompleted(Progress::of(subject, &c)))
+                    .await;
+            }
+            Err(e) => {
+                self.reject(&phase, Some(org), Step::ClientSecret, Some(id), &e)
+                    .await;
+                return Err(e);
+            }
+        }
+        self.execute(&req.phase("connect"), org, Operation::Connect { connection: id })
+            .await
+    }
+
+    /// `POST /azure/setup/credentials/validation`: the same checks, nothing saved.
+    pub async fn validate_credentials(&self, credentials: &Credentials) -> Result<Validated, AppError> {
+        let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let inputs = ValidationInputs {
+            tenant: credentials.tenant.clone(),
+            client: credentials.client,
+            secret: credentials.secret.clone(),
+            subscription: credentials.subscription,
+            fingerprint: String::new(),
+        };
+        validator
+            .validate(&inputs)
+            .await
+            .map_err(|f| AppError::Validation(Box::new(Diagnosis::of(&f))))
+    }
+
+    /// `GET /azure/setup/credentials`: the account's connection.
+    pub async fn credentials_of(&self, org: &OrgId, account: &AccountId) -> Result<Connection, AppError> {
+        let id = self
+            .store
+            .find(org, account)
+            .await?
+            .first()
+            .copied()
+            .ok_or(AppError::NotFound)?;
+        Ok(self.load(org, &id).await?.connection)
+    }
+}

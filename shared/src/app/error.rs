@@ -1,0 +1,319 @@
+//! What can go wrong in a use case, and what each failure *means*: its stable code, the wizard step
+//! to go back to, whether trying again can help, and the words the customer reads. The edge adds
+//! only the transport (HTTP status, problem type URI); events carry the meaning as it is.
+
+use serde::Serialize;
+
+use crate::domain::diagnosis::{Diagnosis, DiagnosisKind};
+use crate::domain::{RuleError, Step};
+use crate::store::StoreError;
+
+/// One field that did not parse; the message never repeats the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The errors of the use cases. Requests that never became an operation (bad bodies, no
+/// organization, no route) are the edge's own errors.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no such connection")]
+    NotFound,
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error("this connection id is already used by another account's connection")]
+    IdTaken,
+    #[error("too many concurrent changes to this connection")]
+    Contended,
+    #[error("the connection store failed")]
+    Store(#[from] StoreError),
+    /// Connect Account's verdict: the customer (or Azure) has something to fix.
+    #[error("validation against Azure failed: {}", .0.code)]
+    Validation(Box<Diagnosis>),
+    #[error("this function has no Azure configuration")]
+    AzureNotConfigured,
+}
+
+/// Whose move it is after a failure; the edge turns it into a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is wrong as sent.
+    Invalid,
+    /// The request does not say who sends it.
+    Unauthenticated,
+    /// No such thing (in this organization).
+    NotFound,
+    /// The request clashes with the connection's state or with other requests.
+    Conflict,
+    /// Well-formed, but Azure (or a rule) says the customer has something to fix.
+    Unprocessable,
+    /// A dependency is busy or down; nothing was lost, try again.
+    Unavailable,
+    /// Our fault; logged with its causes.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Server-side failures: logged at error level with their whole chain of causes.
+    pub fn is_fault(self) -> bool {
+        matches!(self, Self::Unavailable | Self::Internal)
+    }
+}
+
+/// A rejected request as the customer (and the console, through events) sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    #[serde(skip)]
+    pub kind: ErrorKind,
+    pub title: &'static str,
+    pub detail: String,
+    /// The wizard step to go back to.
+    pub step: Step,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    pub retryable: bool,
+    /// For permission gaps: exactly the required actions not granted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
+}
+
+impl Rejection {
+    pub fn new(
+        kind: ErrorKind,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+        step: Step,
+    ) -> Self {
+        Self {
+            kind,
+            title,
+            detail: detail.into(),
+            step,
+            code,
+            errors: Vec::new(),
+            retryable: false,
+            missing_actions: Vec::new(),
+        }
+    }
+
+    pub fn retryable(mut self) -> Self {
+        self.retryable = true;
+        self
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+}
+
+/// Anything a request can be rejected with: its meaning for the customer, and the error itself
+/// (logged with its causes).
+pub trait Rejectable: std::error::Error + Send + Sync {
+    /// `step` is the step the request was for; some errors send the customer elsewhere.
+    fn rejection(&self, step: Step) -> Rejection;
+}
+
+/// Every code an [`AppError`] can carry (the edge adds its own; `openapi.yaml` lists them all).
+pub const CODES: &[&str] = &[
+    "connection-not-found",
+    "step-prerequisite-missing",
+    "inputs-changed",
+    "graph-permission-missing",
+    "connection-id-taken",
+    "write-conflict",
+    "store-unavailable",
+    "internal-error",
+];
+
+const INTERNAL_DETAIL: &str = "Something failed on our side; it has been logged.";
+
+impl AppError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Contended | Self::Rule(RuleError::InputsChanged) => true,
+            Self::Validation(d) => d.retryable,
+            _ => false,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound => ErrorKind::NotFound,
+            Self::Rule(RuleError::GraphPermissionMissing) => ErrorKind::Unprocessable,
+            Self::Rule(_) | Self::IdTaken | Self::Contended => ErrorKind::Conflict,
+            Self::Validation(d) => match d.kind {
+                DiagnosisKind::Customer => ErrorKind::Unprocessable,
+                DiagnosisKind::AzureUnavailable => ErrorKind::Unavailable,
+                DiagnosisKind::Ours => ErrorKind::Internal,
+            },
+            Self::Store(e) if e.is_retryable() => ErrorKind::Unavailable,
+            Self::Store(_) | Self::AzureNotConfigured => ErrorKind::Internal,
+        }
+    }
+}
+
+impl Rejectable for AppError {
+    fn rejection(&self, step: Step) -> Rejection {
+        let kind = self.kind();
+        match self {
+            Self::NotFound => Rejection::new(
+                kind,
+                "connection-not-found",
+                "Connection not found",
+                "There is no such connection in your organization. Start a new one.",
+                Step::Start,
+            ),
+            Self::Rule(RuleError::MissingPrerequisite { step: wanted, needs }) => Rejection::new(
+                kind,
+                "step-prerequisite-missing",
+                "An earlier step is missing",
+                format!("Step {wanted} needs step {needs} first; complete {needs}, then come back."),
+                *needs,
+            ),
+            Self::Rule(RuleError::InputsChanged) => Rejection::new(
+                kind,
+                "inputs-changed",
+                "Inputs changed during validation",
+                "The connection's inputs changed while Connect Account was checking them; connect again.",
+                Step::RoleAssignment,
+            )
+            .retryable(),
+            Self::Rule(RuleError::GraphPermissionMissing) => Rejection::new(
+                kind,
+                "graph-permission-missing",
+                "The app cannot manage its own credentials",
+                "Rotation needs the Microsoft Graph application permission Application.ReadWrite.OwnedBy (Azure portal > Microsoft Entra ID > App registrations > your app > API permissions > Add > Microsoft Graph > Application permissions; grant admin consent) and the app's service principal as an owner of the app (Owners > Add). Then connect again and turn rotation on.",
+                Step::AppRegistration,
+            ),
+            Self::Validation(d) => {
+                let mut r = Rejection::new(kind, d.code, d.title, d.detail.clone(), d.step);
+                r.retryable = d.retryable;
+                r.missing_actions = d.missing_actions.clone();
+                r
+            }
+            Self::IdTaken => Rejection::new(
+                kind,
+                "connection-id-taken",
+                "Connection id in use",
+                "This connection id belongs to another account's connection.",
+                Step::Start,
+            ),
+            Self::Contended => Rejection::new(
+                kind,
+                "write-conflict",
+                "Concurrent changes",
+                "The connection was changed by other requests at the same time; try again.",
+                step,
+            )
+            .retryable(),
+            Self::Store(e) if e.is_retryable() => Rejection::new(
+                kind,
+                "store-unavailable",
+                "Temporarily unavailable",
+                "Our storage is busy or unavailable; nothing was lost. Try again shortly.",
+                step,
+            )
+            .retryable(),
+            Self::Store(_) | Self::AzureNotConfigured => {
+                Rejection::new(kind, "internal-error", "Internal error", INTERNAL_DETAIL, step)
+            }
+        }
+    }
+}
+
+/// The error and every cause under it, `: `-separated, for one log field.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<AppError> {
+        vec![
+            AppError::NotFound,
+            AppError::Rule(RuleError::MissingPrerequisite {
+                step: Step::CustomRole,
+                needs: Step::Subscription,
+            }),
+            AppError::Rule(RuleError::InputsChanged),
+            AppError::Rule(RuleError::GraphPermissionMissing),
+            AppError::IdTaken,
+            AppError::Contended,
+            AppError::Store(StoreError::Unavailable("x".into())),
+            AppError::Store(StoreError::Backend("x".into())),
+        ]
+    }
+
+    #[test]
+    fn every_error_has_a_listed_code_and_every_code_is_used() {
+        let codes: Vec<&str> = every_error()
+            .iter()
+            .map(|e| e.rejection(Step::Start).code)
+            .collect();
+        assert_eq!(codes, CODES);
+    }
+
+    #[test]
+    fn prerequisite_points_at_the_missing_step() {
+        let r = AppError::Rule(RuleError::MissingPrerequisite {
+            step: Step::CustomRole,
+            needs: Step::Subscription,
+        })
+        .rejection(Step::CustomRole);
+        assert_eq!(
+            (r.kind, r.code, r.step),
+            (
+                ErrorKind::Conflict,
+                "step-prerequisite-missing",
+                Step::Subscription
+            )
+        );
+    }
+
+    #[test]
+    fn throttling_is_a_retryable_fault_and_other_store_failures_are_ours() {
+        let r = AppError::Store(StoreError::Unavailable("throttled".into())).rejection(Step::Subscription);
+        assert_eq!((r.kind, r.retryable), (ErrorKind::Unavailable, true));
+        let r = AppError::Store(StoreError::Backend("denied".into())).rejection(Step::Subscription);
+        assert_eq!((r.kind, r.retryable), (ErrorKind::Internal, false));
+        assert!(r.kind.is_fault());
+    }
+
+    #[test]
+    fn the_chain_names_every_cause() {
+        let io = std::io::Error::other("AccessDeniedException: not authorized to kms:Decrypt");
+        let err = AppError::Store(StoreError::Backend(Box::new(io)));
+        let chain = error_chain(&err);
+        assert!(
+            chain.starts_with("the connection store failed: the store failed: "),
+            "{chain}"
+        );
+        assert!(chain.ends_with("kms:Decrypt"), "{chain}");
+    }
+}

@@ -1,0 +1,264 @@
+//! Every outcome event the application publishes, typed, in one place. Built from domain values
+//! only (the secret has no way in); [`OutcomeEvent::to_wire`] gives the EventBridge shape
+//! (`detail-type` + `detail`) that the sinks deliver.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::Rejection;
+use super::request::{RequestMeta, Trigger};
+use crate::domain::{
+    AccountId, ClientId, Connection, ConnectionId, OrgId, RoleFormat, Status, Step, SubscriptionId, TenantId,
+};
+use crate::events::OutEvent;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "detail-type", content = "detail")]
+pub enum OutcomeEvent {
+    /// A step's input was taken (or a connection was started).
+    #[serde(rename = "Step Completed")]
+    StepCompleted(Progress),
+    /// A request was refused: the problem says why and where to go back to.
+    #[serde(rename = "Step Rejected")]
+    StepRejected(Rejected),
+    #[serde(rename = "Connection Deleted")]
+    ConnectionDeleted(Subject),
+    /// "Export JSON Policy": the role JSON, for the console to hand out.
+    #[serde(rename = "Custom Role Exported")]
+    CustomRoleExported(RoleExported),
+    #[serde(rename = "Account Connected")]
+    AccountConnected(Connected),
+    /// Connect Account's diagnosis.
+    #[serde(rename = "Connection Failed")]
+    ConnectionFailed(Rejected),
+    #[serde(rename = "Client Secret Expiring")]
+    ClientSecretExpiring(Expiring),
+    #[serde(rename = "Client Secret Expired")]
+    ClientSecretExpired(Expired),
+    #[serde(rename = "Client Secret Rotated")]
+    ClientSecretRotated(Rotated),
+    #[serde(rename = "Client Secret Rotation Failed")]
+    ClientSecretRotationFailed(RotationFailed),
+}
+
+impl OutcomeEvent {
+    /// Every `detail-type` published, for documentation and drift tests.
+    pub const DETAIL_TYPES: [&'static str; 10] = [
+        "Step Completed",
+        "Step Rejected",
+        "Connection Deleted",
+        "Custom Role Exported",
+        "Account Connected",
+        "Connection Failed",
+        "Client Secret Expiring",
+        "Client Secret Expired",
+        "Client Secret Rotated",
+        "Client Secret Rotation Failed",
+    ];
+
+    /// The EventBridge entry's `detail-type` and `detail`.
+    pub fn to_wire(&self) -> Result<OutEvent, serde_json::Error> {
+        serde_json::from_value(serde_json::to_value(self)?)
+    }
+}
+
+/// What every event carries: the organization, the connection, the wizard step and the request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subject {
+    pub org_id: OrgId,
+    pub connection_id: Option<ConnectionId>,
+    pub step: Step,
+    pub request_id: String,
+    pub trigger: Trigger,
+}
+
+impl Subject {
+    pub fn new(req: &RequestMeta, org: &OrgId, step: Step, connection: Option<ConnectionId>) -> Self {
+        Self {
+            org_id: org.clone(),
+            connection_id: connection,
+            step,
+            request_id: req.request_id.clone(),
+            trigger: req.trigger,
+        }
+    }
+}
+
+/// Where a connection stands after a change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub status: Status,
+    pub next_step: Option<Step>,
+}
+
+impl Progress {
+    pub fn of(mut subject: Subject, c: &Connection) -> Self {
+        subject.connection_id = Some(c.id);
+        Self {
+            subject,
+            account_id: c.account.clone(),
+            status: c.status,
+            next_step: c.next_step(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejected {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub problem: Rejection,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleExported {
+    #[serde(flatten)]
+    pub progress: Progress,
+    pub format: RoleFormat,
+    pub role: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connected {
+    #[serde(flatten)]
+    pub progress: Progress,
+    pub tenant_id: Option<TenantId>,
+    pub client_id: Option<ClientId>,
+    pub subscription_id: Option<SubscriptionId>,
+    pub secret_expires_at: Option<DateTime<Utc>>,
+    pub linked_at: Option<DateTime<Utc>>,
+    pub warnings: Vec<String>,
+}
+
+impl Connected {
+    pub fn of(subject: Subject, c: &Connection) -> Self {
+        Self {
+            progress: Progress::of(subject, c),
+            tenant_id: c.app_registration.as_ref().map(|a| a.tenant.clone()),
+            client_id: c.app_registration.as_ref().map(|a| a.client),
+            subscription_id: c.subscription.as_ref().map(|s| s.subscription),
+            secret_expires_at: secret_expiry(c),
+            linked_at: c.linked_at,
+            warnings: c
+                .validation
+                .as_ref()
+                .map(|v| v.warnings.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expiring {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The reminder threshold reached (days before expiry).
+    pub threshold: u32,
+    pub days_left: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expired {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The events of a rotation name the rotation, not a request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationSubject {
+    pub org_id: OrgId,
+    pub connection_id: ConnectionId,
+    pub trigger: Trigger,
+    pub rotation_token: String,
+}
+
+impl RotationSubject {
+    pub fn new(org: &OrgId, connection: &ConnectionId, token: &str) -> Self {
+        Self {
+            org_id: org.clone(),
+            connection_id: *connection,
+            trigger: Trigger::Rotation,
+            rotation_token: token.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotated {
+    #[serde(flatten)]
+    pub subject: RotationSubject,
+    /// Always the client-secret step.
+    pub step: Step,
+    pub account_id: AccountId,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationFailed {
+    #[serde(flatten)]
+    pub subject: RotationSubject,
+    /// The rotation step that failed (`createSecret`, …).
+    pub step: &'static str,
+    /// The failure's stable code.
+    pub reason: &'static str,
+}
+
+/// The client secret's expiry, if known.
+pub fn secret_expiry(c: &Connection) -> Option<DateTime<Utc>> {
+    c.client_secret
+        .as_ref()
+        .and_then(|s| s.expires_at)
+        .map(|e| e.at())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_serializes_under_a_listed_detail_type() {
+        let org = OrgId::parse("o").unwrap();
+        let id = ConnectionId::new_random();
+        let req = RequestMeta {
+            request_id: "r".into(),
+            received_at: Utc::now(),
+            trigger: Trigger::Http,
+        };
+        let subject = Subject::new(&req, &org, Step::Start, Some(id));
+        let events = [
+            OutcomeEvent::ConnectionDeleted(subject.clone()),
+            OutcomeEvent::ClientSecretRotationFailed(RotationFailed {
+                subject: RotationSubject::new(&org, &id, "t"),
+                step: "createSecret",
+                reason: "graph-permission-missing",
+            }),
+        ];
+        for e in &events {
+            let wire = e.to_wire().unwrap();
+            assert!(OutcomeEvent::DETAIL_TYPES.contains(&wire.detail_type.as_str()));
+            assert_eq!(wire.detail["orgId"], "o");
+        }
+        let failed = events[1].to_wire().unwrap();
+        assert_eq!(failed.detail["step"], "createSecret");
+        assert_eq!(failed.detail["trigger"], "rotation");
+        assert_eq!(failed.detail["rotationToken"], "t");
+    }
+}

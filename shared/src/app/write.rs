@@ -1,0 +1,69 @@
+//! The compare-and-swap write: read the connection (one call), apply domain commands, write it
+//! back naming the version read; on a lost race re-read and re-apply, a bounded number of times.
+//! The write token is derived from the request, the version and the attempt, so a retried request
+//! can never make a second version.
+
+use super::{App, AppError, RequestMeta};
+use crate::domain::{Command, Connection, ConnectionId, OrgId};
+use crate::retry::Backoff;
+use crate::store::{StoreError, WriteToken};
+
+/// Attempts of one compare-and-swap write before answering 409.
+pub const CAS_ATTEMPTS: u32 = 8;
+
+impl App {
+    /// Read, apply, compare-and-swap, with the early checks against Azure.
+    pub(super) async fn update(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        command: &Command,
+    ) -> Result<Connection, AppError> {
+        self.update_all(req, org, id, std::slice::from_ref(command), true)
+            .await
+            .map(|(c, _)| c)
+    }
+
+    /// Applies `commands` in one compare-and-swap write; with `early_checks`, each new input is
+    /// first checked against Azure where that is cheap. `true` when this call wrote.
+    pub(super) async fn update_all(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        commands: &[Command],
+        early_checks: bool,
+    ) -> Result<(Connection, bool), AppError> {
+        for attempt in 0..CAS_ATTEMPTS {
+            let current = self.load(org, id).await?;
+            if current.connection.handled(&req.request_id) {
+                return Ok((current.connection, false));
+            }
+            let mut next = current.connection.clone();
+            let mut changed = false;
+            for command in commands {
+                changed |= next.apply(command, &req.request_id, req.received_at)?;
+            }
+            if !changed {
+                return Ok((current.connection, false));
+            }
+            if attempt == 0 && early_checks {
+                for command in commands {
+                    self.early_check(&current.connection, command).await?;
+                }
+            }
+            let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
+            match self.store.replace(&current, &next, &token).await {
+                Ok(_) => return Ok((next, true)),
+                Err(StoreError::Conflict) => {
+                    tracing::debug!(attempt, connection = %id, "write lost a race; re-reading");
+                    tokio::time::sleep(Backoff::CAS.delay(attempt)).await;
+                }
+                Err(StoreError::NotFound) => return Err(AppError::NotFound),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Contended)
+    }
+}

@@ -1,0 +1,217 @@
+//! What every HTTP route needs, whichever router serves it (the wizard's or Spot's): the state,
+//! the caller (organization and request id), the body read within its limit, and JSON and problem
+//! responses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use zeroize::Zeroizing;
+
+use super::error::{EdgeError, InputProblem};
+use super::input::{self, MAX_BODY_BYTES};
+use super::problem::{self, Problem};
+use crate::app::{App, FieldError, RequestMeta, Trigger};
+use crate::domain::{OrgId, Step};
+
+/// Where the organization of a request comes from.
+#[derive(Debug, Clone)]
+pub enum OrgSource {
+    /// A header set by a trusted front (the local server: `X-Org-Id`).
+    Header(HeaderName),
+    /// A claim of the HTTP API's JWT authorizer (Lambda).
+    JwtClaim(String),
+    /// `Authorization: Bearer <token>` looked up in a table (the local server's `--dev-token`).
+    BearerTokens(Arc<HashMap<String, OrgId>>),
+}
+
+impl OrgSource {
+    pub fn local_header() -> Self {
+        Self::Header(HeaderName::from_static("x-org-id"))
+    }
+
+    /// For the local server's `--dev-token TOKEN=ORG`.
+    pub fn dev_tokens(pairs: &[(String, OrgId)]) -> Self {
+        Self::BearerTokens(Arc::new(pairs.iter().cloned().collect()))
+    }
+}
+
+/// The state of every router: the use cases and where the organization comes from.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub app: App,
+    pub org: Arc<OrgSource>,
+}
+
+impl ApiState {
+    pub fn new(app: App, org: OrgSource) -> Self {
+        Self {
+            app,
+            org: Arc::new(org),
+        }
+    }
+}
+
+impl FromRef<ApiState> for App {
+    fn from_ref(s: &ApiState) -> Self {
+        s.app.clone()
+    }
+}
+
+impl FromRef<ApiState> for Arc<OrgSource> {
+    fn from_ref(s: &ApiState) -> Self {
+        s.org.clone()
+    }
+}
+
+/// The caller: who (organization) and which request. Never rejects; a missing organization is
+/// reported by the route so that it is logged and announced like every other problem.
+#[derive(Debug)]
+pub struct Caller {
+    pub org: Result<OrgId, EdgeError>,
+    pub req: RequestMeta,
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<OrgSource>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, &Arc::<OrgSource>::from_ref(state)))
+    }
+}
+
+impl Caller {
+    pub fn of(parts: &Parts, source: &OrgSource) -> Self {
+        let lambda = lambda_context(parts);
+        let org = match source {
+            OrgSource::Header(name) => parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            OrgSource::JwtClaim(claim) => lambda
+                .and_then(|c| c.authorizer.as_ref())
+                .and_then(|a| a.jwt.as_ref())
+                .and_then(|j| j.claims.get(claim))
+                .cloned(),
+            OrgSource::BearerTokens(tokens) => parts
+                .headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|t| tokens.get(t.trim()))
+                .map(|o| o.to_string()),
+        };
+        let org = org
+            .and_then(|o| OrgId::parse(&o).ok())
+            .ok_or(EdgeError::Unauthenticated);
+        let request_id = idempotency_key(&parts.headers)
+            .or_else(|| lambda.and_then(|c| c.request_id.clone()))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let received_at = lambda
+            .and_then(|c| DateTime::<Utc>::from_timestamp_millis(c.time_epoch))
+            .filter(|t| t.timestamp() > 0)
+            .unwrap_or_else(Utc::now);
+        Self {
+            org,
+            req: RequestMeta {
+                request_id,
+                received_at,
+                trigger: Trigger::Http,
+            },
+        }
+    }
+}
+
+fn lambda_context(parts: &Parts) -> Option<&aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {
+    match parts.extensions.get::<lambda_http::request::RequestContext>() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// A client's `Idempotency-Key` (1 to 64 of `A-Za-z0-9-_.`) makes its retries safe end to end.
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("idempotency-key")?.to_str().ok()?;
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    ok.then(|| v.to_owned())
+}
+
+/// The raw body, read up to the limit (zeroed when dropped: it may hold a secret). Never rejects:
+/// errors become problems in the route.
+#[derive(Debug)]
+pub struct RawBody(pub Result<Zeroizing<Vec<u8>>, EdgeError>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(read_body(req).await))
+    }
+}
+
+/// A JSON body (`application/json` or `+json`, or no content type), at most [`MAX_BODY_BYTES`].
+pub async fn read_body(req: Request) -> Result<Zeroizing<Vec<u8>>, EdgeError> {
+    let json = req.headers().get(CONTENT_TYPE).is_none_or(|ct| {
+        ct.to_str()
+            .map(|s| {
+                let essence = s.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false)
+    });
+    if !json {
+        return Err(EdgeError::input(
+            InputProblem::UnsupportedMediaType,
+            vec![FieldError::new("content-type", "must be application/json")],
+        ));
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
+    let bytes = limited
+        .collect()
+        .await
+        .map_err(|_| input::too_large())?
+        .to_bytes();
+    Ok(Zeroizing::new(bytes.to_vec()))
+}
+
+/// A JSON answer; connection data is never cached.
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The one mapping from errors to HTTP responses.
+pub fn problem_response(err: &EdgeError, step: Step) -> Response {
+    let p = Problem::of(err, step);
+    let mut r = json_response(p.status_code(), &p);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
+    if p.status == 503 {
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
