@@ -351,7 +351,7 @@ async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
             "PUT",
             format!("{b}/subscription"),
             Some(big),
-            400,
+            413,
             "body-too-large",
             "body",
         ),
@@ -520,7 +520,7 @@ async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
             Some("x".into()),
         )
         .await;
-    is_problem(&r, 400, "unsupported-media-type");
+    is_problem(&r, 415, "unsupported-media-type");
     is_problem(
         &api.call("GET", "/nope", "org-1", None).await,
         404,
