@@ -135,3 +135,81 @@ async fn a_rotation_step_against_a_throttled_store_fails_for_a_retry() {
         "nothing announced: Secrets Manager retries the step"
     );
 }
+
+/// Collects the JSON log lines of the current thread's subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_the_secret() {
+    // Secrets Manager refuses (a permission missing in IAM): ours to fix, a 500.
+    let denier = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::BAD_REQUEST,
+            [
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amzn-errortype", "AccessDeniedException"),
+            ],
+            r#"{"__type":"AccessDeniedException","message":"not authorized to perform secretsmanager:GetSecretValue (cause-canary-7731)"}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, denier).await.unwrap() });
+
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = app_against(&format!("http://{addr}")).await;
+    let req = Request::put("/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a/client-secret")
+        .header("x-org-id", "org-1")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "req-cause-1")
+        .body(Body::from(
+            json!({"clientSecret": integration_tests::SECRET}).to_string(),
+        ))
+        .unwrap();
+    let res = router(app, OrgSource::local_header(), &Function::ALL)
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(
+        !body.contains("cause-canary-7731"),
+        "the cause stays in the log: {body}"
+    );
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["fields"]["code"] == "internal-error")
+        .unwrap_or_else(|| panic!("no log line for the failure in:\n{text}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["fields"]["request_id"], "req-cause-1", "{line}");
+    let error = line["fields"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("cause-canary-7731"),
+        "the underlying cause is logged: {error}"
+    );
+    assert!(
+        !text.contains(integration_tests::SECRET),
+        "the secret is in the log"
+    );
+}
