@@ -4,6 +4,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
 
 use chrono::Utc;
 use secrecy::SecretString;
@@ -74,6 +82,92 @@ pub fn app(store: Arc<dyn ConnectionStore>) -> (App, Arc<MemorySink>) {
     (App::new(store, sink.clone()), sink)
 }
 
+/// The emulator serving `world` on a free port, and the Azure configuration pointed at it with
+/// Connect Account's `budget`.
+pub async fn emulator(
+    world: azure_emulator::World,
+    budget: Duration,
+) -> (azure_emulator::Emulator, AzureConfig) {
+    let emulator = azure_emulator::Emulator::new(world);
+    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    let budget = budget.as_millis().to_string();
+    let azure = AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(base.clone())
+        }
+        "AZURE_VALIDATION_BUDGET_MS" => Some(budget.clone()),
+        _ => None,
+    })
+    .unwrap();
+    (emulator, azure)
+}
+
+/// An answer of the HTTP API.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The JSON body (`Null` when empty).
+    pub body: Value,
+}
+
+/// One request through `router`, as API Gateway or the local server would pass it: the
+/// organization in `X-Org-Id`, the extra `headers`, the raw `body`.
+pub async fn send(
+    router: &Router,
+    method: &str,
+    path: &str,
+    org: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(org) = org {
+        req = req.header("x-org-id", org);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// [`send`] with a JSON body (or none).
+pub async fn send_json(
+    router: &Router,
+    method: &str,
+    path: &str,
+    org: Option<&str>,
+    body: Option<&Value>,
+) -> Reply {
+    send(
+        router,
+        method,
+        path,
+        org,
+        &[("content-type", "application/json")],
+        body.map(Value::to_string),
+    )
+    .await
+}
+
 /// An Azure emulator that knows the inputs of [`app_registration`], [`client_secret`] and
 /// [`subscription`], with Spot's role assigned; and a validator pointed at it.
 pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {
@@ -90,17 +184,7 @@ pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {
                 .collect(),
         ),
     );
-    let emulator = azure_emulator::Emulator::new(world);
-    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let base = format!("http://{addr}");
-    let azure = AzureConfig::from_lookup(|k| match k {
-        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
-            Some(base.clone())
-        }
-        "AZURE_VALIDATION_BUDGET_MS" => Some("3000".into()),
-        _ => None,
-    })
-    .unwrap();
+    let (emulator, azure) = emulator(world, Duration::from_secs(3)).await;
     (emulator, Arc::new(azure.validator().unwrap()))
 }
 

@@ -1,26 +1,16 @@
 //! The HTTP API through the real router (the one the Lambdas and the local server serve), over the
 //! embedded store: every route, every kind of bad input, organizations, idempotency.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use integration_tests::{SECRET, StoreKind, app, store};
+use axum::http::StatusCode;
+use integration_tests::{Reply, SECRET, StoreKind, app, send, store};
 use serde_json::{Value, json};
 use shared::edge::Function;
 use shared::edge::http::{OrgSource, router};
-use tower::ServiceExt;
 
 struct Api {
     router: Router,
     sink: std::sync::Arc<shared::events::MemorySink>,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
 }
 
 impl Api {
@@ -40,30 +30,7 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(org) = org {
-            req = req.header("x-org-id", org);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req
-            .body(body.map(Body::from).unwrap_or_else(Body::empty))
-            .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        send(&self.router, method, path, org, headers, body).await
     }
 
     async fn call(&self, method: &str, path: &str, org: &str, body: Option<Value>) -> Reply {

@@ -1,5 +1,4 @@
 //! One contract, two stores: the embedded file store and Secrets Manager (moto).
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use chrono::Utc;
 use integration_tests::{STORES, StoreKind, app_registration, client_secret, store, subscription};

@@ -1,26 +1,19 @@
 //! Connect Account against the Azure emulator: the happy path, a test per failure class (every
 //! AADSTS and ARM error of the reference, each RBAC rule, propagation, throttling, outage), and the
 //! secret going nowhere but the token endpoint.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::Request;
 use azure_emulator::{App as AzApp, Behaviour, Emulator, Grant, Password, Subscription, Tenant, World};
 use chrono::Utc;
-use http_body_util::BodyExt;
-use integration_tests::{StoreKind, store};
+use integration_tests::{StoreKind, emulator, send_json, store};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::config::AzureConfig;
 use shared::domain::role::required_actions;
 use shared::edge::Function;
 use shared::edge::http::{OrgSource, router};
 use shared::events::MemorySink;
-use shared::validation::Validator;
-use tower::ServiceExt;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const APP: &str = "11111111-2222-4333-8444-555555555555";
@@ -75,20 +68,8 @@ struct Setup {
 
 impl Setup {
     async fn new(world: World, budget: Duration) -> Self {
-        let emulator = Emulator::new(world);
-        let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let base = format!("http://{addr}");
-        let cloud = AzureConfig::from_lookup(|k| match k {
-            "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
-                Some(base.clone())
-            }
-            _ => None,
-        })
-        .unwrap()
-        .endpoints();
-        let http = Arc::new(shared::azure::AzureHttp::new(cloud.clone(), Duration::from_secs(5)).unwrap());
-        let validator = Validator::new(http.clone(), http.clone(), cloud.arm_scope.clone(), budget)
-            .with_graph(http, cloud.graph_scope.clone());
+        let (emulator, azure) = emulator(world, budget).await;
+        let validator = azure.validator().unwrap();
         let sink = Arc::new(MemorySink::default());
         let app =
             App::new(store(StoreKind::Embedded).await, sink.clone()).with_validator(Arc::new(validator));
@@ -107,20 +88,8 @@ impl Setup {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("x-org-id", "org-1")
-            .header("content-type", "application/json")
-            .body(
-                body.map(|b| Body::from(b.to_string()))
-                    .unwrap_or_else(Body::empty),
-            )
-            .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status().as_u16();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let r = send_json(&self.router, method, path, Some("org-1"), body.as_ref()).await;
+        (r.status.as_u16(), r.body)
     }
 
     /// Enters the inputs (each must be accepted).

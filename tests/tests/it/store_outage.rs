@@ -1,6 +1,5 @@
 //! Secrets Manager throttling and outages end as 503 `retryable` after the SDK's bounded retries.
 //! moto cannot throttle, so a stand-in answers every call with Secrets Manager's throttling error.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,24 +25,15 @@ async fn app_against(endpoint: &str) -> App {
 }
 
 async fn put_subscription(app: App) -> (StatusCode, Option<String>, Value) {
-    let req = Request::put("/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a/subscription")
-        .header("x-org-id", "org-1")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}).to_string(),
-        ))
-        .unwrap();
-    let res = router(app, OrgSource::local_header(), &Function::ALL)
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let retry_after = res
-        .headers()
+    let router = router(app, OrgSource::local_header(), &Function::ALL);
+    let body = json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"});
+    let path = "/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a/subscription";
+    let r = integration_tests::send_json(&router, "PUT", path, Some("org-1"), Some(&body)).await;
+    let retry_after = r
+        .headers
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
-    let body = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    (status, retry_after, body)
+    (r.status, retry_after, r.body)
 }
 
 #[tokio::test]

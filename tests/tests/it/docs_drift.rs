@@ -1,17 +1,12 @@
 //! `openapi.yaml` and `template.yaml` are held against the real router, so none can drift.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
 use integration_tests::{StoreKind, app, store};
 use serde_json::Value;
 use shared::edge::Function;
 use shared::edge::http::{OrgSource, ROUTES, router, with_console_events};
-use tower::ServiceExt;
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)).unwrap()
@@ -66,27 +61,8 @@ async fn send(
     org: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
-    if let Some(org) = org {
-        req = req.header("x-org-id", org);
-    }
-    let body = body
-        .map(|b| Body::from(b.to_string()))
-        .unwrap_or_else(Body::empty);
-    let res = router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = res.status().as_u16();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        },
-    )
+    let r = integration_tests::send_json(router, method, path, org, body).await;
+    (r.status.as_u16(), r.body)
 }
 
 #[test]

@@ -1,5 +1,4 @@
 //! Concurrent submissions of different steps to one connection lose nothing, on both stores.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use integration_tests::{STORES, app, app_registration, client_secret, request, store, subscription};
 use shared::app::{Operation, Outcome};

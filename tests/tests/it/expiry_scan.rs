@@ -1,6 +1,5 @@
 //! The daily expiry scan on both stores: each reminder threshold once across repeated and
 //! duplicate runs, expired connections marked and announced once, a new secret starting over.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::time::Duration;
 

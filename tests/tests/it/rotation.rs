@@ -2,7 +2,6 @@
 //! `RotateSecret` leaves the AWSPENDING version for us, as AWS does before it invokes the function)
 //! and Azure (the emulator). Every step runs three times; a crash between addPassword and the put,
 //! a wizard write in the middle, and a Graph refusal each end right.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,6 @@ use integration_tests::{
     SECRET, app_registration, client_secret, request, sm_store, subscription, unique_prefix,
 };
 use shared::app::{App, Operation, Outcome};
-use shared::config::AzureConfig;
 use shared::domain::connection::RotationSettings;
 use shared::domain::role::required_actions;
 use shared::domain::{AccountId, Command, ConnectionId, OrgId, SubscriptionId};
@@ -133,17 +131,7 @@ struct Setup {
 impl Setup {
     /// A connected connection with rotation on, and a rotation started (its token returned).
     async fn started() -> (Self, String) {
-        let emulator = Emulator::new(world(true));
-        let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let base = format!("http://{addr}");
-        let azure = AzureConfig::from_lookup(|k| match k {
-            "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
-                Some(base.clone())
-            }
-            "AZURE_VALIDATION_BUDGET_MS" => Some("3000".into()),
-            _ => None,
-        })
-        .unwrap();
+        let (emulator, azure) = integration_tests::emulator(world(true), Duration::from_secs(3)).await;
         let prefix = unique_prefix();
         let store = sm_store(&prefix).await;
         let sink = Arc::new(MemorySink::default());

@@ -1,0 +1,15 @@
+//! The integration tests, in one binary (one link of the whole stack): a module per area. They run
+//! against the emulators `scripts/test` starts (moto for Secrets Manager and EventBridge) and the
+//! Azure emulator each test spawns.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod api;
+mod concurrency;
+mod connect;
+mod docs_drift;
+mod expiry_scan;
+mod lambda_events;
+mod live_azure;
+mod rotation;
+mod store_contract;
+mod store_outage;
