@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 
-use super::{App, AppError, Outcome, RequestMeta};
+use super::error::AppError;
+use super::operations::{App, Outcome};
+use super::request::RequestMeta;
 use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
 use crate::domain::{Command, Connection, ConnectionId, FailureRecord, OrgId, ValidationRecord};
 use crate::validation::CHECKS;

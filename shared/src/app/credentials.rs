@@ -1,8 +1,11 @@
 //! Spot's credentials API (`/azure/setup/credentials`) on the wizard's use cases: the four values
 //! in one write, then Connect Account; the same checks without saving; the account's connection.
 
+use super::error::AppError;
+use super::events::OutcomeEvent;
 use super::events::{Progress, Subject};
-use super::{App, AppError, Operation, Outcome, OutcomeEvent, RequestMeta, derive_connection_id};
+use super::operations::{App, Operation, Outcome};
+use super::request::{RequestMeta, derive_connection_id};
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, Connection, OrgId, SecretExpiry, Step, SubscriptionId,

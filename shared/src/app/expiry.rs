@@ -7,8 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::error::{self, AppError};
+use super::events::OutcomeEvent;
 use super::events::{Expired, Expiring, Subject, secret_expiry};
-use super::{App, AppError, OutcomeEvent, RequestMeta, Trigger};
+use super::operations::App;
+use super::request::{RequestMeta, Trigger};
 use crate::domain::expiry::{self, Due, ReminderPolicy};
 use crate::domain::{Command, Connection, OrgId, Step};
 use crate::store::ScanEntry;
@@ -66,7 +69,7 @@ impl App {
                         report.failed += 1;
                         tracing::error!(
                             connection = %entry.connection,
-                            error = %super::error::error_chain(&e),
+                            error = %error::error_chain(&e),
                             "expiry scan: connection skipped"
                         );
                     }

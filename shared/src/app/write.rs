@@ -3,7 +3,9 @@
 //! The write token is derived from the request, the version and the attempt, so a retried request
 //! can never make a second version.
 
-use super::{App, AppError, RequestMeta};
+use super::error::AppError;
+use super::operations::App;
+use super::request::RequestMeta;
 use crate::domain::{Command, Connection, ConnectionId, OrgId};
 use crate::retry::Backoff;
 use crate::store::{StoreError, WriteToken};

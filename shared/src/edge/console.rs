@@ -7,19 +7,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroize;
 
-use super::Function;
 use super::error::{EdgeError, InputProblem};
+use super::function::Function;
 use super::input::{self, AppRegistrationBody, StepInput, SubscriptionBody};
 use crate::app::{App, FieldError, Operation, Outcome, RequestMeta, Trigger};
 use crate::domain::{AccountId, OrgId, RoleFormat, Step};
 
-pub const CONNECTION_STARTED: &str = "Connection Started";
-pub const APP_REGISTRATION_SUBMITTED: &str = "App Registration Submitted";
-pub const SUBSCRIPTION_SUBMITTED: &str = "Subscription Submitted";
-pub const CUSTOM_ROLE_REQUESTED: &str = "Custom Role Requested";
-pub const CONNECT_ACCOUNT_REQUESTED: &str = "Connect Account Requested";
-/// Never accepted: named so that it is refused with the right explanation.
-pub const CLIENT_SECRET_SUBMITTED: &str = "Client Secret Submitted";
+pub use super::function::{
+    APP_REGISTRATION_SUBMITTED, CLIENT_SECRET_SUBMITTED, CONNECT_ACCOUNT_REQUESTED, CONNECTION_STARTED,
+    CUSTOM_ROLE_REQUESTED, SUBSCRIPTION_SUBMITTED,
+};
 
 /// An EventBridge entry as the console sends it (the subset we read).
 #[derive(Debug, Clone, Deserialize)]

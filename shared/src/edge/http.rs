@@ -15,13 +15,14 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use super::error::EdgeError;
+use super::function::Function;
 use super::input::{
     self, AppRegistrationBody, ClientSecretBody, RotationBody, StartBody, StepInput, SubscriptionBody,
 };
 pub use super::request::OrgSource;
 use super::request::{ApiState, Caller, RawBody, json_response, problem_response, read_body};
 use super::view::ConnectionView;
-use super::{Function, console, spot};
+use super::{console, spot};
 use crate::app::{App, FieldError, Operation, Outcome, RequestMeta};
 use crate::domain::{RoleFormat, Step};
 

@@ -8,8 +8,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::Function;
 use super::console::{self, ConsoleEvent};
+use super::function::Function;
 use super::http;
 use super::problem::Problem;
 use super::request::OrgSource;

@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod api;
+mod architecture;
 mod concurrency;
 mod connect;
 mod docs_drift;

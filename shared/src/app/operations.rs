@@ -1,0 +1,265 @@
+//! The application: one [`Operation`] for one organization, run and announced; rejections logged
+//! with their causes and announced.
+
+use std::sync::Arc;
+
+use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RoleFormat, Step};
+use crate::events::EventSink;
+use crate::store::{ConnectionStore, RotationStore, StoreError, Versioned, WriteToken};
+use crate::validation::Validator;
+
+use super::error::{self, AppError, Rejectable};
+use super::events::{Connected, OutcomeEvent, Progress, Rejected, RoleExported, Subject};
+use super::request::{RequestMeta, derive_connection_id};
+
+/// What a caller asks for, parsed.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Start {
+        account: AccountId,
+        connection: Option<ConnectionId>,
+    },
+    Read {
+        connection: ConnectionId,
+    },
+    Delete {
+        connection: ConnectionId,
+    },
+    Submit {
+        connection: ConnectionId,
+        command: Command,
+    },
+    ExportRole {
+        connection: ConnectionId,
+        format: RoleFormat,
+    },
+    /// "Connect Account": validate against Azure and link.
+    Connect {
+        connection: ConnectionId,
+    },
+}
+
+impl Operation {
+    pub fn step(&self) -> Step {
+        match self {
+            Self::Start { .. } | Self::Read { .. } | Self::Delete { .. } => Step::Start,
+            Self::Submit { command, .. } => command.step(),
+            Self::ExportRole { .. } => Step::CustomRole,
+            Self::Connect { .. } => Step::RoleAssignment,
+        }
+    }
+
+    pub fn connection(&self) -> Option<ConnectionId> {
+        match self {
+            Self::Start { connection, .. } => *connection,
+            Self::Read { connection }
+            | Self::Delete { connection }
+            | Self::Submit { connection, .. }
+            | Self::ExportRole { connection, .. }
+            | Self::Connect { connection } => Some(*connection),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Created(Connection),
+    Current(Connection),
+    Deleted,
+    Role {
+        connection: Connection,
+        format: RoleFormat,
+        role: serde_json::Value,
+    },
+    /// Validated and linked.
+    Connected(Connection),
+}
+
+impl Outcome {
+    /// The event announcing this outcome (reads announce nothing: the caller skips them).
+    fn event(&self, subject: Subject) -> OutcomeEvent {
+        match self {
+            Self::Created(c) | Self::Current(c) => OutcomeEvent::StepCompleted(Progress::of(subject, c)),
+            Self::Deleted => OutcomeEvent::ConnectionDeleted(subject),
+            Self::Connected(c) => OutcomeEvent::AccountConnected(Connected::of(subject, c)),
+            Self::Role {
+                connection,
+                format,
+                role,
+            } => OutcomeEvent::CustomRoleExported(RoleExported {
+                progress: Progress::of(subject, connection),
+                format: *format,
+                role: role.clone(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub(super) store: Arc<dyn ConnectionStore>,
+    pub(super) events: Arc<dyn EventSink>,
+    pub(super) validator: Option<Arc<Validator>>,
+    pub(super) rotation: Option<Arc<dyn RotationStore>>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn ConnectionStore>, events: Arc<dyn EventSink>) -> Self {
+        Self {
+            store,
+            events,
+            validator: None,
+            rotation: None,
+        }
+    }
+
+    /// Lets the expiry scan start rotations (`RotateSecret`): Secrets Manager only.
+    pub fn with_rotation(mut self, store: Arc<dyn RotationStore>) -> Self {
+        self.rotation = Some(store);
+        self
+    }
+
+    /// Gives the app Azure: Connect Account and the early checks need it.
+    pub fn with_validator(mut self, validator: Arc<Validator>) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// Runs one operation for one organization and publishes its outcome.
+    pub async fn execute(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
+        let step = op.step();
+        let connection = op.connection();
+        let is_read = matches!(op, Operation::Read { .. });
+        let result = self.run(req, org, op).await;
+        match &result {
+            Ok(_) if is_read => {}
+            Ok(outcome) => {
+                self.publish(outcome.event(Subject::new(req, org, step, connection)))
+                    .await
+            }
+            Err(err @ AppError::Validation(_)) if step == Step::RoleAssignment => {
+                let event = OutcomeEvent::ConnectionFailed(Rejected {
+                    subject: Subject::new(req, org, step, connection),
+                    problem: err.rejection(step),
+                });
+                self.publish(event).await;
+            }
+            Err(err) => self.reject(req, Some(org), step, connection, err).await,
+        }
+        result
+    }
+
+    /// Logs a rejected request with every cause of its error (faults at error level) and
+    /// publishes `Step Rejected`; for requests that failed at the edge or in [`Self::execute`].
+    pub async fn reject(
+        &self,
+        req: &RequestMeta,
+        org: Option<&OrgId>,
+        step: Step,
+        connection: Option<ConnectionId>,
+        err: &dyn Rejectable,
+    ) {
+        let rejection = err.rejection(step);
+        let chain = error::error_chain(err);
+        if rejection.kind.is_fault() {
+            tracing::error!(request_id = %req.request_id, step = %step, code = rejection.code, error = %chain, "request failed");
+        } else {
+            tracing::info!(request_id = %req.request_id, step = %step, code = rejection.code, error = %chain, "request rejected");
+        }
+        // Without an organization there is nobody to tell.
+        if let Some(org) = org {
+            let event = OutcomeEvent::StepRejected(Rejected {
+                subject: Subject::new(req, org, step, connection),
+                problem: rejection,
+            });
+            self.publish(event).await;
+        }
+    }
+
+    /// Publishes an event. The state is the truth and is already written: a lost event is
+    /// logged, not failed.
+    pub(crate) async fn publish(&self, event: OutcomeEvent) {
+        publish(self.events.as_ref(), &event).await;
+    }
+
+    async fn run(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
+        match op {
+            Operation::Start { account, connection } => self.start(req, org, account, connection).await,
+            Operation::Read { connection } => {
+                Ok(Outcome::Current(self.load(org, &connection).await?.connection))
+            }
+            Operation::Delete { connection } => {
+                if self.store.delete(org, &connection).await? {
+                    Ok(Outcome::Deleted)
+                } else {
+                    Err(AppError::NotFound)
+                }
+            }
+            Operation::Submit { connection, command } => {
+                let c = self.update(req, org, &connection, &command).await?;
+                Ok(Outcome::Current(c))
+            }
+            Operation::Connect { connection } => self.connect(req, org, &connection).await,
+            Operation::ExportRole { connection, format } => {
+                // Recorded on the first export; exporting again (or in the other format) changes
+                // nothing, so it costs one read.
+                let connection = self
+                    .update(req, org, &connection, &Command::ExportCustomRole)
+                    .await?;
+                let role = connection.custom_role()?;
+                Ok(Outcome::Role {
+                    connection,
+                    format,
+                    role: role.to_json(format),
+                })
+            }
+        }
+    }
+
+    pub(super) async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Versioned, AppError> {
+        self.store.load(org, id).await?.ok_or(AppError::NotFound)
+    }
+
+    async fn start(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        account: AccountId,
+        requested: Option<ConnectionId>,
+    ) -> Result<Outcome, AppError> {
+        // Without an id from the caller, derive one from the request: a retried request finds the
+        // connection its first attempt made instead of making a second one.
+        let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
+        let connection =
+            Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
+        let token = WriteToken::derive(&req.request_id, None, 0);
+        match self.store.create(&connection, &token).await {
+            Ok(_) => Ok(Outcome::Created(connection)),
+            Err(StoreError::AlreadyExists) => {
+                let existing = self.load(org, &id).await?.connection;
+                if existing.handled(&req.request_id) {
+                    Ok(Outcome::Created(existing))
+                } else if existing.account == connection.account {
+                    Ok(Outcome::Current(existing))
+                } else {
+                    Err(AppError::IdTaken)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Publishes one event to a sink, logging (not failing) a lost one with its causes.
+pub async fn publish(sink: &dyn EventSink, event: &OutcomeEvent) {
+    let wire = match event.to_wire() {
+        Ok(wire) => wire,
+        Err(e) => {
+            tracing::error!(error = %e, "event not serializable; not published");
+            return;
+        }
+    };
+    if let Err(e) = sink.publish(&wire).await {
+        tracing::error!(detail_type = %wire.detail_type, error = %error::error_chain(&e), "event not published");
+    }
+}
