@@ -1,0 +1,87 @@
+//! `scripts/bench`: the figures of the README, a module per figure. Prints tables; asserts
+//! nothing about speed (goals are printed beside the figures).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
+
+mod connect;
+mod expiry_scan;
+mod lambdas;
+mod local_server;
+mod steps;
+mod support;
+
+use std::sync::Arc;
+
+use shared::edge::Function;
+use shared::store::ConnectionStore;
+use shared::store::embedded::EmbeddedStore;
+use shared::store::secrets_manager::SecretsManagerStore;
+
+use connect::connect_latency;
+use expiry_scan::expiry_scan_bench;
+use lambdas::function_memory;
+use local_server::local_server;
+use steps::{STEPS, steps};
+use support::{azure, mb, pct, temp_dir};
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
+
+        let embedded: Arc<dyn ConnectionStore> = Arc::new(EmbeddedStore::open(&temp_dir(), "bench/").unwrap());
+        let emb = steps(embedded, None, 300).await;
+        let sm = Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&shared::config::aws_sdk_config().await),
+            format!("bench-{}/", uuid::Uuid::new_v4().simple()),
+            None,
+        ));
+        let moto = steps(sm.clone(), Some(sm), 30).await;
+
+        println!("## Per step (release build; handler = the router the Lambdas serve)\n");
+        println!("| step | Secrets Manager calls / request | goal | handler p50, embedded | p99, embedded | p50, Secrets Manager (moto) |");
+        println!("|---|---|---|---|---|---|");
+        for (i, name) in STEPS.iter().enumerate() {
+            let (mut e, _) = emb[i].clone();
+            let (mut m, calls) = moto[i].clone();
+            let goal = match i {
+                0 => "1 (create)",
+                4 => "≤ 3 (write)",
+                1..=3 => "≤ 3 (write)",
+                5 | 6 => "1 (read)",
+                _ => "",
+            };
+            println!(
+                "| {name} | {:.1} | {goal} | {:.0} µs | {:.0} µs | {:.1} ms |",
+                calls as f64 / m.len() as f64,
+                pct(&mut e, 0.5).as_secs_f64() * 1e6,
+                pct(&mut e, 0.99).as_secs_f64() * 1e6,
+                pct(&mut m, 0.5).as_secs_f64() * 1e3,
+            );
+        }
+
+        connect_latency().await;
+
+        let n = std::env::var("BENCH_SCAN_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+        expiry_scan_bench(n).await;
+
+        local_server().await;
+
+        println!("\n## Lambda function binaries (release; a Lambda Runtime API stand-in feeds each its events/ samples 200 times; Secrets Manager = moto)\n");
+        println!("| function | answered | errors | RSS after | peak RSS | goal | wall time |");
+        println!("|---|---|---|---|---|---|---|");
+        let (_azure, azure_url) = azure(0).await;
+        for f in Function::ALL {
+            let (rss, peak, ok, errors, took) = function_memory(f, 200, &azure_url).await;
+            println!(
+                "| {} | {ok} | {errors} | {} | {} | ≤ 30 MB | {:.2} s |",
+                f.name(),
+                mb(rss),
+                mb(peak),
+                took.as_secs_f64()
+            );
+        }
+    });
+}
