@@ -15,9 +15,6 @@ use crate::domain::role::required_actions;
 use crate::domain::{ClientId, ClientSecret, TenantId, ValidationInputs};
 use crate::retry::{self, Backoff, GaveUp, Verdict};
 
-/// The whole validation must end within the HTTP API's 30 s, with room to record the verdict.
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
-
 /// The early checks at 3.2 and 3.3 answer within this.
 pub const EARLY_CHECK_BUDGET: Duration = Duration::from_secs(5);
 
@@ -74,14 +71,6 @@ impl Validator {
         self
     }
 
-    pub fn graph(&self) -> Option<&(Arc<dyn GraphApps>, String)> {
-        self.graph.as_ref()
-    }
-
-    pub fn token_client(&self) -> &Arc<dyn TokenClient> {
-        &self.token
-    }
-
     /// A Graph token, asked side by side with the ARM one.
     async fn graph_token(&self, inputs: &ValidationInputs, deadline: Instant) -> Option<AccessToken> {
         let (_, scope) = self.graph.as_ref()?;
@@ -128,10 +117,6 @@ impl Validator {
                 None
             }
         }
-    }
-
-    pub fn reads(&self) -> &Arc<dyn AzureReads> {
-        &self.reads
     }
 
     pub async fn validate(&self, inputs: &ValidationInputs) -> Result<Validated, ValidationFailure> {

@@ -45,9 +45,6 @@ macro_rules! guid_id {
             pub fn parse(input: &str) -> Result<Self, IdError> {
                 parse_guid(input).map(Self)
             }
-            pub fn as_uuid(&self) -> &Uuid {
-                &self.0
-            }
         }
 
         impl fmt::Display for $name {

@@ -3,7 +3,7 @@
 //! in tests.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -64,7 +64,6 @@ impl EventSink for MemorySink {
 /// Appends each event as one JSON line `{"time","source","detail-type","detail"}`.
 #[derive(Debug)]
 pub struct JsonLinesSink {
-    path: PathBuf,
     file: tokio::sync::Mutex<tokio::fs::File>,
 }
 
@@ -76,13 +75,8 @@ impl JsonLinesSink {
             .open(path)
             .await?;
         Ok(Self {
-            path: path.to_path_buf(),
             file: tokio::sync::Mutex::new(file),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

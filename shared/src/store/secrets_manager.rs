@@ -184,10 +184,6 @@ where
     }
 }
 
-fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
-    err.as_service_error().and_then(|e| e.code())
-}
-
 #[async_trait]
 impl ConnectionStore for SecretsManagerStore {
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
@@ -201,9 +197,19 @@ impl ConnectionStore for SecretsManagerStore {
             .version_stage(CURRENT);
         let out = match read.send().await {
             Ok(out) => out,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
             // A secret scheduled for deletion answers InvalidRequestException: gone for us.
-            Err(e) if code(&e) == Some("InvalidRequestException") => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_invalid_request_exception()) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(classify(e)),
         };
         let version = out
@@ -234,7 +240,12 @@ impl ConnectionStore for SecretsManagerStore {
             .await;
         match result {
             Ok(out) => Ok(VersionId(out.version_id().unwrap_or(token.as_str()).to_owned())),
-            Err(e) if code(&e) == Some("ResourceExistsException") => Err(StoreError::AlreadyExists),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
             Err(e) => Err(classify(e)),
         }
     }
@@ -261,8 +272,18 @@ impl ConnectionStore for SecretsManagerStore {
             Ok(_) => {}
             // The same token with another document: another attempt of this request already
             // wrote a different result on a version that has since moved on.
-            Err(e) if code(&e) == Some("ResourceExistsException") => return Err(StoreError::Conflict),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Err(StoreError::NotFound),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                return Err(StoreError::Conflict);
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Err(StoreError::NotFound);
+            }
             Err(e) => return Err(classify(e)),
         }
         count(&self.calls.update_stage);
@@ -277,14 +298,18 @@ impl ConnectionStore for SecretsManagerStore {
             .await;
         match moved {
             Ok(_) => {}
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Err(StoreError::NotFound),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Err(StoreError::NotFound);
+            }
             // AWSCURRENT is no longer on the version we read (or is already on ours, after a
             // retried request): re-read and decide again.
             Err(e)
-                if matches!(
-                    code(&e),
-                    Some("InvalidParameterException" | "InvalidRequestException")
-                ) =>
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_parameter_exception() || s.is_invalid_request_exception()
+                }) =>
             {
                 return Err(StoreError::Conflict);
             }
@@ -330,20 +355,18 @@ impl ConnectionStore for SecretsManagerStore {
         let prefix = format!("{}{org}/", self.prefix);
         let filter = |key, value: &str| Filter::builder().key(key).values(value).build();
         let mut found = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
+        let mut pages = self
+            .client
+            .list_secrets()
+            .filters(filter(FilterNameStringType::Name, &prefix))
+            .filters(filter(FilterNameStringType::TagKey, ACCOUNT_TAG))
+            .filters(filter(FilterNameStringType::TagValue, account.as_str()))
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
             count(&self.calls.list);
-            let out = self
-                .client
-                .list_secrets()
-                .filters(filter(FilterNameStringType::Name, &prefix))
-                .filters(filter(FilterNameStringType::TagKey, ACCOUNT_TAG))
-                .filters(filter(FilterNameStringType::TagValue, account.as_str()))
-                .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(classify)?;
+            let out = page.map_err(classify)?;
             for s in out.secret_list() {
                 let tagged = s
                     .tags()
@@ -356,10 +379,6 @@ impl ConnectionStore for SecretsManagerStore {
                 if let (true, Some(id)) = (tagged, id) {
                     found.push((s.last_changed_date().map(|d| d.as_secs_f64()).unwrap_or(0.0), id));
                 }
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => break,
             }
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -374,7 +393,12 @@ impl ConnectionStore for SecretsManagerStore {
         match self.client.describe_secret().secret_id(&name).send().await {
             Ok(d) if d.deleted_date().is_none() => {}
             Ok(_) => return Ok(false),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(false);
+            }
             Err(e) => return Err(classify(e)),
         }
         count(&self.calls.delete);
@@ -387,7 +411,12 @@ impl ConnectionStore for SecretsManagerStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(classify(e)),
         }
     }
@@ -407,9 +436,14 @@ impl RotationStore for SecretsManagerStore {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| match code(&e) {
-                Some("ResourceNotFoundException") => StoreError::NotFound,
-                _ => classify(e),
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception())
+                {
+                    StoreError::NotFound
+                } else {
+                    classify(e)
+                }
             })?;
         Ok(VersionInfo {
             name: d.name().unwrap_or_default().to_owned(),
@@ -444,7 +478,12 @@ impl RotationStore for SecretsManagerStore {
                 Some(text) => Ok(Some(document::decode(text)?)),
                 None => Ok(None),
             },
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(classify(e)),
         }
     }
@@ -469,7 +508,12 @@ impl RotationStore for SecretsManagerStore {
             .await;
         match put {
             Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceExistsException") => Err(StoreError::Conflict),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
             Err(e) => Err(classify(e)),
         }
     }
@@ -494,10 +538,9 @@ impl RotationStore for SecretsManagerStore {
         match moved {
             Ok(_) => Ok(()),
             Err(e)
-                if matches!(
-                    code(&e),
-                    Some("InvalidParameterException" | "InvalidRequestException")
-                ) =>
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_parameter_exception() || s.is_invalid_request_exception()
+                }) =>
             {
                 Err(StoreError::Conflict)
             }
@@ -536,7 +579,12 @@ impl RotationStore for SecretsManagerStore {
         match result {
             Ok(_) => Ok(()),
             // A rotation already under way: it goes on, nothing to start.
-            Err(e) if code(&e) == Some("InvalidRequestException") => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_invalid_request_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(classify(e)),
         }
     }

@@ -1,6 +1,7 @@
-//! `openapi.yaml` and `template.yaml` are held against the real router, so none can drift.
+//! `openapi.yaml` and `template.yaml` are held against the real router, and the README against the
+//! configuration and the events, so none can drift.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use integration_tests::{StoreKind, app, store};
@@ -254,4 +255,44 @@ fn the_sam_template_sends_each_console_event_to_its_function() {
         .filter_map(|f| f.console_event().map(|e| (f.name().to_owned(), e.to_owned())))
         .collect();
     assert_eq!(found, expected);
+}
+
+/// The README's configuration table lists exactly the variables `Config` reads, with their defaults.
+#[test]
+fn readme_configuration_table_matches_the_code() {
+    let readme = read("README.md");
+    let section = readme
+        .split("## Configuration\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Configuration section");
+    let rows: BTreeMap<String, String> = section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((name.to_owned(), cells.get(2)?.to_string()))
+        })
+        .collect();
+    let vars = shared::config::Config::variables();
+    let names: BTreeSet<&str> = vars.iter().map(|(n, _, _)| n.as_str()).collect();
+    let documented: BTreeSet<&str> = rows.keys().map(String::as_str).collect();
+    assert_eq!(documented, names, "README configuration table vs Config");
+    for (name, default, _) in &vars {
+        if let Some(d) = default {
+            assert_eq!(rows[name], format!("`{d}`"), "{name}'s default in the README");
+        }
+    }
+}
+
+/// Every event we publish is named in the README's Events section.
+#[test]
+fn readme_names_every_outcome_event() {
+    let readme = read("README.md");
+    for name in shared::app::OutcomeEvent::DETAIL_TYPES {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README does not name `{name}`"
+        );
+    }
 }
