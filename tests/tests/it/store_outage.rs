@@ -36,11 +36,12 @@ async fn put_subscription(app: App) -> (StatusCode, Option<String>, Value) {
     (r.status, retry_after, r.body)
 }
 
-#[tokio::test]
-async fn throttling_is_retried_then_503_retryable() {
+/// A stand-in for Secrets Manager that answers every call with the error `kind` (and `message`);
+/// its address, and how many calls it got.
+async fn failing_aws(kind: &'static str, message: &'static str) -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let throttler = axum::Router::new().fallback(move || {
+    let stand_in = axum::Router::new().fallback(move || {
         let counter = counter.clone();
         async move {
             counter.fetch_add(1, Ordering::SeqCst);
@@ -48,17 +49,22 @@ async fn throttling_is_retried_then_503_retryable() {
                 StatusCode::BAD_REQUEST,
                 [
                     ("content-type", "application/x-amz-json-1.1"),
-                    ("x-amzn-errortype", "ThrottlingException"),
+                    ("x-amzn-errortype", kind),
                 ],
-                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                json!({"__type": kind, "message": message}).to_string(),
             )
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, throttler).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, stand_in).await.unwrap() });
+    (format!("http://{addr}"), calls)
+}
 
-    let (status, retry_after, body) = put_subscription(app_against(&format!("http://{addr}")).await).await;
+#[tokio::test]
+async fn throttling_is_retried_then_503_retryable() {
+    let (url, calls) = failing_aws("ThrottlingException", "Rate exceeded").await;
+    let (status, retry_after, body) = put_subscription(app_against(&url).await).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "store-unavailable");
     assert_eq!(body["retryable"], true);
@@ -84,22 +90,10 @@ async fn an_unreachable_store_is_503_retryable() {
 
 #[tokio::test]
 async fn a_rotation_step_against_a_throttled_store_fails_for_a_retry() {
-    let throttler = axum::Router::new().fallback(|| async {
-        (
-            StatusCode::BAD_REQUEST,
-            [
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amzn-errortype", "ThrottlingException"),
-            ],
-            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-        )
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, throttler).await.unwrap() });
+    let (url, _) = failing_aws("ThrottlingException", "Rate exceeded").await;
     let sdk = integration_tests::sdk_config().await;
     let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-        .endpoint_url(format!("http://{addr}"))
+        .endpoint_url(&url)
         .build();
     let store = Arc::new(SecretsManagerStore::new(
         aws_sdk_secretsmanager::Client::from_conf(conf),
@@ -143,19 +137,11 @@ impl std::io::Write for Captured {
 #[tokio::test]
 async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_the_secret() {
     // Secrets Manager refuses (a permission missing in IAM): ours to fix, a 500.
-    let denier = axum::Router::new().fallback(|| async {
-        (
-            StatusCode::BAD_REQUEST,
-            [
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amzn-errortype", "AccessDeniedException"),
-            ],
-            r#"{"__type":"AccessDeniedException","message":"not authorized to perform secretsmanager:GetSecretValue (cause-canary-7731)"}"#,
-        )
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, denier).await.unwrap() });
+    let (url, _) = failing_aws(
+        "AccessDeniedException",
+        "not authorized to perform secretsmanager:GetSecretValue (cause-canary-7731)",
+    )
+    .await;
 
     let logs = Captured::default();
     let writer = logs.clone();
@@ -165,7 +151,7 @@ async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_t
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let app = app_against(&format!("http://{addr}")).await;
+    let app = app_against(&url).await;
     let req = Request::put("/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a/client-secret")
         .header("x-org-id", "org-1")
         .header("content-type", "application/json")
