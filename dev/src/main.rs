@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use clap::Parser;
 use shared::app::App;
-use shared::config::{self, Config};
+use shared::config::{self, Config, IssuerConfig};
 use shared::domain::OrgId;
 use shared::edge::Function;
 use shared::edge::http::{self, OrgSource};
 use shared::edge::spot;
 use shared::events::{EventSink, FanOut, JsonLinesSink};
+use shared::issuer::Issuer;
+use shared::issuer::local::LocalKey;
 use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
 
@@ -73,7 +75,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let config = &args.config;
-    let needs_aws = matches!(args.store, StoreArg::SecretsManager) || config.events.event_bus.is_some();
+    let needs_aws = matches!(args.store, StoreArg::SecretsManager)
+        || config.events.event_bus.is_some()
+        || !config.issuer.key_ids.is_empty();
     let sdk = if needs_aws {
         Some(config::aws_sdk_config().await)
     } else {
@@ -97,7 +101,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Azure from AZURE_CLOUD / AZURE_AUTHORITY_HOST / AZURE_RESOURCE_MANAGER_ENDPOINT /
     // AZURE_GRAPH_ENDPOINT (the README's offline demo points them at azure-emulator).
     let azure = &config.azure;
-    let app = App::new(store, Arc::new(FanOut(sinks))).with_validator(Arc::new(azure.validator()?));
+    // Bound first: the issuer's URL defaults to this server's own address.
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let issuer = Arc::new(issuer(&args, listener.local_addr()?, sdk.as_ref()).await?);
+    let validator = azure.validator()?.with_issuer(issuer.clone());
+    let app = App::new(store, Arc::new(FanOut(sinks)))
+        .with_validator(Arc::new(validator))
+        .with_issuer(issuer.clone());
 
     // The wizard's routes take the organization from X-Org-Id; Spot's credentials API from its
     // bearer token (--dev-token), as Spot's clients send it.
@@ -109,9 +119,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
     let router = http::with_console_events(router, app, &Function::ALL);
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
+        issuer = issuer.url(),
         store = ?args.store,
         events_file = %args.events_file.display(),
         azure_authority = %azure.endpoints().authority_host,
@@ -122,6 +132,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// Our OpenID issuer: `--issuer-url` (default: this server + `/oidc`), signing with the KMS keys of
+/// `--issuer-key-ids`, or else with a key file generated once next to the embedded store.
+async fn issuer(
+    args: &Args,
+    listening: SocketAddr,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Issuer, Box<dyn std::error::Error>> {
+    let url = args
+        .config
+        .issuer
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listening}/oidc"));
+    if let (false, Some(sdk)) = (args.config.issuer.key_ids.is_empty(), sdk) {
+        let config = IssuerConfig {
+            url: Some(url),
+            ..args.config.issuer.clone()
+        };
+        return config.kms_issuer(sdk).await?.ok_or_else(|| "no issuer".into());
+    }
+    let dir = match &args.store {
+        StoreArg::Embedded(dir) => dir.clone(),
+        StoreArg::SecretsManager => PathBuf::from(".azure-connect-local"),
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok(Issuer::new(url, Arc::new(LocalKey::open_or_create(&dir)?)))
 }
 
 async fn shutdown() {

@@ -2,9 +2,11 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 use super::behaviour::{Behaviour, Recorded};
-use super::world::{Grant, World};
+use super::graph::add_federated;
+use super::world::{FederatedCredential, Grant, World};
 use super::{Emulator, now};
 
 pub(crate) async fn get_world(State(emu): State<Emulator>) -> axum::Json<World> {
@@ -59,4 +61,27 @@ pub(crate) async fn get_requests(State(emu): State<Emulator>) -> axum::Json<Vec<
 pub(crate) async fn clear_requests(State(emu): State<Emulator>) -> StatusCode {
     emu.clear_requests();
     StatusCode::NO_CONTENT
+}
+
+/// `POST /_emulator/apps/{appId}/federated-credentials`: what the customer does in the portal
+/// (App registrations > the app > Certificates & secrets > Federated credentials > Add credential).
+pub(crate) async fn add_federated_credential(
+    State(emu): State<Emulator>,
+    Path(app_id): Path<String>,
+    axum::Json(cred): axum::Json<FederatedCredential>,
+) -> Response {
+    let mut result = None;
+    emu.update(|w| {
+        let app = w
+            .tenants
+            .iter_mut()
+            .flat_map(|t| t.apps.iter_mut())
+            .find(|a| a.app_id.eq_ignore_ascii_case(&app_id));
+        result = app.map(|a| add_federated(a, cred));
+    });
+    match result {
+        Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
+        Some(Err(r)) => r,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -7,7 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::federation;
 use super::world::{Tenant, World};
+
+/// `client_assertion_type` of a JWT client assertion.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 use super::{ARM_RESOURCES, Emulator, GRAPH_RESOURCES, is_guid, now};
 
 pub(crate) fn find_tenant<'a>(world: &'a World, id: &str) -> Option<&'a Tenant> {
@@ -49,6 +53,7 @@ pub(crate) struct TokenForm {
     client_id: String,
     client_secret: Option<String>,
     client_assertion: Option<String>,
+    client_assertion_type: Option<String>,
     scope: String,
 }
 
@@ -174,45 +179,69 @@ pub(crate) async fn token(
             "Application is disabled.",
         );
     }
-    let Some(secret) = form.client_secret.filter(|s| !s.is_empty()) else {
-        let _ = form.client_assertion;
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        );
-    };
-    let Some(password) = app.passwords.iter().find(|p| p.secret_text == secret) else {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.app_id
-            ),
-        );
-    };
     let now = now();
-    if password.start_date_time.is_some_and(|s| s > now) {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            "Invalid client secret provided.",
-        );
-    }
-    if password.end_date_time.is_some_and(|e| e <= now) {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000222,
-            &format!(
-                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app.",
-                app.app_id
-            ),
-        );
+    match (
+        form.client_secret.filter(|s| !s.is_empty()),
+        form.client_assertion.filter(|a| !a.is_empty()),
+    ) {
+        (Some(secret), _) => {
+            let Some(password) = app.passwords.iter().find(|p| p.secret_text == secret) else {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    &format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                        app.app_id
+                    ),
+                );
+            };
+            if password.start_date_time.is_some_and(|s| s > now) {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided.",
+                );
+            }
+            if password.end_date_time.is_some_and(|e| e <= now) {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000222,
+                    &format!(
+                        "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app.",
+                        app.app_id
+                    ),
+                );
+            }
+        }
+        (None, Some(assertion)) => {
+            if form.client_assertion_type.as_deref() != Some(JWT_BEARER) {
+                return aad_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    50027,
+                    "JWT token is invalid or malformed: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+                );
+            }
+            if let Err(refusal) = federation::check(app, &assertion, now.timestamp()).await {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    refusal.code,
+                    &refusal.message,
+                );
+            }
+        }
+        (None, None) => {
+            return aad_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            );
+        }
     }
     if tenant
         .blocked_apps

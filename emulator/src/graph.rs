@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::entra::Token;
-use super::world::{Password, World};
+use super::world::{FederatedCredential, Password, World};
 use super::{Emulator, GRAPH_RESOURCES, now};
 
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -118,6 +118,89 @@ pub(crate) struct NewPassword {
     end_date_time: Option<DateTime<Utc>>,
 }
 
+/// `GET /v1.0/applications(appId='…')/federatedIdentityCredentials`.
+pub(crate) async fn graph_list(
+    State(emu): State<Emulator>,
+    Path((segment, collection)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let world = emu.world();
+    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
+    };
+    if collection != "federatedIdentityCredentials" {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Resource not found for the segment.",
+        );
+    }
+    let app = &world.tenants[ti].apps[ai];
+    axum::Json(json!({"value": app.federated_credentials})).into_response()
+}
+
+/// `DELETE /v1.0/applications(appId='…')/federatedIdentityCredentials/{id or name}`.
+pub(crate) async fn graph_delete_federated(
+    State(emu): State<Emulator>,
+    Path((segment, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let world = emu.world();
+    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
+    };
+    let mut found = false;
+    emu.update(|w| {
+        let creds = &mut w.tenants[ti].apps[ai].federated_credentials;
+        let before = creds.len();
+        creds.retain(|f| f.id != id && f.name != id);
+        found = creds.len() != before;
+    });
+    if found {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            "Resource does not exist.",
+        )
+    }
+}
+
+/// Adds a federated credential to an app as Graph validates it (name unique, at most 20).
+pub(crate) fn add_federated(
+    app: &mut super::world::App,
+    mut cred: FederatedCredential,
+) -> Result<FederatedCredential, Response> {
+    if cred.name.is_empty() || cred.issuer.is_empty() || cred.subject.is_empty() || cred.audiences.is_empty()
+    {
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "name, issuer, subject and audiences are required.",
+        ));
+    }
+    if app.federated_credentials.iter().any(|f| f.name == cred.name) {
+        return Err(graph_error(
+            StatusCode::CONFLICT,
+            "Request_MultipleObjectsWithSameKeyValue",
+            "FederatedIdentityCredential with name already exists.",
+        ));
+    }
+    if app.federated_credentials.len() >= 20 {
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "An application can have at most 20 federated identity credentials.",
+        ));
+    }
+    cred.id = uuid::Uuid::new_v4().to_string();
+    app.federated_credentials.push(cred.clone());
+    Ok(cred)
+}
+
 /// `POST /v1.0/applications(appId='…')/addPassword` and `/removePassword`.
 pub(crate) async fn graph_action(
     State(emu): State<Emulator>,
@@ -177,6 +260,22 @@ pub(crate) async fn graph_action(
                     "InvalidValue",
                     &format!("No password credential found with keyId {key}."),
                 )
+            }
+        }
+        "federatedIdentityCredentials" => {
+            let Ok(cred) = serde_json::from_slice::<FederatedCredential>(&body) else {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Invalid request body.",
+                );
+            };
+            let mut result = None;
+            emu.update(|w| result = Some(add_federated(&mut w.tenants[ti].apps[ai], cred)));
+            match result {
+                Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
+                Some(Err(r)) => r,
+                None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }
         _ => graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported action."),

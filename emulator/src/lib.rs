@@ -19,17 +19,20 @@ mod arm;
 mod behaviour;
 mod control;
 mod entra;
+mod federation;
 mod graph;
 mod world;
 
 pub use behaviour::{Behaviour, Recorded};
-pub use world::{App, Grant, Password, Subscription, Tenant, World};
+pub use world::{App, FederatedCredential, Grant, Password, Subscription, Tenant, World};
 
 use arm::{permissions, subscription};
 use behaviour::azure_behaviour;
-use control::{add_grant, clear_requests, get_requests, get_world, put_behaviour, put_world};
+use control::{
+    add_federated_credential, add_grant, clear_requests, get_requests, get_world, put_behaviour, put_world,
+};
 use entra::{openid, token};
-use graph::{graph_action, graph_application};
+use graph::{graph_action, graph_application, graph_delete_federated, graph_list};
 
 /// Resource ids (token scopes without `/.default`) of the clouds' ARM and Graph.
 pub const ARM_RESOURCES: &[&str] = &[
@@ -95,11 +98,19 @@ impl Emulator {
                 get(permissions),
             )
             .route("/v1.0/{app}", get(graph_application))
-            .route("/v1.0/{app}/{action}", post(graph_action))
+            .route("/v1.0/{app}/{action}", post(graph_action).get(graph_list))
+            .route(
+                "/v1.0/{app}/federatedIdentityCredentials/{id}",
+                delete(graph_delete_federated),
+            )
             .layer(middleware::from_fn_with_state(self.clone(), azure_behaviour))
             .route("/_emulator/world", get(get_world).put(put_world))
             .route("/_emulator/behaviour", put(put_behaviour))
             .route("/_emulator/subscriptions/{id}/grants", post(add_grant))
+            .route(
+                "/_emulator/apps/{app}/federated-credentials",
+                post(add_federated_credential),
+            )
             .route("/_emulator/requests", get(get_requests))
             .route("/_emulator/requests", delete(clear_requests))
             .with_state(self.clone())

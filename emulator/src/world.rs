@@ -85,6 +85,21 @@ pub struct App {
     /// Owns itself with `Application.ReadWrite.OwnedBy`: may read and manage its credentials.
     pub manages_own_credentials: bool,
     pub passwords: Vec<Password>,
+    /// Issuers the app trusts (workload identity federation), at most 20 as in Entra.
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential: an assertion with exactly this issuer, subject and one of
+/// the audiences (case-sensitive) signs the app in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedCredential {
+    pub id: String,
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audiences: Vec<String>,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -66,12 +66,16 @@ impl Cloud {
     }
 }
 
-/// How the app proves who it is. Only secrets today; certificates and federated (client assertion)
-/// credentials slot in here.
+/// How the app proves who it is: its client secret, or a signed assertion of an issuer it trusts
+/// (workload identity federation; RFC 7523 `jwt-bearer` client assertion).
 #[derive(Debug, Clone, Copy)]
 pub enum Credential<'a> {
     Secret(&'a ClientSecret),
+    Assertion(&'a SecretString),
 }
+
+/// `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A bearer token; redacted in `Debug`.
 #[derive(Clone)]
@@ -275,15 +279,20 @@ impl TokenClient for AzureHttp {
         scope: &str,
     ) -> Result<AccessToken, AzureFailure> {
         let url = format!("{}/{tenant}/oauth2/v2.0/token", self.cloud.authority_host);
-        let Credential::Secret(secret) = credential;
         let client_id = client.to_string();
         // Form-encoded by reqwest: real secrets contain ~ . _ - and legacy ones + / = [ ] @ :
-        let form = [
+        let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", client_id.as_str()),
-            ("client_secret", secret.expose()),
             ("scope", scope),
         ];
+        match credential {
+            Credential::Secret(secret) => form.push(("client_secret", secret.expose())),
+            Credential::Assertion(assertion) => {
+                form.push(("client_assertion_type", JWT_BEARER));
+                form.push(("client_assertion", assertion.expose_secret()));
+            }
+        }
         let res = self
             .http
             .post(url)

@@ -16,6 +16,8 @@ use crate::azure::{AzureHttp, Cloud};
 use crate::domain::expiry::ReminderPolicy;
 use crate::events::eventbridge::EventBridgeSink;
 use crate::events::{EventSink, MemorySink};
+use crate::issuer::Issuer;
+use crate::issuer::kms::KmsSigner;
 use crate::rotation::Rotator;
 use crate::store::secrets_manager::SecretsManagerStore;
 use crate::store::{DEFAULT_PREFIX, RotationStore};
@@ -44,6 +46,46 @@ pub struct Config {
     pub azure: AzureConfig,
     #[command(flatten)]
     pub expiry: ExpiryConfig,
+    #[command(flatten)]
+    pub issuer: IssuerConfig,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IssuerConfig {
+    /// Our OpenID issuer's URL for secretless connections (the API's domain + `/oidc`); unset: no
+    /// federated connections. The local server defaults to its own address + `/oidc`.
+    #[arg(long = "issuer-url", env = "ISSUER_URL", value_name = "ISSUER_URL", value_parser = parse_endpoint)]
+    pub url: Option<String>,
+    /// The issuer's KMS keys (RSA_2048, SIGN_VERIFY), comma-separated: the first signs, all are
+    /// published (key rollover). The local server signs with a key file when unset.
+    #[arg(
+        long = "issuer-key-ids",
+        env = "ISSUER_KEY_IDS",
+        value_name = "ISSUER_KEY_IDS",
+        value_delimiter = ','
+    )]
+    pub key_ids: Vec<String>,
+}
+
+/// The issuer could not be set up at cold start.
+#[derive(Debug, thiserror::Error)]
+#[error("the OpenID issuer cannot start")]
+pub struct IssuerSetupError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl IssuerConfig {
+    /// The issuer signing with KMS (`None` without `ISSUER_URL`; URL only without key ids).
+    pub async fn kms_issuer(&self, sdk: &aws_config::SdkConfig) -> Result<Option<Issuer>, IssuerSetupError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        if self.key_ids.is_empty() {
+            return Ok(Some(Issuer::url_only(url)));
+        }
+        let signer = KmsSigner::load(aws_sdk_kms::Client::new(sdk), self.key_ids.clone())
+            .await
+            .map_err(|e| IssuerSetupError(Box::new(e)))?;
+        Ok(Some(Issuer::new(url, Arc::new(signer))))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -403,6 +445,8 @@ mod tests {
                 "AZURE_VALIDATION_BUDGET_MS",
                 "REMINDER_DAYS",
                 "SCAN_WRITES_PER_SECOND",
+                "ISSUER_URL",
+                "ISSUER_KEY_IDS",
             ]
         );
         assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));

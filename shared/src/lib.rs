@@ -22,6 +22,7 @@ pub mod config;
 pub mod domain;
 pub mod edge;
 pub mod events;
+pub mod issuer;
 pub mod retry;
 pub mod rotation;
 pub mod store;

@@ -213,7 +213,12 @@ impl Rotator {
             .token(
                 &inputs.tenant,
                 &inputs.client,
-                Credential::Secret(&inputs.secret),
+                Credential::Secret(inputs.proof.secret().ok_or(RotationError::Incomplete(
+                    RuleError::WrongCredentialType {
+                        step: Step::ClientSecret,
+                        credential: inputs.proof.credential_type(),
+                    },
+                ))?),
                 scope,
             )
             .await?)

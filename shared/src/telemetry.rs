@@ -18,3 +18,15 @@ pub fn init_json() {
         .with_target(false)
         .try_init();
 }
+
+/// The error and every cause under it, `: `-separated, for one log field.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -12,7 +12,8 @@ use crate::azure::{AccessToken, AzureReads, Credential, GraphApps, TokenClient};
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::rbac;
 use crate::domain::role::required_actions;
-use crate::domain::{ClientId, ClientSecret, TenantId, ValidationInputs};
+use crate::domain::{ClientId, ClientSecret, Proof, TenantId, ValidationInputs};
+use crate::issuer::{Issuer, SigningError};
 use crate::retry::{self, Backoff, GaveUp, Verdict};
 
 /// The early checks at 3.2 and 3.3 answer within this.
@@ -46,6 +47,15 @@ pub struct Validator {
     arm_scope: String,
     budget: Duration,
     graph: Option<(Arc<dyn GraphApps>, String)>,
+    /// Our issuer: federated connections prove themselves with its assertions.
+    issuer: Option<Arc<Issuer>>,
+}
+
+/// One attempt at a token: signing our assertion, or Azure, may fail.
+#[derive(Debug)]
+enum Attempt {
+    Azure(AzureFailure),
+    Signing(SigningError),
 }
 
 impl Validator {
@@ -61,7 +71,77 @@ impl Validator {
             arm_scope: arm_scope.into(),
             budget,
             graph: None,
+            issuer: None,
         }
+    }
+
+    /// Lets federated connections sign in (a fresh assertion of `issuer` for each token request).
+    pub fn with_issuer(mut self, issuer: Arc<Issuer>) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    /// A token for `scope` with the connection's proof, retried within the deadline.
+    async fn token_for(
+        &self,
+        inputs: &ValidationInputs,
+        scope: &str,
+        deadline: Instant,
+    ) -> Result<AccessToken, ValidationFailure> {
+        let (org, connection) = match &inputs.proof {
+            Proof::Secret(secret) => {
+                return retrying(deadline, || {
+                    self.token
+                        .token(&inputs.tenant, &inputs.client, Credential::Secret(secret), scope)
+                })
+                .await;
+            }
+            Proof::Federated { org, connection } => (org, connection),
+        };
+        let issuer = self
+            .issuer
+            .as_ref()
+            .ok_or(ValidationFailure::Signing { retryable: false })?;
+        let attempt = || async {
+            let assertion = issuer
+                .assertion(org, connection, chrono::Utc::now())
+                .await
+                .map_err(Attempt::Signing)?;
+            self.token
+                .token(
+                    &inputs.tenant,
+                    &inputs.client,
+                    Credential::Assertion(assertion.secret()),
+                    scope,
+                )
+                .await
+                .map_err(Attempt::Azure)
+        };
+        let classify = |e: &Attempt| match e {
+            Attempt::Azure(AzureFailure::Throttled { retry_after: Some(d) }) => Verdict::RetryAfter(*d),
+            Attempt::Azure(f) if f.is_transient() => Verdict::Retry,
+            Attempt::Signing(s) if s.is_retryable() => Verdict::Retry,
+            _ => Verdict::Stop,
+        };
+        let failed = |e: Attempt, out_of_time: bool| match e {
+            Attempt::Azure(f) if out_of_time => ValidationFailure::OutOfTime(f),
+            Attempt::Azure(f) => ValidationFailure::Azure(f),
+            Attempt::Signing(s) => {
+                tracing::error!(error = %crate::telemetry::error_chain(&s), "assertion not signed");
+                ValidationFailure::Signing {
+                    retryable: s.is_retryable(),
+                }
+            }
+        };
+        retry::until(deadline, Backoff::AZURE, attempt, classify)
+            .await
+            .map_err(|gave_up| match gave_up {
+                GaveUp::Failed(e) => failed(e, false),
+                GaveUp::OutOfTime(e) => failed(e, true),
+                GaveUp::TimedOut => {
+                    ValidationFailure::OutOfTime(AzureFailure::Unavailable("timed out".into()))
+                }
+            })
     }
 
     /// Also asks Graph about the app's credentials (one more token and one read, side by side with
@@ -74,16 +154,7 @@ impl Validator {
     /// A Graph token, asked side by side with the ARM one.
     async fn graph_token(&self, inputs: &ValidationInputs, deadline: Instant) -> Option<AccessToken> {
         let (_, scope) = self.graph.as_ref()?;
-        retrying(deadline, || {
-            self.token.token(
-                &inputs.tenant,
-                &inputs.client,
-                Credential::Secret(&inputs.secret),
-                scope,
-            )
-        })
-        .await
-        .ok()
+        self.token_for(inputs, scope, deadline).await.ok()
     }
 
     /// The app's credentials, read side by side with the subscription and permissions.
@@ -97,7 +168,15 @@ impl Validator {
         let token = token?;
         match retrying(deadline, || graph.passwords(token, &inputs.client)).await {
             Ok(passwords) => {
-                let hint = inputs.secret.hint();
+                let Some(secret) = inputs.proof.secret() else {
+                    // No secret in use: nothing to match.
+                    return Some(GraphFinding {
+                        manages_credentials: true,
+                        key_id: None,
+                        secret_end: None,
+                    });
+                };
+                let hint = secret.hint();
                 let mut matching = passwords.iter().filter(|p| p.hint == hint.as_str());
                 let (first, second) = (matching.next(), matching.next());
                 let unique = if second.is_none() { first } else { None };
@@ -126,7 +205,7 @@ impl Validator {
         loop {
             // A new token each round: Azure shows new role assignments to new tokens only.
             let (token, graph_token) = tokio::join!(
-                retrying(deadline, || self.get_token(inputs)),
+                self.token_for(inputs, &self.arm_scope, deadline),
                 self.graph_token(inputs, deadline)
             );
             let token = token?;
@@ -218,17 +297,6 @@ impl Validator {
 
     fn early_budget(&self) -> Duration {
         EARLY_CHECK_BUDGET.min(self.budget / 2)
-    }
-
-    async fn get_token(&self, inputs: &ValidationInputs) -> Result<AccessToken, AzureFailure> {
-        self.token
-            .token(
-                &inputs.tenant,
-                &inputs.client,
-                Credential::Secret(&inputs.secret),
-                &self.arm_scope,
-            )
-            .await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Lambda function `connect-account` (wizard 3.6, "Connect Account"): builds its configuration, AWS
-//! clients and the Azure HTTP client once per cold start, then hands every event (HTTP API request
-//! or console event) to the shared handler.
+//! clients, the Azure HTTP client and, for secretless connections, the issuer's signing key (KMS)
+//! once per cold start, then hands every event (HTTP API request or console event) to the shared
+//! handler.
 
 use std::sync::Arc;
 
@@ -12,8 +13,14 @@ use shared::edge::lambda::{self, Handler};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
     let config = Config::from_env()?;
-    let azure = config.azure.validator()?;
     let sdk = config::aws_sdk_config().await;
-    let app = config::aws_app(&config, &sdk).with_validator(Arc::new(azure));
+    let mut validator = config.azure.validator()?;
+    let mut app = config::aws_app(&config, &sdk);
+    if let Some(issuer) = config.issuer.kms_issuer(&sdk).await? {
+        let issuer = Arc::new(issuer);
+        validator = validator.with_issuer(issuer.clone());
+        app = app.with_issuer(issuer);
+    }
+    let app = app.with_validator(Arc::new(validator));
     lambda::run(Handler::new(Function::ConnectAccount, app, config.auth.org_claim)).await
 }

@@ -23,7 +23,11 @@ impl App {
         let inputs = current.validation_inputs()?;
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let verdict = validator.validate(&inputs).await;
-        let diagnosis = verdict.as_ref().err().map(Diagnosis::of);
+        let credential = inputs.proof.credential_type();
+        let diagnosis = verdict
+            .as_ref()
+            .err()
+            .map(|f| Diagnosis::of_credential(f, credential));
         let graph = verdict.as_ref().ok().and_then(|v| v.graph.as_ref());
         let record = ValidationRecord {
             checked_at: Utc::now(),
@@ -40,6 +44,7 @@ impl App {
             graph_manages_credentials: graph.map(|g| g.manages_credentials),
             secret_key_id: graph.and_then(|g| g.key_id.clone()),
             secret_end: graph.and_then(|g| g.secret_end),
+            credential,
         };
         if let Some(d) = &diagnosis {
             tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, "connect failed");

@@ -8,8 +8,8 @@ use super::operations::{App, Operation, Outcome};
 use super::request::{RequestMeta, derive_connection_id};
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::{
-    AccountId, ClientId, ClientSecret, Command, Connection, OrgId, SecretExpiry, Step, SubscriptionId,
-    TenantId, ValidationInputs,
+    AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, SecretExpiry, Step,
+    SubscriptionId, TenantId, ValidationInputs,
 };
 use crate::validation::Validated;
 
@@ -59,6 +59,7 @@ impl App {
                 let start = Operation::Start {
                     account: account.clone(),
                     connection: Some(id),
+                    credential: CredentialType::Secret,
                 };
                 self.execute(&req.phase("start"), org, start).await?;
                 id
@@ -90,7 +91,7 @@ impl App {
         let inputs = ValidationInputs {
             tenant: credentials.tenant.clone(),
             client: credentials.client,
-            secret: credentials.secret.clone(),
+            proof: Proof::Secret(credentials.secret.clone()),
             subscription: credentials.subscription,
             fingerprint: String::new(),
         };

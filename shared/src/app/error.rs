@@ -43,6 +43,8 @@ pub enum AppError {
     Validation(Box<Diagnosis>),
     #[error("this function has no Azure configuration")]
     AzureNotConfigured,
+    #[error("this function has no OpenID issuer configured")]
+    IssuerNotConfigured,
 }
 
 /// Whose move it is after a failure; the edge turns it into a status code.
@@ -135,6 +137,7 @@ pub const CODES: &[&str] = &[
     "step-prerequisite-missing",
     "inputs-changed",
     "graph-permission-missing",
+    "credential-type-mismatch",
     "connection-id-taken",
     "write-conflict",
     "store-unavailable",
@@ -164,7 +167,7 @@ impl AppError {
                 DiagnosisKind::Ours => ErrorKind::Internal,
             },
             Self::Store(e) if e.is_retryable() => ErrorKind::Unavailable,
-            Self::Store(_) | Self::AzureNotConfigured => ErrorKind::Internal,
+            Self::Store(_) | Self::AzureNotConfigured | Self::IssuerNotConfigured => ErrorKind::Internal,
         }
     }
 }
@@ -195,6 +198,18 @@ impl Rejectable for AppError {
                 Step::RoleAssignment,
             )
             .retryable(),
+            Self::Rule(RuleError::WrongCredentialType {
+                step: wanted,
+                credential,
+            }) => Rejection::new(
+                kind,
+                "credential-type-mismatch",
+                "Not a step of this connection",
+                format!(
+                    "Step {wanted} is not for a connection whose credential type is {credential}. Change the credential type (PUT /connections/{{id}}/credential-type) if you meant the other way of signing in."
+                ),
+                Step::Start,
+            ),
             Self::Rule(RuleError::GraphPermissionMissing) => Rejection::new(
                 kind,
                 "graph-permission-missing",
@@ -231,24 +246,14 @@ impl Rejectable for AppError {
                 step,
             )
             .retryable(),
-            Self::Store(_) | Self::AzureNotConfigured => {
+            Self::Store(_) | Self::AzureNotConfigured | Self::IssuerNotConfigured => {
                 Rejection::new(kind, "internal-error", "Internal error", INTERNAL_DETAIL, step)
             }
         }
     }
 }
 
-/// The error and every cause under it, `: `-separated, for one log field.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
+pub use crate::telemetry::error_chain;
 
 #[cfg(test)]
 mod tests {
@@ -263,6 +268,10 @@ mod tests {
             }),
             AppError::Rule(RuleError::InputsChanged),
             AppError::Rule(RuleError::GraphPermissionMissing),
+            AppError::Rule(RuleError::WrongCredentialType {
+                step: Step::ClientSecret,
+                credential: crate::domain::CredentialType::Federated,
+            }),
             AppError::IdTaken,
             AppError::Contended,
             AppError::Store(StoreError::Unavailable("x".into())),

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::Rejection;
+use super::federated::FederatedCredentialValues;
 use super::request::{RequestMeta, Trigger};
 use crate::domain::{
     AccountId, ClientId, Connection, ConnectionId, OrgId, RoleFormat, Status, Step, SubscriptionId, TenantId,
@@ -27,6 +28,9 @@ pub enum OutcomeEvent {
     /// "Export JSON Policy": the role JSON, for the console to hand out.
     #[serde(rename = "Custom Role Exported")]
     CustomRoleExported(RoleExported),
+    /// The federated credential's values, for the console to show (no secret in them).
+    #[serde(rename = "Federated Credential Exported")]
+    FederatedCredentialExported(FederatedExported),
     #[serde(rename = "Account Connected")]
     AccountConnected(Connected),
     /// Connect Account's diagnosis.
@@ -44,11 +48,12 @@ pub enum OutcomeEvent {
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 10] = [
+    pub const DETAIL_TYPES: [&'static str; 11] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
         "Custom Role Exported",
+        "Federated Credential Exported",
         "Account Connected",
         "Connection Failed",
         "Client Secret Expiring",
@@ -124,6 +129,15 @@ pub struct RoleExported {
     pub progress: Progress,
     pub format: RoleFormat,
     pub role: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedExported {
+    #[serde(flatten)]
+    pub progress: Progress,
+    #[serde(flatten)]
+    pub values: FederatedCredentialValues,
 }
 
 #[derive(Debug, Clone, Serialize)]

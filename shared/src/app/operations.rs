@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RoleFormat, Step};
+use crate::domain::{AccountId, Command, Connection, ConnectionId, CredentialType, OrgId, RoleFormat, Step};
 use crate::events::EventSink;
+use crate::issuer::Issuer;
 use crate::store::{ConnectionStore, RotationStore, StoreError, Versioned, WriteToken};
 use crate::validation::Validator;
 
 use super::error::{self, AppError, Rejectable};
-use super::events::{Connected, OutcomeEvent, Progress, Rejected, RoleExported, Subject};
+use super::events::{Connected, FederatedExported, OutcomeEvent, Progress, Rejected, RoleExported, Subject};
+use super::federated::FederatedCredentialValues;
 use super::request::{RequestMeta, derive_connection_id};
 
 /// What a caller asks for, parsed.
@@ -18,6 +20,7 @@ pub enum Operation {
     Start {
         account: AccountId,
         connection: Option<ConnectionId>,
+        credential: CredentialType,
     },
     Read {
         connection: ConnectionId,
@@ -37,6 +40,10 @@ pub enum Operation {
     Connect {
         connection: ConnectionId,
     },
+    /// The federated credential's values (secretless connections).
+    ExportFederatedCredential {
+        connection: ConnectionId,
+    },
 }
 
 impl Operation {
@@ -46,6 +53,7 @@ impl Operation {
             Self::Submit { command, .. } => command.step(),
             Self::ExportRole { .. } => Step::CustomRole,
             Self::Connect { .. } => Step::RoleAssignment,
+            Self::ExportFederatedCredential { .. } => Step::FederatedCredential,
         }
     }
 
@@ -56,7 +64,8 @@ impl Operation {
             | Self::Delete { connection }
             | Self::Submit { connection, .. }
             | Self::ExportRole { connection, .. }
-            | Self::Connect { connection } => Some(*connection),
+            | Self::Connect { connection }
+            | Self::ExportFederatedCredential { connection } => Some(*connection),
         }
     }
 }
@@ -73,6 +82,10 @@ pub enum Outcome {
     },
     /// Validated and linked.
     Connected(Connection),
+    FederatedCredential {
+        connection: Connection,
+        values: FederatedCredentialValues,
+    },
 }
 
 impl Outcome {
@@ -91,6 +104,12 @@ impl Outcome {
                 format: *format,
                 role: role.clone(),
             }),
+            Self::FederatedCredential { connection, values } => {
+                OutcomeEvent::FederatedCredentialExported(FederatedExported {
+                    progress: Progress::of(subject, connection),
+                    values: values.clone(),
+                })
+            }
         }
     }
 }
@@ -100,6 +119,7 @@ pub struct App {
     pub(super) store: Arc<dyn ConnectionStore>,
     pub(super) events: Arc<dyn EventSink>,
     pub(super) validator: Option<Arc<Validator>>,
+    pub(super) issuer: Option<Arc<Issuer>>,
     pub(super) rotation: Option<Arc<dyn RotationStore>>,
 }
 
@@ -109,8 +129,20 @@ impl App {
             store,
             events,
             validator: None,
+            issuer: None,
             rotation: None,
         }
+    }
+
+    /// Our OpenID issuer, if this function has one.
+    pub fn issuer(&self) -> Option<&Arc<Issuer>> {
+        self.issuer.as_ref()
+    }
+
+    /// Gives the app our OpenID issuer: the federated credential step needs its URL.
+    pub fn with_issuer(mut self, issuer: Arc<Issuer>) -> Self {
+        self.issuer = Some(issuer);
+        self
     }
 
     /// Lets the expiry scan start rotations (`RotateSecret`): Secrets Manager only.
@@ -184,7 +216,14 @@ impl App {
 
     async fn run(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
         match op {
-            Operation::Start { account, connection } => self.start(req, org, account, connection).await,
+            Operation::Start {
+                account,
+                connection,
+                credential,
+            } => self.start(req, org, account, connection, credential).await,
+            Operation::ExportFederatedCredential { connection } => {
+                self.export_federated(req, org, &connection).await
+            }
             Operation::Read { connection } => {
                 Ok(Outcome::Current(self.load(org, &connection).await?.connection))
             }
@@ -226,12 +265,14 @@ impl App {
         org: &OrgId,
         account: AccountId,
         requested: Option<ConnectionId>,
+        credential: CredentialType,
     ) -> Result<Outcome, AppError> {
         // Without an id from the caller, derive one from the request: a retried request finds the
         // connection its first attempt made instead of making a second one.
         let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
-        let connection =
+        let mut connection =
             Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
+        connection.credential_type = credential;
         let token = WriteToken::derive(&req.request_id, None, 0);
         match self.store.create(&connection, &token).await {
             Ok(_) => Ok(Outcome::Created(connection)),

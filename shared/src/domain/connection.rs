@@ -19,6 +19,9 @@ pub enum Step {
     Start,
     AppRegistration,
     ClientSecret,
+    /// For secretless connections, in place of the client secret: the federated credential the
+    /// customer adds to the app registration.
+    FederatedCredential,
     Subscription,
     CustomRole,
     RoleAssignment,
@@ -30,6 +33,7 @@ impl Step {
             Self::Start => "start",
             Self::AppRegistration => "app-registration",
             Self::ClientSecret => "client-secret",
+            Self::FederatedCredential => "federated-credential",
             Self::Subscription => "subscription",
             Self::CustomRole => "custom-role",
             Self::RoleAssignment => "role-assignment",
@@ -65,6 +69,47 @@ impl Status {
             Self::Expired => "expired",
         }
     }
+}
+
+/// How the app proves who it is to Entra ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialType {
+    /// A client secret the customer pastes (3.3); it expires and is reminded, rotated.
+    #[default]
+    Secret,
+    /// Workload identity federation: the app trusts our OpenID issuer; no secret anywhere.
+    Federated,
+}
+
+impl CredentialType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Secret => "secret",
+            Self::Federated => "federated",
+        }
+    }
+
+    /// `secret` or `federated`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "secret" => Some(Self::Secret),
+            "federated" => Some(Self::Federated),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CredentialType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The federated credential's values were handed out (the step of a federated connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FederatedExport {
+    pub exported_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +160,8 @@ pub struct ValidationRecord {
     /// The Azure key id of the secret in use, and its real end (Graph, matched by hint).
     pub secret_key_id: Option<String>,
     pub secret_end: Option<DateTime<Utc>>,
+    /// The credential the validation used.
+    pub credential: CredentialType,
 }
 
 /// The last rotation of the client secret: which rotation (Secrets Manager's token), which version
@@ -144,12 +191,40 @@ pub struct FailureRecord {
     pub missing_actions: Vec<String>,
 }
 
+/// How Connect Account proves the app's identity.
+#[derive(Debug, Clone)]
+pub enum Proof {
+    Secret(ClientSecret),
+    /// An assertion of our issuer for this connection's subject, signed for each token request.
+    Federated {
+        org: OrgId,
+        connection: ConnectionId,
+    },
+}
+
+impl Proof {
+    pub fn credential_type(&self) -> CredentialType {
+        match self {
+            Self::Secret(_) => CredentialType::Secret,
+            Self::Federated { .. } => CredentialType::Federated,
+        }
+    }
+
+    /// The secret, for what only secrets do (rotation, matching Graph's password credentials).
+    pub fn secret(&self) -> Option<&ClientSecret> {
+        match self {
+            Self::Secret(s) => Some(s),
+            Self::Federated { .. } => None,
+        }
+    }
+}
+
 /// Everything Connect Account needs, taken from a connection that has it all.
 #[derive(Debug, Clone)]
 pub struct ValidationInputs {
     pub tenant: TenantId,
     pub client: ClientId,
-    pub secret: ClientSecret,
+    pub proof: Proof,
     pub subscription: SubscriptionId,
     /// Identifies these inputs (no secret material: the secret's submission time stands for it).
     pub fingerprint: String,
@@ -181,6 +256,10 @@ pub enum Command {
     MarkExpired,
     /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
     SetRotation(Option<RotationSettings>),
+    /// `PUT /connections/{id}/credential-type`.
+    SetCredentialType(CredentialType),
+    /// The federated credential's values were handed out.
+    ExportFederatedCredential,
 }
 
 impl Command {
@@ -192,6 +271,8 @@ impl Command {
             Self::ExportCustomRole => Step::CustomRole,
             Self::RecordValidation(_) => Step::RoleAssignment,
             Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
+            Self::SetCredentialType(_) => Step::Start,
+            Self::ExportFederatedCredential => Step::FederatedCredential,
         }
     }
 }
@@ -204,6 +285,8 @@ pub enum RuleError {
     InputsChanged,
     #[error("rotation needs the app to manage its own credentials in Microsoft Graph")]
     GraphPermissionMissing,
+    #[error("step {step} is not for connections with a {credential} credential")]
+    WrongCredentialType { step: Step, credential: CredentialType },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -212,10 +295,12 @@ pub struct Connection {
     pub org: OrgId,
     pub account: AccountId,
     pub status: Status,
+    pub credential_type: CredentialType,
     pub app_registration: Option<AppRegistration>,
     pub client_secret: Option<SecretRecord>,
     pub subscription: Option<SubscriptionRecord>,
     pub custom_role: Option<RoleExport>,
+    pub federated: Option<FederatedExport>,
     pub validation: Option<ValidationRecord>,
     /// When the account was first linked (connected).
     pub linked_at: Option<DateTime<Utc>>,
@@ -236,10 +321,12 @@ impl Connection {
             org,
             account,
             status: Status::Draft,
+            credential_type: CredentialType::Secret,
             app_registration: None,
             client_secret: None,
             subscription: None,
             custom_role: None,
+            federated: None,
             validation: None,
             linked_at: None,
             reminded: None,
@@ -258,8 +345,10 @@ impl Connection {
             None
         } else if self.app_registration.is_none() {
             Some(Step::AppRegistration)
-        } else if self.client_secret.is_none() {
+        } else if self.credential_type == CredentialType::Secret && self.client_secret.is_none() {
             Some(Step::ClientSecret)
+        } else if self.credential_type == CredentialType::Federated && self.federated.is_none() {
+            Some(Step::FederatedCredential)
         } else if self.subscription.is_none() {
             Some(Step::Subscription)
         } else if self.custom_role.is_none() {
@@ -290,20 +379,32 @@ impl Connection {
             .app_registration
             .as_ref()
             .ok_or(missing(Step::AppRegistration))?;
-        let secret = self.client_secret.as_ref().ok_or(missing(Step::ClientSecret))?;
+        let (proof, proven_by) = match self.credential_type {
+            CredentialType::Secret => {
+                let secret = self.client_secret.as_ref().ok_or(missing(Step::ClientSecret))?;
+                (
+                    Proof::Secret(secret.secret.clone()),
+                    secret.submitted_at.timestamp_micros().to_string(),
+                )
+            }
+            CredentialType::Federated => {
+                let export = self.federated.ok_or(missing(Step::FederatedCredential))?;
+                (
+                    Proof::Federated {
+                        org: self.org.clone(),
+                        connection: self.id,
+                    },
+                    format!("federated:{}", export.exported_at.timestamp_micros()),
+                )
+            }
+        };
         let sub = self.subscription.as_ref().ok_or(missing(Step::Subscription))?;
         Ok(ValidationInputs {
             tenant: app.tenant.clone(),
             client: app.client,
-            secret: secret.secret.clone(),
+            proof,
             subscription: sub.subscription,
-            fingerprint: format!(
-                "{}|{}|{}|{}",
-                app.tenant,
-                app.client,
-                sub.subscription,
-                secret.submitted_at.timestamp_micros()
-            ),
+            fingerprint: format!("{}|{}|{}|{}", app.tenant, app.client, sub.subscription, proven_by),
         })
     }
 
@@ -380,6 +481,12 @@ impl Connection {
                 }
                 !same
             }
+            Command::ClientSecret { .. } if self.credential_type == CredentialType::Federated => {
+                return Err(RuleError::WrongCredentialType {
+                    step: Step::ClientSecret,
+                    credential: CredentialType::Federated,
+                });
+            }
             Command::ClientSecret { secret, expires_at } => {
                 let same = self
                     .client_secret
@@ -438,6 +545,13 @@ impl Connection {
                 if record.failure.is_none() {
                     self.status = Status::Connected;
                     self.linked_at.get_or_insert(record.checked_at);
+                    if record.credential == CredentialType::Federated {
+                        // Proven without a secret: the secret (of a connection moving off it)
+                        // goes, and with it reminders and rotation.
+                        self.client_secret = None;
+                        self.reminded = None;
+                        self.rotation = None;
+                    }
                 } else {
                     self.status = Status::Failed;
                 }
@@ -461,6 +575,31 @@ impl Connection {
                 let changed = self.rotation != *settings;
                 self.rotation = *settings;
                 changed
+            }
+            Command::SetCredentialType(credential) => {
+                let changed = self.credential_type != *credential;
+                self.credential_type = *credential;
+                changed
+            }
+            Command::ExportFederatedCredential => {
+                if self.credential_type != CredentialType::Federated {
+                    return Err(RuleError::WrongCredentialType {
+                        step: Step::FederatedCredential,
+                        credential: self.credential_type,
+                    });
+                }
+                if self.app_registration.is_none() {
+                    return Err(RuleError::MissingPrerequisite {
+                        step: Step::FederatedCredential,
+                        needs: Step::AppRegistration,
+                    });
+                }
+                if self.federated.is_some() {
+                    false
+                } else {
+                    self.federated = Some(FederatedExport { exported_at: at });
+                    true
+                }
             }
             Command::MarkExpired => {
                 let expired = self
@@ -611,7 +750,78 @@ mod tests {
             graph_manages_credentials: None,
             secret_key_id: None,
             secret_end: None,
+            credential: c.credential_type,
         }
+    }
+
+    #[test]
+    fn a_federated_connection_asks_for_the_federated_credential_never_for_a_secret() {
+        let mut c = conn();
+        let at = t("2026-11-26T10:01:00Z");
+        c.apply(&Command::SetCredentialType(CredentialType::Federated), "r0", at)
+            .unwrap();
+        assert_eq!(c.next_step(), Some(Step::AppRegistration));
+        let err = c
+            .apply(&Command::ExportFederatedCredential, "r1", at)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            RuleError::MissingPrerequisite {
+                step: Step::FederatedCredential,
+                needs: Step::AppRegistration
+            }
+        );
+        c.apply(&app_reg(), "r2", at).unwrap();
+        assert_eq!(c.next_step(), Some(Step::FederatedCredential));
+        assert!(matches!(
+            c.apply(&secret(), "r3", at),
+            Err(RuleError::WrongCredentialType { .. })
+        ));
+        assert!(c.apply(&Command::ExportFederatedCredential, "r4", at).unwrap());
+        assert!(
+            !c.apply(&Command::ExportFederatedCredential, "r5", at).unwrap(),
+            "exported once"
+        );
+        assert_eq!(c.next_step(), Some(Step::Subscription));
+        c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r6", at)
+            .unwrap();
+        let inputs = c.validation_inputs().unwrap();
+        assert!(matches!(inputs.proof, Proof::Federated { .. }));
+        assert!(inputs.proof.secret().is_none());
+        c.apply(&Command::RecordValidation(record(&c, None)), "r7", at)
+            .unwrap();
+        assert_eq!((c.status, c.next_step()), (Status::Connected, None));
+    }
+
+    #[test]
+    fn moving_off_a_secret_keeps_it_until_a_federated_validation_succeeds() {
+        let mut c = conn();
+        let at = t("2026-11-26T10:01:00Z");
+        c.apply(&app_reg(), "r1", at).unwrap();
+        c.apply(&secret(), "r2", at).unwrap();
+        c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r3", at)
+            .unwrap();
+        c.apply(&Command::RecordValidation(record(&c, None)), "r4", at)
+            .unwrap();
+        assert_eq!(c.status, Status::Connected);
+        c.apply(&Command::SetCredentialType(CredentialType::Federated), "r5", at)
+            .unwrap();
+        assert_eq!(c.status, Status::Connected, "still working on its secret");
+        assert!(c.client_secret.is_some());
+        c.apply(&Command::ExportFederatedCredential, "r6", at).unwrap();
+        let failed = FailureRecord {
+            step: Step::FederatedCredential,
+            code: "federated-credential-not-found".into(),
+            retryable: true,
+            missing_actions: vec![],
+        };
+        c.apply(&Command::RecordValidation(record(&c, Some(failed))), "r7", at)
+            .unwrap();
+        assert!(c.client_secret.is_some(), "a failed validation erases nothing");
+        c.apply(&Command::RecordValidation(record(&c, None)), "r8", at)
+            .unwrap();
+        assert!(c.client_secret.is_none(), "proven without it: the secret is gone");
+        assert_eq!(c.status, Status::Connected);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::connection::Step;
+use super::connection::{CredentialType, Step};
 
 /// What Azure answered, in plain terms (no HTTP or SDK types).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +99,10 @@ pub enum ValidationFailure {
     NotPropagated,
     /// Azure stayed throttled or unavailable until the budget ran out.
     OutOfTime(AzureFailure),
+    /// Our issuer could not sign an assertion (its key service refused, or was unavailable).
+    Signing {
+        retryable: bool,
+    },
 }
 
 /// The verdict shown to the customer.
@@ -135,6 +139,15 @@ pub const CODES: &[&str] = &[
     "azure-unavailable",
     "azure-error",
     "internal-error",
+    "federated-credential-not-found",
+    "federated-credential-issuer-mismatch",
+    "federated-credential-audience-mismatch",
+    "federated-credential-subject-mismatch",
+    "assertion-time-invalid",
+    "assertion-signature-invalid",
+    "assertion-invalid",
+    "issuer-unreachable",
+    "signing-unavailable",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +161,7 @@ const APP_BLADE: &str = "Azure portal > Microsoft Entra ID > App registrations >
 const SECRETS_BLADE: &str =
     "Azure portal > Microsoft Entra ID > App registrations > your app > Certificates & secrets";
 const IAM_BLADE: &str = "Azure portal > Subscriptions > your subscription > Access control (IAM)";
+const FEDERATED_BLADE: &str = "Azure portal > Microsoft Entra ID > App registrations > your app > Certificates & secrets > Federated credentials";
 
 fn customer(step: Step, code: &'static str, title: &'static str, detail: impl Into<String>) -> Diagnosis {
     Diagnosis {
@@ -162,6 +176,18 @@ fn customer(step: Step, code: &'static str, title: &'static str, detail: impl In
 }
 
 impl Diagnosis {
+    /// The diagnosis of a connection proving itself with `credential`: a federated connection's
+    /// token refusals land on its federated-credential step.
+    pub fn of_credential(failure: &ValidationFailure, credential: CredentialType) -> Self {
+        match (credential, failure) {
+            (
+                CredentialType::Federated,
+                ValidationFailure::Azure(AzureFailure::TokenRefused { aadsts, error, .. }),
+            ) => Self::of_federated_token(*aadsts, error),
+            _ => Self::of(failure),
+        }
+    }
+
     pub fn of(failure: &ValidationFailure) -> Self {
         match failure {
             ValidationFailure::Azure(f) => Self::of_azure(f),
@@ -198,6 +224,20 @@ impl Diagnosis {
                     format!(
                         "Azure does not show a role for the app on this subscription. Assign the custom role to the app ({IAM_BLADE} > Role assignments > Add). If you just did, Azure can take up to 10 minutes to propagate it: connect again in a few minutes."
                     ),
+                )
+            },
+            ValidationFailure::Signing { retryable } => Diagnosis {
+                retryable: *retryable,
+                kind: if *retryable {
+                    DiagnosisKind::AzureUnavailable
+                } else {
+                    DiagnosisKind::Ours
+                },
+                ..customer(
+                    Step::FederatedCredential,
+                    "signing-unavailable",
+                    "Could not sign in to Azure",
+                    "Our issuer could not sign the assertion that proves the app's identity. Nothing you entered is lost; this is on our side. Connect again shortly.",
                 )
             },
             ValidationFailure::OutOfTime(f) => Diagnosis {
@@ -328,6 +368,81 @@ impl Diagnosis {
                     ),
                 ),
             },
+        }
+    }
+
+    /// Entra's answers to a token request made with our assertion.
+    fn of_federated_token(aadsts: Option<u32>, error: &str) -> Self {
+        let ours = |code, title, detail: &str, retryable| Diagnosis {
+            kind: DiagnosisKind::Ours,
+            retryable,
+            ..customer(Step::FederatedCredential, code, title, detail.to_owned())
+        };
+        let mismatch = |code, what: &str| {
+            customer(
+                Step::FederatedCredential,
+                code,
+                "Federated credential does not match",
+                format!(
+                    "The app has a federated credential, but its {what} is not the one of this connection. Edit it ({FEDERATED_BLADE}) so that issuer, subject and audience are exactly the values of this step (they are case-sensitive), then connect again."
+                ),
+            )
+        };
+        match aadsts {
+            Some(70021) => Diagnosis {
+                retryable: true,
+                ..customer(
+                    Step::FederatedCredential,
+                    "federated-credential-not-found",
+                    "No federated credential for this connection",
+                    format!(
+                        "Azure found no federated credential on the app for our issuer and this connection's subject (AADSTS70021). Add one ({FEDERATED_BLADE} > Add credential > Other issuer) with exactly the values of this step. If you just added it, Azure can take a minute to use it: connect again shortly."
+                    ),
+                )
+            },
+            Some(700211) => mismatch("federated-credential-issuer-mismatch", "issuer (AADSTS700211)"),
+            Some(700212) => mismatch(
+                "federated-credential-audience-mismatch",
+                "audience (AADSTS700212)",
+            ),
+            Some(700213) => mismatch(
+                "federated-credential-subject-mismatch",
+                "subject identifier (AADSTS700213)",
+            ),
+            Some(700024) => ours(
+                "assertion-time-invalid",
+                "Assertion outside its time range",
+                "Azure found our assertion outside its valid time range (AADSTS700024): our clock or its lifetime is off. This is on our side; connect again shortly.",
+                true,
+            ),
+            Some(700027) => ours(
+                "assertion-signature-invalid",
+                "Assertion signature not accepted",
+                "Azure could not verify our assertion's signature with our published keys (AADSTS700027), e.g. right after a key change. This is on our side; connect again in a few minutes.",
+                true,
+            ),
+            Some(50027) => ours(
+                "assertion-invalid",
+                "Assertion not accepted",
+                "Azure found our assertion malformed (AADSTS50027). This is our fault; it has been logged.",
+                false,
+            ),
+            Some(501661) | Some(50166) => ours(
+                "issuer-unreachable",
+                "Azure could not reach our issuer",
+                "Azure could not fetch our OpenID configuration or keys (AADSTS501661). This is on our side; connect again in a few minutes.",
+                true,
+            ),
+            Some(700016) | Some(7000112) | Some(90002) | Some(900023) | Some(53003) | Some(70011)
+            | Some(500011) => Self::of_token(aadsts, error),
+            _ => customer(
+                Step::FederatedCredential,
+                "federated-credential-not-found",
+                "Federated credential not accepted",
+                format!(
+                    "Azure refused our assertion ({error}). Check the app's federated credential ({FEDERATED_BLADE}): issuer, subject and audience must be exactly the values of this step."
+                ),
+            ),
         }
     }
 
@@ -467,6 +582,122 @@ mod tests {
         );
     }
 
+    fn federated(aadsts: u32) -> Diagnosis {
+        Diagnosis::of_credential(
+            &ValidationFailure::Azure(AzureFailure::TokenRefused {
+                status: 400,
+                error: "invalid_client".into(),
+                aadsts: Some(aadsts),
+            }),
+            CredentialType::Federated,
+        )
+    }
+
+    #[test]
+    fn every_federated_refusal_lands_on_the_federated_step_or_the_app() {
+        let table = [
+            (
+                70021,
+                Step::FederatedCredential,
+                "federated-credential-not-found",
+                DiagnosisKind::Customer,
+                true,
+            ),
+            (
+                700211,
+                Step::FederatedCredential,
+                "federated-credential-issuer-mismatch",
+                DiagnosisKind::Customer,
+                false,
+            ),
+            (
+                700212,
+                Step::FederatedCredential,
+                "federated-credential-audience-mismatch",
+                DiagnosisKind::Customer,
+                false,
+            ),
+            (
+                700213,
+                Step::FederatedCredential,
+                "federated-credential-subject-mismatch",
+                DiagnosisKind::Customer,
+                false,
+            ),
+            (
+                700024,
+                Step::FederatedCredential,
+                "assertion-time-invalid",
+                DiagnosisKind::Ours,
+                true,
+            ),
+            (
+                700027,
+                Step::FederatedCredential,
+                "assertion-signature-invalid",
+                DiagnosisKind::Ours,
+                true,
+            ),
+            (
+                50027,
+                Step::FederatedCredential,
+                "assertion-invalid",
+                DiagnosisKind::Ours,
+                false,
+            ),
+            (
+                501661,
+                Step::FederatedCredential,
+                "issuer-unreachable",
+                DiagnosisKind::Ours,
+                true,
+            ),
+            (
+                700016,
+                Step::AppRegistration,
+                "application-not-found",
+                DiagnosisKind::Customer,
+                false,
+            ),
+            (
+                7000112,
+                Step::AppRegistration,
+                "application-disabled",
+                DiagnosisKind::Customer,
+                false,
+            ),
+            (
+                90002,
+                Step::AppRegistration,
+                "tenant-not-found",
+                DiagnosisKind::Customer,
+                false,
+            ),
+        ];
+        for (aadsts, step, code, kind, retryable) in table {
+            let d = federated(aadsts);
+            assert_eq!(
+                (d.step, d.code, d.kind, d.retryable),
+                (step, code, kind, retryable),
+                "AADSTS{aadsts}"
+            );
+            assert!(
+                !d.detail.contains("secret"),
+                "AADSTS{aadsts}: a federated connection has no secret"
+            );
+        }
+        // The same refusal of a secret connection stays on the secret's step.
+        let d = Diagnosis::of_credential(
+            &ValidationFailure::Azure(AzureFailure::TokenRefused {
+                status: 401,
+                error: "invalid_client".into(),
+                aadsts: None,
+            }),
+            CredentialType::Secret,
+        );
+        assert_eq!(d.step, Step::ClientSecret);
+    }
+
     #[test]
     fn every_code_is_listed() {
         let mut seen = Vec::new();
@@ -495,6 +726,12 @@ mod tests {
             ValidationFailure::Azure(AzureFailure::Protocol("x".into())),
         ] {
             seen.push(Diagnosis::of(&f).code);
+        }
+        for c in [70021, 700211, 700212, 700213, 700024, 700027, 50027, 501661, 1] {
+            seen.push(federated(c).code);
+        }
+        for retryable in [true, false] {
+            seen.push(Diagnosis::of(&ValidationFailure::Signing { retryable }).code);
         }
         for code in &seen {
             assert!(CODES.contains(code), "{code} not listed");

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::connection::{
-    AppRegistration, Connection, FailureRecord, RoleExport, SecretRecord, Status, Step, SubscriptionRecord,
-    ValidationRecord,
+    AppRegistration, Connection, CredentialType, FailureRecord, FederatedExport, RoleExport, SecretRecord,
+    Status, Step, SubscriptionRecord, ValidationRecord,
 };
 use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
 use super::secret::{ClientSecret, SecretExpiry};
@@ -36,6 +36,8 @@ struct Doc<'a> {
     org_id: OrgId,
     account_id: AccountId,
     status: Status,
+    #[serde(default, skip_serializing_if = "is_secret")]
+    credential_type: CredentialType,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_registration: Option<AppDoc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +46,8 @@ struct Doc<'a> {
     subscription: Option<SubDoc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     custom_role: Option<RoleDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    federated_credential: Option<FederatedDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     validation: Option<ValidationDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +95,16 @@ struct RoleDoc {
     exported_at: DateTime<Utc>,
 }
 
+fn is_secret(c: &CredentialType) -> bool {
+    *c == CredentialType::Secret
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FederatedDoc {
+    exported_at: DateTime<Utc>,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ValidationDoc {
@@ -106,6 +120,8 @@ struct ValidationDoc {
     secret_key_id: Option<String>,
     #[serde(default)]
     secret_end: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_secret")]
+    credential: CredentialType,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +150,7 @@ impl From<&ValidationRecord> for ValidationDoc {
             graph_manages_credentials: v.graph_manages_credentials,
             secret_key_id: v.secret_key_id.clone(),
             secret_end: v.secret_end,
+            credential: v.credential,
         }
     }
 }
@@ -155,6 +172,7 @@ impl From<ValidationDoc> for ValidationRecord {
             graph_manages_credentials: v.graph_manages_credentials,
             secret_key_id: v.secret_key_id,
             secret_end: v.secret_end,
+            credential: v.credential,
         }
     }
 }
@@ -178,6 +196,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         org_id: c.org.clone(),
         account_id: c.account.clone(),
         status: c.status,
+        credential_type: c.credential_type,
         app_registration: c.app_registration.as_ref().map(|a| AppDoc {
             tenant_id: a.tenant.clone(),
             client_id: a.client,
@@ -195,6 +214,9 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         custom_role: c.custom_role.as_ref().map(|r| RoleDoc {
             role_name: r.role_name.clone(),
             exported_at: r.exported_at,
+        }),
+        federated_credential: c.federated.map(|f| FederatedDoc {
+            exported_at: f.exported_at,
         }),
         validation: c.validation.as_ref().map(ValidationDoc::from),
         linked_at: c.linked_at,
@@ -234,6 +256,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         org: doc.org_id,
         account: doc.account_id,
         status: doc.status,
+        credential_type: doc.credential_type,
         app_registration: doc.app_registration.map(|a| AppRegistration {
             tenant: a.tenant_id,
             client: a.client_id,
@@ -247,6 +270,9 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         custom_role: doc.custom_role.map(|r| RoleExport {
             role_name: r.role_name,
             exported_at: r.exported_at,
+        }),
+        federated: doc.federated_credential.map(|f| FederatedExport {
+            exported_at: f.exported_at,
         }),
         validation: doc.validation.map(ValidationRecord::from),
         linked_at: doc.linked_at,

@@ -10,7 +10,8 @@ pub mod role;
 pub mod secret;
 
 pub use connection::{
-    Command, Connection, FailureRecord, RuleError, Status, Step, ValidationInputs, ValidationRecord,
+    Command, Connection, CredentialType, FailureRecord, Proof, RuleError, Status, Step, ValidationInputs,
+    ValidationRecord,
 };
 pub use ids::{AccountId, ClientId, ConnectionId, IdError, OrgId, SubscriptionId, TenantId};
 pub use role::{CustomRole, RoleFormat};

@@ -15,7 +15,7 @@ use crate::domain::{AccountId, OrgId, RoleFormat, Step};
 
 pub use super::function::{
     APP_REGISTRATION_SUBMITTED, CLIENT_SECRET_SUBMITTED, CONNECT_ACCOUNT_REQUESTED, CONNECTION_STARTED,
-    CUSTOM_ROLE_REQUESTED, SUBSCRIPTION_SUBMITTED,
+    CUSTOM_ROLE_REQUESTED, FEDERATED_CREDENTIAL_REQUESTED, SUBSCRIPTION_SUBMITTED,
 };
 
 /// An EventBridge entry as the console sends it (the subset we read).
@@ -39,6 +39,7 @@ pub fn step_of(detail_type: &str) -> Step {
         SUBSCRIPTION_SUBMITTED => Step::Subscription,
         CUSTOM_ROLE_REQUESTED => Step::CustomRole,
         CONNECT_ACCOUNT_REQUESTED => Step::RoleAssignment,
+        FEDERATED_CREDENTIAL_REQUESTED => Step::FederatedCredential,
         _ => Step::ClientSecret,
     }
 }
@@ -68,6 +69,8 @@ struct StartDetail {
     account_id: String,
     #[serde(default)]
     connection_id: Option<String>,
+    #[serde(default)]
+    credential_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +147,12 @@ pub async fn handle(
             let account = AccountId::parse(&d.account_id)
                 .map_err(|e| EdgeError::invalid(vec![FieldError::new("accountId", e)]))?;
             let connection = d.connection_id.as_deref().map(input::connection_id).transpose()?;
-            return Ok(Operation::Start { account, connection });
+            let credential = input::credential_type(d.credential_type.as_deref())?;
+            return Ok(Operation::Start {
+                account,
+                connection,
+                credential,
+            });
         }
         let id = match raw_connection.as_ref() {
             Some(Value::String(s)) => input::connection_id(s)?,
@@ -167,6 +175,10 @@ pub async fn handle(
             Step::RoleAssignment => {
                 let _: EmptyDetail = input::parse_value(rest)?;
                 Operation::Connect { connection: id }
+            }
+            Step::FederatedCredential => {
+                let _: EmptyDetail = input::parse_value(rest)?;
+                Operation::ExportFederatedCredential { connection: id }
             }
             _ => {
                 let d: RoleDetail = input::parse_value(rest)?;

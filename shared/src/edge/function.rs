@@ -6,6 +6,7 @@ pub const APP_REGISTRATION_SUBMITTED: &str = "App Registration Submitted";
 pub const SUBSCRIPTION_SUBMITTED: &str = "Subscription Submitted";
 pub const CUSTOM_ROLE_REQUESTED: &str = "Custom Role Requested";
 pub const CONNECT_ACCOUNT_REQUESTED: &str = "Connect Account Requested";
+pub const FEDERATED_CREDENTIAL_REQUESTED: &str = "Federated Credential Requested";
 /// Never accepted: named so that it is refused with the right explanation.
 pub const CLIENT_SECRET_SUBMITTED: &str = "Client Secret Submitted";
 
@@ -20,10 +21,14 @@ pub enum Function {
     ConnectAccount,
     /// Spot's public credentials API (`/azure/setup/credentials`).
     SpotCredentials,
+    /// Secretless connections: the credential type and the federated credential's values.
+    FederatedCredential,
+    /// Our OpenID issuer's discovery document and keys (unauthenticated).
+    Issuer,
 }
 
 impl Function {
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 9] = [
         Self::Connections,
         Self::AppRegistration,
         Self::ClientSecret,
@@ -31,6 +36,8 @@ impl Function {
         Self::CustomRole,
         Self::ConnectAccount,
         Self::SpotCredentials,
+        Self::FederatedCredential,
+        Self::Issuer,
     ];
 
     /// The binary and SAM function name stem.
@@ -43,6 +50,8 @@ impl Function {
             Self::CustomRole => "custom-role",
             Self::ConnectAccount => "connect-account",
             Self::SpotCredentials => "spot-credentials",
+            Self::FederatedCredential => "federated-credential",
+            Self::Issuer => "oidc",
         }
     }
 
@@ -56,7 +65,8 @@ impl Function {
             Self::Subscription => Some(SUBSCRIPTION_SUBMITTED),
             Self::CustomRole => Some(CUSTOM_ROLE_REQUESTED),
             Self::ConnectAccount => Some(CONNECT_ACCOUNT_REQUESTED),
-            Self::SpotCredentials => None,
+            Self::SpotCredentials | Self::Issuer => None,
+            Self::FederatedCredential => Some(FEDERATED_CREDENTIAL_REQUESTED),
         }
     }
 }

@@ -17,7 +17,8 @@ use serde::Deserialize;
 use super::error::EdgeError;
 use super::function::Function;
 use super::input::{
-    self, AppRegistrationBody, ClientSecretBody, RotationBody, StartBody, StepInput, SubscriptionBody,
+    self, AppRegistrationBody, ClientSecretBody, CredentialTypeBody, RotationBody, StartBody, StepInput,
+    SubscriptionBody,
 };
 pub use super::request::OrgSource;
 use super::request::{ApiState, Caller, RawBody, json_response, problem_response, read_body};
@@ -42,6 +43,18 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
     (Function::Subscription, "PUT", "/connections/{id}/subscription"),
     (Function::CustomRole, "GET", "/connections/{id}/custom-role"),
     (Function::ConnectAccount, "POST", "/connections/{id}/connect"),
+    (
+        Function::FederatedCredential,
+        "PUT",
+        "/connections/{id}/credential-type",
+    ),
+    (
+        Function::FederatedCredential,
+        "GET",
+        "/connections/{id}/federated-credential",
+    ),
+    (Function::Issuer, "GET", "/oidc/.well-known/openid-configuration"),
+    (Function::Issuer, "GET", "/oidc/jwks"),
 ];
 
 /// The router of the given functions' routes (the local server passes them all).
@@ -69,6 +82,21 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
             ),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
             Function::ConnectAccount => r.route("/connections/{id}/connect", post(connect_account)),
+            Function::FederatedCredential => r
+                .route(
+                    "/connections/{id}/credential-type",
+                    put(put_step::<CredentialTypeBody>),
+                )
+                .route(
+                    "/connections/{id}/federated-credential",
+                    get(get_federated_credential),
+                ),
+            Function::Issuer => r
+                .route(
+                    "/oidc/.well-known/openid-configuration",
+                    get(openid_configuration),
+                )
+                .route("/oidc/jwks", get(jwks)),
             // Served by its own router (Spot's envelope), merged below.
             Function::SpotCredentials => r,
         };
@@ -162,16 +190,18 @@ fn success_response(outcome: Outcome) -> Response {
         }
         Outcome::Deleted => StatusCode::NO_CONTENT.into_response(),
         Outcome::Role { role, .. } => json_response(StatusCode::OK, &role),
+        Outcome::FederatedCredential { values, .. } => json_response(StatusCode::OK, &values),
     }
 }
 
 async fn create_connection(State(app): State<App>, caller: Caller, body: RawBody) -> Response {
     respond(&app, caller, Step::Start, None, |_| {
         let bytes = body.0?;
-        let account = input::parse_json::<StartBody>(&bytes)?.account()?;
+        let body = input::parse_json::<StartBody>(&bytes)?;
         Ok(Operation::Start {
-            account,
+            account: body.account()?,
             connection: None,
+            credential: body.credential()?,
         })
     })
     .await
@@ -229,6 +259,45 @@ async fn connect_account(
         Ok(Operation::Connect { connection })
     })
     .await
+}
+
+async fn get_federated_credential(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    respond(&app, caller, Step::FederatedCredential, Some(&id), |_| {
+        Ok(Operation::ExportFederatedCredential {
+            connection: input::connection_id(&id)?,
+        })
+    })
+    .await
+}
+
+/// Our issuer's OpenID configuration: what Entra ID fetches first (no authentication, public).
+async fn openid_configuration(State(app): State<App>) -> Response {
+    match app.issuer() {
+        Some(issuer) => public_json(&issuer.discovery()),
+        None => problem_response(&EdgeError::NoRoute, Step::FederatedCredential),
+    }
+}
+
+/// Our issuer's public keys (the first signs; all verify).
+async fn jwks(State(app): State<App>) -> Response {
+    match app.issuer() {
+        Some(issuer) => public_json(&issuer.jwks()),
+        None => problem_response(&EdgeError::NoRoute, Step::FederatedCredential),
+    }
+}
+
+/// Public, cacheable for a few minutes (a new key is published well before it signs).
+fn public_json(body: &serde_json::Value) -> Response {
+    let mut r = json_response(StatusCode::OK, body);
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
 }
 
 #[derive(Debug, Deserialize)]

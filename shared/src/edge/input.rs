@@ -10,7 +10,8 @@ use super::error::{EdgeError, InputProblem};
 use crate::app::FieldError;
 use crate::domain::connection::RotationSettings;
 use crate::domain::{
-    AccountId, ClientId, ClientSecret, Command, ConnectionId, SecretExpiry, Step, SubscriptionId, TenantId,
+    AccountId, ClientId, ClientSecret, Command, ConnectionId, CredentialType, SecretExpiry, Step,
+    SubscriptionId, TenantId,
 };
 
 /// Largest body any step takes.
@@ -120,12 +121,46 @@ pub trait StepInput: DeserializeOwned {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StartBody {
     pub account_id: String,
+    #[serde(default)]
+    pub credential_type: Option<String>,
 }
 
 impl StartBody {
     pub fn account(&self) -> Result<AccountId, EdgeError> {
         AccountId::parse(&self.account_id)
             .map_err(|e| EdgeError::invalid(vec![FieldError::new("accountId", e)]))
+    }
+
+    pub fn credential(&self) -> Result<CredentialType, EdgeError> {
+        credential_type(self.credential_type.as_deref())
+    }
+}
+
+/// `credentialType`: `secret` (the default) or `federated`.
+pub fn credential_type(raw: Option<&str>) -> Result<CredentialType, EdgeError> {
+    match raw {
+        None => Ok(CredentialType::default()),
+        Some(s) => CredentialType::parse(s).ok_or_else(|| {
+            EdgeError::invalid(vec![FieldError::new(
+                "credentialType",
+                "must be secret or federated",
+            )])
+        }),
+    }
+}
+
+/// `PUT /connections/{id}/credential-type`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialTypeBody {
+    pub credential_type: String,
+}
+
+impl StepInput for CredentialTypeBody {
+    const STEP: Step = Step::Start;
+
+    fn into_command(self, _now: DateTime<Utc>) -> Result<Command, EdgeError> {
+        credential_type(Some(&self.credential_type)).map(Command::SetCredentialType)
     }
 }
 

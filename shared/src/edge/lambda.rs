@@ -54,7 +54,9 @@ impl Handler {
             Ok(outcome) => Ok(json!({
                 "outcome": match outcome {
                     Outcome::Created(_) => "created",
-                    Outcome::Current(_) | Outcome::Role { .. } => "completed",
+                    Outcome::Current(_) | Outcome::Role { .. } | Outcome::FederatedCredential { .. } => {
+                        "completed"
+                    }
                     Outcome::Deleted => "deleted",
                     Outcome::Connected(_) => "connected",
                 },

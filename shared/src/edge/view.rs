@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{AccountId, ClientId, Connection, ConnectionId, Status, Step, SubscriptionId, TenantId};
+use crate::domain::{
+    AccountId, ClientId, Connection, ConnectionId, CredentialType, Status, Step, SubscriptionId, TenantId,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -12,11 +14,14 @@ pub struct ConnectionView {
     pub account_id: AccountId,
     pub status: Status,
     pub next_step: Option<Step>,
+    pub credential_type: CredentialType,
     pub tenant_id: Option<TenantId>,
     pub client_id: Option<ClientId>,
     pub subscription_id: Option<SubscriptionId>,
     pub client_secret: Option<SecretView>,
     pub custom_role: Option<RoleView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated_credential: Option<FederatedView>,
     pub validation: Option<ValidationView>,
     pub rotation: RotationView,
     pub linked_at: Option<DateTime<Utc>>,
@@ -36,6 +41,12 @@ pub struct SecretView {
 #[serde(rename_all = "camelCase")]
 pub struct RoleView {
     pub role_name: String,
+    pub exported_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedView {
     pub exported_at: DateTime<Utc>,
 }
 
@@ -75,6 +86,7 @@ impl From<&Connection> for ConnectionView {
             account_id: c.account.clone(),
             status: c.status,
             next_step: c.next_step(),
+            credential_type: c.credential_type,
             tenant_id: c.app_registration.as_ref().map(|a| a.tenant.clone()),
             client_id: c.app_registration.as_ref().map(|a| a.client),
             subscription_id: c.subscription.as_ref().map(|s| s.subscription),
@@ -85,6 +97,9 @@ impl From<&Connection> for ConnectionView {
             custom_role: c.custom_role.as_ref().map(|r| RoleView {
                 role_name: r.role_name.clone(),
                 exported_at: r.exported_at,
+            }),
+            federated_credential: c.federated.map(|f| FederatedView {
+                exported_at: f.exported_at,
             }),
             validation: c.validation.as_ref().map(|v| ValidationView {
                 checked_at: v.checked_at,

@@ -13,6 +13,7 @@ async fn concurrent_steps_all_land() {
             let start = Operation::Start {
                 account: AccountId::parse("act-0000cafe").unwrap(),
                 connection: None,
+                credential: Default::default(),
             };
             let Outcome::Created(c) = app
                 .execute(&request(&format!("start-{round}")), &org, start)

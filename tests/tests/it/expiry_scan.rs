@@ -36,6 +36,7 @@ async fn reminders_once_per_threshold_expiry_once() {
             let start = Operation::Start {
                 account: AccountId::parse("act-0000e001").unwrap(),
                 connection: Some(ConnectionId::new_random()),
+                credential: Default::default(),
             };
             let Outcome::Created(c) = app
                 .execute(&request(&format!("s{i}")), &org, start)
@@ -172,6 +173,7 @@ async fn the_scan_reads_no_secret_value_of_connections_not_due() {
         let start = Operation::Start {
             account: AccountId::parse("act-0000e002").unwrap(),
             connection: None,
+            credential: Default::default(),
         };
         let Outcome::Created(c) = app
             .execute(&request(&format!("s{i}")), &org, start)

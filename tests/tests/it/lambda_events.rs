@@ -76,6 +76,7 @@ async fn run_sample(function: Function, file: &str) {
         let start = Operation::Start {
             account: AccountId::parse("act-1a2b3c4d").unwrap(),
             connection: Some(id),
+            credential: Default::default(),
         };
         app.execute(&request("setup-0"), &org, start).await.unwrap();
         for (i, command) in [app_registration(), client_secret(), subscription()]
@@ -221,6 +222,7 @@ async fn a_redelivered_event_makes_no_second_version() {
     let start = Operation::Start {
         account: AccountId::parse("act-1a2b3c4d").unwrap(),
         connection: Some(id),
+        credential: Default::default(),
     };
     app.execute(&request("setup-0"), &org, start).await.unwrap();
 

@@ -24,7 +24,9 @@ async fn connect_account_against_real_azure() {
     let inputs = ValidationInputs {
         tenant: TenantId::parse(&var("AZURE_LIVE_TENANT_ID")).unwrap(),
         client: ClientId::parse(&var("AZURE_LIVE_CLIENT_ID")).unwrap(),
-        secret: ClientSecret::parse(SecretString::from(var("AZURE_LIVE_CLIENT_SECRET"))).unwrap(),
+        proof: shared::domain::Proof::Secret(
+            ClientSecret::parse(SecretString::from(var("AZURE_LIVE_CLIENT_SECRET"))).unwrap(),
+        ),
         subscription: SubscriptionId::parse(&var("AZURE_LIVE_SUBSCRIPTION_ID")).unwrap(),
         fingerprint: format!("live-{}", Utc::now().timestamp()),
     };

@@ -143,6 +143,7 @@ impl Setup {
         let start = Operation::Start {
             account: AccountId::parse("act-0000a0a0").unwrap(),
             connection: None,
+            credential: Default::default(),
         };
         let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
             panic!()
