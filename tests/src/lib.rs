@@ -103,6 +103,12 @@ pub async fn emulator(
     (emulator, azure)
 }
 
+/// Our issuer at `url`, signing with a fresh in-memory key (the local stand-in for KMS).
+pub fn local_issuer(url: &str) -> Arc<shared::issuer::Issuer> {
+    let key = shared::issuer::local::LocalKey::ephemeral().unwrap();
+    Arc::new(shared::issuer::Issuer::new(url, Arc::new(key)))
+}
+
 /// An answer of the HTTP API.
 #[derive(Debug)]
 pub struct Reply {

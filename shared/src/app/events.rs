@@ -7,12 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::Rejection;
-use super::federated::FederatedCredentialValues;
 use super::request::{RequestMeta, Trigger};
 use crate::domain::{
     AccountId, ClientId, Connection, ConnectionId, OrgId, RoleFormat, Status, Step, SubscriptionId, TenantId,
 };
 use crate::events::OutEvent;
+use crate::issuer::FederatedCredentialValues;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "detail-type", content = "detail")]

@@ -20,11 +20,11 @@ mod operations;
 pub mod request;
 mod write;
 
+pub use crate::issuer::FederatedCredentialValues;
 pub use credentials::Credentials;
 pub use error::{AppError, ErrorKind, FieldError, Rejectable, Rejection};
 pub use events::OutcomeEvent;
 pub use expiry::ScanReport;
-pub use federated::FederatedCredentialValues;
 pub use operations::{App, Operation, Outcome, publish};
 pub use request::{RequestMeta, Trigger, derive_connection_id};
 pub use write::CAS_ATTEMPTS;

@@ -11,8 +11,8 @@ use crate::validation::Validator;
 
 use super::error::{self, AppError, Rejectable};
 use super::events::{Connected, FederatedExported, OutcomeEvent, Progress, Rejected, RoleExported, Subject};
-use super::federated::FederatedCredentialValues;
 use super::request::{RequestMeta, derive_connection_id};
+use crate::issuer::FederatedCredentialValues;
 
 /// What a caller asks for, parsed.
 #[derive(Debug, Clone)]

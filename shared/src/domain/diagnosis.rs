@@ -682,8 +682,8 @@ mod tests {
                 "AADSTS{aadsts}"
             );
             assert!(
-                !d.detail.contains("secret"),
-                "AADSTS{aadsts}: a federated connection has no secret"
+                !d.detail.contains("client secret"),
+                "AADSTS{aadsts}: a federated connection has no client secret"
             );
         }
         // The same refusal of a secret connection stays on the secret's step.

@@ -99,6 +99,11 @@ mod tests {
             .into(),
             AppError::Rule(RuleError::InputsChanged).into(),
             AppError::Rule(RuleError::GraphPermissionMissing).into(),
+            AppError::Rule(RuleError::WrongCredentialType {
+                step: Step::ClientSecret,
+                credential: crate::domain::CredentialType::Federated,
+            })
+            .into(),
             AppError::IdTaken.into(),
             AppError::Contended.into(),
             AppError::Store(StoreError::Unavailable("x".into())).into(),

@@ -9,7 +9,7 @@ use integration_tests::{
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::app::Operation;
-use shared::domain::{AccountId, ConnectionId, OrgId};
+use shared::domain::{AccountId, ConnectionId, CredentialType, OrgId};
 use shared::edge::Function;
 use shared::edge::lambda::Handler;
 
@@ -70,19 +70,28 @@ async fn run_sample(function: Function, file: &str) {
         let store = sm_store(&unique_prefix()).await;
         let (app, sink) = app(store);
         let (_azure, validator) = integration_tests::azure().await;
-        let app = app.with_validator(validator);
+        let issuer = integration_tests::local_issuer("https://api.example.com/oidc");
+        let app = app.with_validator(validator).with_issuer(issuer);
         let org = OrgId::parse(SAMPLE_ORG).unwrap();
         let id = ConnectionId::parse(SAMPLE_CONNECTION).unwrap();
+        // The federated-credential step's samples need a secretless connection.
+        let federated = function == Function::FederatedCredential && name != "http-put-credential-type.json";
         let start = Operation::Start {
             account: AccountId::parse("act-1a2b3c4d").unwrap(),
             connection: Some(id),
-            credential: Default::default(),
+            credential: if federated {
+                CredentialType::Federated
+            } else {
+                CredentialType::Secret
+            },
         };
         app.execute(&request("setup-0"), &org, start).await.unwrap();
-        for (i, command) in [app_registration(), client_secret(), subscription()]
-            .into_iter()
-            .enumerate()
-        {
+        let inputs = if federated {
+            vec![app_registration(), subscription()]
+        } else {
+            vec![app_registration(), client_secret(), subscription()]
+        };
+        for (i, command) in inputs.into_iter().enumerate() {
             let op = Operation::Submit {
                 connection: id,
                 command,
@@ -118,6 +127,19 @@ async fn run_sample(function: Function, file: &str) {
             }
             return;
         }
+        if function == Function::Issuer {
+            assert_eq!(out["statusCode"], 200, "{name}: {out}");
+            let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+            match name.as_str() {
+                "http-get-jwks.json" => assert_eq!(body["keys"][0]["alg"], "RS256", "{name}: {body}"),
+                _ => assert_eq!(body["issuer"], "https://api.example.com/oidc", "{name}: {body}"),
+            }
+            assert!(
+                published.is_empty(),
+                "{name}: the issuer's documents publish nothing"
+            );
+            return;
+        }
         if name == "http-read.json" {
             assert_eq!(out["statusCode"], 200, "{name}: {out}");
             let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
@@ -145,6 +167,9 @@ async fn run_sample(function: Function, file: &str) {
             let expected = match name.as_str() {
                 "http-delete.json" => "Connection Deleted",
                 "http-connect.json" => "Account Connected",
+                "http-get.json" if function == Function::FederatedCredential => {
+                    "Federated Credential Exported"
+                }
                 n if n.starts_with("http-get") => "Custom Role Exported",
                 _ => "Step Completed",
             };
@@ -194,6 +219,11 @@ sample_tests! {
     spot_credentials_http_get_credentials: SpotCredentials, "http-get-credentials.json";
     spot_credentials_http_set_credentials: SpotCredentials, "http-set-credentials.json";
     spot_credentials_http_validate_credentials: SpotCredentials, "http-validate-credentials.json";
+    federated_credential_console_requested: FederatedCredential, "console-federated-credential-requested.json";
+    federated_credential_http_get: FederatedCredential, "http-get.json";
+    federated_credential_http_put_credential_type: FederatedCredential, "http-put-credential-type.json";
+    oidc_http_get_openid_configuration: Issuer, "http-get-openid-configuration.json";
+    oidc_http_get_jwks: Issuer, "http-get-jwks.json";
 }
 
 #[test]
