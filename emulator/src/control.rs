@@ -81,7 +81,7 @@ pub(crate) async fn add_federated_credential(
     });
     match result {
         Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
-        Some(Err(r)) => r,
+        Some(Err(r)) => *r,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -173,28 +173,28 @@ pub(crate) async fn graph_delete_federated(
 pub(crate) fn add_federated(
     app: &mut super::world::App,
     mut cred: FederatedCredential,
-) -> Result<FederatedCredential, Response> {
+) -> Result<FederatedCredential, Box<Response>> {
     if cred.name.is_empty() || cred.issuer.is_empty() || cred.subject.is_empty() || cred.audiences.is_empty()
     {
-        return Err(graph_error(
+        return Err(Box::new(graph_error(
             StatusCode::BAD_REQUEST,
             "Request_BadRequest",
             "name, issuer, subject and audiences are required.",
-        ));
+        )));
     }
     if app.federated_credentials.iter().any(|f| f.name == cred.name) {
-        return Err(graph_error(
+        return Err(Box::new(graph_error(
             StatusCode::CONFLICT,
             "Request_MultipleObjectsWithSameKeyValue",
             "FederatedIdentityCredential with name already exists.",
-        ));
+        )));
     }
     if app.federated_credentials.len() >= 20 {
-        return Err(graph_error(
+        return Err(Box::new(graph_error(
             StatusCode::BAD_REQUEST,
             "Request_BadRequest",
             "An application can have at most 20 federated identity credentials.",
-        ));
+        )));
     }
     cred.id = uuid::Uuid::new_v4().to_string();
     app.federated_credentials.push(cred.clone());
@@ -274,7 +274,7 @@ pub(crate) async fn graph_action(
             emu.update(|w| result = Some(add_federated(&mut w.tenants[ti].apps[ai], cred)));
             match result {
                 Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
-                Some(Err(r)) => r,
+                Some(Err(r)) => *r,
                 None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }

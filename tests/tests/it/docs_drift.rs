@@ -51,6 +51,7 @@ fn routes() -> BTreeSet<(String, String)> {
 
 async fn full_router() -> axum::Router {
     let (app, _) = app(store(StoreKind::Embedded).await);
+    let app = app.with_issuer(integration_tests::local_issuer("http://localhost:3000/oidc"));
     let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
     with_console_events(r, app, &Function::ALL)
 }
