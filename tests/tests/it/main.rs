@@ -9,6 +9,7 @@ mod concurrency;
 mod connect;
 mod docs_drift;
 mod expiry_scan;
+mod federated;
 mod lambda_events;
 mod live_azure;
 mod rotation;
