@@ -264,6 +264,31 @@ impl Validator {
         }
     }
 
+    /// Removes one password credential of the app (Graph `removePassword`), signing in with the
+    /// connection's proof: the old secret of a connection that moved to a federated credential.
+    pub async fn remove_password(
+        &self,
+        inputs: &ValidationInputs,
+        key_id: &str,
+    ) -> Result<(), ValidationFailure> {
+        let (graph, scope) = self
+            .graph
+            .as_ref()
+            .ok_or(ValidationFailure::Azure(AzureFailure::Protocol(
+                "no Graph".into(),
+            )))?;
+        let deadline = Instant::now() + self.early_budget();
+        let token = self.token_for(inputs, scope, deadline).await?;
+        match retrying(deadline, || graph.remove_password(&token, &inputs.client, key_id)).await {
+            // Already gone is gone.
+            Err(ValidationFailure::Azure(AzureFailure::Graph {
+                status: 400 | 404, ..
+            }))
+            | Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// 3.2's early check: does the tenant exist in this cloud? `TokenRefused` (AADSTS90002) when
     /// it definitely does not; other failures when Azure could not say.
     pub async fn probe_tenant(&self, tenant: &TenantId) -> Result<(), ValidationFailure> {

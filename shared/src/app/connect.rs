@@ -7,8 +7,11 @@ use super::error::AppError;
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
 use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
-use crate::domain::{Command, Connection, ConnectionId, FailureRecord, OrgId, ValidationRecord};
-use crate::validation::CHECKS;
+use crate::domain::{
+    Command, Connection, ConnectionId, CredentialType, FailureRecord, OrgId, ValidationInputs,
+    ValidationRecord,
+};
+use crate::validation::{CHECKS, Validator};
 
 impl App {
     /// Validates the stored inputs against Azure (no store lock is held meanwhile), then records
@@ -31,7 +34,7 @@ impl App {
         let graph = verdict.as_ref().ok().and_then(|v| v.graph.as_ref());
         let record = ValidationRecord {
             checked_at: Utc::now(),
-            inputs: inputs.fingerprint,
+            inputs: inputs.fingerprint.clone(),
             checks: CHECKS.iter().map(|c| c.to_string()).collect(),
             warnings: verdict.as_ref().map(|v| v.warnings.clone()).unwrap_or_default(),
             subscription_name: verdict.as_ref().ok().map(|v| v.subscription_name.clone()),
@@ -52,10 +55,41 @@ impl App {
         let connection = self
             .update(req, org, id, &Command::RecordValidation(record))
             .await?;
+        if diagnosis.is_none() && credential == CredentialType::Federated {
+            self.retire_secret(org, id, &current, &inputs, validator).await?;
+        }
         match diagnosis {
             None => Ok(Outcome::Connected(connection)),
             Some(d) => Err(AppError::Validation(Box::new(d))),
         }
+    }
+
+    /// A federated connection proved itself: no earlier version of its document stays reachable
+    /// (it may hold the secret it moved off), and the old secret goes from the app where the app
+    /// may manage its own credentials. Safe to repeat.
+    async fn retire_secret(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        before: &Connection,
+        inputs: &ValidationInputs,
+        validator: &Validator,
+    ) -> Result<(), AppError> {
+        self.store.forget_history(org, id).await?;
+        let old_key = before
+            .validation
+            .as_ref()
+            .filter(|v| v.graph_manages_credentials == Some(true) && before.client_secret.is_some())
+            .and_then(|v| v.secret_key_id.as_deref());
+        if let Some(key) = old_key {
+            match validator.remove_password(inputs, key).await {
+                Ok(()) => tracing::info!(connection = %id, "the secret moved off is removed from the app"),
+                Err(failure) => {
+                    tracing::warn!(connection = %id, ?failure, "the secret moved off could not be removed from the app")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Earlier feedback where it is cheap: at 3.2 the tenant must exist; at 3.3 the three values

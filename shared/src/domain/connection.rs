@@ -534,6 +534,13 @@ impl Connection {
                 if self.validation_inputs()?.fingerprint != record.inputs {
                     return Err(RuleError::InputsChanged);
                 }
+                let moving_off_a_secret = record.credential == CredentialType::Federated
+                    && self.client_secret.is_some()
+                    && self.status == Status::Connected;
+                if moving_off_a_secret && record.failure.is_some() {
+                    // It keeps working on its secret, exactly as it was, until the switch succeeds.
+                    return Ok(false);
+                }
                 // Azure's own word on the secret's end beats what was typed.
                 if let (Some(end), Some(secret)) = (record.secret_end, self.client_secret.as_mut()) {
                     let real = Some(SecretExpiry::from_azure(end));
@@ -815,9 +822,12 @@ mod tests {
             retryable: true,
             missing_actions: vec![],
         };
-        c.apply(&Command::RecordValidation(record(&c, Some(failed))), "r7", at)
+        let before = c.clone();
+        let changed = c
+            .apply(&Command::RecordValidation(record(&c, Some(failed))), "r7", at)
             .unwrap();
-        assert!(c.client_secret.is_some(), "a failed validation erases nothing");
+        assert!(!changed, "a failed switch changes nothing");
+        assert_eq!(c, before, "exactly as it was: connected on its secret");
         c.apply(&Command::RecordValidation(record(&c, None)), "r8", at)
             .unwrap();
         assert!(c.client_secret.is_none(), "proven without it: the secret is gone");

@@ -151,6 +151,11 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl ConnectionStore for EmbeddedStore {
+    /// One document per connection, replaced in place: there is no history to forget.
+    async fn forget_history(&self, _org: &OrgId, _id: &ConnectionId) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
         let name = secret_name(&self.prefix, org, id);
         let state = self.lock()?;

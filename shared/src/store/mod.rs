@@ -104,6 +104,10 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// The organization's connections of one Spot account, most recently changed first, found
     /// by tags (no secret value is read).
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError>;
+
+    /// After a write that removed something sensitive (a client secret): no earlier version of the
+    /// connection stays reachable by any stage but the current one's.
+    async fn forget_history(&self, org: &OrgId, id: &ConnectionId) -> Result<(), StoreError>;
 }
 
 /// The tags a scan needs (org, account, status, secret expiry); nothing sensitive.

@@ -385,6 +385,47 @@ impl ConnectionStore for SecretsManagerStore {
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
+    /// Every stage but `AWSCURRENT` (`AWSPREVIOUS`, `AWSPENDING`, ours) is taken off the versions
+    /// that are not current: they become deprecated and unreachable by stage.
+    async fn forget_history(&self, org: &OrgId, id: &ConnectionId) -> Result<(), StoreError> {
+        let name = self.name(org, id);
+        count(&self.calls.describe);
+        let d = self
+            .client
+            .describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .map_err(classify)?;
+        let stages = d.version_ids_to_stages().cloned().unwrap_or_default();
+        for (version, labels) in &stages {
+            if labels.iter().any(|l| l == CURRENT) {
+                continue;
+            }
+            for label in labels {
+                count(&self.calls.update_stage);
+                let removed = self
+                    .client
+                    .update_secret_version_stage()
+                    .secret_id(&name)
+                    .version_stage(label)
+                    .remove_from_version_id(version)
+                    .send()
+                    .await;
+                match removed {
+                    Ok(_) => {}
+                    // Moved meanwhile: nothing left here to remove.
+                    Err(e)
+                        if e.as_service_error().is_some_and(|s| {
+                            s.is_invalid_parameter_exception() || s.is_invalid_request_exception()
+                        }) => {}
+                    Err(e) => return Err(classify(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
         let name = self.name(org, id);
         // A forced DeleteSecret succeeds on a missing secret too: ask first, so that deleting

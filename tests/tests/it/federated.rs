@@ -47,6 +47,8 @@ struct Api {
     emulator: Emulator,
     sink: Arc<MemorySink>,
     issuer_url: String,
+    /// The secret name prefix (Secrets Manager), to look at the versions.
+    prefix: String,
     /// What Entra fetches can be made to fail: the issuer's routes answer 503.
     issuer_down: Arc<AtomicBool>,
     /// A JWKS to serve instead of ours.
@@ -70,7 +72,12 @@ impl Api {
             }
         });
         let validator = azure.validator().unwrap().with_issuer(issuer.clone());
-        let (app, sink) = app(store(kind).await);
+        let prefix = integration_tests::unique_prefix();
+        let store: Arc<dyn shared::store::ConnectionStore> = match kind {
+            StoreKind::SecretsManager => integration_tests::sm_store(&prefix).await,
+            StoreKind::Embedded => store(kind).await,
+        };
+        let (app, sink) = app(store);
         let app = app.with_validator(Arc::new(validator)).with_issuer(issuer);
         let router = router(app, OrgSource::local_header(), &Function::ALL);
         let issuer_down = Arc::new(AtomicBool::new(false));
@@ -97,6 +104,7 @@ impl Api {
             emulator,
             sink,
             issuer_url,
+            prefix,
             issuer_down,
             jwks_instead,
         }
@@ -413,4 +421,115 @@ async fn an_assertion_signed_by_a_key_no_longer_published_is_refused_as_ours() {
         .call("POST", &format!("/connections/{id}/connect"), None)
         .await;
     assert_eq!(st, 200, "{c}");
+}
+
+#[tokio::test]
+async fn a_connected_secret_connection_moves_off_its_secret_and_the_secret_is_gone_everywhere() {
+    for kind in STORES {
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let mut w = world();
+        w.tenants[0].apps[0].manages_own_credentials = true;
+        w.tenants[0].apps[0].passwords[0].key_id = key_id.clone();
+        let (emu, azure) = emulator(w, Duration::from_secs(5)).await;
+        let api = Api::start(kind, emu, azure, None).await;
+        let (st, c) = api
+            .call("POST", "/connections", Some(json!({"accountId": "act-0e0e0e0e"})))
+            .await;
+        assert_eq!(st, 201);
+        let id = c["connectionId"].as_str().unwrap().to_owned();
+        let base = format!("/connections/{id}");
+        for (step, body) in [
+            ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+            ("client-secret", json!({"clientSecret": SECRET})),
+            ("subscription", json!({"subscriptionId": SUB})),
+        ] {
+            let (st, c) = api.call("PUT", &format!("{base}/{step}"), Some(body)).await;
+            assert_eq!(st, 200, "{step}: {c}");
+        }
+        api.call("GET", &format!("{base}/custom-role"), None).await;
+        let (st, c) = api.call("POST", &format!("{base}/connect"), None).await;
+        assert_eq!((st, c["status"].as_str()), (200, Some("connected")), "{c}");
+
+        // The switch is asked for; until it succeeds the connection works on its secret.
+        let (st, c) = api
+            .call(
+                "PUT",
+                &format!("{base}/credential-type"),
+                Some(json!({"credentialType": "federated"})),
+            )
+            .await;
+        assert_eq!(
+            (st, c["status"].as_str(), c["credentialType"].as_str()),
+            (200, Some("connected"), Some("federated")),
+            "{c}"
+        );
+        let (_, values) = api
+            .call("GET", &format!("{base}/federated-credential"), None)
+            .await;
+        let (_, before) = api.call("GET", &base, None).await;
+        let (st, p) = api.call("POST", &format!("{base}/connect"), None).await;
+        assert_eq!(
+            (st, p["code"].as_str()),
+            (422, Some("federated-credential-not-found")),
+            "{p}"
+        );
+        let (_, after) = api.call("GET", &base, None).await;
+        assert_eq!(
+            after, before,
+            "a failed switch leaves the connection exactly as it was"
+        );
+        assert_eq!(after["clientSecret"]["hint"], &SECRET[..3]);
+        assert!(
+            api.emulator.world().tenants[0].apps[0]
+                .passwords
+                .iter()
+                .any(|p| p.key_id == key_id),
+            "and its secret in Azure"
+        );
+
+        api.add_credential(&values);
+        let (st, c) = api.call("POST", &format!("{base}/connect"), None).await;
+        assert_eq!((st, c["status"].as_str()), (200, Some("connected")), "{c}");
+        assert_eq!(c["clientSecret"], Value::Null, "{c}");
+        assert!(
+            !api.emulator.world().tenants[0].apps[0]
+                .passwords
+                .iter()
+                .any(|p| p.key_id == key_id),
+            "the old password credential is removed from the app"
+        );
+        if let StoreKind::SecretsManager = kind {
+            let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
+            let name = format!("{}org-1/{id}", api.prefix);
+            let versions = sm
+                .list_secret_version_ids()
+                .secret_id(&name)
+                .send()
+                .await
+                .unwrap();
+            for v in versions.versions() {
+                if v.version_stages().is_empty() {
+                    continue;
+                }
+                for stage in v.version_stages() {
+                    let doc = sm
+                        .get_secret_value()
+                        .secret_id(&name)
+                        .version_stage(stage)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(
+                        !doc.secret_string().unwrap_or_default().contains(SECRET),
+                        "{stage} still holds a version with the secret"
+                    );
+                }
+                assert!(
+                    v.version_stages().iter().any(|s| s == "AWSCURRENT"),
+                    "only the current version keeps a stage: {:?}",
+                    v.version_stages()
+                );
+            }
+        }
+    }
 }
