@@ -164,15 +164,20 @@ fn error(echo: &Echo, err: &EdgeError, step: Step) -> Response {
 }
 
 fn item(c: &Connection) -> Value {
-    json!({
+    let mut item = json!({
         "clientId": c.app_registration.as_ref().map(|a| a.client),
         "tenantId": c.app_registration.as_ref().map(|a| a.tenant.clone()),
         "subscriptionId": c.subscription.as_ref().map(|s| s.subscription),
-        "clientSecret": c.client_secret.as_ref().map(|s| format!("{}****", s.hint().as_str())),
-        "expirationDate": c.client_secret.as_ref().and_then(|s| s.expires_at).map(|e| e.at()),
         "connectionId": c.id,
         "status": c.status,
-    })
+        "credentialType": c.credential_type,
+    });
+    // A secretless connection has no secret to report, masked or not.
+    if let Some(secret) = c.client_secret.as_ref() {
+        item["clientSecret"] = json!(format!("{}****", secret.hint().as_str()));
+        item["expirationDate"] = json!(secret.expires_at.map(|e| e.at()));
+    }
+    item
 }
 
 /// What every route starts with: the caller, the echo, the account.

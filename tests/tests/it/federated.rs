@@ -268,6 +268,22 @@ async fn a_federated_connection_walks_to_connected_with_no_secret_anywhere() {
         );
         assert!(events.contains("Federated Credential Exported"));
         assert!(events.contains("Account Connected"));
+
+        // Spot's credentials API reports it, with no secret field at all.
+        let (st, spot) = api
+            .call("GET", "/azure/setup/credentials?accountId=act-0f0f0f0f", None)
+            .await;
+        assert_eq!(st, 200, "{spot}");
+        let item = &spot["response"]["items"][0];
+        assert_eq!(
+            (item["credentialType"].as_str(), item["status"].as_str()),
+            (Some("federated"), Some("connected")),
+            "{item}"
+        );
+        assert!(
+            item.get("clientSecret").is_none() && item.get("expirationDate").is_none(),
+            "{item}"
+        );
     }
 }
 
