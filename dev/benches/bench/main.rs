@@ -16,7 +16,7 @@ use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
 use shared::store::secrets_manager::SecretsManagerStore;
 
-use connect::connect_latency;
+use connect::{connect_latency, federated_connect_latency};
 use expiry_scan::expiry_scan_bench;
 use lambdas::function_memory;
 use local_server::local_server;
@@ -63,6 +63,7 @@ fn main() {
         }
 
         connect_latency().await;
+        federated_connect_latency().await;
 
         let n = std::env::var("BENCH_SCAN_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
         expiry_scan_bench(n).await;
