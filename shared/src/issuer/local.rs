@@ -95,3 +95,40 @@ impl Signer for LocalKey {
         Ok(self.key.sign(message).to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_key_is_made_once_kept_private_and_signs_what_its_jwk_verifies() {
+        let dir = std::env::temp_dir().join(format!("azc-issuer-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = LocalKey::open_or_create(&dir).unwrap();
+        let again = LocalKey::open_or_create(&dir).unwrap();
+        assert_eq!(first.keys(), again.keys(), "the same key after a restart");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The signature verifies with the published modulus and exponent.
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use rsa::signature::Verifier;
+        let jwk = &first.keys()[0];
+        let n = rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(&jwk.n).unwrap());
+        let e = rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(&jwk.e).unwrap());
+        let public = rsa::RsaPublicKey::new(n, e).unwrap();
+        let signature = again.sign(b"header.claims").await.unwrap();
+        let signature = rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap();
+        rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
+            .verify(b"header.claims", &signature)
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
