@@ -135,7 +135,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Our OpenID issuer: `--issuer-url` (default: this server + `/oidc`), signing with the KMS keys of
-/// `--issuer-key-ids`, or else with a key file generated once next to the embedded store.
+/// `--issuer-key-ids`, or else with a key file generated once in the embedded store's directory
+/// (with Secrets Manager: beside the events file).
 async fn issuer(
     args: &Args,
     listening: SocketAddr,
@@ -156,7 +157,12 @@ async fn issuer(
     }
     let dir = match &args.store {
         StoreArg::Embedded(dir) => dir.clone(),
-        StoreArg::SecretsManager => PathBuf::from(".azure-connect-local"),
+        // Beside the events file (by default `.azure-connect-local/`).
+        StoreArg::SecretsManager => args
+            .events_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from),
     };
     std::fs::create_dir_all(&dir)?;
     Ok(Issuer::new(url, Arc::new(LocalKey::open_or_create(&dir)?)))

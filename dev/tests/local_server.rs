@@ -275,7 +275,84 @@ async fn exercise(c: &mut Client, azure: &azure_emulator::Emulator) -> String {
     });
     let (s, v) = c.send("POST", &format!("{base}/connect"), None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("connected")), "{v}");
+
+    // A secretless connection of the same app: the emulator fetches this server's issuer
+    // documents and keys, as Entra does, and verifies the assertion it is sent.
+    let (s, v) = c
+        .send(
+            "POST",
+            "/connections",
+            Some(json!({"accountId": "act-5e5e5e5e", "credentialType": "federated"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let fbase = format!("/connections/{}", v["connectionId"].as_str().unwrap());
+    c.send(
+        "PUT",
+        &format!("{fbase}/app-registration"),
+        Some(json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"})),
+    )
+    .await;
+    let (s, values) = c
+        .send("GET", &format!("{fbase}/federated-credential"), None)
+        .await;
+    assert_eq!(s, 200, "{values}");
+    assert_eq!(
+        values["issuer"],
+        format!("{}/oidc", c.base),
+        "the local issuer is the server itself"
+    );
+    c.send(
+        "PUT",
+        &format!("{fbase}/subscription"),
+        Some(json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"})),
+    )
+    .await;
+    azure.update(|w| {
+        w.tenants[0].apps[0]
+            .federated_credentials
+            .push(azure_emulator::FederatedCredential {
+                id: "local".into(),
+                name: values["name"].as_str().unwrap().to_owned(),
+                issuer: values["issuer"].as_str().unwrap().to_owned(),
+                subject: values["subject"].as_str().unwrap().to_owned(),
+                audiences: vec!["api://AzureADTokenExchange".into()],
+                description: None,
+            })
+    });
+    let (s, v) = c.send("POST", &format!("{fbase}/connect"), None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("connected")), "{v}");
     id
+}
+
+/// The assertions the server sent to the token endpoint: bearer credentials, never to be seen
+/// anywhere else.
+fn assertions(azure: &azure_emulator::Emulator) -> Vec<String> {
+    let found: Vec<String> = azure
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .flat_map(|r| {
+            r.body
+                .split('&')
+                .filter_map(|kv| kv.strip_prefix("client_assertion="))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!found.is_empty(), "positive control: assertions were sent");
+    found
+}
+
+fn assert_no_assertion(what: &str, text: &str, assertions: &[String]) {
+    for a in assertions {
+        // The signature part is unique to each assertion.
+        let signature = a.rsplit('.').next().unwrap();
+        assert!(
+            signature.len() > 40 && !text.contains(signature),
+            "{what} contains an assertion"
+        );
+    }
 }
 
 fn assert_no_secret(what: &str, text: &str) {
@@ -381,6 +458,16 @@ async fn over_secrets_manager_the_secret_is_stored_and_appears_nowhere_else() {
     assert_no_secret("events file", &std::fs::read_to_string(&events_file).unwrap());
     assert_no_secret("secret names, descriptions and tags", &metadata);
     assert_no_secret_beyond_the_token_endpoint(&emulator);
+    let sent = assertions(&emulator);
+    let events = std::fs::read_to_string(&events_file).unwrap();
+    for (what, text) in [
+        ("responses", &client.seen),
+        ("logs", &logs),
+        ("events file", &events),
+        ("secret names, descriptions and tags", &metadata),
+    ] {
+        assert_no_assertion(what, text, &sent);
+    }
     let _ = endpoint;
 }
 
@@ -431,5 +518,13 @@ async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowh
     assert_no_secret("events file", &events);
     assert!(events.contains("Account Connected") && events.contains("Connection Failed"));
     assert_no_secret_beyond_the_token_endpoint(&emulator);
+    let sent = assertions(&emulator);
+    for (what, text) in [
+        ("responses", &client.seen),
+        ("logs", &logs),
+        ("events file", &events),
+    ] {
+        assert_no_assertion(what, text, &sent);
+    }
     assert!(Path::new(&store_dir).is_dir());
 }
