@@ -297,3 +297,57 @@ fn readme_names_every_outcome_event() {
         );
     }
 }
+
+/// The issuer's key is used only where needed: `kms:Sign` by connect-account alone,
+/// `kms:GetPublicKey` by it and the oidc function; the OIDC routes are the only unauthenticated ones.
+#[test]
+fn the_sam_template_limits_the_issuer_key_and_the_public_routes() {
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let mut kms: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut public = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+            continue;
+        };
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions: Vec<String> = match &statement["Action"] {
+                    serde_yaml_ng::Value::String(a) => vec![a.clone()],
+                    serde_yaml_ng::Value::Sequence(a) => {
+                        a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+                    }
+                    _ => vec![],
+                };
+                for a in actions.into_iter().filter(|a| a.starts_with("kms:")) {
+                    kms.entry(binary.to_owned()).or_default().insert(a);
+                }
+            }
+        }
+        for (_, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if event["Properties"]["Auth"]["Authorizer"].as_str() == Some("NONE") {
+                public.insert(event["Properties"]["Path"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(kms.len(), 2, "{kms:?}");
+    assert_eq!(kms["connect-account"], set(&["kms:Sign", "kms:GetPublicKey"]));
+    assert_eq!(kms["oidc"], set(&["kms:GetPublicKey"]));
+    assert_eq!(
+        public,
+        set(&["/oidc/.well-known/openid-configuration", "/oidc/jwks"])
+    );
+    let key = &template["Resources"]["IssuerKey"]["Properties"];
+    assert_eq!(
+        (key["KeySpec"].as_str(), key["KeyUsage"].as_str()),
+        (Some("RSA_2048"), Some("SIGN_VERIFY"))
+    );
+}
