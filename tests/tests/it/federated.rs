@@ -269,6 +269,24 @@ async fn a_federated_connection_walks_to_connected_with_no_secret_anywhere() {
         assert!(events.contains("Federated Credential Exported"));
         assert!(events.contains("Account Connected"));
 
+        // The store holds no secret for it (nor anything like an assertion).
+        if let StoreKind::SecretsManager = kind {
+            let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
+            let doc = sm
+                .get_secret_value()
+                .secret_id(format!("{}org-1/{id}", api.prefix))
+                .version_stage("AWSCURRENT")
+                .send()
+                .await
+                .unwrap();
+            let doc: Value = serde_json::from_str(doc.secret_string().unwrap()).unwrap();
+            assert_eq!(doc["credentialType"], "federated", "{doc}");
+            assert!(
+                doc.get("clientSecret").is_none() && !doc.to_string().contains("eyJ"),
+                "{doc}"
+            );
+        }
+
         // Spot's credentials API reports it, with no secret field at all.
         let (st, spot) = api
             .call("GET", "/azure/setup/credentials?accountId=act-0f0f0f0f", None)
@@ -548,4 +566,133 @@ async fn a_connected_secret_connection_moves_off_its_secret_and_the_secret_is_go
             }
         }
     }
+}
+
+/// What Entra does with the JWKS the Lambda function `oidc` serves (through its handler, as the
+/// HTTP API delivers the request): it verifies an assertion the backend signs with the same key.
+#[tokio::test]
+async fn the_jwks_of_the_lambda_function_verifies_the_backends_assertions() {
+    let (kms, keys) = kms_keys(1).await;
+    let signer = Arc::new(KmsSigner::load(kms, keys).await.unwrap());
+    let issuer = Arc::new(Issuer::new("https://connect.example.com/oidc", signer));
+    let (app, _) = app(store(StoreKind::Embedded).await);
+    let handler =
+        shared::edge::lambda::Handler::new(Function::Issuer, app.with_issuer(issuer.clone()), "org_id");
+    let event = |file: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/oidc")
+            .join(file);
+        serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let body = |out: Value| serde_json::from_str::<Value>(out["body"].as_str().unwrap()).unwrap();
+    let ctx = lambda_runtime::Context::default;
+    let discovery = body(
+        handler
+            .handle(lambda_runtime::LambdaEvent::new(
+                event("http-get-openid-configuration.json"),
+                ctx(),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(discovery["issuer"], "https://connect.example.com/oidc");
+    assert_eq!(discovery["jwks_uri"], "https://connect.example.com/oidc/jwks");
+    let jwks = body(
+        handler
+            .handle(lambda_runtime::LambdaEvent::new(
+                event("http-get-jwks.json"),
+                ctx(),
+            ))
+            .await
+            .unwrap(),
+    );
+    let org = shared::domain::OrgId::parse("org-1").unwrap();
+    let id = shared::domain::ConnectionId::new_random();
+    let assertion = issuer.assertion(&org, &id, chrono::Utc::now()).await.unwrap();
+    use secrecy::ExposeSecret;
+    let jwt = assertion.secret().expose_secret().to_owned();
+    let mut parts = jwt.split('.');
+    let (h, c, s) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the signing key is published");
+    let part =
+        |k: &str| rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(key[k].as_str().unwrap()).unwrap());
+    let public = rsa::RsaPublicKey::new(part("n"), part("e")).unwrap();
+    let signature =
+        rsa::pkcs1v15::Signature::try_from(URL_SAFE_NO_PAD.decode(s).unwrap().as_slice()).unwrap();
+    use rsa::signature::Verifier;
+    rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(public)
+        .verify(format!("{h}.{c}").as_bytes(), &signature)
+        .expect("the published key verifies the assertion");
+}
+
+/// The emulator's time and shape checks, which our issuer never fails: an assertion past its time
+/// (a clock far behind) and a malformed one.
+#[tokio::test]
+async fn the_emulator_refuses_stale_and_malformed_assertions_like_entra() {
+    let (emu, azure) = emulator(world(), Duration::from_secs(3)).await;
+    let api = Api::start(StoreKind::Embedded, emu, azure.clone(), None).await;
+    let (id, values) = api.walk().await;
+    api.add_credential(&values);
+    let issuer = Issuer::new(
+        &api.issuer_url,
+        Arc::new(shared::issuer::local::LocalKey::ephemeral().unwrap()),
+    );
+    let org = shared::domain::OrgId::parse("org-1").unwrap();
+    let connection = shared::domain::ConnectionId::parse(&id).unwrap();
+    let stale = issuer
+        .assertion(&org, &connection, chrono::Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    use secrecy::ExposeSecret;
+    let token_url = format!("{}/{TENANT}/oauth2/v2.0/token", azure.endpoints().authority_host);
+    let ask = |assertion: String| {
+        let token_url = token_url.clone();
+        async move {
+            let res = reqwest::Client::new()
+                .post(&token_url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", APP),
+                    ("scope", "https://management.azure.com/.default"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()["error_codes"][0].as_u64()
+        }
+    };
+    assert_eq!(ask(stale.secret().expose_secret().to_owned()).await, Some(700024));
+    assert_eq!(ask("not.a-jwt".to_owned()).await, Some(50027));
+    let diagnosis = |code| {
+        shared::domain::diagnosis::Diagnosis::of_credential(
+            &shared::domain::diagnosis::ValidationFailure::Azure(
+                shared::domain::diagnosis::AzureFailure::TokenRefused {
+                    status: 401,
+                    error: "invalid_client".into(),
+                    aadsts: Some(code),
+                },
+            ),
+            shared::domain::CredentialType::Federated,
+        )
+        .code
+    };
+    assert_eq!(
+        (diagnosis(700024), diagnosis(50027)),
+        ("assertion-time-invalid", "assertion-invalid")
+    );
 }
