@@ -20,13 +20,7 @@ pub(crate) async fn connect_latency() {
     const LATENCY_MS: u64 = 150;
     let secrets = [SECRET, OTHER_SECRET];
     let (emulator, base) = azure(LATENCY_MS).await;
-    let azure = shared::config::AzureConfig::from_lookup(|k| match k {
-        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
-            Some(base.clone())
-        }
-        _ => None,
-    })
-    .unwrap();
+    let azure = azure_at(&base);
     let store: Arc<dyn ConnectionStore> = Arc::new(EmbeddedStore::open(&temp_dir(), "bench/").unwrap());
     let app =
         App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(azure.validator().unwrap()));
@@ -99,6 +93,17 @@ pub(crate) async fn connect_latency() {
     }
 }
 
+/// Azure at the emulator's address.
+fn azure_at(base: &str) -> shared::config::AzureConfig {
+    shared::config::AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(base.to_owned())
+        }
+        _ => None,
+    })
+    .unwrap()
+}
+
 /// A signer that takes `delay` longer: KMS at a distance (moto answers in a millisecond).
 #[derive(Debug)]
 struct Distant {
@@ -126,13 +131,7 @@ impl shared::issuer::Signer for Distant {
 pub(crate) async fn federated_connect_latency() {
     const LATENCY_MS: u64 = 150;
     let (emulator, base) = azure(LATENCY_MS).await;
-    let azure = shared::config::AzureConfig::from_lookup(|k| match k {
-        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
-            Some(base.clone())
-        }
-        _ => None,
-    })
-    .unwrap();
+    let azure = azure_at(&base);
     let kms = aws_sdk_kms::Client::new(&shared::config::aws_sdk_config().await);
     let key = kms
         .create_key()
