@@ -573,6 +573,13 @@ impl Connection {
                     true
                 }
             }
+            Command::SetRotation(Some(_)) if self.credential_type == CredentialType::Federated => {
+                // No secret to rotate.
+                return Err(RuleError::WrongCredentialType {
+                    step: Step::ClientSecret,
+                    credential: CredentialType::Federated,
+                });
+            }
             Command::SetRotation(settings) => {
                 let allowed =
                     self.validation.as_ref().and_then(|v| v.graph_manages_credentials) == Some(true);
@@ -788,6 +795,17 @@ mod tests {
         assert!(
             !c.apply(&Command::ExportFederatedCredential, "r5", at).unwrap(),
             "exported once"
+        );
+        assert!(
+            matches!(
+                c.apply(
+                    &Command::SetRotation(Some(RotationSettings { days_before: 14 })),
+                    "r5b",
+                    at
+                ),
+                Err(RuleError::WrongCredentialType { .. })
+            ),
+            "nothing to rotate"
         );
         assert_eq!(c.next_step(), Some(Step::Subscription));
         c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r6", at)
