@@ -19,6 +19,8 @@ use shared::issuer::local::LocalKey;
 use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
 
+mod web;
+
 #[derive(Debug, Clone)]
 enum StoreArg {
     Embedded(PathBuf),
@@ -94,7 +96,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(parent) = args.events_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(JsonLinesSink::open(&args.events_file).await?)];
+    let page_events = web::Broadcast::new();
+    let mut sinks: Vec<Arc<dyn EventSink>> = vec![
+        Arc::new(JsonLinesSink::open(&args.events_file).await?),
+        Arc::new(page_events.clone()),
+    ];
     if let (Some(_), Some(sdk)) = (&config.events.event_bus, &sdk) {
         sinks.push(config::event_sink(&config.events, sdk));
     }
@@ -117,7 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let router = http::router(app.clone(), OrgSource::local_header(), &wizard)
         .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
-    let router = http::with_console_events(router, app, &Function::ALL);
+    let router = http::with_console_events(router, app, &Function::ALL).merge(web::router(page_events));
 
     tracing::info!(
         listen = %listener.local_addr()?,

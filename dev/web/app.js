@@ -1,0 +1,320 @@
+// The wizard page: a reference client of the public HTTP API (openapi.yaml). No framework, no
+// build step, nothing fetched but this server's own routes. The client secret is sent once and
+// never kept: not in the DOM after saving, not in storage.
+"use strict";
+
+const state = { org: "org-1", id: null, connection: null };
+
+const $ = (id) => document.getElementById(id);
+const STEP_TITLES = {
+  "start": "3.1 Start",
+  "app-registration": "3.2 App registration",
+  "client-secret": "3.3 Client secret",
+  "federated-credential": "3.3 Federated credential",
+  "subscription": "3.4 Subscription",
+  "custom-role": "3.5 Custom role",
+  "role-assignment": "3.6 Role assignment",
+};
+
+async function api(method, path, body) {
+  const headers = { "X-Org-Id": state.org };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+  return { status: res.status, ok: res.ok, body: json };
+}
+
+function clearErrors(form) {
+  form.querySelectorAll(".error").forEach((e) => { e.textContent = ""; });
+  form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+}
+
+// A problem document rendered where it belongs: each field error next to its field (focus on the
+// first), anything else in the step's status area, naming the step to go back to.
+function showProblem(stepKey, form, problem) {
+  const status = $("status-" + stepKey);
+  let first = null;
+  for (const err of (problem && problem.errors) || []) {
+    const el = $("err-" + err.field);
+    const input = form && form.querySelector(`[name="${err.field}"]`);
+    if (el) el.textContent = `${label(err.field)} ${err.message}`;
+    if (input) { input.setAttribute("aria-invalid", "true"); first = first || input; }
+  }
+  if (first) { first.focus(); if (status) status.textContent = ""; return; }
+  if (!status) return;
+  status.textContent = "";
+  status.append(problemBlock(problem));
+}
+
+function label(field) {
+  const input = document.querySelector(`[name="${field}"]`);
+  const lab = input && input.id ? document.querySelector(`label[for="${input.id}"]`) : null;
+  return lab ? lab.textContent.trim() : field;
+}
+
+function problemBlock(p) {
+  const box = document.createElement("div");
+  box.className = "problem";
+  if (!p) { box.textContent = "The server did not answer. Try again."; return box; }
+  const title = document.createElement("strong");
+  title.textContent = p.title || "Something went wrong";
+  const detail = document.createElement("p");
+  detail.textContent = p.detail || "";
+  box.append(title, detail);
+  if (p.missingActions && p.missingActions.length) {
+    const h = document.createElement("p");
+    h.textContent = `Missing actions (${p.missingActions.length}):`;
+    const ul = document.createElement("ul");
+    ul.className = "missing";
+    p.missingActions.forEach((a) => { const li = document.createElement("li"); li.textContent = a; ul.append(li); });
+    box.append(h, ul);
+  }
+  if (p.step && p.step !== currentStep()) {
+    const go = document.createElement("button");
+    go.type = "button";
+    go.textContent = `Go to ${STEP_TITLES[p.step] || p.step}`;
+    go.addEventListener("click", () => show(p.step, true));
+    box.append(go);
+  }
+  return box;
+}
+
+let shown = "start";
+function currentStep() { return shown; }
+
+function show(step, focus) {
+  shown = step;
+  document.querySelectorAll("[data-panel]").forEach((s) => { s.hidden = s.dataset.panel !== step; });
+  document.querySelectorAll("#stepper button").forEach((b) => {
+    if (b.dataset.step === step) b.setAttribute("aria-current", "step"); else b.removeAttribute("aria-current");
+  });
+  if (focus) {
+    const panel = document.querySelector(`[data-panel="${step}"]`);
+    const target = panel.querySelector("input:not([type=hidden]):not([type=radio]), select, button");
+    (target || panel.querySelector("h2")).focus();
+  }
+}
+
+function render(c) {
+  state.connection = c;
+  state.id = c.connectionId;
+  $("side-id").textContent = c.connectionId;
+  $("side-status").textContent = c.status;
+  $("side-next").textContent = c.nextStep ? (STEP_TITLES[c.nextStep] || c.nextStep) : "none: connected";
+  $("side-credential").textContent = c.credentialType === "federated" ? "federated credential" : "client secret";
+  $("side-secret").textContent = c.clientSecret ? `${c.clientSecret.hint}… (saved)` : "-";
+  $("side-expiry").textContent = c.clientSecret && c.clientSecret.expiresAt ? c.clientSecret.expiresAt.slice(0, 10) : "-";
+  const federated = c.credentialType === "federated";
+  document.querySelectorAll("[data-secret-only]").forEach((b) => { b.parentElement.hidden = federated; });
+  document.querySelectorAll("[data-federated-only]").forEach((b) => { b.parentElement.hidden = !federated; });
+  $("form-rotation").hidden = federated || !c.clientSecret;
+  if (c.rotation) {
+    $("rotation").checked = c.rotation.enabled;
+    if (c.rotation.daysBefore) $("rotationDays").value = c.rotation.daysBefore;
+  }
+  if (c.tenantId) $("tenantId").value = c.tenantId;
+  if (c.clientId) $("clientId").value = c.clientId;
+  if (c.subscriptionId) $("subscriptionId").value = c.subscriptionId;
+  try { sessionStorage.setItem("azure-connect", JSON.stringify({ org: state.org, id: c.connectionId })); } catch (_) { /* private mode */ }
+}
+
+async function afterStep(resp, stepKey, form) {
+  if (!resp.ok) { showProblem(stepKey, form, resp.body); return false; }
+  render(resp.body);
+  show(resp.body.nextStep || "role-assignment", true);
+  return true;
+}
+
+function bind() {
+  document.querySelectorAll("#stepper button").forEach((b) => b.addEventListener("click", () => show(b.dataset.step, true)));
+
+  $("form-start").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    state.org = $("orgId").value.trim();
+    const credentialType = form.querySelector("[name=credentialType]:checked").value;
+    const r = await api("POST", "/connections", { accountId: $("accountId").value.trim(), credentialType });
+    if (r.status === 401) { $("err-orgId").textContent = "Organization is required."; $("orgId").focus(); return; }
+    await afterStep(r, "start", form);
+  });
+
+  $("form-open").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    state.org = $("orgId").value.trim();
+    const r = await api("GET", `/connections/${encodeURIComponent($("openId").value.trim())}`);
+    if (!r.ok) {
+      if (r.body && r.body.code === "connection-not-found") { $("err-connectionId").textContent = r.body.detail; $("openId").focus(); return; }
+      showProblem("start", form, r.body); return;
+    }
+    render(r.body);
+    show(r.body.nextStep || "role-assignment", true);
+  });
+
+  $("form-app-registration").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const r = await api("PUT", `/connections/${state.id}/app-registration`, { tenantId: $("tenantId").value.trim(), clientId: $("clientId").value.trim() });
+    await afterStep(r, "app-registration", form);
+  });
+
+  $("form-client-secret").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const body = { clientSecret: $("clientSecret").value };
+    if ($("expiresAt").value) body.expiresAt = $("expiresAt").value;
+    const r = await api("PUT", `/connections/${state.id}/client-secret`, body);
+    // Sent once: the field is emptied whatever the answer (a refused secret is not kept either).
+    $("clientSecret").value = "";
+    await afterStep(r, "client-secret", form);
+  });
+
+  $("fed-show").addEventListener("click", async () => {
+    const r = await api("GET", `/connections/${state.id}/federated-credential`);
+    if (!r.ok) { showProblem("federated-credential", null, r.body); return; }
+    const v = r.body;
+    $("fed-issuer").textContent = v.issuer;
+    $("fed-subject").textContent = v.subject;
+    $("fed-audience").textContent = v.audiences.join(", ");
+    $("fed-name").textContent = v.name;
+    $("fed-cli").textContent = v.azCli;
+    $("fed-values").hidden = false;
+    const c = await api("GET", `/connections/${state.id}`);
+    if (c.ok) render(c.body);
+    $("fed-issuer").nextElementSibling.focus();
+    $("status-federated-credential").textContent = "Saved. Add the credential in the portal, then continue with 3.4.";
+  });
+
+  document.querySelectorAll("button.copy").forEach((b) => b.addEventListener("click", () => copy($(b.dataset.copy).textContent, b)));
+
+  $("form-subscription").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const r = await api("PUT", `/connections/${state.id}/subscription`, { subscriptionId: $("subscriptionId").value.trim() });
+    await afterStep(r, "subscription", form);
+  });
+
+  $("form-custom-role").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const r = await api("GET", `/connections/${state.id}/custom-role?format=${$("roleFormat").value}`);
+    if (!r.ok) { showProblem("custom-role", form, r.body); return; }
+    const text = JSON.stringify(r.body, null, 2);
+    $("role-json").textContent = text;
+    const link = $("role-download");
+    if (link.dataset.url) URL.revokeObjectURL(link.dataset.url);
+    link.dataset.url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    link.href = link.dataset.url;
+    $("role-out").hidden = false;
+    $("status-custom-role").textContent = "Exported. Paste it in the portal's JSON tab and create the role.";
+    const c = await api("GET", `/connections/${state.id}`);
+    if (c.ok) render(c.body);
+    $("role-copy").focus();
+  });
+  $("role-copy").addEventListener("click", () => copy($("role-json").textContent, $("role-copy")));
+  $("role-next").addEventListener("click", () => show("role-assignment", true));
+
+  $("connect").addEventListener("click", connect);
+
+  $("form-rotation").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const body = { enabled: $("rotation").checked, daysBefore: Number($("rotationDays").value) };
+    const r = await api("PUT", `/connections/${state.id}/rotation`, body);
+    if (!r.ok) {
+      const p = r.body;
+      $("status-rotation").textContent = p ? `${p.title}: ${p.detail}` : "Not saved.";
+      return;
+    }
+    render(r.body);
+    $("status-rotation").textContent = r.body.rotation.enabled ? "Rotation on." : "Rotation off.";
+  });
+}
+
+async function copy(text, button) {
+  try { await navigator.clipboard.writeText(text); button.textContent = "Copied"; } catch (_) { button.textContent = "Select and copy (Ctrl+C)"; }
+}
+
+async function connect() {
+  const out = $("connect-result");
+  const button = $("connect");
+  out.textContent = "";
+  button.disabled = true;
+  $("connect-progress").hidden = false;
+  document.querySelector('[data-panel="role-assignment"]').setAttribute("aria-busy", "true");
+  const r = await api("POST", `/connections/${state.id}/connect`);
+  $("connect-progress").hidden = true;
+  document.querySelector('[data-panel="role-assignment"]').removeAttribute("aria-busy");
+  button.disabled = false;
+  if (r.ok) {
+    render(r.body);
+    const v = r.body.validation || {};
+    const box = document.createElement("div");
+    box.className = "connected";
+    const h = document.createElement("h3");
+    h.textContent = "Connected";
+    h.tabIndex = -1;
+    const p = document.createElement("p");
+    const expiry = r.body.clientSecret && r.body.clientSecret.expiresAt ? ` The client secret expires on ${r.body.clientSecret.expiresAt.slice(0, 10)}.` : "";
+    p.textContent = `Subscription ${v.subscriptionName || r.body.subscriptionId} is linked to ${r.body.accountId}.${expiry}`;
+    box.append(h, p);
+    (v.warnings || []).forEach((w) => { const wp = document.createElement("p"); wp.className = "warning"; wp.textContent = w; box.append(wp); });
+    out.append(box);
+    h.focus();
+    return;
+  }
+  const c = await api("GET", `/connections/${state.id}`);
+  if (c.ok) render(c.body);
+  const block = problemBlock(r.body);
+  if (r.body && r.body.step) {
+    const where = document.createElement("p");
+    where.className = "where";
+    where.textContent = `To fix at: ${STEP_TITLES[r.body.step] || r.body.step}`;
+    block.prepend(where);
+  }
+  if (r.body && r.body.retryable) {
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.id = "connect-retry";
+    retry.textContent = "Try again";
+    retry.addEventListener("click", connect);
+    block.append(retry);
+    out.append(block);
+    retry.focus();
+  } else {
+    out.append(block);
+    button.focus();
+  }
+}
+
+// Outcome events as they happen (server-sent events from the same sink as events.jsonl).
+function listen() {
+  if (!window.EventSource) return;
+  const source = new EventSource("/wizard/events");
+  source.addEventListener("outcome", (e) => {
+    let ev;
+    try { ev = JSON.parse(e.data); } catch (_) { return; }
+    const d = ev.detail || {};
+    if (state.id && d.connectionId && d.connectionId !== state.id) return;
+    const li = document.createElement("li");
+    const step = d.step ? ` (${d.step})` : "";
+    const code = d.problem && d.problem.code ? `: ${d.problem.code}` : "";
+    li.textContent = `${ev["detail-type"]}${step}${code}`;
+    const list = $("events");
+    list.prepend(li);
+    while (list.children.length > 20) list.lastChild.remove();
+  });
+}
+
+bind();
+show("start", false);
+listen();
