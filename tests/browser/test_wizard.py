@@ -1,0 +1,311 @@
+"""The wizard page in real headless Chromium (Debian's chromium + chromedriver, driven by Selenium),
+against the local server and the Azure emulator (the demo world). Screenshots of every step go to
+target/screenshots/ (kept out of git)."""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "debug"
+SHOTS = ROOT / "target" / "screenshots"
+SECRET = "Dem8Q~demo.Secret_Value-0123456789abcdef"
+TENANT = "contoso.onmicrosoft.com"
+APP = "11111111-2222-4333-8444-555555555555"
+SUB = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(url, proc, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+@pytest.fixture()
+def stack():
+    work = pathlib.Path(tempfile.mkdtemp(prefix="azc-browser-"))
+    emu_port, api_port = free_port(), free_port()
+    emu_url = f"http://127.0.0.1:{emu_port}"
+    emu = subprocess.Popen(
+        [str(BIN / "azure-emulator"), "--listen", f"127.0.0.1:{emu_port}", "--world", str(ROOT / "emulator/worlds/demo.json")],
+        stdout=open(work / "emulator.log", "w"), stderr=subprocess.STDOUT)
+    env = dict(os.environ, AZURE_AUTHORITY_HOST=emu_url, AZURE_RESOURCE_MANAGER_ENDPOINT=emu_url,
+               AZURE_GRAPH_ENDPOINT=emu_url, AZURE_VALIDATION_BUDGET_MS="3000")
+    api = subprocess.Popen(
+        [str(BIN / "azure-connect-local"), "--listen", f"127.0.0.1:{api_port}", "--store", f"embedded:{work / 'store'}",
+         "--events-file", str(work / "events.jsonl")],
+        env=env, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_http(emu_url + "/_emulator/world", emu)
+        wait_http(f"http://127.0.0.1:{api_port}/", api)
+        yield {"api": f"http://127.0.0.1:{api_port}", "emu": emu_url, "work": work}
+    finally:
+        for p in (api, emu):
+            p.terminate()
+            p.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture()
+def browser(request):
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={tempfile.mkdtemp(prefix='azc-chromium-')}"]:
+        options.add_argument(arg)
+    width, height = getattr(request, "param", (1280, 900))
+    options.add_argument(f"--window-size={width},{height}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def wait(driver, condition, seconds=15):
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def active(driver):
+    return driver.switch_to.active_element
+
+
+def type_and_tab(driver, text):
+    """Types into the focused field, then moves on with Tab (keyboard only)."""
+    active(driver).send_keys(text)
+    active(driver).send_keys(Keys.TAB)
+
+
+def console_errors(driver):
+    """Script errors. (Chromium also logs every 4xx answer of the API as a failed resource: those are
+    answers the page renders, not errors.)"""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+
+
+def assign_role(stack, actions):
+    body = json.dumps({"appId": APP, "actions": actions}).encode()
+    req = urllib.request.Request(f"{stack['emu']}/_emulator/subscriptions/{SUB}/grants", data=body,
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(req).read()
+
+
+def focused_id(driver):
+    return active(driver).get_attribute("id")
+
+
+def test_the_whole_walk_to_connected_with_the_keyboard_only(stack, browser):
+    d = browser
+    d.get(stack["api"] + "/")
+    shot(d, "01-start")
+    # Start: focus the account field by keyboard (Tab from the top) and fill the form.
+    body = d.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(30):
+        if focused_id(d) == "orgId":
+            break
+        active(d).send_keys(Keys.TAB)
+    assert focused_id(d) == "orgId", "the form is reachable with Tab"
+    active(d).send_keys(Keys.TAB)  # organization prefilled: org-1
+    assert focused_id(d) == "accountId"
+    active(d).send_keys("act-1a2b3c4d")
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "tenantId")
+    shot(d, "02-app-registration")
+    assert d.find_element(By.ID, "side-next").text == "3.2 App registration"
+
+    type_and_tab(d, TENANT)
+    assert focused_id(d) == "clientId"
+    active(d).send_keys(APP + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "clientSecret")
+    shot(d, "03-client-secret")
+
+    active(d).send_keys(SECRET + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "subscriptionId")
+    assert d.find_element(By.ID, "side-secret").text.startswith(SECRET[:3])
+    shot(d, "04-subscription")
+
+    active(d).send_keys(SUB + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "roleFormat")
+    shot(d, "05-custom-role")
+    active(d).send_keys(Keys.TAB)  # to "Export JSON Policy"
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "role-copy")
+    role = json.loads(d.find_element(By.ID, "role-json").text)
+    actions = role["properties"]["permissions"][0]["actions"]
+    assert len(actions) == 85
+    shot(d, "06-role-exported")
+    # On to 3.6 with the keyboard: the continue button after the JSON.
+    for _ in range(6):
+        if focused_id(d) == "role-next":
+            break
+        active(d).send_keys(Keys.TAB)
+    assert focused_id(d) == "role-next"
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "connect")
+    shot(d, "07-role-assignment")
+
+    # Connect before the role is assigned: the diagnosis at 3.6, retryable.
+    active(d).send_keys(Keys.ENTER)
+    retry = wait(d, EC.presence_of_element_located((By.ID, "connect-retry")), 20)
+    result = d.find_element(By.ID, "connect-result").text
+    assert "3.6 Role assignment" in result and "No role assignment visible yet" in result, result
+    shot(d, "08-not-assigned")
+    # A role short of three actions: the missing ones are listed.
+    assign_role(stack, actions[3:])
+    assert focused_id(d) == "connect-retry"
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: "Missing actions (3)" in d.find_element(By.ID, "connect-result").text, 20)
+    missing = [li.text for li in d.find_elements(By.CSS_SELECTOR, "#connect-result .missing li")]
+    assert missing == sorted(actions[:3]) or sorted(missing) == sorted(actions[:3]), missing
+    shot(d, "09-missing-actions")
+    # The customer fixes the role; connect again.
+    assign_role(stack, actions)
+    d.find_element(By.ID, "connect").send_keys(Keys.ENTER)
+    wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
+    assert "Connected" in d.find_element(By.ID, "connect-result").text
+    assert "Contoso Production" in d.find_element(By.ID, "connect-result").text
+    wait(d, lambda d: "Account Connected" in d.find_element(By.ID, "events").text)
+    shot(d, "10-connected")
+    assert console_errors(d) == []
+
+    # The secret is nowhere: DOM, storage, the answers the page received.
+    assert SECRET not in d.page_source
+    storage = d.execute_script("return JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    assert SECRET not in storage
+    for entry in d.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.responseReceived":
+            continue
+        request_id = message["params"]["requestId"]
+        try:
+            body = d.execute_cdp_cmd("Network.getResponseBody", {"requestId": request_id})["body"]
+        except Exception:
+            continue  # streamed or gone (server-sent events)
+        assert SECRET not in body, message["params"]["response"]["url"]
+
+
+def start_connection(d, stack, account="act-0c0c0c0c"):
+    d.get(stack["api"] + "/")
+    d.find_element(By.ID, "accountId").send_keys(account + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "tenantId")
+
+
+def test_a_bad_tenant_is_shown_at_3_2(stack, browser):
+    d = browser
+    start_connection(d, stack)
+    active(d).send_keys("not a tenant" + Keys.TAB)
+    active(d).send_keys(APP + Keys.ENTER)
+    err = wait(d, lambda d: d.find_element(By.ID, "err-tenantId").text or None)
+    assert "Directory (tenant) ID" in err
+    assert focused_id(d) == "tenantId", "focus on the first error"
+    assert d.find_element(By.ID, "tenantId").get_attribute("aria-invalid") == "true"
+    shot(d, "11-bad-tenant")
+    # A well-formed tenant that does not exist: Azure's answer at the step.
+    field = d.find_element(By.ID, "tenantId")
+    field.clear()
+    field.send_keys("nowhere.onmicrosoft.com" + Keys.ENTER)
+    status = wait(d, lambda d: d.find_element(By.ID, "status-app-registration").text or None)
+    assert "Directory not found" in status, status
+    assert console_errors(d) == []
+
+
+def test_the_secret_id_pasted_at_3_3_is_explained_at_the_field(stack, browser):
+    d = browser
+    start_connection(d, stack)
+    active(d).send_keys(TENANT + Keys.TAB)
+    active(d).send_keys(APP + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "clientSecret")
+    secret_id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    active(d).send_keys(secret_id + Keys.ENTER)
+    err = wait(d, lambda d: d.find_element(By.ID, "err-clientSecret").text or None)
+    assert "Secret ID" in err and "Value" in err, err
+    assert focused_id(d) == "clientSecret"
+    assert d.find_element(By.ID, "clientSecret").get_attribute("value") == "", "a refused secret is not kept"
+    shot(d, "12-secret-id")
+
+
+@pytest.mark.parametrize("browser", [(360, 780)], indirect=True)
+def test_a_phone_sized_screen_shows_every_step_without_sideways_scrolling(stack, browser):
+    d = browser
+    d.get(stack["api"] + "/")
+    width = d.execute_script("return document.documentElement.scrollWidth")
+    viewport = d.execute_script("return window.innerWidth")
+    assert width <= viewport, f"{width} > {viewport}"
+    for label in d.find_elements(By.CSS_SELECTOR, "input:not([type=radio]):not([type=checkbox]), select"):
+        if label.is_displayed():
+            assert d.find_element(By.CSS_SELECTOR, f"label[for='{label.get_attribute('id')}']")
+    shot(d, "13-phone")
+    assert console_errors(d) == []
+
+
+def test_a_secretless_connection_shows_the_values_to_enter_and_connects(stack, browser):
+    d = browser
+    d.get(stack["api"] + "/")
+    d.find_element(By.ID, "accountId").send_keys("act-0d0d0d0d")
+    d.find_element(By.CSS_SELECTOR, "input[name=credentialType][value=federated]").click()
+    d.find_element(By.ID, "accountId").send_keys(Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "tenantId")
+    active(d).send_keys(TENANT + Keys.TAB)
+    active(d).send_keys(APP + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "fed-show")
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: d.find_element(By.ID, "fed-subject").text)
+    issuer = d.find_element(By.ID, "fed-issuer").text
+    subject = d.find_element(By.ID, "fed-subject").text
+    assert issuer == stack["api"] + "/oidc" and subject.startswith("azure-connect:org:org-1:connection:")
+    shot(d, "14-federated-credential")
+    cred = json.dumps({"name": "spot", "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{stack['emu']}/_emulator/apps/{APP}/federated-credentials", data=cred,
+                                                  headers={"Content-Type": "application/json"}, method="POST")).read()
+    d.find_element(By.CSS_SELECTOR, "#stepper [data-step=subscription]").click()
+    active(d).send_keys(SUB + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "roleFormat")
+    active(d).send_keys(Keys.TAB)
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "role-copy")
+    actions = json.loads(d.find_element(By.ID, "role-json").text)["properties"]["permissions"][0]["actions"]
+    assign_role(stack, actions)
+    d.find_element(By.ID, "role-next").click()
+    d.find_element(By.ID, "connect").click()
+    wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
+    assert d.find_element(By.ID, "side-credential").text == "federated credential"
+    assert d.find_element(By.ID, "side-secret").text == "-"
+    shot(d, "15-federated-connected")
+    assert console_errors(d) == []
