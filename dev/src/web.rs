@@ -46,8 +46,14 @@ impl EventSink for Broadcast {
 pub fn router(events: Broadcast) -> Router {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
-        .route("/wizard/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/wizard/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
+        .route(
+            "/wizard/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/wizard/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
         .route("/wizard/events", get(stream))
         .with_state(events)
 }
@@ -57,15 +63,23 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         [
             (CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (HeaderName::from_static("content-security-policy"), HeaderValue::from_static(CSP)),
-            (HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff")),
+            (
+                HeaderName::from_static("content-security-policy"),
+                HeaderValue::from_static(CSP),
+            ),
+            (
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ),
         ],
         body,
     )
         .into_response()
 }
 
-async fn stream(State(events): State<Broadcast>) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+async fn stream(
+    State(events): State<Broadcast>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let rx = events.0.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         loop {
