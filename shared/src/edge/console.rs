@@ -95,6 +95,7 @@ pub async fn handle(
         request_id: event
             .id
             .clone()
+            .filter(|id| super::request::bounded_id(id))
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         received_at: event.time.unwrap_or_else(Utc::now),
         trigger: Trigger::Console,

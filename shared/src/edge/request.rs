@@ -2,11 +2,10 @@
 //! the caller (organization and request id), the body read within its limit, and JSON and problem
 //! responses.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,8 +26,9 @@ pub enum OrgSource {
     Header(HeaderName),
     /// A claim of the HTTP API's JWT authorizer (Lambda).
     JwtClaim(String),
-    /// `Authorization: Bearer <token>` looked up in a table (the local server's `--dev-token`).
-    BearerTokens(Arc<HashMap<String, OrgId>>),
+    /// `Authorization: Bearer <token>` looked up in a table (the local server's `--dev-token`),
+    /// compared in constant time.
+    BearerTokens(Arc<Vec<(String, OrgId)>>),
 }
 
 impl OrgSource {
@@ -38,7 +38,7 @@ impl OrgSource {
 
     /// For the local server's `--dev-token TOKEN=ORG`.
     pub fn dev_tokens(pairs: &[(String, OrgId)]) -> Self {
-        Self::BearerTokens(Arc::new(pairs.iter().cloned().collect()))
+        Self::BearerTokens(Arc::new(pairs.to_vec()))
     }
 }
 
@@ -109,14 +109,22 @@ impl Caller {
                 .get(AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .and_then(|t| tokens.get(t.trim()))
+                .and_then(|t| token_owner(tokens, t.trim()))
                 .map(|o| o.to_string()),
         };
         let org = org
             .and_then(|o| OrgId::parse(&o).ok())
             .ok_or(EdgeError::Unauthenticated);
+        // A client's key is the client's own: scoped to its organization, so a key another
+        // organization happens to reuse replays nothing of this one.
+        let scope = org.as_ref().map(|o| o.to_string()).unwrap_or_default();
         let request_id = idempotency_key(&parts.headers)
-            .or_else(|| lambda.and_then(|c| c.request_id.clone()))
+            .map(|key| format!("{scope}:{key}"))
+            .or_else(|| {
+                lambda
+                    .and_then(|c| c.request_id.clone())
+                    .filter(|id| bounded_id(id))
+            })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let received_at = lambda
             .and_then(|c| DateTime::<Utc>::from_timestamp_millis(c.time_epoch))
@@ -140,14 +148,32 @@ fn lambda_context(parts: &Parts) -> Option<&aws_lambda_events::apigw::ApiGateway
     }
 }
 
-/// A client's `Idempotency-Key` (1 to 64 of `A-Za-z0-9-_.`) makes its retries safe end to end.
+/// A client's `Idempotency-Key` makes its retries safe end to end.
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
     let v = headers.get("idempotency-key")?.to_str().ok()?;
-    let ok = !v.is_empty()
+    bounded_id(v).then(|| v.to_owned())
+}
+
+/// Ids we keep and log (idempotency keys, API Gateway's request ids): 1 to 64 of `A-Za-z0-9-_.=`.
+pub fn bounded_id(v: &str) -> bool {
+    !v.is_empty()
         && v.len() <= 64
         && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    ok.then(|| v.to_owned())
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.=".contains(&b))
+}
+
+/// The organization of a bearer token; every token is compared, each in constant time, so the
+/// answer's timing says nothing about how much of a token matched.
+fn token_owner<'a>(tokens: &'a [(String, OrgId)], presented: &str) -> Option<&'a OrgId> {
+    use subtle::ConstantTimeEq;
+    let mut owner = None;
+    for (token, org) in tokens {
+        let same: bool = token.as_bytes().ct_eq(presented.as_bytes()).into();
+        if same {
+            owner = Some(org);
+        }
+    }
+    owner
 }
 
 /// The raw body, read up to the limit (zeroed when dropped: it may hold a secret). Never rejects:
@@ -196,6 +222,7 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
             [
                 (CONTENT_TYPE, HeaderValue::from_static("application/json")),
                 (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             ],
             bytes,
         )
@@ -214,4 +241,28 @@ pub fn problem_response(err: &EdgeError, step: Step) -> Response {
         r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_belongs_to_its_organization_and_nothing_near_it_does() {
+        let org = OrgId::parse("org-1").unwrap();
+        let tokens = vec![("s3cret-token".to_owned(), org.clone())];
+        assert_eq!(token_owner(&tokens, "s3cret-token"), Some(&org));
+        for near in ["s3cret-toke", "s3cret-token!", "", "S3CRET-TOKEN"] {
+            assert_eq!(token_owner(&tokens, near), None, "{near}");
+        }
+    }
+
+    #[test]
+    fn kept_ids_are_bounded_in_length_and_charset() {
+        assert!(bounded_id("Vh1Ab07EXAMPLE="));
+        assert!(bounded_id(&"a".repeat(64)));
+        for bad in ["", &"a".repeat(65), "has space", "new\nline", "semi;colon", "ünï"] {
+            assert!(!bounded_id(bad), "{bad:?}");
+        }
+    }
 }

@@ -547,3 +547,105 @@ async fn an_idempotency_key_makes_retries_no_ops() {
     let retry = put("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").await;
     assert_eq!(first.body["updatedAt"], retry.body["updatedAt"]);
 }
+
+#[tokio::test]
+async fn an_idempotency_key_is_scoped_to_its_organization_and_bounded() {
+    async fn create(api: &Api, org: &str, key: &str) -> Reply {
+        api.send(
+            "POST",
+            "/connections",
+            Some(org),
+            &[("content-type", "application/json"), ("idempotency-key", key)],
+            Some(json!({"accountId": "act-1234abcd"}).to_string()),
+        )
+        .await
+    }
+    let api = Api::new().await;
+    let a = create(&api, "org-a", "shared-key-1").await;
+    let b = create(&api, "org-b", "shared-key-1").await;
+    assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::CREATED));
+    let (ida, idb) = (a.body["connectionId"].clone(), b.body["connectionId"].clone());
+    assert_ne!(ida, idb, "another organization's key replays nothing");
+    // Each organization's key is its own request: the two are told apart everywhere (events too).
+    let request_ids: Vec<String> = api
+        .sink
+        .events()
+        .iter()
+        .filter(|e| e.detail_type == "Step Completed")
+        .map(|e| e.detail["requestId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(request_ids.len(), 2);
+    assert_ne!(
+        request_ids[0], request_ids[1],
+        "one request id for two organizations' requests"
+    );
+    let r = api
+        .call(
+            "GET",
+            &format!("/connections/{}", ida.as_str().unwrap()),
+            "org-b",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nor reads anything");
+    // A key out of bounds (too long, or not of the charset) is not one: each request is its own.
+    for bad in ["k".repeat(65), "has space".to_owned()] {
+        let x = create(&api, "org-a", &bad).await;
+        let y = create(&api, "org-a", &bad).await;
+        assert_eq!(
+            (x.status, y.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{bad}"
+        );
+        assert_ne!(
+            x.body["connectionId"], y.body["connectionId"],
+            "{bad:?} was used as a key"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_answer_with_connection_data_is_neither_cached_nor_sniffed() {
+    let api = Api::new().await;
+    let created = api
+        .call(
+            "POST",
+            "/connections",
+            "org-1",
+            Some(json!({"accountId": "act-1234abcd"})),
+        )
+        .await;
+    let id = created.body["connectionId"].as_str().unwrap().to_owned();
+    let mut answers = vec![created];
+    for (method, path) in shared::edge::http::ROUTES
+        .iter()
+        .map(|(_, m, p)| (*m, p.replace("{id}", &id)))
+    {
+        if path.starts_with("/oidc/") {
+            continue; // public and cacheable by design: no connection data
+        }
+        answers.push(api.call(method, &path, "org-1", None).await);
+        answers.push(api.send(method, &path, None, &[], None).await);
+    }
+    answers.push(
+        api.call(
+            "GET",
+            "/azure/setup/credentials?accountId=act-1234abcd",
+            "org-1",
+            None,
+        )
+        .await,
+    );
+    for r in &answers {
+        if r.status == StatusCode::NO_CONTENT {
+            continue;
+        }
+        assert_eq!(r.headers["cache-control"], "no-store", "{} {}", r.status, r.body);
+        assert_eq!(
+            r.headers["x-content-type-options"], "nosniff",
+            "{} {}",
+            r.status, r.body
+        );
+    }
+    assert!(answers.len() > 20);
+}
