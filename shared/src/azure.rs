@@ -178,11 +178,12 @@ pub struct AzureHttp {
 }
 
 impl AzureHttp {
-    /// `timeout`: per request; the caller's budget bounds the whole validation.
-    pub fn new(cloud: Cloud, timeout: Duration) -> Result<Self, reqwest::Error> {
+    /// `timeout`: per request (the caller's budget bounds the whole validation); `connect`: to
+    /// connect.
+    pub fn new(cloud: Cloud, timeout: Duration, connect: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .connect_timeout(connect.min(timeout))
             .user_agent(concat!("azure-connect/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { http, cloud })

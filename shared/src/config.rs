@@ -32,6 +32,15 @@ pub const ROTATION_TEST_BUDGET: Duration = Duration::from_secs(60);
 /// One Azure request may take this long; the budget bounds them all.
 pub const PER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connecting to any dependency (AWS, Azure) may take this long: a refused or black-holed address
+/// fails fast enough to retry.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// One attempt of an AWS call (Secrets Manager answers in tens of milliseconds).
+pub const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One AWS call with its retries (3 attempts): a stalled Secrets Manager or EventBridge ends here,
+/// well inside API Gateway's 30 s even for a request that makes several calls.
+pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+
 /// Everything the functions and the local server read from their environment.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "azure-connect")]
@@ -261,7 +270,11 @@ impl AzureConfig {
     /// Connect Account's validator: one HTTP client (one connection pool) for the cold start.
     pub fn validator(&self) -> Result<Validator, reqwest::Error> {
         let cloud = self.endpoints();
-        let http = Arc::new(AzureHttp::new(cloud.clone(), PER_REQUEST_TIMEOUT)?);
+        let http = Arc::new(AzureHttp::new(
+            cloud.clone(),
+            PER_REQUEST_TIMEOUT,
+            CONNECT_TIMEOUT,
+        )?);
         Ok(
             Validator::new(http.clone(), http.clone(), cloud.arm_scope.clone(), self.budget)
                 .with_graph(http, cloud.graph_scope),
@@ -276,7 +289,11 @@ impl AzureConfig {
         prefix: &str,
     ) -> Result<Rotator, reqwest::Error> {
         let cloud = self.endpoints();
-        let http = Arc::new(AzureHttp::new(cloud.clone(), PER_REQUEST_TIMEOUT)?);
+        let http = Arc::new(AzureHttp::new(
+            cloud.clone(),
+            PER_REQUEST_TIMEOUT,
+            CONNECT_TIMEOUT,
+        )?);
         Ok(Rotator::new(
             store,
             events,
@@ -299,10 +316,18 @@ impl ExpiryConfig {
 
 /// The AWS SDK configuration: region, credentials and endpoints from the standard variables
 /// (`AWS_REGION`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, …), the
-/// standard retry mode with 3 attempts and jittered backoff.
+/// standard retry mode with 3 attempts and jittered backoff, and time-outs for connecting, each
+/// attempt and the whole call.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+                .operation_timeout(AWS_OPERATION_TIMEOUT)
+                .build(),
+        )
         .load()
         .await
 }

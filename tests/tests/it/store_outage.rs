@@ -178,7 +178,10 @@ async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_t
         .find(|l| l["fields"]["code"] == "internal-error")
         .unwrap_or_else(|| panic!("no log line for the failure in:\n{text}"));
     assert_eq!(line["level"], "ERROR", "{line}");
-    assert_eq!(line["fields"]["request_id"], "req-cause-1", "{line}");
+    assert_eq!(
+        line["fields"]["request_id"], "org-1:req-cause-1",
+        "{line}: the key, scoped to its organization"
+    );
     let error = line["fields"]["error"].as_str().unwrap();
     assert!(
         error.contains("cause-canary-7731"),
@@ -187,5 +190,30 @@ async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_t
     assert!(
         !text.contains(integration_tests::SECRET),
         "the secret is in the log"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_store_answers_503_within_the_operation_time_out() {
+    // Accepts connections and never answers: the SDK's attempt and operation time-outs end it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = std::time::Instant::now();
+    let (status, retry_after, body) = put_subscription(app_against(&format!("http://{addr}")).await).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        (body["retryable"].as_bool(), retry_after.as_deref()),
+        (Some(true), Some("1"))
+    );
+    assert!(
+        took <= shared::config::AWS_OPERATION_TIMEOUT + std::time::Duration::from_secs(2),
+        "answered after {took:?}: well inside API Gateway's 30 s"
     );
 }
