@@ -351,3 +351,48 @@ fn the_sam_template_limits_the_issuer_key_and_the_public_routes() {
         (Some("RSA_2048"), Some("SIGN_VERIFY"))
     );
 }
+
+/// Rotation can start in AWS: the scan's role may invoke the function `RotateSecret` names (by a
+/// name derived from the stack, since its own ARN in its own role is a cycle); the schedule is
+/// named from the stack; one dead-letter queue, watched by an alarm.
+#[test]
+fn the_sam_template_lets_rotation_start_and_names_things_from_the_stack() {
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let resources = &template["Resources"];
+    let expiry = serde_yaml_ng::to_string(&resources["SecretExpiryFunction"]).unwrap();
+    assert!(
+        expiry.contains("FunctionName: !Sub ${AWS::StackName}-secret-expiry"),
+        "named from the stack:\n{expiry}"
+    );
+    assert!(
+        expiry.contains("Action: lambda:InvokeFunction")
+            && expiry.contains(
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-secret-expiry"
+            ),
+        "RotateSecret's caller may invoke the rotation function:\n{expiry}"
+    );
+    assert!(
+        expiry.contains("Name: !Sub ${AWS::StackName}-expiry-scan"),
+        "{expiry}"
+    );
+    for (name, resource) in resources.as_mapping().unwrap() {
+        for (event, e) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let dlq = &e["Properties"]["DeadLetterConfig"];
+            if !dlq.is_null() {
+                assert!(
+                    dlq.get("Type").is_none() && dlq.get("Arn").is_some(),
+                    "{name:?}/{event:?}: a DLQ of its own beside FailedEventsQueue"
+                );
+            }
+        }
+    }
+    let alarm = serde_yaml_ng::to_string(&resources["FailedEventsAlarm"]).unwrap();
+    assert!(
+        alarm.contains("FailedEventsQueue.QueueName") && alarm.contains("ApproximateNumberOfMessagesVisible"),
+        "{alarm}"
+    );
+}
