@@ -329,3 +329,133 @@ mod tests {
         assert_eq!(fields, ["tenantId", "clientId"]);
     }
 }
+
+/// Property tests: whatever arrives, parsing answers (never panics) with errors that name a field
+/// of the request and never repeat what was sent. Fixed seed: the same cases on every run.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            cases: 512,
+            failure_persistence: None,
+            rng_seed: RngSeed::Fixed(0x00a2_c0de),
+            ..Config::default()
+        }
+    }
+
+    const FIELDS: &[&str] = &[
+        "body",
+        "accountId",
+        "credentialType",
+        "tenantId",
+        "clientId",
+        "clientSecret",
+        "expiresAt",
+        "subscriptionId",
+        "enabled",
+        "daysBefore",
+    ];
+
+    /// Every body of the HTTP API, parsed as the routes do; the errors.
+    fn every_parse(bytes: &[u8]) -> Vec<Result<(), EdgeError>> {
+        let now = Utc::now();
+        let step = |r: Result<Command, EdgeError>| r.map(|_| ());
+        vec![
+            parse_json::<StartBody>(bytes).and_then(|b| b.account().and(b.credential()).map(|_| ())),
+            parse_json::<AppRegistrationBody>(bytes).and_then(|b| step(b.into_command(now))),
+            parse_json::<ClientSecretBody>(bytes).and_then(|b| step(b.into_command(now))),
+            parse_json::<SubscriptionBody>(bytes).and_then(|b| step(b.into_command(now))),
+            parse_json::<RotationBody>(bytes).and_then(|b| step(b.into_command(now))),
+            parse_json::<CredentialTypeBody>(bytes).and_then(|b| step(b.into_command(now))),
+        ]
+    }
+
+    fn errors_of(e: &EdgeError) -> Vec<FieldError> {
+        match e {
+            EdgeError::Input { errors, .. } => errors.clone(),
+            other => panic!("not an input error: {other:?}"),
+        }
+    }
+
+    /// A value that cannot occur in any message by accident.
+    fn canary() -> impl Strategy<Value = String> {
+        "Zq9~[A-Za-z0-9._~-]{4,36}"
+    }
+
+    fn json_value(canary: String) -> impl Strategy<Value = Value> {
+        let c = canary.clone();
+        prop_oneof![
+            Just(json!(canary.clone())),
+            Just(json!([canary.clone()])),
+            Just(json!({ "v": canary.clone() })),
+            Just(json!(format!(" {c} "))),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<bool>().prop_map(|b| json!(b)),
+            Just(Value::Null),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes_get_an_answer_naming_a_field(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            for result in every_parse(&bytes) {
+                if let Err(e) = result {
+                    let errors = errors_of(&e);
+                    prop_assert!(!errors.is_empty());
+                    for err in errors {
+                        prop_assert!(FIELDS.contains(&err.field.as_str()), "field {:?}", err.field);
+                        prop_assert!(!err.message.is_empty());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn no_value_sent_is_ever_repeated(
+            canary in canary(),
+            fields in proptest::collection::vec(proptest::sample::select(&FIELDS[1..]), 1..4),
+            values in proptest::collection::vec(canary().prop_flat_map(json_value), 4),
+            stray_key in proptest::bool::ANY,
+        ) {
+            let mut body = serde_json::Map::new();
+            for (f, v) in fields.iter().zip(values.iter().cycle()) {
+                body.insert((*f).to_owned(), v.clone());
+            }
+            if stray_key {
+                // A pasted secret as a key: not a field name, so not named either.
+                body.insert(canary.clone(), json!(1));
+            }
+            let bytes = Value::Object(body).to_string();
+            for result in every_parse(bytes.as_bytes()) {
+                if let Err(e) = result {
+                    let text = format!("{e:?}");
+                    prop_assert!(!text.contains(&canary), "{text}");
+                    for v in &values {
+                        let raw = v.as_str().map(str::trim).unwrap_or_default();
+                        prop_assert!(raw.len() < 4 || !text.contains(raw), "{raw} in {text}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn path_ids_parse_or_name_the_connection_id(raw in "\\PC{0,80}") {
+            match connection_id(&raw) {
+                Ok(id) => prop_assert_eq!(id.to_string(), raw.trim().to_ascii_lowercase()),
+                Err(e) => {
+                    let errors = errors_of(&e);
+                    prop_assert_eq!(errors[0].field.as_str(), "connectionId");
+                    prop_assert!(raw.len() < 4 || !errors[0].message.contains(&raw));
+                }
+            }
+        }
+    }
+}
