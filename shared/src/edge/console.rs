@@ -219,3 +219,93 @@ mod tests {
         assert!(!strip_secret(&mut d));
     }
 }
+
+/// Property test: any console event, however malformed, is answered (never a panic), and nothing
+/// it carried is repeated in the answer or in the events published about it.
+#[cfg(test)]
+mod properties {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::events::MemorySink;
+    use crate::store::embedded::EmbeddedStore;
+
+    const DETAIL_TYPES: &[&str] = &[
+        CONNECTION_STARTED,
+        APP_REGISTRATION_SUBMITTED,
+        SUBSCRIPTION_SUBMITTED,
+        CUSTOM_ROLE_REQUESTED,
+        CONNECT_ACCOUNT_REQUESTED,
+        FEDERATED_CREDENTIAL_REQUESTED,
+        CLIENT_SECRET_SUBMITTED,
+        "Something Else",
+    ];
+    const KEYS: &[&str] = &[
+        "orgId",
+        "connectionId",
+        "accountId",
+        "tenantId",
+        "clientId",
+        "subscriptionId",
+        "format",
+        "credentialType",
+        "clientSecret",
+        "extra",
+    ];
+
+    fn value(canary: String) -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(canary.clone())),
+            Just(json!([canary.clone()])),
+            Just(json!({ "x": canary })),
+            any::<i32>().prop_map(|n| json!(n)),
+            Just(json!("org-1")),
+            Just(json!("0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a")),
+            Just(json!("act-1a2b3c4d")),
+            Just(Value::Null),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 256, failure_persistence: None, rng_seed: RngSeed::Fixed(0x0c0_7501e), ..Config::default() })]
+
+        #[test]
+        fn any_console_event_is_answered_without_repeating_what_it_carried(
+            canary in "Zq9~[A-Za-z0-9._-]{6,30}",
+            detail_type in proptest::sample::select(DETAIL_TYPES),
+            entries in proptest::collection::vec((proptest::sample::select(KEYS), "Zq9~[A-Za-z0-9._-]{6,30}".prop_flat_map(value)), 0..6),
+            detail_is_object in proptest::bool::weighted(0.9),
+        ) {
+            let detail = if detail_is_object {
+                Value::Object(entries.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+            } else {
+                json!(canary.clone())
+            };
+            let event: ConsoleEvent = serde_json::from_value(json!({
+                "id": canary.clone(), "source": "spot.console", "detail-type": detail_type, "detail": detail,
+            })).unwrap();
+            let dir = std::env::temp_dir().join(format!("azc-prop-{}", uuid::Uuid::new_v4().simple()));
+            let store = Arc::new(EmbeddedStore::open(&dir, "p/").unwrap());
+            let sink = Arc::new(MemorySink::default());
+            let app = App::new(store, sink.clone());
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let answer = runtime.block_on(handle(&app, &Function::ALL, event));
+            let seen = format!("{answer:?}{:?}", sink.events());
+            std::fs::remove_dir_all(&dir).ok();
+            // The event's id is a request id, and request ids are ours to repeat; values are not.
+            let values: Vec<String> = entries
+                .iter()
+                .filter_map(|(_, v)| v.as_str().or_else(|| v.get(0).and_then(Value::as_str)).or_else(|| v.get("x").and_then(Value::as_str)))
+                .filter(|s| s.starts_with("Zq9~"))
+                .map(str::to_owned)
+                .collect();
+            for v in values {
+                prop_assert!(!seen.contains(&v), "{v} repeated in {seen}");
+            }
+        }
+    }
+}
