@@ -588,3 +588,124 @@ mod tests {
         );
     }
 }
+
+/// Property test: whatever Azure answers (any status, any body, any Retry-After), the adapter gives
+/// a failure of the right kind, and never panics.
+#[cfg(test)]
+mod properties {
+    use std::sync::{Arc, Mutex};
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    use super::*;
+
+    type Canned = Arc<Mutex<(u16, Vec<u8>, Option<String>)>>;
+
+    /// One server for all cases; each case sets what it answers.
+    fn serve(runtime: &tokio::runtime::Runtime, canned: Canned) -> String {
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = axum::Router::new().fallback(move || {
+                let canned = canned.clone();
+                async move {
+                    let (status, body, retry) = canned.lock().unwrap().clone();
+                    let mut r = axum::response::Response::new(axum::body::Body::from(body));
+                    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                    if let Some(v) = retry.and_then(|v| axum::http::HeaderValue::from_str(&v).ok()) {
+                        r.headers_mut().insert("retry-after", v);
+                    }
+                    r
+                }
+            });
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            format!("http://{addr}")
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            Just(br#"{"error":"invalid_client","error_codes":[7000215]}"#.to_vec()),
+            Just(br#"{"error":"invalid_client","error_description":"AADSTS99999999999999: x"}"#.to_vec()),
+            Just(br#"{"error":{"code":"AuthorizationFailed"}}"#.to_vec()),
+            Just(br#"{"error":{"code":1}}"#.to_vec()),
+            Just(br#"{"access_token":"t"}"#.to_vec()),
+            Just(br#"{"access_token":7}"#.to_vec()),
+            Just(br#"{"displayName":"s","state":"Enabled","subscriptionId":"x"}"#.to_vec()),
+            Just(br#"{"value":[{"actions":["*"]}],"nextLink":"http://127.0.0.1:1/next"}"#.to_vec()),
+        ]
+    }
+
+    #[test]
+    fn any_answer_becomes_a_failure_of_its_kind() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let canned: Canned = Arc::new(Mutex::new((200, vec![], None)));
+        let base = serve(&runtime, canned.clone());
+        let cloud = Cloud {
+            authority_host: base.clone(),
+            resource_manager: base.clone(),
+            graph: base,
+            arm_scope: "https://management.azure.com/.default".into(),
+            graph_scope: "https://graph.microsoft.com/.default".into(),
+        };
+        let http = AzureHttp::new(cloud, Duration::from_secs(5), Duration::from_secs(1)).unwrap();
+        let tenant = TenantId::parse("contoso.onmicrosoft.com").unwrap();
+        let client = ClientId::parse("11111111-2222-4333-8444-555555555555").unwrap();
+        let secret = ClientSecret::parse(SecretString::from(
+            "Ab1Q~prop.secret-0123456789abcdefghijkl".to_owned(),
+        ))
+        .unwrap();
+        let sub = SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap();
+        let config = Config {
+            cases: 200,
+            failure_persistence: None,
+            rng_seed: RngSeed::Fixed(0x0a2_a5e),
+            ..Config::default()
+        };
+        let statuses = prop_oneof![
+            Just(200u16),
+            Just(400),
+            Just(401),
+            Just(403),
+            Just(404),
+            Just(429),
+            Just(500),
+            Just(503),
+            200u16..600
+        ];
+        let retry = proptest::option::of(prop_oneof![
+            Just("5".to_owned()),
+            Just("-1".to_owned()),
+            Just("soon".to_owned()),
+            "[0-9]{1,25}"
+        ]);
+        proptest!(config, |(status in statuses, body in body(), retry in retry)| {
+            *canned.lock().unwrap() = (status, body, retry.clone());
+            let (token, reads) = runtime.block_on(async {
+                let token = http.token(&tenant, &client, Credential::Secret(&secret), "https://management.azure.com/.default").await;
+                let t = AccessToken::new("t".into());
+                let reads = (http.subscription(&t, &sub).await.err(), http.permissions(&t, &sub).await.err());
+                (token, reads)
+            });
+            match status {
+                200..=299 => {}
+                429 => prop_assert!(matches!(token, Err(AzureFailure::Throttled { .. })), "{token:?}"),
+                500..=599 => prop_assert!(matches!(token, Err(AzureFailure::Unavailable(_))), "{token:?}"),
+                _ => prop_assert!(matches!(token, Err(AzureFailure::TokenRefused { .. } | AzureFailure::Protocol(_))), "{token:?}"),
+            }
+            for failure in [reads.0, reads.1].into_iter().flatten() {
+                match status {
+                    429 => prop_assert!(matches!(failure, AzureFailure::Throttled { .. }), "{failure:?}"),
+                    500..=599 => prop_assert!(failure.is_transient(), "{failure:?}"),
+                    _ => {}
+                }
+            }
+        });
+    }
+}
