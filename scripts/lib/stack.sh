@@ -1,6 +1,6 @@
-# Sourced by scripts/test: starts the Azure emulator (demo world) and the local server pointed at
-# it on free ports, waits until both answer, and stops them when the calling script exits.
-# Sets emu_url and api_url. Needs the debug binaries (cargo build --workspace --bins).
+# Sourced by scripts/test and scripts/demo: starts the Azure emulator (demo world) and the local
+# server pointed at it, on free ports (or STACK_EMU_PORT / STACK_API_PORT), and waits until both
+# answer; `stack_stop` stops them. Sets stack_dir, emu_url and api_url. Needs the debug binaries.
 stack_dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 stack_wait() {
@@ -11,14 +11,14 @@ stack_wait() {
     done
     echo "$3 did not answer at $2"; exit 1
 }
-emu_port=$(free_port)
+emu_port=${STACK_EMU_PORT:-$(free_port)}
 emu_url=http://127.0.0.1:$emu_port
 target/debug/azure-emulator --listen "127.0.0.1:$emu_port" --world emulator/worlds/demo.json > "$stack_dir/emulator.log" 2>&1 &
 stack_emu=$!
-api_port=$(free_port)
+api_port=${STACK_API_PORT:-$(free_port)}
 api_url=http://127.0.0.1:$api_port
 AZURE_AUTHORITY_HOST=$emu_url AZURE_RESOURCE_MANAGER_ENDPOINT=$emu_url AZURE_GRAPH_ENDPOINT=$emu_url \
-AZURE_VALIDATION_BUDGET_MS=2000 target/debug/azure-connect-local --listen "127.0.0.1:$api_port" \
+AZURE_VALIDATION_BUDGET_MS=${STACK_BUDGET_MS:-2000} target/debug/azure-connect-local --listen "127.0.0.1:$api_port" \
     --store "embedded:$stack_dir/store" --events-file "$stack_dir/events.jsonl" > "$stack_dir/server.log" 2>&1 &
 stack_api=$!
 stack_stop() { kill $stack_api $stack_emu 2>/dev/null || true; wait $stack_api $stack_emu 2>/dev/null || true; }

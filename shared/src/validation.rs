@@ -118,10 +118,9 @@ impl Validator {
                 .map_err(Attempt::Azure)
         };
         let classify = |e: &Attempt| match e {
-            Attempt::Azure(AzureFailure::Throttled { retry_after: Some(d) }) => Verdict::RetryAfter(*d),
-            Attempt::Azure(f) if f.is_transient() => Verdict::Retry,
+            Attempt::Azure(f) => azure_verdict(f),
             Attempt::Signing(s) if s.is_retryable() => Verdict::Retry,
-            _ => Verdict::Stop,
+            Attempt::Signing(_) => Verdict::Stop,
         };
         let failed = |e: Attempt, out_of_time: bool| match e {
             Attempt::Azure(f) if out_of_time => ValidationFailure::OutOfTime(f),
@@ -335,6 +334,15 @@ fn not_yet_authorized<T>(r: &Result<T, ValidationFailure>) -> bool {
     matches!(r, Err(ValidationFailure::Azure(f)) if f.is_propagation())
 }
 
+/// Whether an Azure failure is worth another attempt: after its Retry-After, or the backoff.
+fn azure_verdict(f: &AzureFailure) -> Verdict {
+    match f {
+        AzureFailure::Throttled { retry_after: Some(d) } => Verdict::RetryAfter(*d),
+        f if f.is_transient() => Verdict::Retry,
+        _ => Verdict::Stop,
+    }
+}
+
 /// Calls `f` until it succeeds, fails for good, or the deadline would pass: transient failures are
 /// retried after Retry-After or [`Backoff::AZURE`].
 pub async fn retrying<T, F, Fut>(deadline: Instant, f: F) -> Result<T, ValidationFailure>
@@ -342,12 +350,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AzureFailure>>,
 {
-    let classify = |e: &AzureFailure| match e {
-        AzureFailure::Throttled { retry_after: Some(d) } => Verdict::RetryAfter(*d),
-        e if e.is_transient() => Verdict::Retry,
-        _ => Verdict::Stop,
-    };
-    retry::until(deadline, Backoff::AZURE, f, classify)
+    retry::until(deadline, Backoff::AZURE, f, azure_verdict)
         .await
         .map_err(|gave_up| match gave_up {
             GaveUp::Failed(e) => ValidationFailure::Azure(e),

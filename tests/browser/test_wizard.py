@@ -4,12 +4,8 @@ target/screenshots/ (kept out of git)."""
 
 import json
 import os
-import pathlib
-import shutil
-import socket
-import subprocess
+import sys
 import tempfile
-import time
 import urllib.request
 
 import pytest
@@ -20,8 +16,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "debug"
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import pystack  # noqa: E402
+from pystack import ROOT  # noqa: E402
+
 SHOTS = ROOT / "target" / "screenshots"
 SECRET = "Dem8Q~demo.Secret_Value-0123456789abcdef"
 TENANT = "contoso.onmicrosoft.com"
@@ -29,52 +27,10 @@ APP = "11111111-2222-4333-8444-555555555555"
 SUB = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_http(url, proc, seconds=15):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
 @pytest.fixture()
 def stack():
-    work = pathlib.Path(tempfile.mkdtemp(prefix="azc-browser-"))
-    emu_port, api_port = free_port(), free_port()
-    emu_url = f"http://127.0.0.1:{emu_port}"
-    emu = subprocess.Popen(
-        [str(BIN / "azure-emulator"), "--listen", f"127.0.0.1:{emu_port}", "--world", str(ROOT / "emulator/worlds/demo.json")],
-        stdout=open(work / "emulator.log", "w"), stderr=subprocess.STDOUT)
-    env = dict(os.environ, AZURE_AUTHORITY_HOST=emu_url, AZURE_RESOURCE_MANAGER_ENDPOINT=emu_url,
-               AZURE_GRAPH_ENDPOINT=emu_url, AZURE_VALIDATION_BUDGET_MS="3000")
-    api = subprocess.Popen(
-        [str(BIN / "azure-connect-local"), "--listen", f"127.0.0.1:{api_port}", "--store", f"embedded:{work / 'store'}",
-         "--events-file", str(work / "events.jsonl")],
-        env=env, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT)
-    try:
-        wait_http(emu_url + "/_emulator/world", emu)
-        wait_http(f"http://127.0.0.1:{api_port}/", api)
-        yield {"api": f"http://127.0.0.1:{api_port}", "emu": emu_url, "work": work}
-    finally:
-        for p in (api, emu):
-            p.terminate()
-            p.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
+    with pystack.stack(ROOT / "emulator/worlds/demo.json", budget_ms="3000") as s:
+        yield s
 
 
 @pytest.fixture()

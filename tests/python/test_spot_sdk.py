@@ -5,11 +5,9 @@ own azure-emulator and azure-connect-local on free loopback ports.
 """
 import json
 import os
-import socket
-import subprocess
+import pathlib
+import sys
 import tempfile
-import time
-import urllib.request
 
 import pytest
 import requests
@@ -18,9 +16,9 @@ from spotinst_sdk2.clients.setup import SetupAzureClient  # noqa: F401 (the clie
 from spotinst_sdk2.client import SpotinstClientException
 from spotinst_sdk2.models.setup.azure import AzureCredentials
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.path.join(TARGET, "debug")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from pystack import ROOT, stack  # noqa: E402
+
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP = "11111111-2222-4333-8444-555555555555"
@@ -30,14 +28,8 @@ TOKEN = "spot-token-123"
 ORG = "606079861234"
 ACCOUNT = "act-1a2b3c4d"
 
-with open(os.path.join(ROOT, "shared", "data", "spot-azure-role-actions.txt")) as f:
+with open(ROOT / "shared" / "data" / "spot-azure-role-actions.txt") as f:
     ACTIONS = [line.strip() for line in f if line.strip()]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def world(actions):
@@ -49,50 +41,19 @@ def world(actions):
     }
 
 
-def wait_for(url):
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
-
-
 @pytest.fixture
 def backend():
-    """The emulator and the local server; yields (base_url, emulator_url, logs)."""
-    tmp = tempfile.mkdtemp(prefix="azc-sdk-")
-    emu_port, srv_port = free_port(), free_port()
-    emu_url, srv_url = f"http://127.0.0.1:{emu_port}", f"http://127.0.0.1:{srv_port}"
-    world_file = os.path.join(tmp, "world.json")
-    with open(world_file, "w") as f:
-        json.dump(world(ACTIONS), f)
-    emu_log, srv_log = open(os.path.join(tmp, "emulator.log"), "w+"), open(os.path.join(tmp, "server.log"), "w+")
-    emu = subprocess.Popen([os.path.join(BIN, "azure-emulator"), "--listen", f"127.0.0.1:{emu_port}",
-                            "--world", world_file], stdout=emu_log, stderr=subprocess.STDOUT)
-    env = dict(os.environ, AZURE_AUTHORITY_HOST=emu_url, AZURE_RESOURCE_MANAGER_ENDPOINT=emu_url,
-               AZURE_GRAPH_ENDPOINT=emu_url, AZURE_VALIDATION_BUDGET_MS="2000")
-    srv = subprocess.Popen([os.path.join(BIN, "azure-connect-local"), "--listen", f"127.0.0.1:{srv_port}",
-                            "--store", f"embedded:{tmp}/store", "--events-file", f"{tmp}/events.jsonl",
-                            "--dev-token", f"{TOKEN}={ORG}"], stdout=srv_log, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for(emu_url + "/_emulator/world")
-        wait_for(srv_url + "/nope")
-        yield srv_url, emu_url, tmp
-    finally:
-        for p in (srv, emu):
-            p.terminate()
-            p.wait(timeout=10)
-        # Nothing of the secret in the server's logs or events.
-        srv_log.seek(0)
-        logs = srv_log.read()
-        with open(f"{tmp}/events.jsonl") as f:
-            events = f.read()
-        assert logs and SECRET not in logs, "the secret is in the server's logs"
-        assert SECRET not in events, "the secret is in the events"
+    """The emulator and the local server; yields (base_url, emulator_url, work dir)."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix="azc-sdk-"))
+    world_file = work / "world.json"
+    world_file.write_text(json.dumps(world(ACTIONS)))
+    with stack(world_file, ["--dev-token", f"{TOKEN}={ORG}"]) as s:
+        yield s["api"], s["emu"], s["work"]
+    # Nothing of the secret in the server's logs or events.
+    logs = (s["work"] / "server.log").read_text()
+    events = (s["work"] / "events.jsonl").read_text()
+    assert logs and SECRET not in logs, "the secret is in the server's logs"
+    assert SECRET not in events, "the secret is in the events"
 
 
 def azure(backend):

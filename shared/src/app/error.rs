@@ -8,6 +8,9 @@ use crate::domain::diagnosis::{Diagnosis, DiagnosisKind};
 use crate::domain::{RuleError, Step};
 use crate::store::StoreError;
 
+/// The error and every cause under it (one log field).
+pub use crate::telemetry::error_chain;
+
 /// One field that did not parse; the message never repeats the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -252,8 +255,6 @@ impl Rejectable for AppError {
         }
     }
 }
-
-pub use crate::telemetry::error_chain;
 
 #[cfg(test)]
 mod tests {
