@@ -205,7 +205,13 @@ async fn a_stalled_store_answers_503_within_the_operation_time_out() {
         }
     });
     let started = std::time::Instant::now();
-    let (status, retry_after, body) = put_subscription(app_against(&format!("http://{addr}")).await).await;
+    // Without time-outs the request would hang: give up (and fail) well before the test runner.
+    let (status, retry_after, body) = tokio::time::timeout(
+        std::time::Duration::from_secs(25),
+        put_subscription(app_against(&format!("http://{addr}")).await),
+    )
+    .await
+    .expect("a stalled store hung the request: no time-out");
     let took = started.elapsed();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(
