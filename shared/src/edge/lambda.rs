@@ -79,3 +79,89 @@ pub async fn run(handler: Handler) -> Result<(), Error> {
     }))
     .await
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    use super::*;
+    use crate::domain::OrgId;
+    use crate::events::MemorySink;
+    use crate::store::embedded::EmbeddedStore;
+
+    fn claim(canary: String) -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(canary.clone())),
+            Just(json!("606079861234")),
+            Just(json!([canary.clone()])),
+            Just(json!({ "x": canary })),
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(Value::Null),
+        ]
+    }
+
+    fn authorizer() -> impl Strategy<Value = Option<Value>> {
+        let canary = "Zq9~[A-Za-z0-9 ._-]{4,20}";
+        let claims = proptest::collection::vec(
+            (
+                proptest::sample::select(&["org_id", "sub", "ORG_ID", "other"][..]),
+                canary.prop_flat_map(claim),
+            ),
+            0..4,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+        proptest::option::of(prop_oneof![
+            4 => claims.prop_map(|c| json!({"jwt": {"claims": c, "scopes": null}})),
+            1 => Just(json!({"jwt": null})),
+            1 => canary.prop_map(|c| json!({"lambda": {"org_id": c}})),
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 256, failure_persistence: None, rng_seed: RngSeed::Fixed(0x1a_b0a), ..Config::default() })]
+
+        /// The authorizer's claims in any shape: the organization is the named claim when it is
+        /// an organization id, otherwise 401; never a 5xx, a panic or a claim repeated.
+        #[test]
+        fn any_authorizer_claims_give_an_organization_or_a_401(
+            authorizer in authorizer(),
+            request_id in prop_oneof![Just("Vh1Ab02EXAMPLE=".to_owned()), "Zq9~[ -~]{0,80}"],
+            time_epoch in any::<i64>(),
+        ) {
+            let path = format!("{}/../events/connections/http-read.json", env!("CARGO_MANIFEST_DIR"));
+            let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            match &authorizer {
+                Some(a) => event["requestContext"]["authorizer"] = a.clone(),
+                None => { event["requestContext"].as_object_mut().unwrap().remove("authorizer"); }
+            }
+            event["requestContext"]["requestId"] = json!(request_id);
+            event["requestContext"]["timeEpoch"] = json!(time_epoch);
+            let sent = event.to_string();
+            let org = authorizer
+                .as_ref()
+                .and_then(|a| a["jwt"]["claims"]["org_id"].as_str())
+                .and_then(|o| OrgId::parse(o).ok());
+
+            let dir = std::env::temp_dir().join(format!("azc-jwt-{}", uuid::Uuid::new_v4().simple()));
+            let store = Arc::new(EmbeddedStore::open(&dir, "p/").unwrap());
+            let handler = Handler::new(Function::Connections, App::new(store, Arc::new(MemorySink::default())), "org_id");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let answer = runtime.block_on(handler.handle(LambdaEvent::new(event, lambda_runtime::Context::default())));
+            std::fs::remove_dir_all(&dir).ok();
+            let seen = match &answer {
+                Ok(response) => {
+                    let expected = if org.is_some() { 404 } else { 401 };
+                    prop_assert_eq!(&response["statusCode"], &json!(expected), "{}", response);
+                    response.to_string()
+                }
+                // API Gateway never sends claims that are not strings; such an event fails the
+                // invocation, and its error must not repeat them either.
+                Err(e) => format!("{e} {e:?}"),
+            };
+            for canary in sent.split('"').filter(|s| s.starts_with("Zq9~")) {
+                prop_assert!(!seen.contains(canary), "{canary} repeated in {seen}");
+            }
+        }
+    }
+}

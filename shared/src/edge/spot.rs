@@ -298,3 +298,111 @@ fn expiry_warning(c: &Credentials) -> Vec<Value> {
         "message": "expirationDate was not sent: Spot cannot remind you before the client secret expires. Send the secret's expiry (Azure portal > App registrations > your app > Certificates & secrets > Expires).",
     })]
 }
+
+#[cfg(test)]
+mod properties {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::events::MemorySink;
+    use crate::store::embedded::EmbeddedStore;
+
+    const FIELDS: &[&str] = &[
+        "clientId",
+        "clientSecret",
+        "tenantId",
+        "subscriptionId",
+        "expirationDate",
+        "other",
+    ];
+
+    fn value(canary: String, field: &'static str) -> BoxedStrategy<Value> {
+        let valid = match field {
+            "clientId" | "subscriptionId" => json!("0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a"),
+            "expirationDate" => json!("2099-01-01"),
+            // The tenant is never valid, so no body reaches Azure: the parsers are under test.
+            _ => Value::Null,
+        };
+        prop_oneof![
+            Just(json!(canary.clone())),
+            Just(json!([canary.clone()])),
+            Just(json!({ "x": canary })),
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(valid),
+        ]
+        .boxed()
+    }
+
+    fn body() -> impl Strategy<Value = (String, Vec<u8>)> {
+        let canary = "Zq9~[A-Za-z0-9._-]{6,30}";
+        prop_oneof![
+            1 => (canary, proptest::collection::vec(any::<u8>(), 0..200)).prop_map(|(c, mut b)| {
+                b.extend_from_slice(c.as_bytes());
+                (c, b)
+            }),
+            4 => (canary, proptest::collection::vec(proptest::sample::select(FIELDS), 0..6))
+                .prop_flat_map(move |(c, fields)| {
+                    let values: Vec<_> = fields.iter().map(|f| value(c.clone(), f)).collect();
+                    (Just(c), Just(fields), values)
+                })
+                .prop_map(|(c, fields, values)| {
+                    let map: serde_json::Map<String, Value> =
+                        fields.iter().map(|f| (*f).to_owned()).zip(values).collect();
+                    (c, serde_json::to_vec(&map).unwrap())
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 256, failure_persistence: None, rng_seed: RngSeed::Fixed(0x5_b07), ..Config::default() })]
+
+        /// Any request to Spot's API gets Spot's envelope with a 4xx, errors naming a field, and
+        /// nothing of what was sent in it (the secret least of all).
+        #[test]
+        fn any_request_gets_spots_envelope_without_repeating_it(
+            (canary, bytes) in body(),
+            path in proptest::sample::select(&["/azure/setup/credentials", "/azure/setup/credentials/validation"][..]),
+            account in proptest::option::of(prop_oneof![Just("act-1a2b3c4d".to_owned()), "Zq9~[A-Za-z0-9]{4,12}"]),
+        ) {
+            let dir = std::env::temp_dir().join(format!("azc-spot-{}", uuid::Uuid::new_v4().simple()));
+            let store = Arc::new(EmbeddedStore::open(&dir, "p/").unwrap());
+            let app = App::new(store, Arc::new(MemorySink::default()));
+            let uri = match &account {
+                Some(a) => format!("{path}?accountId={a}"),
+                None => path.to_owned(),
+            };
+            let request = Request::post(&uri)
+                .header("x-org-id", "org-1")
+                .header("content-type", "application/json")
+                .body(Body::from(bytes))
+                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (status, body) = runtime.block_on(async {
+                let response = router(app, OrgSource::local_header()).oneshot(request).await.unwrap();
+                let status = response.status();
+                (status, response.into_body().collect().await.unwrap().to_bytes())
+            });
+            std::fs::remove_dir_all(&dir).ok();
+            prop_assert!(status.is_client_error(), "{status}");
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            prop_assert_eq!(&body["response"]["status"]["code"], &json!(status.as_u16()));
+            let errors = body["response"]["errors"].as_array().unwrap();
+            prop_assert!(!errors.is_empty());
+            for e in errors {
+                prop_assert!(e["code"].is_string() && e["message"].is_string(), "{e}");
+            }
+            // The echo repeats the query (Spot's envelope does); nothing of the body comes back.
+            let text = body.to_string();
+            let outside_echo = text.replace(&uri, "");
+            prop_assert!(!outside_echo.contains(&canary), "{canary} repeated in {text}");
+            if let Some(a) = account.filter(|a| a.starts_with("Zq9~")) {
+                prop_assert!(!outside_echo.contains(&a), "{a} repeated in {text}");
+            }
+        }
+    }
+}
