@@ -60,8 +60,9 @@ struct Args {
     /// Append every published event to this JSON-lines file.
     #[arg(long, default_value = ".azure-connect-local/events.jsonl")]
     events_file: PathBuf,
-    /// A bearer token of Spot's credentials API and the organization it stands for (`TOKEN=ORG`);
-    /// repeatable. Unknown or missing tokens get 401.
+    /// A bearer token and the organization it stands for (`TOKEN=ORG`); repeatable. Spot's
+    /// credentials API always takes these; once one is given, every route does (X-Org-Id is no
+    /// longer trusted). Unknown or missing tokens get 401.
     #[arg(long = "dev-token", value_parser = parse_dev_token)]
     dev_tokens: Vec<(String, OrgId)>,
     /// The functions' configuration: each setting as a flag or as the Lambda environment variable
@@ -115,13 +116,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_validator(Arc::new(validator))
         .with_issuer(issuer.clone());
 
-    // The wizard's routes take the organization from X-Org-Id; Spot's credentials API from its
-    // bearer token (--dev-token), as Spot's clients send it.
+    // Spot's credentials API takes the organization from its bearer token (--dev-token), as Spot's
+    // clients send it. The wizard's routes from X-Org-Id, or, once tokens are given, from the
+    // token as well: then every route is authenticated as the HTTP API's JWT authorizer does it,
+    // and X-Org-Id is not trusted.
     let wizard: Vec<Function> = Function::ALL
         .into_iter()
         .filter(|f| *f != Function::SpotCredentials)
         .collect();
-    let router = http::router(app.clone(), OrgSource::local_header(), &wizard)
+    let wizard_org = if args.dev_tokens.is_empty() {
+        OrgSource::local_header()
+    } else {
+        OrgSource::dev_tokens(&args.dev_tokens)
+    };
+    let router = http::router(app.clone(), wizard_org, &wizard)
         .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
     let router = http::with_console_events(router, app, &Function::ALL).merge(web::router(page_events));
 

@@ -528,3 +528,53 @@ async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowh
     }
     assert!(Path::new(&store_dir).is_dir());
 }
+
+#[tokio::test]
+async fn with_dev_tokens_every_route_takes_the_token_and_no_longer_trusts_x_org_id() {
+    let (_azure, url) = azure().await;
+    let dir = temp_dir();
+    let store = format!("embedded:{}", dir.join("store").display());
+    let events = dir.join("events.jsonl");
+    let server = Server::start(
+        &[
+            "--store",
+            &store,
+            "--events-file",
+            events.to_str().unwrap(),
+            "--dev-token",
+            "tok-1=org-tok",
+        ],
+        &url,
+    );
+    let http = reqwest::Client::new();
+    let start = |headers: &[(&str, &str)]| {
+        let mut req = http
+            .post(format!("{}/connections", server.base))
+            .json(&json!({"accountId": "act-0badcafe"}));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let header_only = start(&[("x-org-id", ORG)]).await.unwrap();
+    assert_eq!(header_only.status(), 401, "X-Org-Id trusted beside tokens");
+    let wrong = start(&[("authorization", "Bearer tok-2")]).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let created = start(&[("authorization", "Bearer tok-1"), ("x-org-id", ORG)])
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The token's organization, not the header's, owns the connection.
+    let read = |auth: &'static str| {
+        http.get(format!("{}/connections/{id}", server.base))
+            .header("authorization", auth)
+            .send()
+    };
+    assert_eq!(read("Bearer tok-1").await.unwrap().status(), 200);
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

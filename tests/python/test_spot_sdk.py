@@ -83,7 +83,7 @@ def test_a_good_connection_is_set_and_reads_back_masked(backend):
     assert (item["clientId"], item["tenantId"], item["subscriptionId"]) == (APP, TENANT, SUB)
     assert SECRET not in r.text
     # The wizard's view shows the same connection.
-    view = requests.get(f"{url}/connections/{item['connectionId']}", headers={"X-Org-Id": ORG}, timeout=10).json()
+    view = requests.get(f"{url}/connections/{item['connectionId']}", headers={"Authorization": "Bearer " + TOKEN}, timeout=10).json()
     assert view["status"] == "connected" and view["clientSecret"]["hint"] == SECRET[:3]
     # Older clients send no expirationDate: the answer says what that costs.
     r = requests.post(url + "/azure/setup/credentials", params={"accountId": ACCOUNT},

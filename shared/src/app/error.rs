@@ -16,6 +16,10 @@ pub use crate::telemetry::error_chain;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// Well-formed (as the OpenAPI schema describes it) but refused: a date in the past, a
+    /// secret that is the portal's Secret ID. Only such errors make a request 422 instead of 400.
+    #[serde(skip)]
+    pub refused: bool,
 }
 
 impl FieldError {
@@ -23,6 +27,15 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.to_string(),
+            refused: false,
+        }
+    }
+
+    /// A value of the right form that cannot be accepted.
+    pub fn refused(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            refused: true,
+            ..Self::new(field, message)
         }
     }
 }

@@ -21,9 +21,15 @@ pub enum IdError {
     NotAnOrganization,
 }
 
+/// What a paste may add around a value: spaces, tabs and line breaks (exactly these, as the
+/// OpenAPI patterns say), nothing else.
+pub fn trim_pasted(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\r', '\n'])
+}
+
 /// Parses a hyphenated GUID in any letter case (surrounding white space ignored).
 fn parse_guid(input: &str) -> Result<Uuid, IdError> {
-    let s = input.trim();
+    let s = trim_pasted(input);
     if s.is_empty() {
         return Err(IdError::Empty);
     }
@@ -114,7 +120,7 @@ pub enum TenantId {
 
 impl TenantId {
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let s = input.trim();
+        let s = trim_pasted(input);
         if s.is_empty() {
             return Err(IdError::Empty);
         }
@@ -184,7 +190,7 @@ macro_rules! string_id {
 
         impl $name {
             pub fn parse(input: &str) -> Result<Self, IdError> {
-                let s = input.trim();
+                let s = trim_pasted(input);
                 if s.is_empty() {
                     return Err(IdError::Empty);
                 }
@@ -227,9 +233,8 @@ string_id!(
     /// A Spot account: `act-` and 8 hexadecimal characters (kept lower case).
     AccountId,
     |s| {
-        let lower = s.to_ascii_lowercase();
-        let hex = lower.strip_prefix("act-")?;
-        (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(lower)
+        let hex = s.strip_prefix("act-")?;
+        (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
     },
     IdError::NotAnAccount
 );
@@ -297,8 +302,19 @@ mod tests {
 
     #[test]
     fn account_ids() {
-        assert_eq!(AccountId::parse("ACT-1234ABCD").unwrap().as_str(), "act-1234abcd");
-        for bad in ["act-1234abc", "act-1234abcg", "1234abcd", "act-1234abcde"] {
+        assert_eq!(AccountId::parse("act-1234ABCD").unwrap().as_str(), "act-1234abcd");
+        assert_eq!(
+            AccountId::parse(" act-1234abcd\n").unwrap().as_str(),
+            "act-1234abcd"
+        );
+        for bad in [
+            "ACT-1234ABCD",
+            "\u{a0}act-1234abcd",
+            "act-1234abc",
+            "act-1234abcg",
+            "1234abcd",
+            "act-1234abcde",
+        ] {
             assert!(AccountId::parse(bad).is_err(), "{bad:?} parsed");
         }
     }

@@ -33,7 +33,7 @@ pub enum RoleFormat {
 
 impl RoleFormat {
     pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        match s {
             "portal" => Some(Self::Portal),
             "cli" => Some(Self::Cli),
             _ => None,

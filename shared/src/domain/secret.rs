@@ -99,7 +99,7 @@ pub struct SecretExpiry(DateTime<Utc>);
 impl SecretExpiry {
     /// Accepts RFC 3339 date-times (any offset) and plain dates (taken as 00:00 UTC that day).
     pub fn parse(input: &str, now: DateTime<Utc>) -> Result<Self, ExpiryError> {
-        let s = input.trim();
+        let s = super::ids::trim_pasted(input);
         let at = DateTime::parse_from_rfc3339(s)
             .map(|d| d.with_timezone(&Utc))
             .or_else(|_| {

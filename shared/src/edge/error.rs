@@ -10,6 +10,8 @@ use crate::domain::Step;
 pub enum InputProblem {
     /// Fields parsed as JSON but not as domain values.
     InvalidInput,
+    /// Every field has the documented form, but some values are refused (in the past, a Secret ID).
+    Refused,
     /// Not JSON, wrong types, unknown or missing fields.
     MalformedBody,
     BodyTooLarge,
@@ -40,6 +42,7 @@ pub enum EdgeError {
 /// Every code an [`EdgeError`] of its own can carry.
 pub const CODES: &[&str] = &[
     "invalid-input",
+    "input-refused",
     "malformed-body",
     "body-too-large",
     "unsupported-media-type",
@@ -55,8 +58,16 @@ impl EdgeError {
         Self::Input { problem, errors }
     }
 
+    /// Fields that did not parse into domain values: 400, or 422 when each of them has the
+    /// documented form and was refused for what it says.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
-        Self::input(InputProblem::InvalidInput, errors)
+        let refused = !errors.is_empty() && errors.iter().all(|e| e.refused);
+        let problem = if refused {
+            InputProblem::Refused
+        } else {
+            InputProblem::InvalidInput
+        };
+        Self::input(problem, errors)
     }
 
     /// Only a use case's failure can go away by itself (throttling, a lost race).
@@ -70,7 +81,16 @@ impl Rejectable for EdgeError {
         let invalid = ErrorKind::Invalid;
         match self {
             Self::Input { problem, errors } => {
+                let kind = match problem {
+                    InputProblem::Refused => ErrorKind::Unprocessable,
+                    _ => invalid,
+                };
                 let (code, title, detail) = match problem {
+                    InputProblem::Refused => (
+                        "input-refused",
+                        "Input refused",
+                        "Every field has the right form, but some values cannot be accepted; see errors.",
+                    ),
                     InputProblem::InvalidInput => (
                         "invalid-input",
                         "Invalid input",
@@ -92,7 +112,7 @@ impl Rejectable for EdgeError {
                         "Send the body as application/json.",
                     ),
                 };
-                Rejection::new(invalid, code, title, detail, step).with_errors(errors.clone())
+                Rejection::new(kind, code, title, detail, step).with_errors(errors.clone())
             }
             Self::Unauthenticated => Rejection::new(
                 ErrorKind::Unauthenticated,

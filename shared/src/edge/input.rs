@@ -10,8 +10,8 @@ use super::error::{EdgeError, InputProblem};
 use crate::app::FieldError;
 use crate::domain::connection::RotationSettings;
 use crate::domain::{
-    AccountId, ClientId, ClientSecret, Command, ConnectionId, CredentialType, SecretExpiry, Step,
-    SubscriptionId, TenantId,
+    AccountId, ClientId, ClientSecret, Command, ConnectionId, CredentialType, ExpiryError, SecretError,
+    SecretExpiry, Step, SubscriptionId, TenantId,
 };
 
 /// Largest body any step takes.
@@ -194,17 +194,33 @@ pub struct ClientSecretBody {
 impl StepInput for ClientSecretBody {
     const STEP: Step = Step::ClientSecret;
     fn into_command(self, now: DateTime<Utc>) -> Result<Command, EdgeError> {
-        let secret = ClientSecret::parse(self.client_secret).map_err(|e| FieldError::new("clientSecret", e));
+        let secret = ClientSecret::parse(self.client_secret).map_err(|e| secret_error("clientSecret", e));
         let expires_at = self
             .expires_at
             .as_deref()
             .map(|s| SecretExpiry::parse(s, now))
             .transpose()
-            .map_err(|e| FieldError::new("expiresAt", e));
+            .map_err(|e| expiry_error("expiresAt", e));
         match (secret, expires_at) {
             (Ok(secret), Ok(expires_at)) => Ok(Command::ClientSecret { secret, expires_at }),
             (s, e) => Err(EdgeError::invalid(s.err().into_iter().chain(e.err()).collect())),
         }
+    }
+}
+
+/// A secret that did not parse; the portal's Secret ID has the right form and is refused.
+pub fn secret_error(field: &str, e: SecretError) -> FieldError {
+    match e {
+        SecretError::LooksLikeSecretId => FieldError::refused(field, e),
+        e => FieldError::new(field, e),
+    }
+}
+
+/// An expiry that did not parse; a date in the past has the right form and is refused.
+pub fn expiry_error(field: &str, e: ExpiryError) -> FieldError {
+    match e {
+        ExpiryError::InPast => FieldError::refused(field, e),
+        e => FieldError::new(field, e),
     }
 }
 
@@ -227,8 +243,23 @@ impl StepInput for SubscriptionBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotationBody {
     pub enabled: bool,
-    #[serde(default)]
-    pub days_before: Option<u32>,
+    #[serde(default, deserialize_with = "whole_number")]
+    pub days_before: Option<i64>,
+}
+
+/// A whole number, as JSON Schema counts them: `14.0` is the integer 14.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("must be a whole number"))
 }
 
 /// Days before expiry a rotation starts when none are given.
@@ -238,13 +269,13 @@ impl StepInput for RotationBody {
     const STEP: Step = Step::ClientSecret;
 
     fn into_command(self, _now: DateTime<Utc>) -> Result<Command, EdgeError> {
-        let days = self.days_before.unwrap_or(DEFAULT_ROTATION_DAYS);
-        if !(1..=365).contains(&days) {
+        let days = self.days_before.unwrap_or(DEFAULT_ROTATION_DAYS.into());
+        let Some(days) = u32::try_from(days).ok().filter(|d| (1..=365).contains(d)) else {
             return Err(EdgeError::invalid(vec![FieldError::new(
                 "daysBefore",
                 "must be 1 to 365",
             )]));
-        }
+        };
         Ok(Command::SetRotation(
             self.enabled.then_some(RotationSettings { days_before: days }),
         ))
@@ -302,6 +333,15 @@ mod tests {
         );
         assert_eq!(errs[0].field, "expiresAt");
         assert!(!errs[0].message.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn days_are_whole_numbers_as_json_schema_counts_them() {
+        let days = |body: &str| parse_json::<RotationBody>(body.as_bytes()).map(|b| b.days_before);
+        assert_eq!(days(r#"{"enabled":true,"daysBefore":14.0}"#).unwrap(), Some(14));
+        assert_eq!(days(r#"{"enabled":true,"daysBefore":null}"#).unwrap(), None);
+        assert!(days(r#"{"enabled":true,"daysBefore":14.5}"#).is_err());
+        assert!(days(r#"{"enabled":true,"daysBefore":"14"}"#).is_err());
     }
 
     #[test]
@@ -449,7 +489,7 @@ mod properties {
         #[test]
         fn path_ids_parse_or_name_the_connection_id(raw in "\\PC{0,80}") {
             match connection_id(&raw) {
-                Ok(id) => prop_assert_eq!(id.to_string(), raw.trim().to_ascii_lowercase()),
+                Ok(id) => prop_assert_eq!(id.to_string(), crate::domain::ids::trim_pasted(&raw).to_ascii_lowercase()),
                 Err(e) => {
                     let errors = errors_of(&e);
                     prop_assert_eq!(errors[0].field.as_str(), "connectionId");

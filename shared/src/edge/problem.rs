@@ -83,6 +83,7 @@ mod tests {
         let input = |p| EdgeError::input(p, vec![]);
         vec![
             input(InputProblem::InvalidInput),
+            input(InputProblem::Refused),
             input(InputProblem::MalformedBody),
             input(InputProblem::BodyTooLarge),
             input(InputProblem::UnsupportedMediaType),

@@ -112,13 +112,23 @@ impl Caller {
                 .and_then(|t| token_owner(tokens, t.trim()))
                 .map(|o| o.to_string()),
         };
+        let (key, bad_key) = match idempotency_key(&parts.headers) {
+            Some(Ok(key)) => (Some(key), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let org = org
             .and_then(|o| OrgId::parse(&o).ok())
             .ok_or(EdgeError::Unauthenticated);
         // A client's key is the client's own: scoped to its organization, so a key another
         // organization happens to reuse replays nothing of this one.
         let scope = org.as_ref().map(|o| o.to_string()).unwrap_or_default();
-        let request_id = idempotency_key(&parts.headers)
+        // A key we cannot keep would leave the client believing its retries are safe.
+        let org = match (org, bad_key) {
+            (Ok(_), Some(e)) => Err(e),
+            (org, _) => org,
+        };
+        let request_id = key
             .map(|key| format!("{scope}:{key}"))
             .or_else(|| {
                 lambda
@@ -148,10 +158,22 @@ fn lambda_context(parts: &Parts) -> Option<&aws_lambda_events::apigw::ApiGateway
     }
 }
 
-/// A client's `Idempotency-Key` makes its retries safe end to end.
-fn idempotency_key(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get("idempotency-key")?.to_str().ok()?;
-    bounded_id(v).then(|| v.to_owned())
+/// A client's `Idempotency-Key` makes its retries safe end to end; one we cannot keep is an error
+/// naming the header (never repeating it).
+fn idempotency_key(headers: &HeaderMap) -> Option<Result<String, EdgeError>> {
+    let v = headers.get("idempotency-key")?;
+    Some(
+        v.to_str()
+            .ok()
+            .filter(|v| bounded_id(v))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                EdgeError::invalid(vec![FieldError::new(
+                    "Idempotency-Key",
+                    "must be 1 to 64 of A-Z a-z 0-9 - _ . =",
+                )])
+            }),
+    )
 }
 
 /// Ids we keep and log (idempotency keys, API Gateway's request ids): 1 to 64 of `A-Za-z0-9-_.=`.

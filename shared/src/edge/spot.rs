@@ -17,10 +17,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::EdgeError;
-use super::input::parse_json;
+use super::input::{expiry_error, parse_json, secret_error};
 use super::problem::Problem;
 use super::request::{ApiState, Caller, OrgSource, json_response, read_body};
 use crate::app::{App, Credentials, FieldError, RequestMeta};
+use crate::domain::ids::trim_pasted;
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Connection, OrgId, SecretExpiry, Step, SubscriptionId, TenantId,
 };
@@ -65,24 +66,28 @@ struct CredentialsBody {
 impl CredentialsBody {
     fn parse(self, now: chrono::DateTime<Utc>) -> Result<Credentials, EdgeError> {
         let mut errors = Vec::new();
-        let mut field = |name: &str, e: String| errors.push(FieldError::new(name, e));
+        let mut field = |e: FieldError| errors.push(e);
         let tenant = TenantId::parse(&self.tenant_id)
-            .map_err(|e| field("tenantId", e.to_string()))
+            .map_err(|e| field(FieldError::new("tenantId", e)))
             .ok();
         let client = ClientId::parse(&self.client_id)
-            .map_err(|e| field("clientId", e.to_string()))
+            .map_err(|e| field(FieldError::new("clientId", e)))
             .ok();
         let secret = ClientSecret::parse(self.client_secret)
-            .map_err(|e| field("clientSecret", e.to_string()))
+            .map_err(|e| field(secret_error("clientSecret", e)))
             .ok();
         let subscription = SubscriptionId::parse(&self.subscription_id)
-            .map_err(|e| field("subscriptionId", e.to_string()))
+            .map_err(|e| field(FieldError::new("subscriptionId", e)))
             .ok();
-        let expires_at = match self.expiration_date.as_deref().filter(|s| !s.trim().is_empty()) {
+        let expires_at = match self
+            .expiration_date
+            .as_deref()
+            .filter(|s| !trim_pasted(s).is_empty())
+        {
             None => Some(None),
             Some(s) => SecretExpiry::parse(s, now)
                 .map(Some)
-                .map_err(|e| field("expirationDate", e.to_string()))
+                .map_err(|e| field(expiry_error("expirationDate", e)))
                 .ok(),
         };
         match (tenant, client, secret, subscription, expires_at) {

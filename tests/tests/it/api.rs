@@ -75,7 +75,7 @@ async fn the_wizard_from_start_to_role_export() {
             "POST",
             "/connections",
             "org-1",
-            Some(json!({"accountId": "ACT-1234ABCD"})),
+            Some(json!({"accountId": "act-1234ABCD"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -382,8 +382,8 @@ async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
             "PUT",
             format!("{b}/client-secret"),
             Some(r#"{"clientSecret":"0F8FAD5B-D9CB-469F-A165-70867728950E"}"#.into()),
-            400,
-            "invalid-input",
+            422,
+            "input-refused",
             "clientSecret",
         ),
         (
@@ -424,9 +424,34 @@ async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
             Some(format!(
                 r#"{{"clientSecret":"{SECRET}","expiresAt":"2001-01-01"}}"#
             )),
+            422,
+            "input-refused",
+            "expiresAt",
+        ),
+        (
+            // One field of the wrong form makes the whole request 400, even beside a refused one.
+            "PUT",
+            format!("{b}/client-secret"),
+            Some(r#"{"clientSecret":"0F8FAD5B-D9CB-469F-A165-70867728950E","expiresAt":"soon"}"#.into()),
             400,
             "invalid-input",
             "expiresAt",
+        ),
+        (
+            "PUT",
+            format!("{b}/rotation"),
+            Some(r#"{"enabled":true,"daysBefore":14.5}"#.into()),
+            400,
+            "malformed-body",
+            "daysBefore",
+        ),
+        (
+            "PUT",
+            format!("{b}/rotation"),
+            Some(r#"{"enabled":true,"daysBefore":366.0}"#.into()),
+            400,
+            "invalid-input",
+            "daysBefore",
         ),
         (
             "PUT",
@@ -588,19 +613,13 @@ async fn an_idempotency_key_is_scoped_to_its_organization_and_bounded() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "nor reads anything");
-    // A key out of bounds (too long, or not of the charset) is not one: each request is its own.
+    // A key out of bounds (too long, or not of the charset) is refused, naming the header and
+    // not repeating the key: ignoring it would leave the client's retries unsafe.
     for bad in ["k".repeat(65), "has space".to_owned()] {
         let x = create(&api, "org-a", &bad).await;
-        let y = create(&api, "org-a", &bad).await;
-        assert_eq!(
-            (x.status, y.status),
-            (StatusCode::CREATED, StatusCode::CREATED),
-            "{bad}"
-        );
-        assert_ne!(
-            x.body["connectionId"], y.body["connectionId"],
-            "{bad:?} was used as a key"
-        );
+        is_problem(&x, 400, "invalid-input");
+        assert_eq!(x.body["errors"][0]["field"], "Idempotency-Key", "{}", x.body);
+        assert!(!x.body.to_string().contains(&bad), "{bad:?} repeated");
     }
 }
 

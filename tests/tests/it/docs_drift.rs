@@ -178,7 +178,16 @@ async fn problem_examples_are_what_the_router_answers() {
         Some(&secret_id),
     )
     .await;
-    assert_eq!(real, example("BadRequest")["secretId"]["value"]);
+    assert_eq!(real, example("Refused")["secretId"]["value"]);
+    let (_, real) = send(
+        &router,
+        "PUT",
+        &format!("{base}/client-secret"),
+        Some("o"),
+        Some(&serde_json::json!({"clientSecret": ""})),
+    )
+    .await;
+    assert_eq!(real, example("BadRequest")["emptySecret"]["value"]);
 }
 
 #[test]
