@@ -208,6 +208,17 @@ fn transport(e: &reqwest::Error) -> AzureFailure {
     AzureFailure::Unavailable(kind.to_owned())
 }
 
+/// The JSON of an answer: a body that could not be read (reset, cut short, too slow) is a
+/// transport failure, worth a retry; one read whole that is not the JSON expected is a protocol
+/// failure, named by `what`.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    res: reqwest::Response,
+    what: &str,
+) -> Result<T, AzureFailure> {
+    let bytes = res.bytes().await.map_err(|e| transport(&e))?;
+    serde_json::from_slice(&bytes).map_err(|_| AzureFailure::Protocol(what.to_owned()))
+}
+
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -307,10 +318,7 @@ impl TokenClient for AzureHttp {
             struct Ok {
                 access_token: String,
             }
-            let body: Ok = res
-                .json()
-                .await
-                .map_err(|_| AzureFailure::Protocol("token answer without access_token".into()))?;
+            let body: Ok = read_json(res, "token answer without access_token").await?;
             return Ok(AccessToken::new(body.access_token));
         }
         if status == 429 {
@@ -321,7 +329,8 @@ impl TokenClient for AzureHttp {
         if status >= 500 {
             return Err(AzureFailure::Unavailable(format!("HTTP {status}")));
         }
-        match res.json::<AadError>().await {
+        let body = res.bytes().await.map_err(|e| transport(&e))?;
+        match serde_json::from_slice::<AadError>(&body) {
             Ok(e) => {
                 let aadsts = e.error_codes.first().copied().or_else(|| {
                     let rest = e.error_description.strip_prefix("AADSTS")?;
@@ -379,10 +388,7 @@ impl AzureReads for AzureHttp {
             display_name: String,
             state: String,
         }
-        let sub: Sub = res
-            .json()
-            .await
-            .map_err(|_| AzureFailure::Protocol("subscription answer unreadable".into()))?;
+        let sub: Sub = read_json(res, "subscription answer unreadable").await?;
         Ok(SubscriptionInfo {
             display_name: sub.display_name,
             state: SubscriptionState::parse(&sub.state),
@@ -416,10 +422,7 @@ impl AzureReads for AzureHttp {
         let mut entries = Vec::new();
         for _ in 0..MAX_PAGES {
             let res = self.get_ok(&url, token, Api::Arm).await?;
-            let page: Page = res
-                .json()
-                .await
-                .map_err(|_| AzureFailure::Protocol("permissions answer unreadable".into()))?;
+            let page: Page = read_json(res, "permissions answer unreadable").await?;
             entries.extend(page.value.into_iter().map(|e| PermissionEntry {
                 actions: e.actions,
                 not_actions: e.not_actions,
@@ -514,10 +517,7 @@ impl GraphApps for AzureHttp {
             #[serde(default)]
             password_credentials: Vec<GraphPassword>,
         }
-        let app: App = res
-            .json()
-            .await
-            .map_err(|_| AzureFailure::Protocol("Graph application unreadable".into()))?;
+        let app: App = read_json(res, "Graph application unreadable").await?;
         Ok(app
             .password_credentials
             .into_iter()
@@ -541,10 +541,7 @@ impl GraphApps for AzureHttp {
         let body =
             serde_json::json!({"passwordCredential": {"displayName": display_name, "endDateTime": end}});
         let res = self.post_ok(url, token, &body, Api::Graph).await?;
-        let p: GraphPassword = res
-            .json()
-            .await
-            .map_err(|_| AzureFailure::Protocol("addPassword answer unreadable".into()))?;
+        let p: GraphPassword = read_json(res, "addPassword answer unreadable").await?;
         let text = p
             .secret_text
             .ok_or_else(|| AzureFailure::Protocol("addPassword returned no secretText".into()))?;

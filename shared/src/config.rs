@@ -136,7 +136,7 @@ pub struct AzureConfig {
     #[arg(long = "azure-graph-endpoint", env = "AZURE_GRAPH_ENDPOINT", value_name = "AZURE_GRAPH_ENDPOINT", value_parser = parse_endpoint)]
     pub graph: Option<String>,
     /// Connect Account's time for Azure, retries and propagation waits (ms; the HTTP API gives 30 s in all).
-    #[arg(long = "azure-validation-budget-ms", env = "AZURE_VALIDATION_BUDGET_MS", value_name = "AZURE_VALIDATION_BUDGET_MS", default_value = "25000", value_parser = parse_budget)]
+    #[arg(long = "azure-validation-budget-ms", env = "AZURE_VALIDATION_BUDGET_MS", value_name = "AZURE_VALIDATION_BUDGET_MS", default_value = "15000", value_parser = parse_budget)]
     pub budget: Duration,
 }
 
@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(c.auth.org_claim, "org_id");
         assert!(c.events.event_bus.is_none());
         assert!(c.store.kms_key_id.is_none());
-        assert_eq!(c.azure.budget, Duration::from_secs(25));
+        assert_eq!(c.azure.budget, Duration::from_secs(15));
         assert_eq!(
             c.azure.endpoints().authority_host,
             "https://login.microsoftonline.com"

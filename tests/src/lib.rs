@@ -2,6 +2,8 @@
 //! sample values.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fault;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,7 +15,8 @@ use crate::validation::{CHECKS, Validator};
 
 impl App {
     /// Validates the stored inputs against Azure (no store lock is held meanwhile), then records
-    /// the verdict by compare-and-swap: connected, or failed with everything the customer typed kept.
+    /// the verdict by compare-and-swap: connected, or failed with everything the customer typed
+    /// kept. A retryable failure is no verdict and records nothing.
     pub(super) async fn connect(
         &self,
         req: &RequestMeta,
@@ -50,7 +51,13 @@ impl App {
             credential,
         };
         if let Some(d) = &diagnosis {
-            tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, "connect failed");
+            tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, retryable = d.retryable, "connect failed");
+            // A failure that may go away by itself (Azure busy or out of reach, a grant still
+            // propagating) is not a verdict on the connection: nothing is written, the answer
+            // says to retry, and the connection stays as it was.
+            if d.retryable {
+                return Err(AppError::Validation(Box::new(d.clone())));
+            }
         }
         let connection = self
             .update(req, org, id, &Command::RecordValidation(record))

@@ -405,3 +405,28 @@ fn the_sam_template_lets_rotation_start_and_names_things_from_the_stack() {
         "{alarm}"
     );
 }
+
+#[test]
+fn connect_account_answers_inside_the_lambda_time_out_at_its_slowest() {
+    // The slowest Connect Account: the store's read and write at their operation time-out, and
+    // the whole Azure budget in between; it must answer before Lambda (and API Gateway) give up.
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let lambda = std::time::Duration::from_secs(template["Globals"]["Function"]["Timeout"].as_u64().unwrap());
+    let budget = &template["Parameters"]["AzureValidationBudgetMs"];
+    let most = std::time::Duration::from_millis(budget["MaxValue"].as_u64().unwrap());
+    let default = std::time::Duration::from_millis(budget["Default"].as_u64().unwrap());
+    let margin = std::time::Duration::from_secs(2);
+    assert!(
+        lambda < std::time::Duration::from_secs(30),
+        "API Gateway waits 30 s"
+    );
+    assert!(
+        most + 2 * shared::config::AWS_OPERATION_TIMEOUT + margin <= lambda,
+        "a budget of {most:?} can outlast the {lambda:?} Lambda time-out"
+    );
+    let config = shared::config::Config::from_lookup(|_| None).unwrap();
+    assert_eq!(
+        config.azure.budget, default,
+        "the code's default and the template's differ"
+    );
+}

@@ -9,6 +9,7 @@ mod concurrency;
 mod connect;
 mod docs_drift;
 mod expiry_scan;
+mod faults;
 mod federated;
 mod lambda_events;
 mod live_azure;

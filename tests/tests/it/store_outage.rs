@@ -122,7 +122,7 @@ async fn a_rotation_step_against_a_throttled_store_fails_for_a_retry() {
 
 /// Collects the JSON log lines of the current thread's subscriber.
 #[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct Captured(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
