@@ -103,6 +103,7 @@ impl RotationError {
             Self::NoPending => "no-pending-version",
             Self::Store(_) => "store-failed",
             Self::Azure(AzureFailure::Graph { status: 403, .. }) => "graph-permission-missing",
+            Self::Azure(f) if f.is_transient() => "azure-unavailable",
             Self::Azure(_) => "azure-refused",
             Self::NotAccepted(_) => "new-secret-not-accepted",
             Self::SecretReplaced => "secret-replaced-meanwhile",

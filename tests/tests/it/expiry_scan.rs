@@ -239,3 +239,109 @@ async fn the_scheduled_sample_runs_through_the_handler() {
             .is_err()
     );
 }
+
+/// The scan with a fault in the first request of one kind (listing, reading, writing): it
+/// completes, or fails the invocation for the schedule's retry; the retry and a duplicate run
+/// send each reminder exactly once.
+async fn scan_through(marker: &'static str, fault: integration_tests::fault::Fault) {
+    let prefix = integration_tests::unique_prefix();
+    let direct = integration_tests::sm_store(&prefix).await;
+    let (app, _) = app(direct);
+    let proxy = integration_tests::fault::FaultProxy::start(&integration_tests::aws_endpoint()).await;
+    let sdk = integration_tests::sdk_config().await;
+    let through = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .endpoint_url(proxy.url())
+        .build();
+    let faulty = std::sync::Arc::new(shared::store::secrets_manager::SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(through),
+        &prefix,
+        None,
+    ));
+    let (scanner, sink) = integration_tests::app(faulty);
+    let org = OrgId::parse("org-expiry-faults").unwrap();
+    let t0 = Utc::now();
+    let mut ids = Vec::new();
+    for (i, d) in [5, 25].into_iter().enumerate() {
+        let start = Operation::Start {
+            account: AccountId::parse("act-0000e002").unwrap(),
+            connection: Some(ConnectionId::new_random()),
+            credential: Default::default(),
+        };
+        let Outcome::Created(c) = app
+            .execute(&request(&format!("s{i}")), &org, start)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        for (j, command) in [
+            app_registration(),
+            secret_expiring(t0 + chrono::Duration::days(d), t0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let op = Operation::Submit {
+                connection: c.id,
+                command,
+            };
+            app.execute(&request(&format!("c{i}{j}")), &org, op)
+                .await
+                .unwrap();
+        }
+        ids.push(c.id.to_string());
+    }
+    let policy = ReminderPolicy::default();
+    let what = format!("{fault:?} on {marker}");
+    proxy.fault(marker, fault, 1);
+    let started = std::time::Instant::now();
+    let first = scanner
+        .scan_expiry("scan-f", t0, &policy, Duration::ZERO, None)
+        .await;
+    let took = started.elapsed();
+    proxy.heal();
+    assert!(proxy.hits() == 1, "{what}: never happened");
+    assert!(took < Duration::from_secs(60), "{what}: {took:?}");
+    if let Err(e) = &first {
+        assert!(e.is_retryable(), "{what}: {e}");
+    }
+    // The schedule's retry (the same scan id), then the next run.
+    for scan in ["scan-f", "scan-g"] {
+        scanner
+            .scan_expiry(scan, t0, &policy, Duration::ZERO, None)
+            .await
+            .unwrap_or_else(|e| panic!("{what}, {scan}: {e}"));
+    }
+    let mut sent: Vec<(String, u64)> = sink
+        .events()
+        .iter()
+        .filter(|e| e.detail_type == "Client Secret Expiring")
+        .map(|e| {
+            (
+                e.detail["connectionId"].as_str().unwrap().to_owned(),
+                e.detail["threshold"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    sent.sort();
+    let mut want = vec![(ids[0].clone(), 7), (ids[1].clone(), 30)];
+    want.sort();
+    assert_eq!(sent, want, "{what}: each reminder exactly once");
+}
+
+#[tokio::test]
+async fn the_scan_meeting_each_fault_sends_each_reminder_exactly_once() {
+    let mut runs = Vec::new();
+    for marker in [
+        "secretsmanager.ListSecrets",
+        "secretsmanager.GetSecretValue",
+        "secretsmanager.PutSecretValue",
+    ] {
+        for fault in integration_tests::fault::Fault::ALL {
+            runs.push(tokio::spawn(scan_through(marker, fault)));
+        }
+    }
+    for run in runs {
+        run.await.unwrap();
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use azure_emulator::{App as AzApp, Emulator, Grant, Password, Subscription, Tenant, World};
 use chrono::Utc;
+use integration_tests::fault::{Fault, FaultProxy};
 use integration_tests::{
     SECRET, app_registration, client_secret, request, sm_store, subscription, unique_prefix,
 };
@@ -126,6 +127,8 @@ struct Setup {
     org: OrgId,
     id: ConnectionId,
     name: String,
+    prefix: String,
+    azure: shared::config::AzureConfig,
 }
 
 impl Setup {
@@ -139,6 +142,7 @@ impl Setup {
             .with_validator(Arc::new(azure.validator().unwrap()))
             .with_rotation(store.clone());
         let rotator = azure.rotator(store.clone(), sink.clone(), &prefix).unwrap();
+        let config = azure.clone();
         let org = OrgId::parse(ORG).unwrap();
         let start = Operation::Start {
             account: AccountId::parse("act-0000a0a0").unwrap(),
@@ -204,6 +208,8 @@ impl Setup {
                 org,
                 id: c.id,
                 name,
+                prefix,
+                azure: config,
             },
             token,
         )
@@ -514,4 +520,110 @@ async fn a_secret_typed_during_the_rotation_wins_over_it() {
         s.events("Client Secret Rotation Failed")[0]["reason"],
         "secret-replaced-meanwhile"
     );
+}
+
+/// One rotation with a fault in the first request of each step to `dependency` (in createSecret
+/// on Azure: the addPassword, whose answer may be lost after Azure made the credential).
+async fn rotate_through(dependency: &'static str, fault: Fault) -> String {
+    let (s, token) = Setup::started().await;
+    let aws = FaultProxy::start(&integration_tests::aws_endpoint()).await;
+    let azure = FaultProxy::start(&s.azure.endpoints().authority_host).await;
+    let url = azure.url().to_owned();
+    let config = shared::config::AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(url.clone())
+        }
+        _ => None,
+    })
+    .unwrap();
+    let sdk = integration_tests::sdk_config().await;
+    let through = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .endpoint_url(aws.url())
+        .build();
+    let store = Arc::new(SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(through),
+        &s.prefix,
+        None,
+    ));
+    let rotator = config.rotator(store, s.sink.clone(), &s.prefix).unwrap();
+    for step in STEPS {
+        let what = format!("{fault:?} on {dependency} in {step:?}");
+        let (proxy, marker) = match (dependency, step) {
+            ("azure", RotationStep::Create) => (&azure, "addPassword"),
+            ("azure", _) => (&azure, " /"),
+            _ => (&aws, " /"),
+        };
+        proxy.fault(marker, fault, 1);
+        let started = std::time::Instant::now();
+        let first = rotator.step(step, &s.name, &token).await;
+        let took = started.elapsed();
+        proxy.heal();
+        eprintln!(
+            "{what}: {} in {took:.1?}",
+            first.as_ref().map_or_else(|e| e.code(), |_| "done")
+        );
+        // Well inside the function's 900 s, so that Secrets Manager sees the failure and retries.
+        assert!(took < Duration::from_secs(90), "{what}: {took:?}");
+        if let Err(e) = &first {
+            assert!(
+                e.is_transient(),
+                "{what}: {e} ({}) is not worth a retry",
+                e.code()
+            );
+            // Secrets Manager invokes the step again; on a healthy network it completes.
+            rotator
+                .step(step, &s.name, &token)
+                .await
+                .unwrap_or_else(|e| panic!("{what}, retried: {e} ({})", e.code()));
+        }
+    }
+    let passwords = s.passwords();
+    assert_eq!(
+        passwords.len(),
+        1,
+        "{fault:?} on {dependency}: one credential, no orphan: {passwords:?}"
+    );
+    assert_eq!(passwords[0].display_name, format!("{DISPLAY_PREFIX}{token}"));
+    let current = s.current().await;
+    assert_eq!(
+        current.client_secret.unwrap().secret.expose(),
+        passwords[0].secret_text
+    );
+    let info = s.store.versions(&s.name).await.unwrap();
+    assert!(info.holder_of(Stage::Pending).is_none(), "AWSPENDING cleaned");
+    assert_eq!(info.holder_of(Stage::Current), Some(token.as_str()));
+    passwords[0].secret_text.clone()
+}
+
+#[tokio::test]
+async fn each_step_meeting_each_fault_fails_for_a_retry_or_succeeds_and_the_rotation_ends_right() {
+    let logs = crate::store_outage::Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // Every run on this thread (a test's runtime is single-threaded): all of them are captured.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut runs = Vec::new();
+    for dependency in ["aws", "azure"] {
+        for fault in Fault::ALL {
+            runs.push(tokio::spawn(rotate_through(dependency, fault)));
+        }
+    }
+    let mut secrets = vec![SECRET.to_owned()];
+    for run in runs {
+        secrets.push(run.await.unwrap());
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("\"level\":\"WARN\"") || text.contains("\"level\":\"INFO\""),
+        "nothing captured"
+    );
+    for secret in secrets {
+        assert!(
+            !text.contains(&secret),
+            "a secret is in a log line of a failure path"
+        );
+    }
 }
