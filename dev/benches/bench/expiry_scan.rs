@@ -99,7 +99,7 @@ pub(crate) async fn expiry_scan_bench(n: usize) {
         ("CONNECTION_SECRET_PREFIX", prefix),
         ("SCAN_WRITES_PER_SECOND", "100".to_owned()),
     ];
-    let (_, peak, ok, errors, took) = run_binary("secret-expiry", &api, addr, 1, &env).await;
+    let (_, _, peak, ok, errors, took) = run_binary("secret-expiry", &api, addr, 1, &env).await;
     server.abort();
 
     println!(

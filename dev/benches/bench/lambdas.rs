@@ -24,11 +24,14 @@ use super::support::*;
 #[derive(Clone)]
 pub(crate) struct RuntimeApi {
     queue: Arc<Mutex<VecDeque<Value>>>,
+    /// When the function first asked for work: the end of its init.
+    pub(crate) first_next: Arc<std::sync::Mutex<Option<Instant>>>,
     ok: Arc<AtomicUsize>,
     errors: Arc<AtomicUsize>,
 }
 
 pub(crate) async fn next(State(api): State<RuntimeApi>) -> axum::response::Response {
+    api.first_next.lock().unwrap().get_or_insert_with(Instant::now);
     let event = api.queue.lock().await.pop_front();
     let Some(event) = event else {
         // No more work: park the function, as Lambda does between invocations.
@@ -48,11 +51,7 @@ pub(crate) async fn next(State(api): State<RuntimeApi>) -> axum::response::Respo
         .unwrap()
 }
 
-pub(crate) async fn function_memory(
-    function: Function,
-    invocations: usize,
-    azure: &str,
-) -> (u64, u64, usize, usize, Duration) {
+pub(crate) async fn function_memory(function: Function, invocations: usize, azure: &str) -> Run {
     let dir = root().join("events").join(function.name());
     let samples: Vec<Value> = std::fs::read_dir(&dir)
         .unwrap()
@@ -134,6 +133,7 @@ pub(crate) async fn runtime_api(
 ) {
     let api = RuntimeApi {
         queue: Arc::new(Mutex::new(queue)),
+        first_next: Arc::default(),
         ok: Arc::default(),
         errors: Arc::default(),
     };
@@ -160,15 +160,18 @@ pub(crate) async fn runtime_api(
     (api, addr, server)
 }
 
-/// Runs a release binary against the stand-in until it answered `invocations` events; its RSS
-/// after, its peak RSS, answers, errors, wall time.
+/// What one binary did under the stand-in: RSS after the first 100 answers and after all of
+/// them, peak RSS (kB), answers, errors, wall time.
+pub(crate) type Run = (u64, u64, u64, usize, usize, Duration);
+
+/// Runs a release binary against the stand-in until it answered `invocations` events.
 pub(crate) async fn run_binary(
     name: &str,
     api: &RuntimeApi,
     addr: std::net::SocketAddr,
     invocations: usize,
     env: &[(&str, String)],
-) -> (u64, u64, usize, usize, Duration) {
+) -> Run {
     let binary = root().join("target/release").join(name);
     let started = Instant::now();
     let mut child = Command::new(&binary)
@@ -189,8 +192,16 @@ pub(crate) async fn run_binary(
             )
         });
     let pid = child.id();
-    while api.ok.load(Ordering::SeqCst) + api.errors.load(Ordering::SeqCst) < invocations {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut early = 0;
+    loop {
+        let answered = api.ok.load(Ordering::SeqCst) + api.errors.load(Ordering::SeqCst);
+        if early == 0 && answered >= 100.min(invocations) {
+            early = status_kb(pid, "VmRSS:");
+        }
+        if answered >= invocations {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "{name} did not finish"
@@ -201,6 +212,7 @@ pub(crate) async fn run_binary(
     child.kill().unwrap();
     child.wait().unwrap();
     (
+        early,
         rss,
         peak,
         api.ok.load(Ordering::SeqCst),

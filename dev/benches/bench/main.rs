@@ -2,9 +2,11 @@
 //! nothing about speed (goals are printed beside the figures).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
 
+mod coldstart;
 mod connect;
 mod expiry_scan;
 mod lambdas;
+mod load;
 mod local_server;
 mod steps;
 mod support;
@@ -30,7 +32,11 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
+        // BENCH_ONLY=steps,connect,scan,local,load,lambdas,coldstart picks figures (default: all).
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        let wants = |figure: &str| only.is_empty() || only.split(',').any(|f| f.trim() == figure);
 
+        if wants("steps") {
         let embedded: Arc<dyn ConnectionStore> = Arc::new(EmbeddedStore::open(&temp_dir(), "bench/").unwrap());
         let emb = steps(embedded, None, 300).await;
         let sm = Arc::new(SecretsManagerStore::new(
@@ -62,27 +68,53 @@ fn main() {
             );
         }
 
-        connect_latency().await;
-        federated_connect_latency().await;
+        }
 
-        let n = std::env::var("BENCH_SCAN_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-        expiry_scan_bench(n).await;
+        if wants("connect") {
+            connect_latency().await;
+            federated_connect_latency().await;
+        }
 
-        local_server().await;
+        if wants("scan") {
+            let n = std::env::var("BENCH_SCAN_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+            expiry_scan_bench(n).await;
+        }
 
-        println!("\n## Lambda function binaries (release; a Lambda Runtime API stand-in feeds each its events/ samples 200 times; Secrets Manager = moto)\n");
-        println!("| function | answered | errors | RSS after | peak RSS | goal | wall time |");
-        println!("|---|---|---|---|---|---|---|");
+        if wants("local") {
+            local_server().await;
+        }
+
+        if wants("load") {
+        let walks = std::env::var("BENCH_LOAD_WALKS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+        let (_load_azure, load_url) = azure(50).await;
+        let on_embedded = load::load(walks, 50, false, &load_url).await;
+        let on_moto = load::load(walks, 50, true, &load_url).await;
+        load::print(&[on_embedded, on_moto], 50, 50);
+        }
+
+        if wants("coldstart") {
+            let (_azure, azure_url) = azure(0).await;
+            coldstart::cold_starts(15, &azure_url).await;
+        }
+
+        if wants("lambdas") {
+
+        let invocations = std::env::var("BENCH_LAMBDA_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        println!("\n## Lambda function binaries (release; a Lambda Runtime API stand-in feeds each its events/ samples {invocations} times; Secrets Manager = moto)\n");
+        println!("| function | answered | errors | RSS after 100 | RSS after {invocations} | peak RSS | goal | wall time |");
+        println!("|---|---|---|---|---|---|---|---|");
         let (_azure, azure_url) = azure(0).await;
         for f in Function::ALL {
-            let (rss, peak, ok, errors, took) = function_memory(f, 200, &azure_url).await;
+            let (early, rss, peak, ok, errors, took) = function_memory(f, invocations, &azure_url).await;
             println!(
-                "| {} | {ok} | {errors} | {} | {} | ≤ 30 MB | {:.2} s |",
+                "| {} | {ok} | {errors} | {} | {} | {} | ≤ 30 MB, flat | {:.2} s |",
                 f.name(),
+                mb(early),
                 mb(rss),
                 mb(peak),
                 took.as_secs_f64()
             );
+        }
         }
     });
 }
