@@ -2,6 +2,8 @@
 //! `main`s do it): prints one JSON line of microseconds. Run by `scripts/bench` (figure
 //! `coldstart`); reads the same environment as the functions.
 
+#![allow(clippy::print_stdout)] // its output is the measurement
+
 use std::time::Instant;
 
 use shared::config::{self, Config};
