@@ -131,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let router = http::router(app.clone(), wizard_org, &wizard)
         .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
+    let router = shared::edge::health::with_health_checks(router, app.clone(), args.config.health.clone());
     let router = http::with_console_events(router, app, &Function::ALL).merge(web::router(page_events));
 
     tracing::info!(

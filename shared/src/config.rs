@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::azure::{AzureHttp, Cloud};
 use crate::domain::expiry::ReminderPolicy;
 use crate::events::eventbridge::EventBridgeSink;
-use crate::events::{EventSink, MemorySink};
+use crate::events::{DiscardSink, EventSink};
 use crate::issuer::Issuer;
 use crate::issuer::kms::KmsSigner;
 use crate::rotation::Rotator;
@@ -56,7 +56,53 @@ pub struct Config {
     #[command(flatten)]
     pub expiry: ExpiryConfig,
     #[command(flatten)]
+    pub health: HealthConfig,
+    #[command(flatten)]
     pub issuer: IssuerConfig,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthConfig {
+    /// `health-check`: each linked connection is validated again once per this many hours.
+    #[arg(
+        long = "health-check-period-hours",
+        env = "HEALTH_CHECK_PERIOD_HOURS",
+        value_name = "HEALTH_CHECK_PERIOD_HOURS",
+        default_value = "24"
+    )]
+    pub period_hours: NonZeroU32,
+    /// `health-check`: minutes between scheduled runs; a run checks the connections whose slot
+    /// fell since the previous one.
+    #[arg(
+        long = "health-check-interval-minutes",
+        env = "HEALTH_CHECK_INTERVAL_MINUTES",
+        value_name = "HEALTH_CHECK_INTERVAL_MINUTES",
+        default_value = "15"
+    )]
+    pub interval_minutes: NonZeroU32,
+    /// `health-check`: connections checked per second at most (each is one store read and 3 to
+    /// 6 Azure calls).
+    #[arg(
+        long = "health-checks-per-second",
+        env = "HEALTH_CHECKS_PER_SECOND",
+        value_name = "HEALTH_CHECKS_PER_SECOND",
+        default_value = "5"
+    )]
+    pub checks_per_second: NonZeroU32,
+}
+
+impl HealthConfig {
+    pub fn schedule(&self) -> crate::app::HealthSchedule {
+        crate::app::HealthSchedule {
+            period: Duration::from_secs(u64::from(self.period_hours.get()) * 3600),
+            pace: Duration::from_secs(1) / self.checks_per_second.get(),
+        }
+    }
+
+    /// The time a scheduled run covers.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(u64::from(self.interval_minutes.get()) * 60)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -356,7 +402,7 @@ pub fn event_sink(config: &EventsConfig, sdk: &aws_config::SdkConfig) -> Arc<dyn
         )),
         None => {
             tracing::warn!("EVENT_BUS_NAME is not set: outcomes are not published");
-            Arc::new(MemorySink::default())
+            Arc::new(DiscardSink)
         }
     }
 }
@@ -470,6 +516,9 @@ mod tests {
                 "AZURE_VALIDATION_BUDGET_MS",
                 "REMINDER_DAYS",
                 "SCAN_WRITES_PER_SECOND",
+                "HEALTH_CHECK_PERIOD_HOURS",
+                "HEALTH_CHECK_INTERVAL_MINUTES",
+                "HEALTH_CHECKS_PER_SECOND",
                 "ISSUER_URL",
                 "ISSUER_KEY_IDS",
             ]

@@ -65,6 +65,7 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
 pub(crate) async fn cold_starts(runs: usize, azure: &str) {
     let mut names = vec!["hello-lambda"];
     names.extend(Function::ALL.iter().map(|f| f.name()));
+    names.push("secret-expiry");
     println!(
         "\n## Cold start (release, median of {runs}; exec to the first request for work at a Runtime API stand-in)\n"
     );
@@ -100,7 +101,10 @@ pub(crate) async fn cold_starts(runs: usize, azure: &str) {
             .envs(env(azure))
             .output()
             .unwrap();
-        let line: serde_json::Value = serde_json::from_slice(&out.stdout)
+        // The last line: the functions' own start-up logs go to stdout too.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        let line: serde_json::Value = serde_json::from_str(last)
             .unwrap_or_else(|e| panic!("init-probe: {e}: {}", String::from_utf8_lossy(&out.stderr)));
         for (k, v) in line.as_object().unwrap() {
             let us = v.as_u64().unwrap();
@@ -110,8 +114,19 @@ pub(crate) async fn cold_starts(runs: usize, azure: &str) {
             }
         }
     }
-    println!("\n| init phase (init-probe, fresh process, median of {runs}) | time |");
+    println!(
+        "\n| init phase (init-probe, fresh process, median of {runs}), in the order of a function's main | time |"
+    );
     println!("|---|---|");
+    let order = [
+        "telemetry",
+        "config",
+        "aws_sdk_config",
+        "aws_clients",
+        "azure_http_client",
+        "issuer",
+    ];
+    phases.sort_by_key(|(name, _)| order.iter().position(|o| o == name).unwrap_or(order.len()));
     for (name, all) in phases {
         println!("| {name} | {:.2} ms |", median(all) as f64 / 1e3);
     }

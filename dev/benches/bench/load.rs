@@ -49,8 +49,9 @@ pub(crate) struct LoadReport {
     pub(crate) wall: Duration,
     /// Per step: latencies.
     pub(crate) steps: Vec<(&'static str, Vec<Duration>)>,
-    /// RSS after the first tenth of the walks, at the end, and the peak (kB).
+    /// RSS after the first tenth of the walks, after half, at the end, and the peak (kB).
     pub(crate) rss_early: u64,
+    pub(crate) rss_half: u64,
     pub(crate) rss_end: u64,
     pub(crate) peak: u64,
 }
@@ -65,7 +66,6 @@ pub(crate) async fn load(walks: usize, clients: usize, secrets_manager: bool, az
         .env("AZURE_AUTHORITY_HOST", azure_url)
         .env("AZURE_RESOURCE_MANAGER_ENDPOINT", azure_url)
         .env("AZURE_GRAPH_ENDPOINT", azure_url)
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if secrets_manager {
@@ -102,17 +102,19 @@ pub(crate) async fn load(walks: usize, clients: usize, secrets_manager: bool, az
     let finished = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let rss_early = Arc::new(AtomicU64::new(0));
+    let rss_half = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(vec![Vec::new(); walk().len()]));
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (http, base, next, finished, errors, rss_early, latencies) = (
+            let (http, base, next, finished, errors, rss_early, rss_half, latencies) = (
                 http.clone(),
                 base.clone(),
                 next.clone(),
                 finished.clone(),
                 errors.clone(),
                 rss_early.clone(),
+                rss_half.clone(),
                 latencies.clone(),
             );
             tokio::spawn(async move {
@@ -158,8 +160,12 @@ pub(crate) async fn load(walks: usize, clients: usize, secrets_manager: bool, az
                         all[i].push(d);
                     }
                     drop(all);
-                    if finished.fetch_add(1, Ordering::Relaxed) + 1 == walks / 10 {
+                    let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                    if done == walks / 10 {
                         rss_early.store(status_kb(pid, "VmRSS:"), Ordering::Relaxed);
+                    }
+                    if done == walks / 2 {
+                        rss_half.store(status_kb(pid, "VmRSS:"), Ordering::Relaxed);
                     }
                 }
             })
@@ -186,6 +192,7 @@ pub(crate) async fn load(walks: usize, clients: usize, secrets_manager: bool, az
         wall,
         steps: walk().iter().map(|s| s.0).zip(latencies).collect(),
         rss_early: rss_early.load(Ordering::Relaxed),
+        rss_half: rss_half.load(Ordering::Relaxed),
         rss_end,
         peak,
     }
@@ -200,18 +207,19 @@ pub(crate) fn print(reports: &[LoadReport], clients: usize, latency_ms: u64) {
         "\n## Load: wizard walks to connected on the local server (release), {clients} concurrent clients, Azure emulator at {latency_ms} ms per answer\n"
     );
     println!(
-        "| store | walks | errors | wall time | walks/s | RSS after 1/10 of the walks | RSS at the end | peak RSS |"
+        "| store | walks | errors | wall time | walks/s | RSS after 1/10 of the walks | after 1/2 | at the end | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} | {} | {:.1} s | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} s | {:.1} | {} | {} | {} | {} |",
             r.store,
             r.walks,
             r.errors,
             r.wall.as_secs_f64(),
             r.walks as f64 / r.wall.as_secs_f64(),
             mb(r.rss_early),
+            mb(r.rss_half),
             mb(r.rss_end),
             mb(r.peak)
         );

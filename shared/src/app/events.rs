@@ -44,11 +44,17 @@ pub enum OutcomeEvent {
     ClientSecretRotated(Rotated),
     #[serde(rename = "Client Secret Rotation Failed")]
     ClientSecretRotationFailed(RotationFailed),
+    /// A health check found a linked connection broken (the diagnosis says where to fix it).
+    #[serde(rename = "Connection Degraded")]
+    ConnectionDegraded(HealthChanged),
+    /// A degraded connection checked healthy again.
+    #[serde(rename = "Connection Restored")]
+    ConnectionRestored(HealthChanged),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 11] = [
+    pub const DETAIL_TYPES: [&'static str; 13] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -60,11 +66,59 @@ impl OutcomeEvent {
         "Client Secret Expired",
         "Client Secret Rotated",
         "Client Secret Rotation Failed",
+        "Connection Degraded",
+        "Connection Restored",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
     pub fn to_wire(&self) -> Result<OutEvent, serde_json::Error> {
         serde_json::from_value(serde_json::to_value(self)?)
+    }
+}
+
+/// A connection's health changed: its status before and after, and (degraded) the diagnosis in
+/// the words of Connect Account's problems.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthChanged {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub status: Status,
+    pub previous_status: Status,
+    pub checked_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<HealthDiagnosis>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthDiagnosis {
+    pub step: Step,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
+}
+
+impl HealthChanged {
+    pub fn of(
+        subject: Subject,
+        c: &Connection,
+        previous_status: Status,
+        diagnosis: Option<crate::domain::FailureRecord>,
+    ) -> Self {
+        Self {
+            subject,
+            account_id: c.account.clone(),
+            status: c.status,
+            previous_status,
+            checked_at: c.health.as_ref().map(|h| h.checked_at),
+            diagnosis: diagnosis.map(|d| HealthDiagnosis {
+                step: d.step,
+                code: d.code,
+                missing_actions: d.missing_actions,
+            }),
+        }
     }
 }
 

@@ -58,6 +58,8 @@ pub enum Status {
     Failed,
     /// The client secret has expired.
     Expired,
+    /// Linked, but a health check found something broken since (the diagnosis is kept).
+    Degraded,
 }
 
 impl Status {
@@ -67,6 +69,7 @@ impl Status {
             Self::Connected => "connected",
             Self::Failed => "failed",
             Self::Expired => "expired",
+            Self::Degraded => "degraded",
         }
     }
 }
@@ -191,6 +194,23 @@ pub struct FailureRecord {
     pub missing_actions: Vec<String>,
 }
 
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthVerdict {
+    Healthy,
+    /// Azure answered, definitely: something the customer must fix, at the step named.
+    Broken(FailureRecord),
+}
+
+/// The connection's health as last changed (a healthy check of a healthy connection writes
+/// nothing, so `checked_at` is when the health last changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRecord {
+    pub checked_at: DateTime<Utc>,
+    /// While degraded: what broke.
+    pub diagnosis: Option<FailureRecord>,
+}
+
 /// How Connect Account proves the app's identity.
 #[derive(Debug, Clone)]
 pub enum Proof {
@@ -254,6 +274,11 @@ pub enum Command {
     },
     /// The expiry scan found the client secret expired.
     MarkExpired,
+    /// A health check's verdict on the inputs it validated (their fingerprint).
+    RecordHealth {
+        inputs: String,
+        verdict: HealthVerdict,
+    },
     /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
     SetRotation(Option<RotationSettings>),
     /// `PUT /connections/{id}/credential-type`.
@@ -269,7 +294,7 @@ impl Command {
             Self::ClientSecret { .. } => Step::ClientSecret,
             Self::Subscription { .. } => Step::Subscription,
             Self::ExportCustomRole => Step::CustomRole,
-            Self::RecordValidation(_) => Step::RoleAssignment,
+            Self::RecordValidation(_) | Self::RecordHealth { .. } => Step::RoleAssignment,
             Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
             Self::SetCredentialType(_) => Step::Start,
             Self::ExportFederatedCredential => Step::FederatedCredential,
@@ -308,6 +333,8 @@ pub struct Connection {
     pub reminded: Option<u32>,
     pub rotation: Option<RotationSettings>,
     pub last_rotation: Option<RotationRecord>,
+    /// The last change of health found by a health check.
+    pub health: Option<HealthRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Ids of the last requests that changed this connection (newest last).
@@ -332,6 +359,7 @@ impl Connection {
             reminded: None,
             rotation: None,
             last_rotation: None,
+            health: None,
             created_at: at,
             updated_at: at,
             recent_requests: Vec::new(),
@@ -343,6 +371,12 @@ impl Connection {
         // Connected with a role the customer made themselves (never exported here) is done too.
         if self.status == Status::Connected {
             None
+        } else if let (Status::Degraded, Some(d)) = (
+            self.status,
+            self.health.as_ref().and_then(|h| h.diagnosis.as_ref()),
+        ) {
+            // Where to fix what broke, then "Connect Account" again (or wait for the next check).
+            Some(d.step)
         } else if self.app_registration.is_none() {
             Some(Step::AppRegistration)
         } else if self.credential_type == CredentialType::Secret && self.client_secret.is_none() {
@@ -550,6 +584,13 @@ impl Connection {
                     }
                 }
                 if record.failure.is_none() {
+                    if self.status == Status::Degraded {
+                        // "Check now": fixed, as a health check would have found.
+                        self.health = Some(HealthRecord {
+                            checked_at: record.checked_at,
+                            diagnosis: None,
+                        });
+                    }
                     self.status = Status::Connected;
                     self.linked_at.get_or_insert(record.checked_at);
                     if record.credential == CredentialType::Federated {
@@ -613,6 +654,36 @@ impl Connection {
                 } else {
                     self.federated = Some(FederatedExport { exported_at: at });
                     true
+                }
+            }
+            Command::RecordHealth { inputs, verdict } => {
+                if !matches!(self.status, Status::Connected | Status::Degraded) {
+                    // Not linked (or expired): a health check has nothing to say.
+                    return Ok(false);
+                }
+                if self.validation_inputs()?.fingerprint != *inputs {
+                    return Err(RuleError::InputsChanged);
+                }
+                let now_diagnosis = self.health.as_ref().and_then(|h| h.diagnosis.as_ref());
+                match (self.status, verdict) {
+                    (Status::Connected, HealthVerdict::Healthy) => false,
+                    (Status::Degraded, HealthVerdict::Broken(d)) if now_diagnosis == Some(d) => false,
+                    (_, HealthVerdict::Broken(d)) => {
+                        self.status = Status::Degraded;
+                        self.health = Some(HealthRecord {
+                            checked_at: at,
+                            diagnosis: Some(d.clone()),
+                        });
+                        true
+                    }
+                    (_, HealthVerdict::Healthy) => {
+                        self.status = Status::Connected;
+                        self.health = Some(HealthRecord {
+                            checked_at: at,
+                            diagnosis: None,
+                        });
+                        true
+                    }
                 }
             }
             Command::MarkExpired => {

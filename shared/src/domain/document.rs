@@ -58,6 +58,8 @@ struct Doc<'a> {
     rotation_days_before: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_rotation: Option<RotationDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    health: Option<HealthDoc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -179,6 +181,34 @@ impl From<ValidationDoc> for ValidationRecord {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct HealthDoc {
+    checked_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    diagnosis: Option<FailureDoc>,
+}
+
+impl FailureDoc {
+    fn of(f: &FailureRecord) -> Self {
+        Self {
+            step: f.step,
+            code: f.code.clone(),
+            retryable: f.retryable,
+            missing_actions: f.missing_actions.clone(),
+        }
+    }
+
+    fn record(self) -> FailureRecord {
+        FailureRecord {
+            step: self.step,
+            code: self.code,
+            retryable: self.retryable,
+            missing_actions: self.missing_actions,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RotationDoc {
     token: String,
     base_version: String,
@@ -228,6 +258,10 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
             replaces_secret_of: r.replaces_secret_of,
             retired_key_id: r.retired_key_id.clone(),
             rotated_at: r.rotated_at,
+        }),
+        health: c.health.as_ref().map(|h| HealthDoc {
+            checked_at: h.checked_at,
+            diagnosis: h.diagnosis.as_ref().map(FailureDoc::of),
         }),
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -286,6 +320,10 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
             replaces_secret_of: r.replaces_secret_of,
             retired_key_id: r.retired_key_id,
             rotated_at: r.rotated_at,
+        }),
+        health: doc.health.map(|h| super::health::HealthRecord {
+            checked_at: h.checked_at,
+            diagnosis: h.diagnosis.map(FailureDoc::record),
         }),
         created_at: doc.created_at,
         updated_at: doc.updated_at,

@@ -4,6 +4,7 @@ pub mod connection;
 pub mod diagnosis;
 pub mod document;
 pub mod expiry;
+pub mod health;
 pub mod ids;
 pub mod rbac;
 pub mod role;

@@ -5,6 +5,7 @@ pub mod console;
 pub mod error;
 pub mod expiry;
 pub mod function;
+pub mod health;
 pub mod http;
 pub mod input;
 pub mod lambda;

@@ -23,6 +23,9 @@ pub struct ConnectionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub federated_credential: Option<FederatedView>,
     pub validation: Option<ValidationView>,
+    /// Once linked: the health the checks found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthView>,
     pub rotation: RotationView,
     pub linked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -71,6 +74,17 @@ pub struct ValidationView {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct HealthView {
+    /// When the health last changed (a healthy check of a healthy connection records nothing).
+    pub checked_at: Option<DateTime<Utc>>,
+    /// `healthy` or `degraded`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<FailureView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FailureView {
     pub step: Step,
     pub code: String,
@@ -114,6 +128,7 @@ impl From<&Connection> for ConnectionView {
                     missing_actions: f.missing_actions.clone(),
                 }),
             }),
+            health: health_of(c),
             rotation: RotationView {
                 enabled: c.rotation.is_some(),
                 days_before: c.rotation.map(|r| r.days_before),
@@ -123,4 +138,28 @@ impl From<&Connection> for ConnectionView {
             updated_at: c.updated_at,
         }
     }
+}
+
+fn health_of(c: &Connection) -> Option<HealthView> {
+    let linked = matches!(c.status, Status::Connected | Status::Degraded);
+    if !linked && c.health.is_none() {
+        return None;
+    }
+    let diagnosis = c.health.as_ref().and_then(|h| h.diagnosis.as_ref());
+    Some(HealthView {
+        checked_at: c.health.as_ref().map(|h| h.checked_at),
+        status: if c.status == Status::Degraded {
+            "degraded"
+        } else {
+            "healthy"
+        },
+        diagnosis: diagnosis
+            .filter(|_| c.status == Status::Degraded)
+            .map(|f| FailureView {
+                step: f.step,
+                code: f.code.clone(),
+                retryable: f.retryable,
+                missing_actions: f.missing_actions.clone(),
+            }),
+    })
 }

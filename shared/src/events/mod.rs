@@ -61,6 +61,20 @@ impl EventSink for MemorySink {
     }
 }
 
+/// Delivers nowhere and keeps nothing (a function started without an event bus): each event's
+/// `detail-type` is logged at debug level. Unlike [`MemorySink`], memory stays flat however many
+/// events pass.
+#[derive(Debug, Default)]
+pub struct DiscardSink;
+
+#[async_trait]
+impl EventSink for DiscardSink {
+    async fn publish(&self, event: &OutEvent) -> Result<(), PublishError> {
+        tracing::debug!(detail_type = %event.detail_type, "no event bus: event not published");
+        Ok(())
+    }
+}
+
 /// Appends each event as one JSON line `{"time","source","detail-type","detail"}`.
 #[derive(Debug)]
 pub struct JsonLinesSink {

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, ScanEntry, ScanPage, StoreError, VersionId, Versioned, WriteToken,
-    secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, LinkedEntry, LinkedPage, STATUS_TAG, ScanEntry, ScanPage, StoreError,
+    VersionId, Versioned, WriteToken, claim_name, secret_name, tags_of,
 };
 use crate::domain::document;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
@@ -42,7 +42,13 @@ pub enum OpenError {
 #[derive(Default, Serialize, Deserialize)]
 struct Secrets {
     secrets: BTreeMap<String, Entry>,
+    /// Claimed runs ([`ConnectionStore::claim_run`]), oldest first, the last [`CLAIMS_KEPT`].
+    #[serde(default)]
+    claims: Vec<String>,
 }
+
+/// How many claims the embedded store remembers (a week of 15-minute runs is 672).
+const CLAIMS_KEPT: usize = 2_000;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -241,6 +247,32 @@ impl ConnectionStore for EmbeddedStore {
             })
             .collect();
         Ok(ScanPage { entries, next: None })
+    }
+
+    async fn linked_page(&self, _next: Option<String>) -> Result<LinkedPage, StoreError> {
+        let state = self.lock()?;
+        let entries = state
+            .secrets
+            .iter()
+            .filter_map(|(name, e)| {
+                let rest = name.strip_prefix(&self.prefix)?;
+                LinkedEntry::parse(rest, e.tags.get(STATUS_TAG).map(String::as_str))
+            })
+            .collect();
+        Ok(LinkedPage { entries, next: None })
+    }
+
+    async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError> {
+        let name = claim_name(&self.prefix, job, run);
+        let mut state = self.lock()?;
+        if state.claims.contains(&name) {
+            return Ok(false);
+        }
+        state.claims.push(name);
+        let excess = state.claims.len().saturating_sub(CLAIMS_KEPT);
+        state.claims.drain(..excess);
+        self.persist(&state)?;
+        Ok(true)
     }
 
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {

@@ -108,6 +108,50 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// After a write that removed something sensitive (a client secret): no earlier version of the
     /// connection stays reachable by any stage but the current one's.
     async fn forget_history(&self, org: &OrgId, id: &ConnectionId) -> Result<(), StoreError>;
+
+    /// One page of the linked connections (status `connected` or `degraded`), by tag: names and
+    /// tags only, no value read. `next` is the previous page's continuation.
+    async fn linked_page(&self, next: Option<String>) -> Result<LinkedPage, StoreError>;
+
+    /// Claims `run` of the job `job` once: `true` for the first claim, `false` for every later one
+    /// (a retried or duplicate delivery of the same run). Claims are remembered for a week at least.
+    async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError>;
+}
+
+/// A page of [`ConnectionStore::linked_page`].
+#[derive(Debug, Clone, Default)]
+pub struct LinkedPage {
+    pub entries: Vec<LinkedEntry>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedEntry {
+    pub org: OrgId,
+    pub connection: ConnectionId,
+    pub degraded: bool,
+}
+
+impl LinkedEntry {
+    /// From a secret's name (after the prefix) and its status tag; `None` unless linked.
+    pub fn parse(name_after_prefix: &str, status: Option<&str>) -> Option<Self> {
+        let degraded = match status? {
+            "connected" => false,
+            "degraded" => true,
+            _ => return None,
+        };
+        let (org, id) = name_after_prefix.split_once('/')?;
+        Some(Self {
+            org: OrgId::parse(org).ok()?,
+            connection: ConnectionId::parse(id).ok()?,
+            degraded,
+        })
+    }
+}
+
+/// The name of a run's claim: `+` keeps it apart from every `{orgId}/{connectionId}`.
+pub fn claim_name(prefix: &str, job: &str, run: &str) -> String {
+    format!("{prefix}runs+{job}+{run}")
 }
 
 /// The tags a scan needs (org, account, status, secret expiry); nothing sensitive.

@@ -14,8 +14,9 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, RotationStore, ScanEntry, ScanPage, Stage, StoreError,
-    VersionId, VersionInfo, Versioned, WriteToken, secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, LinkedEntry, LinkedPage, RotationStore, STATUS_TAG, ScanEntry,
+    ScanPage, Stage, StoreError, VersionId, VersionInfo, Versioned, WriteToken, claim_name, secret_name,
+    tags_of,
 };
 use crate::domain::document;
 use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
@@ -349,6 +350,81 @@ impl ConnectionStore for SecretsManagerStore {
             entries,
             next: out.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
         })
+    }
+
+    async fn linked_page(&self, next: Option<String>) -> Result<LinkedPage, StoreError> {
+        let filter = |key, values: &[&str]| {
+            Filter::builder()
+                .key(key)
+                .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+                .build()
+        };
+        count(&self.calls.list);
+        let out = self
+            .client
+            .list_secrets()
+            .filters(filter(FilterNameStringType::Name, &[&self.prefix]))
+            .filters(filter(FilterNameStringType::TagKey, &[STATUS_TAG]))
+            .filters(filter(FilterNameStringType::TagValue, &["connected", "degraded"]))
+            .max_results(100)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(classify)?;
+        let entries = out
+            .secret_list()
+            .iter()
+            .filter_map(|s| {
+                let rest = s.name()?.strip_prefix(&self.prefix)?;
+                let status = s
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(STATUS_TAG))
+                    .and_then(|t| t.value());
+                LinkedEntry::parse(rest, status)
+            })
+            .collect();
+        Ok(LinkedPage {
+            entries,
+            next: out.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+        })
+    }
+
+    /// A claim is a secret that is created and at once scheduled for deletion (7 days): while it
+    /// waits, its name cannot be created again, and it costs nothing and cleans itself up.
+    async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError> {
+        let name = claim_name(&self.prefix, job, run);
+        count(&self.calls.create);
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .description("azure-connect: a claimed run (no data)")
+            .secret_string("{}")
+            // A fresh token: a retry of the same run must not pass as the first claim.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_exists_exception() || s.is_invalid_request_exception()
+                }) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(classify(e)),
+        }
+        count(&self.calls.delete);
+        self.client
+            .delete_secret()
+            .secret_id(&name)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(true)
     }
 
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {

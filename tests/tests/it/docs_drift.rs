@@ -347,8 +347,10 @@ fn the_sam_template_limits_the_issuer_key_and_the_public_routes() {
         }
     }
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    assert_eq!(kms.len(), 2, "{kms:?}");
+    // Signing: the two that sign in to Azure with an assertion (Connect Account, the health check).
+    assert_eq!(kms.len(), 3, "{kms:?}");
     assert_eq!(kms["connect-account"], set(&["kms:Sign", "kms:GetPublicKey"]));
+    assert_eq!(kms["health-check"], set(&["kms:Sign", "kms:GetPublicKey"]));
     assert_eq!(kms["oidc"], set(&["kms:GetPublicKey"]));
     assert_eq!(
         public,

@@ -1,0 +1,224 @@
+//! The health check: every linked connection is validated again once per period, at its own
+//! slot in the period ([`crate::domain::health::slot`]), as Connect Account validates it. A
+//! definite failure degrades it (`Connection Degraded`, once), a healthy check of a degraded one
+//! restores it (`Connection Restored`, once), a transient failure changes nothing; a healthy
+//! connection that stays healthy costs no write.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::error::AppError;
+use super::events::{HealthChanged, OutcomeEvent, Subject};
+use super::operations::App;
+use super::request::{RequestMeta, Trigger};
+use crate::domain::diagnosis::{Diagnosis, ValidationFailure};
+use crate::domain::health::{self, HealthVerdict};
+use crate::domain::{Command, Connection, FailureRecord, OrgId, Status, Step, TenantId};
+use crate::store::LinkedEntry;
+
+/// The job name of health-check runs in [`crate::store::ConnectionStore::claim_run`].
+pub const JOB: &str = "health";
+
+/// Which connections one pass checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Those whose slot falls in `(from, to]`: a scheduled run covers the time since the previous one.
+    Slots { from: DateTime<Utc>, to: DateTime<Utc> },
+    /// Every linked connection, whatever its slot (`{"force": true}`).
+    All,
+}
+
+/// How often and how fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSchedule {
+    /// Each connection is checked once per period.
+    pub period: Duration,
+    /// Between two checks (the inverse of the connections per second).
+    pub pace: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// Validated against Azure.
+    pub checked: usize,
+    /// Moved to `degraded` (or degraded differently).
+    pub degraded: usize,
+    /// Back to `connected`.
+    pub restored: usize,
+    /// Checked, and as they were.
+    pub unchanged: usize,
+    /// Not due in this window.
+    pub skipped: usize,
+    /// Not checked now (Azure or the store busy or down, the tenant throttling): next period.
+    pub deferred: usize,
+    /// The run was already claimed (a retried or duplicate delivery): nothing done.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_run: bool,
+}
+
+impl App {
+    /// One pass. `run` names it: a scheduled run claims `run` once in the store, so a retried or
+    /// duplicate delivery checks nothing again; a forced pass (`Window::All`) claims nothing.
+    pub async fn health_pass(
+        &self,
+        run: &str,
+        now: DateTime<Utc>,
+        window: Window,
+        schedule: HealthSchedule,
+    ) -> Result<HealthReport, AppError> {
+        let mut report = HealthReport::default();
+        if let Window::Slots { .. } = window {
+            if !self.store.claim_run(JOB, run).await? {
+                report.already_run = true;
+                tracing::info!(run, "health check: run already claimed; nothing to do");
+                return Ok(report);
+            }
+        }
+        // Tenants that throttled or failed transiently in this pass: their other connections wait.
+        let mut resting: HashSet<TenantId> = HashSet::new();
+        let mut next = None;
+        loop {
+            let page = self.store.linked_page(next.take()).await?;
+            for entry in page.entries {
+                let due = match window {
+                    Window::All => true,
+                    Window::Slots { from, to } => {
+                        health::due_in(&entry.connection, schedule.period, from, to)
+                    }
+                };
+                if !due {
+                    report.skipped += 1;
+                    continue;
+                }
+                match self.check(&entry, now, schedule, &mut resting).await {
+                    Ok(Checked::Changed(Status::Degraded)) => report.degraded += 1,
+                    Ok(Checked::Changed(_)) => report.restored += 1,
+                    Ok(Checked::Unchanged) => report.unchanged += 1,
+                    Ok(Checked::Deferred) => report.deferred += 1,
+                    Ok(Checked::Gone) => report.skipped += 1,
+                    Err(e) => {
+                        report.deferred += 1;
+                        tracing::warn!(connection = %entry.connection, error = %super::error::error_chain(&e), "health check deferred");
+                    }
+                }
+                // Paced: Azure's and Secrets Manager's quotas are shared with everything else.
+                if !schedule.pace.is_zero() {
+                    tokio::time::sleep(schedule.pace).await;
+                }
+            }
+            match page.next {
+                Some(token) => next = Some(token),
+                None => break,
+            }
+        }
+        report.checked = report.degraded + report.restored + report.unchanged;
+        tracing::info!(run, ?report, "health check done");
+        Ok(report)
+    }
+
+    async fn check(
+        &self,
+        entry: &LinkedEntry,
+        now: DateTime<Utc>,
+        schedule: HealthSchedule,
+        resting: &mut HashSet<TenantId>,
+    ) -> Result<Checked, AppError> {
+        let Some(current) = self.store.load(&entry.org, &entry.connection).await? else {
+            return Ok(Checked::Gone);
+        };
+        let connection = current.connection;
+        if !matches!(connection.status, Status::Connected | Status::Degraded) {
+            return Ok(Checked::Gone);
+        }
+        let inputs = connection.validation_inputs()?;
+        if resting.contains(&inputs.tenant) {
+            return Ok(Checked::Deferred);
+        }
+        let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let verdict = match validator.validate(&inputs).await {
+            Ok(_) => HealthVerdict::Healthy,
+            Err(failure) => {
+                let d = Diagnosis::of_credential(&failure, inputs.proof.credential_type());
+                // Right after an assignment "no role visible" may be propagation; on a connection
+                // that was linked with its role, the role was taken away.
+                let removed = matches!(failure, ValidationFailure::NotPropagated);
+                if d.retryable && !removed {
+                    // Throttling, an outage, a time-out: no verdict; this tenant rests until the
+                    // next period.
+                    tracing::info!(connection = %entry.connection, code = d.code, "health check: transient failure; nothing changed");
+                    resting.insert(inputs.tenant.clone());
+                    return Ok(Checked::Deferred);
+                }
+                HealthVerdict::Broken(FailureRecord {
+                    step: d.step,
+                    code: d.code.to_owned(),
+                    retryable: false,
+                    missing_actions: d.missing_actions.clone(),
+                })
+            }
+        };
+        let req = RequestMeta {
+            // One key per connection, period and verdict: overlapping runs of a period write (and
+            // announce) a transition once.
+            request_id: format!(
+                "health|{}|{}|{}",
+                health::period_index(now, schedule.period),
+                entry.connection,
+                verdict_key(&verdict)
+            ),
+            received_at: now,
+            trigger: Trigger::Schedule,
+        };
+        let before = connection.status;
+        let command = Command::RecordHealth {
+            inputs: inputs.fingerprint.clone(),
+            verdict,
+        };
+        let (after, wrote) = self
+            .update_all(
+                &req,
+                &entry.org,
+                &entry.connection,
+                std::slice::from_ref(&command),
+                false,
+            )
+            .await?;
+        if !wrote {
+            return Ok(Checked::Unchanged);
+        }
+        self.publish(health_event(&req, &entry.org, &after, before)).await;
+        Ok(Checked::Changed(after.status))
+    }
+}
+
+enum Checked {
+    Changed(Status),
+    Unchanged,
+    Deferred,
+    /// Deleted, unlinked or expired since it was listed.
+    Gone,
+}
+
+fn verdict_key(v: &HealthVerdict) -> String {
+    match v {
+        HealthVerdict::Healthy => "healthy".to_owned(),
+        HealthVerdict::Broken(d) => format!("{}:{}", d.step, d.code),
+    }
+}
+
+/// `Connection Degraded` or `Connection Restored`.
+fn health_event(req: &RequestMeta, org: &OrgId, c: &Connection, before: Status) -> OutcomeEvent {
+    let diagnosis = c.health.as_ref().and_then(|h| h.diagnosis.clone());
+    let step = diagnosis.as_ref().map_or(Step::RoleAssignment, |d| d.step);
+    let changed = HealthChanged::of(Subject::new(req, org, step, Some(c.id)), c, before, diagnosis);
+    if c.status == Status::Degraded {
+        OutcomeEvent::ConnectionDegraded(changed)
+    } else {
+        OutcomeEvent::ConnectionRestored(changed)
+    }
+}

@@ -1,0 +1,132 @@
+//! The `health-check` function's trigger (EventBridge Scheduler, input `{"scheduledAt":
+//! "<aws.scheduler.scheduled-time>"}`, optionally `"force": true`), and the local server's
+//! `POST /health-checks`, which runs one pass as the schedule would at that moment.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::input::{parse_json, parse_value};
+use super::request::{json_response, problem_response, read_body};
+use crate::app::{App, FieldError, HealthReport, Window};
+use crate::config::HealthConfig;
+use crate::domain::Step;
+
+/// The schedule's input, and the body of `POST /health-checks`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PassInput {
+    /// The run's scheduled time: the end of the window it covers, and its name (a retried or
+    /// duplicate delivery of the same time checks nothing again).
+    #[serde(default)]
+    scheduled_at: Option<DateTime<Utc>>,
+    /// Check every linked connection now, whatever its slot.
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthHandler {
+    app: App,
+    config: HealthConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the event is not valid: {0}")]
+pub struct InvalidEvent(String);
+
+impl HealthHandler {
+    pub fn new(app: App, config: HealthConfig) -> Self {
+        Self { app, config }
+    }
+
+    /// One pass at `now` (the scheduled time, or the clock).
+    async fn pass(&self, input: PassInput) -> Result<HealthReport, crate::app::AppError> {
+        let now = input.scheduled_at.unwrap_or_else(Utc::now);
+        let window = if input.force {
+            Window::All
+        } else {
+            let interval =
+                chrono::Duration::from_std(self.config.interval()).unwrap_or(chrono::Duration::minutes(15));
+            Window::Slots {
+                from: now - interval,
+                to: now,
+            }
+        };
+        let run = format!("{}", now.timestamp());
+        self.app
+            .health_pass(&run, now, window, self.config.schedule())
+            .await
+    }
+
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
+        let input: PassInput = parse_value(event.payload).map_err(|e| {
+            let fields = match &e {
+                super::error::EdgeError::Input { errors, .. } => errors
+                    .iter()
+                    .map(|f| format!("{} {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ => "event is not valid".to_owned(),
+            };
+            InvalidEvent(fields)
+        })?;
+        let report = self.pass(input).await?;
+        Ok(serde_json::to_value(report)?)
+    }
+}
+
+pub async fn run(handler: HealthHandler) -> Result<(), Error> {
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = Arc::clone(&handler);
+        async move { handler.handle(event).await }
+    }))
+    .await
+}
+
+/// Adds `POST /health-checks` (local server): one pass now, as the schedule would run it;
+/// `{"force": true}` checks every linked connection.
+pub fn with_health_checks(router: Router, app: App, config: HealthConfig) -> Router {
+    let route = Router::new()
+        .route("/health-checks", post(health_checks))
+        .with_state(Arc::new(HealthHandler::new(app, config)));
+    router.merge(route)
+}
+
+async fn health_checks(State(handler): State<Arc<HealthHandler>>, req: Request) -> Response {
+    let step = Step::RoleAssignment;
+    let bytes = match read_body(req).await {
+        Ok(b) => b,
+        Err(e) => return problem_response(&e, step),
+    };
+    let input = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(PassInput::default())
+    } else {
+        parse_json::<PassInput>(&bytes)
+    };
+    let input = match input {
+        // The local server's pass is now: the time is the clock's.
+        Ok(i) if i.scheduled_at.is_some() => {
+            let e = super::error::EdgeError::invalid(vec![FieldError::new(
+                "scheduledAt",
+                "is set by the schedule only",
+            )]);
+            return problem_response(&e, step);
+        }
+        Ok(i) => i,
+        Err(e) => return problem_response(&e, step),
+    };
+    match handler.pass(input).await {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(e) => problem_response(&e.into(), step),
+    }
+}

@@ -1,0 +1,372 @@
+//! Connection health: after `connected`, breakages induced in the Azure emulator are found by one
+//! health pass at the right step and code (`degraded`, announced once), clear after the fix and one
+//! more pass (`connected`, announced once); transients never degrade; a healthy check writes
+//! nothing; a run is never done twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use integration_tests::{SECRET, STORES, StoreKind, app_registration, client_secret, request, subscription};
+use serde_json::Value;
+use shared::app::{App, HealthReport, HealthSchedule, Operation, Outcome, Window};
+use shared::domain::role::required_actions;
+use shared::domain::{AccountId, ConnectionId, OrgId, Status};
+use shared::events::MemorySink;
+use shared::store::ConnectionStore;
+
+const ORG: &str = "org-health";
+const SCHEDULE: HealthSchedule = HealthSchedule {
+    period: Duration::from_secs(86_400),
+    pace: Duration::ZERO,
+};
+
+struct Setup {
+    emulator: azure_emulator::Emulator,
+    store: Arc<dyn ConnectionStore>,
+    app: App,
+    sink: Arc<MemorySink>,
+    org: OrgId,
+    id: ConnectionId,
+}
+
+fn world() -> azure_emulator::World {
+    azure_emulator::World::single(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "11111111-2222-4333-8444-555555555555",
+        &[SECRET],
+        "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
+        Some(required_actions().map(str::to_owned).collect()),
+    )
+}
+
+impl Setup {
+    /// A connection walked to `connected` on `kind`.
+    async fn connected(kind: StoreKind) -> Self {
+        let (emulator, azure) = integration_tests::emulator(world(), Duration::from_secs(2)).await;
+        let store = integration_tests::store(kind).await;
+        let sink = Arc::new(MemorySink::default());
+        let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
+        let org = OrgId::parse(ORG).unwrap();
+        let start = Operation::Start {
+            account: AccountId::parse("act-0000bead").unwrap(),
+            connection: None,
+            credential: Default::default(),
+        };
+        let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
+            panic!()
+        };
+        for (i, command) in [app_registration(), client_secret(), subscription()]
+            .into_iter()
+            .enumerate()
+        {
+            let op = Operation::Submit {
+                connection: c.id,
+                command,
+            };
+            app.execute(&request(&format!("in{i}")), &org, op).await.unwrap();
+        }
+        let connect = Operation::Connect { connection: c.id };
+        let Outcome::Connected(_) = app.execute(&request("connect"), &org, connect).await.unwrap() else {
+            panic!()
+        };
+        Self {
+            emulator,
+            store,
+            app,
+            sink,
+            org,
+            id: c.id,
+        }
+    }
+
+    async fn pass(&self) -> HealthReport {
+        self.app
+            .health_pass("forced", Utc::now(), Window::All, SCHEDULE)
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self) -> (Status, Option<shared::domain::FailureRecord>) {
+        let c = self
+            .store
+            .load(&self.org, &self.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .connection;
+        (c.status, c.health.and_then(|h| h.diagnosis))
+    }
+
+    fn events(&self, detail_type: &str) -> Vec<Value> {
+        self.sink
+            .events()
+            .into_iter()
+            .filter(|e| e.detail_type == detail_type)
+            .map(|e| e.detail)
+            .collect()
+    }
+}
+
+type Breakage = (
+    &'static str,
+    fn(&mut azure_emulator::World),
+    fn(&mut azure_emulator::World),
+);
+
+/// Each breakage (and its fix), as a customer or an admin causes it after linking.
+fn breakages() -> Vec<Breakage> {
+    vec![
+        (
+            "secret revoked",
+            |w| w.tenants[0].apps[0].passwords.clear(),
+            |w| *w = world(),
+        ),
+        ("app deleted", |w| w.tenants[0].apps.clear(), |w| *w = world()),
+        (
+            "app disabled",
+            |w| w.tenants[0].apps[0].disabled = true,
+            |w| w.tenants[0].apps[0].disabled = false,
+        ),
+        (
+            "subscription disabled",
+            |w| w.subscriptions[0].state = "Disabled".into(),
+            |w| w.subscriptions[0].state = "Enabled".into(),
+        ),
+        (
+            "subscription deleted",
+            |w| w.subscriptions.clear(),
+            |w| *w = world(),
+        ),
+        (
+            "subscription moved to another tenant",
+            |w| w.subscriptions[0].tenant_id = "00000000-0000-4000-8000-0000000000aa".into(),
+            |w| *w = world(),
+        ),
+        (
+            "role assignment removed",
+            |w| w.subscriptions[0].grants.clear(),
+            |w| *w = world(),
+        ),
+        (
+            "actions removed from the role",
+            |w| {
+                w.subscriptions[0].grants[0]
+                    .actions
+                    .retain(|a| !a.starts_with("Microsoft.Compute/disks/"))
+            },
+            |w| *w = world(),
+        ),
+    ]
+}
+
+/// What each breakage is diagnosed as: (breakage, step, code). The README's table is this one.
+pub const DETECTION: &[(&str, &str, &str)] = &[
+    ("secret revoked", "client-secret", "client-secret-invalid"),
+    ("app deleted", "app-registration", "application-not-found"),
+    ("app disabled", "app-registration", "application-disabled"),
+    ("subscription disabled", "subscription", "subscription-disabled"),
+    ("subscription deleted", "subscription", "subscription-not-found"),
+    (
+        "subscription moved to another tenant",
+        "subscription",
+        "subscription-in-other-tenant",
+    ),
+    ("role assignment removed", "role-assignment", "role-not-assigned"),
+    ("actions removed from the role", "custom-role", "missing-actions"),
+];
+
+#[tokio::test]
+async fn every_breakage_degrades_at_its_step_and_clears_after_the_fix() {
+    for kind in STORES {
+        for (name, breaks, fixes) in breakages() {
+            let s = Setup::connected(kind).await;
+            s.emulator.update(breaks);
+            let report = s.pass().await;
+            let (status, diagnosis) = s.status().await;
+            let d =
+                diagnosis.unwrap_or_else(|| panic!("{kind:?} {name}: {status:?}, no diagnosis ({report:?})"));
+            let found = (d.step.as_str(), d.code.as_str());
+            let want = DETECTION
+                .iter()
+                .find(|(n, ..)| *n == name)
+                .map(|(_, step, code)| (*step, *code));
+            assert_eq!(Some(found), want, "{kind:?} {name}");
+            assert_eq!(
+                (status, report.degraded),
+                (Status::Degraded, 1),
+                "{kind:?} {name}: {report:?}"
+            );
+            if name == "actions removed from the role" {
+                assert!(
+                    d.missing_actions
+                        .iter()
+                        .all(|a| a.starts_with("Microsoft.Compute/disks/"))
+                        && !d.missing_actions.is_empty()
+                );
+            }
+            let degraded = s.events("Connection Degraded");
+            assert_eq!(degraded.len(), 1, "{kind:?} {name}");
+            assert_eq!(degraded[0]["diagnosis"]["code"], d.code, "{kind:?} {name}");
+            // Still broken: nothing written, nothing announced again.
+            let again = s.pass().await;
+            assert_eq!(
+                (again.unchanged, again.degraded),
+                (1, 0),
+                "{kind:?} {name}: {again:?}"
+            );
+            assert_eq!(s.events("Connection Degraded").len(), 1, "{kind:?} {name}");
+            // Fixed: restored after one more pass, announced once.
+            s.emulator.update(fixes);
+            let fixed = s.pass().await;
+            assert_eq!(fixed.restored, 1, "{kind:?} {name}: {fixed:?}");
+            assert_eq!(s.status().await, (Status::Connected, None), "{kind:?} {name}");
+            assert_eq!(s.events("Connection Restored").len(), 1, "{kind:?} {name}");
+            assert_eq!(s.pass().await.unchanged, 1);
+            assert_eq!(
+                s.events("Connection Restored").len(),
+                1,
+                "{kind:?} {name}: announced once"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn transients_never_degrade() {
+    let s = Setup::connected(StoreKind::SecretsManager).await;
+    for (name, f) in [
+        (
+            "outage",
+            (|w: &mut azure_emulator::World| w.behaviour.outage = true) as fn(&mut azure_emulator::World),
+        ),
+        ("throttling", |w| {
+            w.behaviour.throttle_next = 1_000;
+            w.behaviour.retry_after_seconds = 1;
+        }),
+        ("slow answers", |w| w.behaviour.latency_ms = 3_000),
+    ] {
+        s.emulator.update(f);
+        let report = s.pass().await;
+        assert_eq!((report.deferred, report.degraded), (1, 0), "{name}: {report:?}");
+        assert_eq!(s.status().await, (Status::Connected, None), "{name}");
+        s.emulator.update(|w| w.behaviour = Default::default());
+    }
+    assert!(s.events("Connection Degraded").is_empty());
+}
+
+#[tokio::test]
+async fn a_healthy_check_writes_nothing() {
+    let s = Setup::connected(StoreKind::SecretsManager).await;
+    let before = s.store.load(&s.org, &s.id).await.unwrap().unwrap().version;
+    let report = s.pass().await;
+    assert_eq!((report.checked, report.unchanged), (1, 1), "{report:?}");
+    let after = s.store.load(&s.org, &s.id).await.unwrap().unwrap().version;
+    assert_eq!(before, after, "a healthy check wrote a new version");
+    assert!(
+        s.sink
+            .events()
+            .iter()
+            .all(|e| !e.detail_type.starts_with("Connection "))
+    );
+}
+
+#[tokio::test]
+async fn a_run_is_done_once_whatever_retries_or_duplicates_do() {
+    for kind in STORES {
+        let s = Setup::connected(kind).await;
+        let now = Utc::now();
+        // A window that holds every slot: the run checks the connection.
+        let window = Window::Slots {
+            from: now - chrono::Duration::days(1),
+            to: now,
+        };
+        let run = format!("{}", now.timestamp());
+        let first = s.app.health_pass(&run, now, window, SCHEDULE).await.unwrap();
+        assert_eq!(first.checked, 1, "{kind:?}: {first:?}");
+        let calls = s.emulator.requests().len();
+        // The same run delivered again, twice at once: nothing is checked again.
+        let (a, b) = tokio::join!(
+            s.app.health_pass(&run, now, window, SCHEDULE),
+            s.app.health_pass(&run, now, window, SCHEDULE)
+        );
+        for r in [a.unwrap(), b.unwrap()] {
+            assert!(r.already_run && r.checked == 0, "{kind:?}: {r:?}");
+        }
+        assert_eq!(
+            s.emulator.requests().len(),
+            calls,
+            "{kind:?}: Azure was asked again"
+        );
+        // Windows that do not hold the connection's slot skip it.
+        let slot = shared::domain::health::slot(&s.id, SCHEDULE.period);
+        let start = now - chrono::Duration::days(2);
+        let aligned = start - chrono::Duration::seconds(start.timestamp().rem_euclid(86_400));
+        let slot_at = aligned + chrono::Duration::from_std(slot).unwrap();
+        let before = Window::Slots {
+            from: slot_at - chrono::Duration::minutes(15),
+            to: slot_at - chrono::Duration::seconds(1),
+        };
+        let r = s
+            .app
+            .health_pass("before-slot", now, before, SCHEDULE)
+            .await
+            .unwrap();
+        assert_eq!((r.checked, r.skipped), (0, 1), "{kind:?}: {r:?}");
+        let holding = Window::Slots {
+            from: slot_at - chrono::Duration::minutes(15),
+            to: slot_at,
+        };
+        let r = s
+            .app
+            .health_pass("holding-slot", now, holding, SCHEDULE)
+            .await
+            .unwrap();
+        assert_eq!(r.checked, 1, "{kind:?}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_scheduled_sample_runs_through_the_handler_once() {
+    use lambda_runtime::{Context, LambdaEvent};
+    let s = Setup::connected(StoreKind::SecretsManager).await;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/health-check/schedule-run.json");
+    let payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let config = shared::config::Config::from_lookup(|_| None).unwrap();
+    let handler = shared::edge::health::HealthHandler::new(s.app.clone(), config.health);
+    let first = handler
+        .handle(LambdaEvent::new(payload.clone(), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        first["checked"].as_u64().unwrap() + first["skipped"].as_u64().unwrap(),
+        1,
+        "{first}"
+    );
+    let again = handler
+        .handle(LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(again["alreadyRun"], true, "{again}");
+    // A malformed input fails the invocation naming the field, never repeating it.
+    let bad = serde_json::json!({"scheduledAt": "Zq9~not-a-time"});
+    let err = handler
+        .handle(LambdaEvent::new(bad, Context::default()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scheduledAt") && !err.contains("Zq9~"), "{err}");
+}
+
+#[test]
+fn the_readme_detection_table_is_the_tested_one() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    for (breakage, step, code) in DETECTION {
+        let row = format!("| {breakage} | `{step}` | `{code}`");
+        assert!(readme.contains(&row), "README lacks: {row}");
+    }
+}
