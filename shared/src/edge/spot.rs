@@ -177,6 +177,10 @@ fn item(c: &Connection) -> Value {
         "status": c.status,
         "credentialType": c.credential_type,
     });
+    // What the health checks found once it was linked (Spot's console shows it per item).
+    if let Some(health) = super::view::health_of(c) {
+        item["health"] = json!(health);
+    }
     // A secretless connection has no secret to report, masked or not.
     if let Some(secret) = c.client_secret.as_ref() {
         item["clientSecret"] = json!(format!("{}****", secret.hint().as_str()));

@@ -140,7 +140,8 @@ impl From<&Connection> for ConnectionView {
     }
 }
 
-fn health_of(c: &Connection) -> Option<HealthView> {
+/// The health of a linked connection (`None` before it was ever linked).
+pub fn health_of(c: &Connection) -> Option<HealthView> {
     let linked = matches!(c.status, Status::Connected | Status::Degraded);
     if !linked && c.health.is_none() {
         return None;

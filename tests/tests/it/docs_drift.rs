@@ -53,6 +53,8 @@ async fn full_router() -> axum::Router {
     let (app, _) = app(store(StoreKind::Embedded).await);
     let app = app.with_issuer(integration_tests::local_issuer("http://localhost:3000/oidc"));
     let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    let config = shared::config::Config::from_lookup(|_| None).unwrap();
+    let r = shared::edge::health::with_health_checks(r, app.clone(), config.health);
     with_console_events(r, app, &Function::ALL)
 }
 
@@ -71,6 +73,7 @@ async fn send(
 fn openapi_documents_exactly_the_routes_plus_the_local_event_door() {
     let mut expected = routes();
     expected.insert(("POST".into(), "/events".into()));
+    expected.insert(("POST".into(), "/health-checks".into()));
     assert_eq!(ops_of_openapi(&openapi()), expected);
 }
 

@@ -370,3 +370,31 @@ fn the_readme_detection_table_is_the_tested_one() {
         assert!(readme.contains(&row), "README lacks: {row}");
     }
 }
+
+#[tokio::test]
+async fn spots_credentials_api_reports_the_health_of_the_item() {
+    let s = Setup::connected(StoreKind::Embedded).await;
+    let spot = shared::edge::spot::router(s.app.clone(), shared::edge::http::OrgSource::local_header());
+    let item = || async {
+        let r = integration_tests::send(
+            &spot,
+            "GET",
+            "/azure/setup/credentials?accountId=act-0000bead",
+            Some(ORG),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["response"]["items"][0]["health"].clone()
+    };
+    assert_eq!(item().await["status"], "healthy");
+    s.emulator.update(|w| w.subscriptions[0].grants.clear());
+    s.pass().await;
+    let health = item().await;
+    assert_eq!(
+        (health["status"].as_str(), health["diagnosis"]["code"].as_str()),
+        (Some("degraded"), Some("role-not-assigned")),
+        "{health}"
+    );
+}
