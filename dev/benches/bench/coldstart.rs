@@ -65,7 +65,7 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
 pub(crate) async fn cold_starts(runs: usize, azure: &str) {
     let mut names = vec!["hello-lambda"];
     names.extend(Function::ALL.iter().map(|f| f.name()));
-    names.push("secret-expiry");
+    names.extend(["secret-expiry", "health-check"]);
     println!(
         "\n## Cold start (release, median of {runs}; exec to the first request for work at a Runtime API stand-in)\n"
     );
