@@ -57,45 +57,66 @@ pub(crate) struct TokenForm {
     scope: String,
 }
 
-/// Tokens are readable on purpose: `emu.{tenant}.{appId}.{resource}.{issued ms}.{nonce}`.
+/// Tokens are JWTs as Entra's are (unsigned here: `alg: none`), their payload readable on purpose:
+/// `tid`, `appid`, `aud` (the resource), `iat`, and for Microsoft Graph the app's `roles`.
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
     pub(crate) tenant: String,
     pub(crate) app_id: String,
     pub(crate) resource: String,
     pub(crate) issued: DateTime<Utc>,
+    /// Application permissions (Graph): what the caller may do there.
+    pub(crate) roles: Vec<String>,
 }
 
 impl Token {
     fn encode(&self) -> String {
-        let resource = self.resource.replace('.', "~");
-        format!(
-            "emu.{}.{}.{}.{}.{}",
-            self.tenant,
-            self.app_id,
-            resource,
-            self.issued.timestamp_millis(),
-            uuid::Uuid::new_v4().simple()
-        )
+        use base64::Engine;
+        let b64 =
+            |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let header = json!({"typ": "JWT", "alg": "none"});
+        let mut payload = json!({
+            "tid": self.tenant,
+            "appid": self.app_id,
+            "aud": self.resource,
+            "iat": self.issued.timestamp(),
+            "iat_ms": self.issued.timestamp_millis(),
+            "jti": uuid::Uuid::new_v4().simple().to_string(),
+        });
+        if !self.roles.is_empty() {
+            payload["roles"] = json!(self.roles);
+        }
+        format!("{}.{}.emu", b64(&header), b64(&payload))
     }
 
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        use base64::Engine;
         let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let raw = auth.strip_prefix("Bearer ")?;
         let mut parts = raw.split('.');
-        if parts.next()? != "emu" {
+        let (_, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if signature != "emu" || parts.next().is_some() {
             return None;
         }
-        let tenant = parts.next()?.to_owned();
-        let app_id = parts.next()?.to_owned();
-        let resource = parts.next()?.replace('~', ".");
-        let issued = DateTime::from_timestamp_millis(parts.next()?.parse().ok()?)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         Some(Self {
-            tenant,
-            app_id,
-            resource,
-            issued,
+            tenant: claims["tid"].as_str()?.to_owned(),
+            app_id: claims["appid"].as_str()?.to_owned(),
+            resource: claims["aud"].as_str()?.to_owned(),
+            issued: DateTime::from_timestamp_millis(claims["iat_ms"].as_i64()?)?,
+            roles: claims["roles"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
         })
+    }
+
+    /// Whether the token carries Graph application permission `role`.
+    pub(crate) fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
     }
 }
 
@@ -255,11 +276,22 @@ pub(crate) async fn token(
             "Access has been blocked by Conditional Access policies.",
         );
     }
+    // Graph tokens carry the app's application permissions (`roles`), as Entra's do.
+    let roles = if GRAPH_RESOURCES.contains(&resource.as_str()) {
+        let mut roles = app.graph_roles.clone();
+        if app.manages_own_credentials {
+            roles.push("Application.ReadWrite.OwnedBy".to_owned());
+        }
+        roles
+    } else {
+        Vec::new()
+    };
     let token = Token {
         tenant: tenant.id.to_ascii_lowercase(),
         app_id: app.app_id.to_ascii_lowercase(),
         resource,
         issued: now,
+        roles,
     };
     axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token.encode()}))
         .into_response()

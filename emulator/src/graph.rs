@@ -16,12 +16,22 @@ pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Resp
         .into_response()
 }
 
-/// The Graph caller's access to `applications(appId='…')`: its own app, with
-/// `Application.ReadWrite.OwnedBy` as its owner. Returns (tenant index, app index).
+/// What a Graph call needs of the caller's application permissions (its token's `roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// The Graph caller's access to `applications(appId='…')`: its own app with
+/// `Application.ReadWrite.OwnedBy` as its owner (read and write), any app with
+/// `Application.ReadWrite.All` (read and write) or `Application.Read.All` (read only). Returns
+/// (tenant index, app index).
 pub(crate) fn graph_access(
     world: &World,
     segment: &str,
     headers: &HeaderMap,
+    access: Access,
 ) -> Result<(usize, usize), Box<Response>> {
     let Some(app_id) = segment
         .strip_prefix("applications(appId='")
@@ -65,7 +75,13 @@ pub(crate) fn graph_access(
         )));
     };
     let app = &tenant.apps[ai];
-    if !(app.app_id.eq_ignore_ascii_case(&token.app_id) && app.manages_own_credentials) {
+    let owner = app.app_id.eq_ignore_ascii_case(&token.app_id)
+        && app.manages_own_credentials
+        && token.has_role("Application.ReadWrite.OwnedBy");
+    let allowed = owner
+        || token.has_role("Application.ReadWrite.All")
+        || (access == Access::Read && token.has_role("Application.Read.All"));
+    if !allowed {
         return Err(Box::new(graph_error(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
@@ -94,7 +110,7 @@ pub(crate) async fn graph_application(
     headers: HeaderMap,
 ) -> Response {
     let world = emu.world();
-    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+    let (ti, ai) = match graph_access(&world, &segment, &headers, Access::Read) {
         Ok(ok) => ok,
         Err(r) => return *r,
     };
@@ -125,7 +141,7 @@ pub(crate) async fn graph_list(
     headers: HeaderMap,
 ) -> Response {
     let world = emu.world();
-    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+    let (ti, ai) = match graph_access(&world, &segment, &headers, Access::Read) {
         Ok(ok) => ok,
         Err(r) => return *r,
     };
@@ -147,7 +163,7 @@ pub(crate) async fn graph_delete_federated(
     headers: HeaderMap,
 ) -> Response {
     let world = emu.world();
-    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+    let (ti, ai) = match graph_access(&world, &segment, &headers, Access::Write) {
         Ok(ok) => ok,
         Err(r) => return *r,
     };
@@ -209,7 +225,7 @@ pub(crate) async fn graph_action(
     body: axum::body::Bytes,
 ) -> Response {
     let world = emu.world();
-    let (ti, ai) = match graph_access(&world, &segment, &headers) {
+    let (ti, ai) = match graph_access(&world, &segment, &headers, Access::Write) {
         Ok(ok) => ok,
         Err(r) => return *r,
     };

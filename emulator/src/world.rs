@@ -84,6 +84,9 @@ pub struct App {
     pub disabled: bool,
     /// Owns itself with `Application.ReadWrite.OwnedBy`: may read and manage its credentials.
     pub manages_own_credentials: bool,
+    /// Further Microsoft Graph application permissions granted with admin consent (the `roles`
+    /// of its Graph tokens), e.g. `Application.Read.All` (reads any app, manages none).
+    pub graph_roles: Vec<String>,
     pub passwords: Vec<Password>,
     /// Issuers the app trusts (workload identity federation), at most 20 as in Entra.
     pub federated_credentials: Vec<FederatedCredential>,

@@ -91,6 +91,25 @@ impl AccessToken {
     pub fn new(token: String) -> Self {
         Self(SecretString::from(token))
     }
+
+    /// The application permissions the token carries (its `roles` claim): Entra's access tokens
+    /// are JWTs. Read, not verified: the token came from Entra's token endpoint over TLS, and it
+    /// only tells us what the app may do, not who anyone is. None when it is not a JWT.
+    pub fn roles(&self) -> Vec<String> {
+        use base64::Engine;
+        #[derive(Deserialize)]
+        struct Claims {
+            #[serde(default)]
+            roles: Vec<String>,
+        }
+        let payload = self.0.expose_secret().split('.').nth(1).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Claims>(&bytes).ok())
+            .map(|c| c.roles)
+            .unwrap_or_default()
+    }
 }
 
 /// What Connect Account reads of the subscription.
@@ -596,6 +615,33 @@ impl GraphApps for AzureHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_are_read_from_the_tokens_payload() {
+        use base64::Engine;
+        let part =
+            |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let jwt = format!(
+            "{}.{}.sig",
+            part(serde_json::json!({"alg": "RS256"})),
+            part(
+                serde_json::json!({"aud": "https://graph.microsoft.com", "roles": ["Application.Read.All"]})
+            )
+        );
+        assert_eq!(
+            AccessToken::new(jwt).roles(),
+            vec!["Application.Read.All".to_owned()]
+        );
+        let none = format!(
+            "{}.{}.sig",
+            part(serde_json::json!({})),
+            part(serde_json::json!({"aud": "x"}))
+        );
+        assert!(AccessToken::new(none).roles().is_empty());
+        for junk in ["", "opaque", "a.%%%.c", "a.bm90IGpzb24.c"] {
+            assert!(AccessToken::new(junk.to_owned()).roles().is_empty(), "{junk}");
+        }
+    }
 
     #[test]
     fn tokens_are_redacted() {

@@ -165,12 +165,15 @@ impl Validator {
     ) -> Option<GraphFinding> {
         let (graph, _) = self.graph.as_ref()?;
         let token = token?;
+        // Reading the app's credentials is not managing them (Application.Read.All reads any app):
+        // only the token's application permissions say whether it may add and remove passwords.
+        let may_write = may_manage_credentials(&token.roles());
         match retrying(deadline, || graph.passwords(token, &inputs.client)).await {
             Ok(passwords) => {
                 let Some(secret) = inputs.proof.secret() else {
                     // No secret in use: nothing to match.
                     return Some(GraphFinding {
-                        manages_credentials: true,
+                        manages_credentials: may_write,
                         key_id: None,
                         secret_end: None,
                     });
@@ -180,7 +183,7 @@ impl Validator {
                 let (first, second) = (matching.next(), matching.next());
                 let unique = if second.is_none() { first } else { None };
                 Some(GraphFinding {
-                    manages_credentials: true,
+                    manages_credentials: may_write,
                     key_id: unique.map(|p| p.key_id.clone()),
                     secret_end: unique.and_then(|p| p.end),
                 })
@@ -332,6 +335,15 @@ fn stale_token<T>(r: &Result<T, ValidationFailure>) -> bool {
 
 fn not_yet_authorized<T>(r: &Result<T, ValidationFailure>) -> bool {
     matches!(r, Err(ValidationFailure::Azure(f)) if f.is_propagation())
+}
+
+/// Whether Graph application permissions (a token's `roles`) let the app add and remove its own
+/// passwords: `Application.ReadWrite.All`, or `Application.ReadWrite.OwnedBy` (then Graph also
+/// requires the app to own itself, which the read of its own application object proves).
+pub fn may_manage_credentials(roles: &[String]) -> bool {
+    roles
+        .iter()
+        .any(|r| r == "Application.ReadWrite.All" || r == "Application.ReadWrite.OwnedBy")
 }
 
 /// Whether an Azure failure is worth another attempt: after its Retry-After, or the backoff.

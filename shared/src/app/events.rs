@@ -50,11 +50,15 @@ pub enum OutcomeEvent {
     /// A degraded connection checked healthy again.
     #[serde(rename = "Connection Restored")]
     ConnectionRestored(HealthChanged),
+    /// Rotation is on but the app lost the Graph rights it needs: found by a health check, before
+    /// the secret expires.
+    #[serde(rename = "Rotation Unavailable")]
+    RotationUnavailable(RotationUnavailable),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 13] = [
+    pub const DETAIL_TYPES: [&'static str; 14] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -68,12 +72,24 @@ impl OutcomeEvent {
         "Client Secret Rotation Failed",
         "Connection Degraded",
         "Connection Restored",
+        "Rotation Unavailable",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
     pub fn to_wire(&self) -> Result<OutEvent, serde_json::Error> {
         serde_json::from_value(serde_json::to_value(self)?)
     }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationUnavailable {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The Graph application permission the app needs back.
+    pub needs: &'static str,
 }
 
 /// A connection's health changed: its status before and after, and (degraded) the diagnosis in

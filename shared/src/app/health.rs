@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::AppError;
-use super::events::{HealthChanged, OutcomeEvent, Subject};
+use super::events::{HealthChanged, OutcomeEvent, RotationUnavailable, Subject};
 use super::operations::App;
 use super::request::{RequestMeta, Trigger};
 use crate::domain::diagnosis::{Diagnosis, ValidationFailure};
@@ -140,8 +140,12 @@ impl App {
             return Ok(Checked::Deferred);
         }
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let mut graph = None;
         let verdict = match validator.validate(&inputs).await {
-            Ok(_) => HealthVerdict::Healthy,
+            Ok(v) => {
+                graph = v.graph.map(|g| g.manages_credentials);
+                HealthVerdict::Healthy
+            }
             Err(failure) => {
                 let d = Diagnosis::of_credential(&failure, inputs.proof.credential_type());
                 // Right after an assignment "no role visible" may be propagation; on a connection
@@ -178,6 +182,7 @@ impl App {
         let command = Command::RecordHealth {
             inputs: inputs.fingerprint.clone(),
             verdict,
+            graph_manages_credentials: graph,
         };
         let (after, wrote) = self
             .update_all(
@@ -189,6 +194,21 @@ impl App {
             )
             .await?;
         if !wrote {
+            return Ok(Checked::Unchanged);
+        }
+        let could_rotate = connection
+            .validation
+            .as_ref()
+            .and_then(|v| v.graph_manages_credentials);
+        let can_rotate = after
+            .validation
+            .as_ref()
+            .and_then(|v| v.graph_manages_credentials);
+        if after.rotation.is_some() && could_rotate != Some(false) && can_rotate == Some(false) {
+            self.publish(rotation_unavailable(&req, &entry.org, &after)).await;
+        }
+        if after.status == before {
+            // Only Graph's answer changed.
             return Ok(Checked::Unchanged);
         }
         self.publish(health_event(&req, &entry.org, &after, before)).await;
@@ -209,6 +229,17 @@ fn verdict_key(v: &HealthVerdict) -> String {
         HealthVerdict::Healthy => "healthy".to_owned(),
         HealthVerdict::Broken(d) => format!("{}:{}", d.step, d.code),
     }
+}
+
+/// Rotation is on, and the app can no longer manage its own credentials in Graph: said now, before
+/// the secret expires, not when the rotation fails.
+fn rotation_unavailable(req: &RequestMeta, org: &OrgId, c: &Connection) -> OutcomeEvent {
+    OutcomeEvent::RotationUnavailable(RotationUnavailable {
+        subject: Subject::new(req, org, Step::ClientSecret, Some(c.id)),
+        account_id: c.account.clone(),
+        expires_at: super::events::secret_expiry(c),
+        needs: "Application.ReadWrite.OwnedBy (with the app as its own owner) or Application.ReadWrite.All",
+    })
 }
 
 /// `Connection Degraded` or `Connection Restored`.

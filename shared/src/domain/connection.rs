@@ -274,10 +274,12 @@ pub enum Command {
     },
     /// The expiry scan found the client secret expired.
     MarkExpired,
-    /// A health check's verdict on the inputs it validated (their fingerprint).
+    /// A health check's verdict on the inputs it validated (their fingerprint), and what Graph
+    /// said of the app's rights over its own credentials (`None`: Graph not asked or no answer).
     RecordHealth {
         inputs: String,
         verdict: HealthVerdict,
+        graph_manages_credentials: Option<bool>,
     },
     /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
     SetRotation(Option<RotationSettings>),
@@ -656,7 +658,11 @@ impl Connection {
                     true
                 }
             }
-            Command::RecordHealth { inputs, verdict } => {
+            Command::RecordHealth {
+                inputs,
+                verdict,
+                graph_manages_credentials,
+            } => {
                 if !matches!(self.status, Status::Connected | Status::Degraded) {
                     // Not linked (or expired): a health check has nothing to say.
                     return Ok(false);
@@ -664,8 +670,17 @@ impl Connection {
                 if self.validation_inputs()?.fingerprint != *inputs {
                     return Err(RuleError::InputsChanged);
                 }
+                // Rights lost (or regained) in Graph since the last look: recorded, so that
+                // rotation is known to be unavailable before the secret expires.
+                let mut graph_changed = false;
+                if let (Some(manages), Some(v)) = (graph_manages_credentials, self.validation.as_mut()) {
+                    if v.graph_manages_credentials != Some(*manages) {
+                        v.graph_manages_credentials = Some(*manages);
+                        graph_changed = true;
+                    }
+                }
                 let now_diagnosis = self.health.as_ref().and_then(|h| h.diagnosis.as_ref());
-                match (self.status, verdict) {
+                let health_changed = match (self.status, verdict) {
                     (Status::Connected, HealthVerdict::Healthy) => false,
                     (Status::Degraded, HealthVerdict::Broken(d)) if now_diagnosis == Some(d) => false,
                     (_, HealthVerdict::Broken(d)) => {
@@ -684,7 +699,8 @@ impl Connection {
                         });
                         true
                     }
-                }
+                };
+                health_changed || graph_changed
             }
             Command::MarkExpired => {
                 let expired = self

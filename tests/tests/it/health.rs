@@ -398,3 +398,114 @@ async fn spots_credentials_api_reports_the_health_of_the_item() {
         "{health}"
     );
 }
+
+#[tokio::test]
+async fn rotation_is_reported_unavailable_when_the_app_loses_its_graph_rights() {
+    use shared::domain::Command;
+    use shared::domain::connection::RotationSettings;
+    // An app that owns itself with Application.ReadWrite.OwnedBy: rotation can be turned on.
+    let (emulator, azure) = integration_tests::emulator(
+        {
+            let mut w = world();
+            w.tenants[0].apps[0].manages_own_credentials = true;
+            w
+        },
+        Duration::from_secs(2),
+    )
+    .await;
+    let store = integration_tests::store(StoreKind::Embedded).await;
+    let sink = Arc::new(MemorySink::default());
+    let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
+    let org = OrgId::parse(ORG).unwrap();
+    let start = Operation::Start {
+        account: AccountId::parse("act-0000beef").unwrap(),
+        connection: None,
+        credential: Default::default(),
+    };
+    let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
+        panic!()
+    };
+    for (i, command) in [app_registration(), client_secret(), subscription()]
+        .into_iter()
+        .enumerate()
+    {
+        let op = Operation::Submit {
+            connection: c.id,
+            command,
+        };
+        app.execute(&request(&format!("in{i}")), &org, op).await.unwrap();
+    }
+    app.execute(&request("connect"), &org, Operation::Connect { connection: c.id })
+        .await
+        .unwrap();
+    let on = Command::SetRotation(Some(RotationSettings { days_before: 14 }));
+    app.execute(
+        &request("on"),
+        &org,
+        Operation::Submit {
+            connection: c.id,
+            command: on,
+        },
+    )
+    .await
+    .unwrap();
+    let unavailable = || {
+        sink.events()
+            .into_iter()
+            .filter(|e| e.detail_type == "Rotation Unavailable")
+            .count()
+    };
+
+    // An admin swaps the permission for Application.Read.All: the app still reads itself, but can
+    // no longer add or remove passwords.
+    emulator.update(|w| {
+        w.tenants[0].apps[0].manages_own_credentials = false;
+        w.tenants[0].apps[0].graph_roles = vec!["Application.Read.All".into()];
+    });
+    let pass = || app.health_pass("forced", Utc::now(), Window::All, SCHEDULE);
+    let report = pass().await.unwrap();
+    assert_eq!((report.degraded, unavailable()), (0, 1), "{report:?}");
+    let c = store.load(&org, &c.id).await.unwrap().unwrap().connection;
+    assert_eq!(c.status, Status::Connected, "the connection itself works");
+    assert_eq!(c.validation.unwrap().graph_manages_credentials, Some(false));
+    pass().await.unwrap();
+    assert_eq!(unavailable(), 1, "announced once");
+}
+
+#[tokio::test]
+async fn reading_the_app_is_not_managing_it() {
+    // Application.Read.All only: Connect Account must not offer rotation.
+    let mut w = world();
+    w.tenants[0].apps[0].graph_roles = vec!["Application.Read.All".into()];
+    let (_emulator, azure) = integration_tests::emulator(w, Duration::from_secs(2)).await;
+    let store = integration_tests::store(StoreKind::Embedded).await;
+    let (app, _) = integration_tests::app(store);
+    let app = app.with_validator(Arc::new(azure.validator().unwrap()));
+    let org = OrgId::parse(ORG).unwrap();
+    let start = Operation::Start {
+        account: AccountId::parse("act-0000feed").unwrap(),
+        connection: None,
+        credential: Default::default(),
+    };
+    let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
+        panic!()
+    };
+    for (i, command) in [app_registration(), client_secret(), subscription()]
+        .into_iter()
+        .enumerate()
+    {
+        let op = Operation::Submit {
+            connection: c.id,
+            command,
+        };
+        app.execute(&request(&format!("in{i}")), &org, op).await.unwrap();
+    }
+    let Outcome::Connected(c) = app
+        .execute(&request("connect"), &org, Operation::Connect { connection: c.id })
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(c.validation.unwrap().graph_manages_credentials, Some(false));
+}
