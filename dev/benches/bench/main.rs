@@ -5,6 +5,7 @@
 mod coldstart;
 mod connect;
 mod expiry_scan;
+mod health;
 mod lambdas;
 mod load;
 mod local_server;
@@ -32,7 +33,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
-        // BENCH_ONLY=steps,connect,scan,local,load,lambdas,coldstart picks figures (default: all).
+        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart picks figures (default: all).
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         let wants = |figure: &str| only.is_empty() || only.split(',').any(|f| f.trim() == figure);
 
@@ -78,6 +79,11 @@ fn main() {
         if wants("scan") {
             let n = std::env::var("BENCH_SCAN_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
             expiry_scan_bench(n).await;
+        }
+
+        if wants("health") {
+            let n = std::env::var("BENCH_HEALTH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+            health::health_bench(n).await;
         }
 
         if wants("local") {

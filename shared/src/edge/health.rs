@@ -130,3 +130,49 @@ async fn health_checks(State(handler): State<Arc<HealthHandler>>, req: Request) 
         Err(e) => problem_response(&e.into(), step),
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+    use serde_json::json;
+
+    use super::*;
+
+    fn value(canary: String) -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(canary.clone())),
+            Just(json!([canary.clone()])),
+            Just(json!({ "x": canary })),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<bool>().prop_map(|b| json!(b)),
+            Just(json!("2026-11-26T06:15:00Z")),
+            Just(Value::Null),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 512, failure_persistence: None, rng_seed: RngSeed::Fixed(0x4ea17), ..Config::default() })]
+
+        /// The schedule's input in any shape: it parses, or the error names a field and repeats
+        /// nothing it carried.
+        #[test]
+        fn any_schedule_input_parses_or_names_the_field(
+            entries in proptest::collection::vec((
+                proptest::sample::select(&["scheduledAt", "force", "runId", "other"][..]),
+                "Zq9~[A-Za-z0-9 ._-]{4,20}".prop_flat_map(value),
+            ), 0..4),
+        ) {
+            let payload = Value::Object(entries.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
+            if let Err(e) = parse_value::<PassInput>(payload.clone()) {
+                let super::super::error::EdgeError::Input { errors, .. } = &e else { panic!("{e:?}") };
+                prop_assert!(!errors.is_empty() && errors.iter().all(|f| !f.field.is_empty()));
+                let seen = format!("{errors:?}");
+                let text = payload.to_string();
+                for canary in text.split('"').filter(|s| s.starts_with("Zq9~")) {
+                    prop_assert!(!seen.contains(canary), "{canary} repeated in {seen}");
+                }
+            }
+        }
+    }
+}
