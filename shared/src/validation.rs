@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::azure::{AccessToken, AzureReads, Credential, GraphApps, TokenClient};
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::rbac;
-use crate::domain::role::required_actions;
+use crate::domain::role::RoleVersions;
 use crate::domain::{ClientId, ClientSecret, Proof, TenantId, ValidationInputs};
 use crate::issuer::{Issuer, SigningError};
 use crate::retry::{self, Backoff, GaveUp, Verdict};
@@ -26,6 +26,10 @@ pub struct Validated {
     pub warnings: Vec<String>,
     /// What Graph says of the app's credentials; `None` when Graph could not be asked.
     pub graph: Option<GraphFinding>,
+    /// The latest version of Spot's role, whose required actions were all found granted.
+    pub role_version: u32,
+    /// Actions of recommended versions not granted (a warning, not a failure).
+    pub missing_recommended: Vec<String>,
 }
 
 /// Whether the app may manage its own credentials (rotation needs it) and, where it may, the
@@ -49,6 +53,8 @@ pub struct Validator {
     graph: Option<(Arc<dyn GraphApps>, String)>,
     /// Our issuer: federated connections prove themselves with its assertions.
     issuer: Option<Arc<Issuer>>,
+    /// Spot's role, every version: what the app must (and should) be granted.
+    roles: Arc<RoleVersions>,
 }
 
 /// One attempt at a token: signing our assertion, or Azure, may fail.
@@ -72,7 +78,18 @@ impl Validator {
             budget,
             graph: None,
             issuer: None,
+            roles: Arc::new(RoleVersions::builtin()),
         }
+    }
+
+    /// Checks against these versions of Spot's role (the shipped ones by default).
+    pub fn with_roles(mut self, roles: Arc<RoleVersions>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    pub fn roles(&self) -> &Arc<RoleVersions> {
+        &self.roles
     }
 
     /// Lets federated connections sign in (a fresh assertion of `issuer` for each token request).
@@ -251,17 +268,24 @@ impl Validator {
                 )),
                 _ => {}
             }
-            let missing: Vec<String> = rbac::missing_actions(required_actions(), &perms)
+            let missing: Vec<String> = rbac::missing_actions(self.roles.required().into_iter(), &perms)
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
             if !missing.is_empty() {
                 return Err(ValidationFailure::MissingActions(missing));
             }
+            let missing_recommended: Vec<String> =
+                rbac::missing_actions(self.roles.recommended().into_iter(), &perms)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
             return Ok(Validated {
                 subscription_name: sub.display_name,
                 warnings,
                 graph,
+                role_version: self.roles.latest(),
+                missing_recommended,
             });
         }
     }

@@ -83,6 +83,7 @@ pub(crate) async fn health_bench(n: usize) {
                 secret_key_id: None,
                 secret_end: None,
                 credential: CredentialType::Secret,
+                role_version: 1,
             };
             c.apply(&Command::RecordValidation(linked), "seed-linked", now)
                 .unwrap();

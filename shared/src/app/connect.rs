@@ -49,6 +49,10 @@ impl App {
             secret_key_id: graph.and_then(|g| g.key_id.clone()),
             secret_end: graph.and_then(|g| g.secret_end),
             credential,
+            role_version: verdict.as_ref().map_or_else(
+                |_| current.validation.as_ref().map_or(1, |v| v.role_version),
+                |v| v.role_version,
+            ),
         };
         if let Some(d) = &diagnosis {
             tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, retryable = d.retryable, "connect failed");

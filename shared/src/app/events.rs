@@ -54,11 +54,14 @@ pub enum OutcomeEvent {
     /// the secret expires.
     #[serde(rename = "Rotation Unavailable")]
     RotationUnavailable(RotationUnavailable),
+    /// Spot's role has a newer version whose actions the customer's role lacks.
+    #[serde(rename = "Custom Role Outdated")]
+    CustomRoleOutdated(RoleOutdated),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 14] = [
+    pub const DETAIL_TYPES: [&'static str; 15] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -73,12 +76,28 @@ impl OutcomeEvent {
         "Connection Degraded",
         "Connection Restored",
         "Rotation Unavailable",
+        "Custom Role Outdated",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
     pub fn to_wire(&self) -> Result<OutEvent, serde_json::Error> {
         serde_json::from_value(serde_json::to_value(self)?)
     }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleOutdated {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    /// The version the connection's role was last validated at, and Spot's latest.
+    pub validated_version: u32,
+    pub latest_version: u32,
+    /// Exactly the actions to add (export the role again: same name, every action).
+    pub added_actions: Vec<String>,
+    /// Required: the connection is degraded until they are granted; otherwise a warning.
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::AppError;
-use super::events::{HealthChanged, OutcomeEvent, RotationUnavailable, Subject};
+use super::events::{HealthChanged, OutcomeEvent, RoleOutdated, RotationUnavailable, Subject};
 use super::operations::App;
 use super::request::{RequestMeta, Trigger};
 use crate::domain::diagnosis::{Diagnosis, ValidationFailure};
@@ -140,10 +140,12 @@ impl App {
             return Ok(Checked::Deferred);
         }
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
-        let mut graph = None;
+        let (mut graph, mut role_version, mut outdated) = (None, None, Vec::new());
         let verdict = match validator.validate(&inputs).await {
             Ok(v) => {
                 graph = v.graph.map(|g| g.manages_credentials);
+                role_version = Some(v.role_version);
+                outdated = v.missing_recommended;
                 HealthVerdict::Healthy
             }
             Err(failure) => {
@@ -173,7 +175,7 @@ impl App {
                 "health|{}|{}|{}",
                 health::period_index(now, schedule.period),
                 entry.connection,
-                verdict_key(&verdict)
+                verdict_key(&verdict, graph, role_version, &outdated)
             ),
             received_at: now,
             trigger: Trigger::Schedule,
@@ -183,6 +185,8 @@ impl App {
             inputs: inputs.fingerprint.clone(),
             verdict,
             graph_manages_credentials: graph,
+            role_version,
+            outdated,
         };
         let (after, wrote) = self
             .update_all(
@@ -207,8 +211,35 @@ impl App {
         if after.rotation.is_some() && could_rotate != Some(false) && can_rotate == Some(false) {
             self.publish(rotation_unavailable(&req, &entry.org, &after)).await;
         }
+        // Spot's role has a newer version the customer's role lacks: recommended actions (a
+        // warning, once per change), or required ones (the connection is degraded for them).
+        let was = connection
+            .health
+            .as_ref()
+            .map(|h| h.outdated.clone())
+            .unwrap_or_default();
+        let now_outdated = after
+            .health
+            .as_ref()
+            .map(|h| h.outdated.clone())
+            .unwrap_or_default();
+        if !now_outdated.is_empty() && now_outdated != was {
+            self.publish(role_outdated(
+                &req,
+                &entry.org,
+                &after,
+                validator,
+                now_outdated,
+                false,
+            ))
+            .await;
+        }
+        if let Some(missing) = newly_required(&connection, &after, validator) {
+            self.publish(role_outdated(&req, &entry.org, &after, validator, missing, true))
+                .await;
+        }
         if after.status == before {
-            // Only Graph's answer changed.
+            // Only what Graph or the role versions say changed.
             return Ok(Checked::Unchanged);
         }
         self.publish(health_event(&req, &entry.org, &after, before)).await;
@@ -224,11 +255,62 @@ enum Checked {
     Gone,
 }
 
-fn verdict_key(v: &HealthVerdict) -> String {
-    match v {
+/// Names everything a check may write: the verdict, Graph's answer, the role version and the
+/// recommended actions missing. The same findings in one period get the same key (written once);
+/// a different finding (the customer granted the actions meanwhile) is a write of its own.
+fn verdict_key(
+    v: &HealthVerdict,
+    graph: Option<bool>,
+    role_version: Option<u32>,
+    outdated: &[String],
+) -> String {
+    let verdict = match v {
         HealthVerdict::Healthy => "healthy".to_owned(),
-        HealthVerdict::Broken(d) => format!("{}:{}", d.step, d.code),
+        HealthVerdict::Broken(d) => format!("{}:{}:{}", d.step, d.code, d.missing_actions.join(",")),
+    };
+    let facts = format!("{verdict}|{graph:?}|{role_version:?}|{}", outdated.join(","));
+    // FNV-1a: short and stable (the key is kept among the connection's recent requests).
+    let hash = facts.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// The actions a degradation is about, when they are exactly what role versions newer than the one
+/// the connection was validated against added: the role is outdated, not broken.
+fn newly_required(
+    before: &Connection,
+    after: &Connection,
+    validator: &crate::validation::Validator,
+) -> Option<Vec<String>> {
+    if before.status == Status::Degraded || after.status != Status::Degraded {
+        return None;
     }
+    let d = after.health.as_ref()?.diagnosis.as_ref()?;
+    let validated = before.validation.as_ref().map_or(1, |v| v.role_version);
+    let roles = validator.roles();
+    let newer = |a: &String| roles.version_of(a).is_some_and(|v| v.version > validated);
+    (d.code == "missing-actions" && !d.missing_actions.is_empty() && d.missing_actions.iter().all(newer))
+        .then(|| d.missing_actions.clone())
+}
+
+/// `Custom Role Outdated`: exactly the actions the customer's role lacks of newer versions.
+fn role_outdated(
+    req: &RequestMeta,
+    org: &OrgId,
+    c: &Connection,
+    validator: &crate::validation::Validator,
+    added: Vec<String>,
+    required: bool,
+) -> OutcomeEvent {
+    OutcomeEvent::CustomRoleOutdated(RoleOutdated {
+        subject: Subject::new(req, org, Step::CustomRole, Some(c.id)),
+        account_id: c.account.clone(),
+        validated_version: c.validation.as_ref().map_or(1, |v| v.role_version),
+        latest_version: validator.roles().latest(),
+        added_actions: added,
+        required,
+    })
 }
 
 /// Rotation is on, and the app can no longer manage its own credentials in Graph: said now, before

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::role::RoleVersions;
 use crate::domain::{AccountId, Command, Connection, ConnectionId, CredentialType, OrgId, RoleFormat, Step};
 use crate::events::EventSink;
 use crate::issuer::Issuer;
@@ -121,6 +122,8 @@ pub struct App {
     pub(super) validator: Option<Arc<Validator>>,
     pub(super) issuer: Option<Arc<Issuer>>,
     pub(super) rotation: Option<Arc<dyn RotationStore>>,
+    /// Spot's role, every version: what "Export JSON Policy" hands out.
+    pub(super) roles: Arc<RoleVersions>,
 }
 
 impl App {
@@ -131,7 +134,14 @@ impl App {
             validator: None,
             issuer: None,
             rotation: None,
+            roles: Arc::new(RoleVersions::builtin()),
         }
+    }
+
+    /// Exports these versions of Spot's role (the shipped ones by default).
+    pub fn with_roles(mut self, roles: Arc<RoleVersions>) -> Self {
+        self.roles = roles;
+        self
     }
 
     /// Our OpenID issuer, if this function has one.
@@ -249,7 +259,7 @@ impl App {
                 Ok(Outcome::Role {
                     connection,
                     format,
-                    role: role.to_json(format),
+                    role: role.to_json_with(format, &self.roles),
                 })
             }
         }

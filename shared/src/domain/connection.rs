@@ -165,6 +165,8 @@ pub struct ValidationRecord {
     pub secret_end: Option<DateTime<Utc>>,
     /// The credential the validation used.
     pub credential: CredentialType,
+    /// The version of Spot's role whose required actions were found granted.
+    pub role_version: u32,
 }
 
 /// The last rotation of the client secret: which rotation (Secrets Manager's token), which version
@@ -209,6 +211,8 @@ pub struct HealthRecord {
     pub checked_at: DateTime<Utc>,
     /// While degraded: what broke.
     pub diagnosis: Option<FailureRecord>,
+    /// Actions of recommended role versions not granted, as last reported (`Custom Role Outdated`).
+    pub outdated: Vec<String>,
 }
 
 /// How Connect Account proves the app's identity.
@@ -280,6 +284,9 @@ pub enum Command {
         inputs: String,
         verdict: HealthVerdict,
         graph_manages_credentials: Option<bool>,
+        /// When healthy: the role version validated, and the recommended actions not granted.
+        role_version: Option<u32>,
+        outdated: Vec<String>,
     },
     /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
     SetRotation(Option<RotationSettings>),
@@ -591,6 +598,7 @@ impl Connection {
                         self.health = Some(HealthRecord {
                             checked_at: record.checked_at,
                             diagnosis: None,
+                            outdated: Vec::new(),
                         });
                     }
                     self.status = Status::Connected;
@@ -662,6 +670,8 @@ impl Connection {
                 inputs,
                 verdict,
                 graph_manages_credentials,
+                role_version,
+                outdated,
             } => {
                 if !matches!(self.status, Status::Connected | Status::Degraded) {
                     // Not linked (or expired): a health check has nothing to say.
@@ -679,6 +689,28 @@ impl Connection {
                         graph_changed = true;
                     }
                 }
+                // A newer role version granted (recorded), or recommended actions still missing
+                // (reported once per change).
+                if let (Some(version), Some(v)) = (role_version, self.validation.as_mut()) {
+                    if v.role_version != *version {
+                        v.role_version = *version;
+                        graph_changed = true;
+                    }
+                }
+                let reported = self
+                    .health
+                    .as_ref()
+                    .map(|h| h.outdated.as_slice())
+                    .unwrap_or_default();
+                if matches!(verdict, HealthVerdict::Healthy) && reported != outdated.as_slice() {
+                    let health = self.health.get_or_insert(HealthRecord {
+                        checked_at: at,
+                        diagnosis: None,
+                        outdated: Vec::new(),
+                    });
+                    health.outdated = outdated.clone();
+                    graph_changed = true;
+                }
                 let now_diagnosis = self.health.as_ref().and_then(|h| h.diagnosis.as_ref());
                 let health_changed = match (self.status, verdict) {
                     (Status::Connected, HealthVerdict::Healthy) => false,
@@ -688,6 +720,7 @@ impl Connection {
                         self.health = Some(HealthRecord {
                             checked_at: at,
                             diagnosis: Some(d.clone()),
+                            outdated: Vec::new(),
                         });
                         true
                     }
@@ -696,6 +729,7 @@ impl Connection {
                         self.health = Some(HealthRecord {
                             checked_at: at,
                             diagnosis: None,
+                            outdated: outdated.clone(),
                         });
                         true
                     }
@@ -852,6 +886,7 @@ mod tests {
             secret_key_id: None,
             secret_end: None,
             credential: c.credential_type,
+            role_version: 1,
         }
     }
 

@@ -124,6 +124,13 @@ struct ValidationDoc {
     secret_end: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "is_secret")]
     credential: CredentialType,
+    #[serde(default = "first_version")]
+    role_version: u32,
+}
+
+/// Documents written before role versions were validated against version 1.
+fn first_version() -> u32 {
+    1
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +160,7 @@ impl From<&ValidationRecord> for ValidationDoc {
             secret_key_id: v.secret_key_id.clone(),
             secret_end: v.secret_end,
             credential: v.credential,
+            role_version: v.role_version,
         }
     }
 }
@@ -175,6 +183,7 @@ impl From<ValidationDoc> for ValidationRecord {
             secret_key_id: v.secret_key_id,
             secret_end: v.secret_end,
             credential: v.credential,
+            role_version: v.role_version,
         }
     }
 }
@@ -185,6 +194,8 @@ struct HealthDoc {
     checked_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     diagnosis: Option<FailureDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    outdated: Vec<String>,
 }
 
 impl FailureDoc {
@@ -262,6 +273,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         health: c.health.as_ref().map(|h| HealthDoc {
             checked_at: h.checked_at,
             diagnosis: h.diagnosis.as_ref().map(FailureDoc::of),
+            outdated: h.outdated.clone(),
         }),
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -324,6 +336,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         health: doc.health.map(|h| super::health::HealthRecord {
             checked_at: h.checked_at,
             diagnosis: h.diagnosis.map(FailureDoc::record),
+            outdated: h.outdated,
         }),
         created_at: doc.created_at,
         updated_at: doc.updated_at,

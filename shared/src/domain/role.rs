@@ -20,6 +20,139 @@ pub fn required_actions() -> impl Iterator<Item = &'static str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
+const VERSIONS_TXT: &str = include_str!("../../data/role-versions.txt");
+
+/// One version of Spot's role: the actions it adds, and whether a connection must have them
+/// (degraded until granted) or should (a warning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleVersion {
+    pub version: u32,
+    pub added: Vec<String>,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleVersionsError {
+    #[error("line {0}: expected `version N required` or `version N recommended`")]
+    BadHeader(usize),
+    #[error("line {0}: an action before any `version` line")]
+    NoVersion(usize),
+    #[error("version {0}: versions must count up from 2 by one")]
+    OutOfOrder(u32),
+    #[error("version {0} adds no action, or one an earlier version has")]
+    NothingNew(u32),
+}
+
+/// Every version of Spot's role, oldest first: version 1 is the 85 actions
+/// (`shared/data/spot-azure-role-actions.txt`), later ones come from `shared/data/role-versions.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleVersions {
+    versions: Vec<RoleVersion>,
+}
+
+impl RoleVersions {
+    /// Version 1 alone: the 85 actions.
+    pub fn builtin_v1() -> Self {
+        Self {
+            versions: vec![RoleVersion {
+                version: 1,
+                added: required_actions().map(str::to_owned).collect(),
+                required: true,
+            }],
+        }
+    }
+
+    /// The versions shipped in the binary.
+    pub fn builtin() -> Self {
+        let first = Self::builtin_v1();
+        // The data file is tested to parse (`the_shipped_versions_parse`); version 1 alone otherwise.
+        Self::parse(VERSIONS_TXT)
+            .and_then(|later| later.into_iter().try_fold(first.clone(), |all, v| all.with(v)))
+            .unwrap_or(first)
+    }
+
+    /// The later versions of a text in the data file's format.
+    pub fn parse(text: &str) -> Result<Vec<RoleVersion>, RoleVersionsError> {
+        let mut out: Vec<RoleVersion> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("version ") {
+                let mut words = rest.split_whitespace();
+                let version = words.next().and_then(|n| n.parse().ok());
+                let required = match words.next() {
+                    Some("required") => true,
+                    Some("recommended") => false,
+                    _ => return Err(RoleVersionsError::BadHeader(i + 1)),
+                };
+                let version = version.ok_or(RoleVersionsError::BadHeader(i + 1))?;
+                out.push(RoleVersion {
+                    version,
+                    added: Vec::new(),
+                    required,
+                });
+            } else {
+                let current = out.last_mut().ok_or(RoleVersionsError::NoVersion(i + 1))?;
+                current.added.push(line.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// These versions and `next` (the next number, adding only new actions).
+    pub fn with(mut self, next: RoleVersion) -> Result<Self, RoleVersionsError> {
+        if next.version != self.latest() + 1 {
+            return Err(RoleVersionsError::OutOfOrder(next.version));
+        }
+        let known: std::collections::HashSet<String> =
+            self.actions().iter().map(|a| a.to_ascii_lowercase()).collect();
+        if next.added.is_empty() || next.added.iter().any(|a| known.contains(&a.to_ascii_lowercase())) {
+            return Err(RoleVersionsError::NothingNew(next.version));
+        }
+        self.versions.push(next);
+        Ok(self)
+    }
+
+    pub fn latest(&self) -> u32 {
+        self.versions.last().map_or(1, |v| v.version)
+    }
+
+    /// Every action of every version, in order: what an exported role grants.
+    pub fn actions(&self) -> Vec<&str> {
+        self.versions
+            .iter()
+            .flat_map(|v| v.added.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// What a connection must have.
+    pub fn required(&self) -> Vec<&str> {
+        self.versions
+            .iter()
+            .filter(|v| v.required)
+            .flat_map(|v| v.added.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// What a connection should have, beyond the required.
+    pub fn recommended(&self) -> Vec<&str> {
+        self.versions
+            .iter()
+            .filter(|v| !v.required)
+            .flat_map(|v| v.added.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The version that added `action` (any case).
+    pub fn version_of(&self, action: &str) -> Option<&RoleVersion> {
+        self.versions
+            .iter()
+            .find(|v| v.added.iter().any(|a| a.eq_ignore_ascii_case(action)))
+    }
+}
+
 /// Which JSON shape to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,7 +195,13 @@ impl CustomRole {
     }
 
     pub fn to_json(&self, format: RoleFormat) -> Value {
-        let actions: Vec<&str> = required_actions().collect();
+        self.to_json_with(format, &RoleVersions::builtin())
+    }
+
+    /// The role with every action of `versions`, under the same name whatever the version: the
+    /// customer updates the role they have.
+    pub fn to_json_with(&self, format: RoleFormat, versions: &RoleVersions) -> Value {
+        let actions = versions.actions();
         match format {
             RoleFormat::Portal => json!({
                 "properties": {
@@ -108,6 +247,80 @@ mod tests {
         lower.dedup();
         assert_eq!(lower.len(), 85);
         assert!(actions.contains(&"Microsoft.Compute/virtualMachines/*"));
+    }
+
+    #[test]
+    fn the_shipped_versions_parse() {
+        let later = RoleVersions::parse(VERSIONS_TXT).unwrap();
+        let all = later
+            .into_iter()
+            .try_fold(RoleVersions::builtin_v1(), |all, v| all.with(v))
+            .unwrap();
+        assert_eq!(all, RoleVersions::builtin());
+        assert_eq!(
+            RoleVersions::builtin().actions().len(),
+            RoleVersions::builtin()
+                .versions
+                .iter()
+                .map(|v| v.added.len())
+                .sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn versions_add_new_actions_in_order() {
+        let text = "# a comment\nversion 2 recommended\nMicrosoft.A/x/read\nMicrosoft.A/y/read # why\n\nversion 3 required\nMicrosoft.B/z/write\n";
+        let later = RoleVersions::parse(text).unwrap();
+        assert_eq!(later.len(), 2);
+        let all = later
+            .into_iter()
+            .try_fold(RoleVersions::builtin_v1(), |a, v| a.with(v))
+            .unwrap();
+        assert_eq!(all.latest(), 3);
+        assert_eq!(all.actions().len(), 88);
+        assert_eq!(all.required().len(), 86);
+        assert_eq!(
+            all.recommended(),
+            vec!["Microsoft.A/x/read", "Microsoft.A/y/read"]
+        );
+        assert_eq!(all.version_of("microsoft.b/z/WRITE").map(|v| v.version), Some(3));
+        let role = CustomRole::for_subscription(sub());
+        assert_eq!(
+            role.to_json_with(RoleFormat::Cli, &all)["Name"],
+            role.to_json(RoleFormat::Cli)["Name"]
+        );
+        assert_eq!(
+            role.to_json_with(RoleFormat::Cli, &all)["Actions"]
+                .as_array()
+                .unwrap()
+                .len(),
+            88
+        );
+        for (bad, err) in [
+            ("Microsoft.A/x/read", RoleVersionsError::NoVersion(1)),
+            ("version two required", RoleVersionsError::BadHeader(1)),
+            ("version 2 maybe", RoleVersionsError::BadHeader(1)),
+        ] {
+            assert_eq!(RoleVersions::parse(bad), Err(err), "{bad}");
+        }
+        let again = RoleVersion {
+            version: 2,
+            added: vec!["Microsoft.Compute/virtualMachines/*".into()],
+            required: true,
+        };
+        assert_eq!(
+            RoleVersions::builtin_v1().with(again),
+            Err(RoleVersionsError::NothingNew(2))
+        );
+        let skip = RoleVersion {
+            version: 3,
+            added: vec!["X/y".into()],
+            required: true,
+        };
+        assert_eq!(
+            RoleVersions::builtin_v1().with(skip),
+            Err(RoleVersionsError::OutOfOrder(3))
+        );
     }
 
     #[test]

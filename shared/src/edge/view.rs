@@ -70,6 +70,8 @@ pub struct ValidationView {
     pub failure: Option<FailureView>,
     /// Whether the app may manage its own credentials (rotation needs it).
     pub graph_manages_credentials: Option<bool>,
+    /// The version of Spot's role whose required actions were found granted.
+    pub role_version: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +83,9 @@ pub struct HealthView {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<FailureView>,
+    /// Actions of newer, recommended versions of Spot's role that the role lacks (a warning).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outdated_actions: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +126,7 @@ impl From<&Connection> for ConnectionView {
                 warnings: v.warnings.clone(),
                 subscription_name: v.subscription_name.clone(),
                 graph_manages_credentials: v.graph_manages_credentials,
+                role_version: v.role_version,
                 failure: v.failure.as_ref().map(|f| FailureView {
                     step: f.step,
                     code: f.code.clone(),
@@ -162,5 +168,6 @@ pub fn health_of(c: &Connection) -> Option<HealthView> {
                 retryable: f.retryable,
                 missing_actions: f.missing_actions.clone(),
             }),
+        outdated_actions: c.health.as_ref().map(|h| h.outdated.clone()).unwrap_or_default(),
     })
 }

@@ -23,6 +23,7 @@ const SCHEDULE: HealthSchedule = HealthSchedule {
 
 struct Setup {
     emulator: azure_emulator::Emulator,
+    emulator_url: String,
     store: Arc<dyn ConnectionStore>,
     app: App,
     sink: Arc<MemorySink>,
@@ -45,6 +46,7 @@ impl Setup {
     /// A connection walked to `connected` on `kind`.
     async fn connected(kind: StoreKind) -> Self {
         let (emulator, azure) = integration_tests::emulator(world(), Duration::from_secs(2)).await;
+        let emulator_url = azure.endpoints().authority_host;
         let store = integration_tests::store(kind).await;
         let sink = Arc::new(MemorySink::default());
         let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
@@ -73,6 +75,7 @@ impl Setup {
         };
         Self {
             emulator,
+            emulator_url,
             store,
             app,
             sink,
@@ -508,4 +511,136 @@ async fn reading_the_app_is_not_managing_it() {
         panic!()
     };
     assert_eq!(c.validation.unwrap().graph_manages_credentials, Some(false));
+}
+
+/// Version 2 of Spot's role: three new actions.
+fn version_2(required: bool) -> Arc<shared::domain::role::RoleVersions> {
+    let v2 = shared::domain::role::RoleVersion {
+        version: 2,
+        added: vec![
+            "Microsoft.Compute/hostGroups/read".into(),
+            "Microsoft.Compute/hostGroups/hosts/read".into(),
+            "Microsoft.Compute/proximityPlacementGroups/write".into(),
+        ],
+        required,
+    };
+    Arc::new(shared::domain::role::RoleVersions::builtin_v1().with(v2).unwrap())
+}
+
+/// The same store and events, after Spot deployed the role's version 2.
+async fn upgraded(s: &Setup, roles: Arc<shared::domain::role::RoleVersions>) -> App {
+    let url = s.emulator_url.clone();
+    let azure = shared::config::AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(url.clone())
+        }
+        "AZURE_VALIDATION_BUDGET_MS" => Some("2000".into()),
+        _ => None,
+    })
+    .unwrap();
+    App::new(s.store.clone(), s.sink.clone())
+        .with_validator(Arc::new(azure.validator().unwrap().with_roles(roles.clone())))
+        .with_roles(roles)
+}
+
+#[tokio::test]
+async fn a_required_role_version_degrades_until_granted_and_the_export_upgrades_the_same_role() {
+    for kind in STORES {
+        let s = Setup::connected(kind).await;
+        let roles = version_2(true);
+        let added: Vec<String> = roles.actions()[85..].iter().map(|a| (*a).to_owned()).collect();
+        let app = upgraded(&s, roles.clone()).await;
+        let pass = || app.health_pass("forced", Utc::now(), Window::All, SCHEDULE);
+        let report = pass().await.unwrap();
+        assert_eq!(report.degraded, 1, "{kind:?}: {report:?}");
+        let (status, d) = s.status().await;
+        let d = d.unwrap();
+        assert_eq!(
+            (status, d.step.as_str(), d.code.as_str()),
+            (Status::Degraded, "custom-role", "missing-actions")
+        );
+        let mut missing = d.missing_actions.clone();
+        missing.sort();
+        let mut want = added.clone();
+        want.sort();
+        assert_eq!(missing, want, "{kind:?}: exactly the added actions");
+        let outdated = s.events("Custom Role Outdated");
+        assert_eq!(outdated.len(), 1, "{kind:?}");
+        assert_eq!(
+            (
+                outdated[0]["required"].as_bool(),
+                outdated[0]["latestVersion"].as_u64()
+            ),
+            (Some(true), Some(2))
+        );
+        assert_eq!(outdated[0]["addedActions"].as_array().unwrap().len(), 3);
+        // The export: the same role name, every action of both versions.
+        let export = Operation::ExportRole {
+            connection: s.id,
+            format: shared::domain::RoleFormat::Cli,
+        };
+        let Outcome::Role { role, .. } = app.execute(&request("export"), &s.org, export).await.unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            role["Name"],
+            format!("spotCustomRole_{}", "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab")
+        );
+        assert_eq!(role["Actions"].as_array().unwrap().len(), 88, "{kind:?}");
+        // The customer updates the role they have; the next pass restores the connection.
+        s.emulator
+            .update(|w| w.subscriptions[0].grants[0].actions.extend(added.iter().cloned()));
+        let report = pass().await.unwrap();
+        assert_eq!(report.restored, 1, "{kind:?}: {report:?}");
+        let c = s.store.load(&s.org, &s.id).await.unwrap().unwrap().connection;
+        assert_eq!(
+            (c.status, c.validation.unwrap().role_version),
+            (Status::Connected, 2),
+            "{kind:?}"
+        );
+        assert_eq!(
+            s.events("Custom Role Outdated").len(),
+            1,
+            "{kind:?}: announced once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_recommended_role_version_is_a_warning_only() {
+    for kind in STORES {
+        let s = Setup::connected(kind).await;
+        let roles = version_2(false);
+        let added: Vec<String> = roles.actions()[85..].iter().map(|a| (*a).to_owned()).collect();
+        let app = upgraded(&s, roles).await;
+        let pass = || app.health_pass("forced", Utc::now(), Window::All, SCHEDULE);
+        let report = pass().await.unwrap();
+        assert_eq!(report.degraded, 0, "{kind:?}: {report:?}");
+        let c = s.store.load(&s.org, &s.id).await.unwrap().unwrap().connection;
+        assert_eq!(c.status, Status::Connected);
+        assert_eq!(c.health.as_ref().unwrap().outdated, added, "{kind:?}");
+        let outdated = s.events("Custom Role Outdated");
+        assert_eq!(
+            (outdated.len(), outdated[0]["required"].as_bool()),
+            (1, Some(false)),
+            "{kind:?}"
+        );
+        // Still missing: nothing written, nothing announced again.
+        let version = s.store.load(&s.org, &s.id).await.unwrap().unwrap().version;
+        pass().await.unwrap();
+        assert_eq!(
+            s.store.load(&s.org, &s.id).await.unwrap().unwrap().version,
+            version,
+            "{kind:?}"
+        );
+        assert_eq!(s.events("Custom Role Outdated").len(), 1, "{kind:?}");
+        // Granted: the warning clears.
+        s.emulator
+            .update(|w| w.subscriptions[0].grants[0].actions.extend(added.iter().cloned()));
+        pass().await.unwrap();
+        let c = s.store.load(&s.org, &s.id).await.unwrap().unwrap().connection;
+        assert!(c.health.unwrap().outdated.is_empty(), "{kind:?}");
+        assert_eq!(s.events("Custom Role Outdated").len(), 1, "{kind:?}");
+    }
 }
