@@ -268,18 +268,17 @@ impl Validator {
                 )),
                 _ => {}
             }
-            let missing: Vec<String> = rbac::missing_actions(self.roles.required().into_iter(), &perms)
+            let missing: Vec<String> = rbac::missing_actions(self.roles.required(), &perms)
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
             if !missing.is_empty() {
                 return Err(ValidationFailure::MissingActions(missing));
             }
-            let missing_recommended: Vec<String> =
-                rbac::missing_actions(self.roles.recommended().into_iter(), &perms)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
+            let missing_recommended: Vec<String> = rbac::missing_actions(self.roles.recommended(), &perms)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
             return Ok(Validated {
                 subscription_name: sub.display_name,
                 warnings,
