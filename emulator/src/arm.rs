@@ -157,3 +157,49 @@ pub(crate) async fn permissions(
     }
     axum::Json(body).into_response()
 }
+
+/// `GET /subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments`: the caller's own
+/// role assignments on the subscription (as `$filter=principalId eq '{oid}'` for the caller gives),
+/// each naming its role definition.
+pub(crate) async fn role_assignments(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let world = emu.world();
+    let (token, sub) = match arm_access(&world, &headers, &query, &id) {
+        Ok(ok) => ok,
+        Err(r) => return *r,
+    };
+    let principal = world
+        .tenants
+        .iter()
+        .flat_map(|t| t.apps.iter())
+        .find(|a| a.app_id.eq_ignore_ascii_case(&token.app_id))
+        .map(|a| a.principal_id.clone())
+        .unwrap_or_default();
+    let value: Vec<Value> = visible_grants(&world, &sub, &token)
+        .iter()
+        .map(|g| {
+            let role = if g.role_definition_id.is_empty() {
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{}|{}", sub.id, g.app_id).as_bytes()).to_string()
+            } else {
+                g.role_definition_id.clone()
+            };
+            let assignment = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{}|{role}", sub.id, g.app_id).as_bytes());
+            json!({
+                "id": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleAssignments/{assignment}", sub.id),
+                "name": assignment.to_string(),
+                "type": "Microsoft.Authorization/roleAssignments",
+                "properties": {
+                    "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}", sub.id),
+                    "principalId": principal,
+                    "principalType": "ServicePrincipal",
+                    "scope": format!("/subscriptions/{}", sub.id),
+                }
+            })
+        })
+        .collect();
+    axum::Json(json!({ "value": value })).into_response()
+}

@@ -67,6 +67,8 @@ pub(crate) struct Token {
     pub(crate) issued: DateTime<Utc>,
     /// Application permissions (Graph): what the caller may do there.
     pub(crate) roles: Vec<String>,
+    /// The app's service principal (object id), as Entra puts it in app-only tokens.
+    pub(crate) oid: Option<String>,
 }
 
 impl Token {
@@ -85,6 +87,9 @@ impl Token {
         });
         if !self.roles.is_empty() {
             payload["roles"] = json!(self.roles);
+        }
+        if let Some(oid) = &self.oid {
+            payload["oid"] = json!(oid);
         }
         format!("{}.{}.emu", b64(&header), b64(&payload))
     }
@@ -111,6 +116,7 @@ impl Token {
                 .as_array()
                 .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
+            oid: claims["oid"].as_str().map(str::to_owned),
         })
     }
 
@@ -292,6 +298,7 @@ pub(crate) async fn token(
         resource,
         issued: now,
         roles,
+        oid: Some(app.principal_id.clone()).filter(|p| !p.is_empty()),
     };
     axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token.encode()}))
         .into_response()

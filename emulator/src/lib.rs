@@ -26,7 +26,7 @@ mod world;
 pub use behaviour::{Behaviour, Recorded};
 pub use world::{App, FederatedCredential, Grant, Password, Subscription, Tenant, World};
 
-use arm::{permissions, subscription};
+use arm::{permissions, role_assignments, subscription};
 use behaviour::azure_behaviour;
 use control::{
     add_federated_credential, add_grant, clear_requests, get_requests, get_world, put_behaviour, put_world,
@@ -96,6 +96,10 @@ impl Emulator {
             .route(
                 "/subscriptions/{id}/providers/Microsoft.Authorization/permissions",
                 get(permissions),
+            )
+            .route(
+                "/subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments",
+                get(role_assignments),
             )
             .route("/v1.0/{app}", get(graph_application))
             .route("/v1.0/{app}/{action}", post(graph_action).get(graph_list))

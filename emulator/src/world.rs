@@ -132,6 +132,9 @@ pub struct Subscription {
 #[serde(rename_all = "camelCase", default)]
 pub struct Grant {
     pub app_id: String,
+    /// The id (GUID) of the role definition assigned; empty: one derived from the subscription
+    /// and the app.
+    pub role_definition_id: String,
     pub actions: Vec<String>,
     pub not_actions: Vec<String>,
     /// When it was assigned; with [`Behaviour::propagation_seconds`], tokens issued before it

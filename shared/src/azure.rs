@@ -95,6 +95,17 @@ impl AccessToken {
     /// The application permissions the token carries (its `roles` claim): Entra's access tokens
     /// are JWTs. Read, not verified: the token came from Entra's token endpoint over TLS, and it
     /// only tells us what the app may do, not who anyone is. None when it is not a JWT.
+    /// One string claim of the token's payload (e.g. `oid`), read like [`Self::roles`].
+    pub fn claim(&self, name: &str) -> Option<String> {
+        use base64::Engine;
+        let payload = self.0.expose_secret().split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        claims.get(name)?.as_str().map(str::to_owned)
+    }
+
     pub fn roles(&self) -> Vec<String> {
         use base64::Engine;
         #[derive(Deserialize)]
@@ -147,6 +158,13 @@ pub trait AzureReads: Send + Sync + std::fmt::Debug {
         token: &AccessToken,
         id: &SubscriptionId,
     ) -> Result<Vec<PermissionEntry>, AzureFailure>;
+    /// The ids (GUIDs) of the role definitions assigned to the caller on the subscription (Spot's
+    /// role grants `Microsoft.Authorization/roleAssignments/read`).
+    async fn assigned_roles(
+        &self,
+        token: &AccessToken,
+        id: &SubscriptionId,
+    ) -> Result<Vec<String>, AzureFailure>;
 }
 
 /// One password credential of an app registration, as Graph lists it (never the secret text).
@@ -474,6 +492,48 @@ impl AzureReads for AzureHttp {
         Err(AzureFailure::Protocol(format!(
             "more than {MAX_PAGES} pages of permissions"
         )))
+    }
+
+    async fn assigned_roles(
+        &self,
+        token: &AccessToken,
+        id: &SubscriptionId,
+    ) -> Result<Vec<String>, AzureFailure> {
+        #[derive(Deserialize)]
+        struct Page {
+            value: Vec<Assignment>,
+        }
+        #[derive(Deserialize)]
+        struct Assignment {
+            properties: Properties,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Properties {
+            role_definition_id: String,
+        }
+        // The caller's own assignments: its service principal is the token's `oid`.
+        let principal = token.claim("oid").unwrap_or_default();
+        let url = format!(
+            "{}/subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments?api-version={PERMISSIONS_API}&$filter=principalId%20eq%20'{principal}'",
+            self.cloud.resource_manager
+        );
+        let res = self.get_ok(&url, token, Api::Arm).await?;
+        let page: Page = read_json(res, "role assignments answer unreadable").await?;
+        let mut roles: Vec<String> = page
+            .value
+            .into_iter()
+            .filter_map(|a| {
+                a.properties
+                    .role_definition_id
+                    .rsplit('/')
+                    .next()
+                    .map(str::to_ascii_lowercase)
+            })
+            .collect();
+        roles.sort();
+        roles.dedup();
+        Ok(roles)
     }
 }
 

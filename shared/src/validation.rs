@@ -30,6 +30,8 @@ pub struct Validated {
     pub role_version: u32,
     /// Actions of recommended versions not granted (a warning, not a failure).
     pub missing_recommended: Vec<String>,
+    /// The id of the one role definition assigned to the app, when there is exactly one.
+    pub role_id: Option<String>,
 }
 
 /// Whether the app may manage its own credentials (rotation needs it) and, where it may, the
@@ -228,10 +230,14 @@ impl Validator {
                 self.graph_token(inputs, deadline)
             );
             let token = token?;
-            let (sub, perms, graph) = tokio::join!(
+            let (sub, perms, graph, assigned) = tokio::join!(
                 retrying(deadline, || self.reads.subscription(&token, &inputs.subscription)),
                 retrying(deadline, || self.reads.permissions(&token, &inputs.subscription)),
                 self.graph_look(graph_token.as_ref(), inputs, deadline),
+                // Which role is assigned, for the export to name it (best effort).
+                retrying(deadline, || self
+                    .reads
+                    .assigned_roles(&token, &inputs.subscription)),
             );
             let token_rejected = stale_token(&sub) || stale_token(&perms);
             if token_rejected && !refreshed {
@@ -279,12 +285,15 @@ impl Validator {
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
+            // One role assigned: the customer's custom role, whose id the export can name.
+            let role_id = assigned.ok().filter(|r| r.len() == 1).and_then(|mut r| r.pop());
             return Ok(Validated {
                 subscription_name: sub.display_name,
                 warnings,
                 graph,
                 role_version: self.roles.latest(),
                 missing_recommended,
+                role_id,
             });
         }
     }

@@ -84,6 +84,7 @@ pub(crate) async fn health_bench(n: usize) {
                 secret_end: None,
                 credential: CredentialType::Secret,
                 role_version: 1,
+                role_id: None,
             };
             c.apply(&Command::RecordValidation(linked), "seed-linked", now)
                 .unwrap();

@@ -53,6 +53,7 @@ impl App {
                 |_| current.validation.as_ref().map_or(1, |v| v.role_version),
                 |v| v.role_version,
             ),
+            role_id: verdict.as_ref().ok().and_then(|v| v.role_id.clone()),
         };
         if let Some(d) = &diagnosis {
             tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, retryable = d.retryable, "connect failed");

@@ -255,11 +255,15 @@ impl App {
                 let connection = self
                     .update(req, org, &connection, &Command::ExportCustomRole)
                     .await?;
-                let role = connection.custom_role()?;
+                let role = connection.custom_role()?.to_json_with(
+                    format,
+                    &self.roles,
+                    connection.validation.as_ref().and_then(|v| v.role_id.as_deref()),
+                );
                 Ok(Outcome::Role {
                     connection,
                     format,
-                    role: role.to_json_with(format, &self.roles),
+                    role,
                 })
             }
         }

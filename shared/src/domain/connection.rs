@@ -167,6 +167,9 @@ pub struct ValidationRecord {
     pub credential: CredentialType,
     /// The version of Spot's role whose required actions were found granted.
     pub role_version: u32,
+    /// The id of the role definition assigned to the app (when it has exactly one): the export
+    /// names it, so the customer updates that role.
+    pub role_id: Option<String>,
 }
 
 /// The last rotation of the client secret: which rotation (Secrets Manager's token), which version
@@ -887,6 +890,7 @@ mod tests {
             secret_end: None,
             credential: c.credential_type,
             role_version: 1,
+            role_id: None,
         }
     }
 

@@ -126,6 +126,8 @@ struct ValidationDoc {
     credential: CredentialType,
     #[serde(default = "first_version")]
     role_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role_id: Option<String>,
 }
 
 /// Documents written before role versions were validated against version 1.
@@ -161,6 +163,7 @@ impl From<&ValidationRecord> for ValidationDoc {
             secret_end: v.secret_end,
             credential: v.credential,
             role_version: v.role_version,
+            role_id: v.role_id.clone(),
         }
     }
 }
@@ -184,6 +187,7 @@ impl From<ValidationDoc> for ValidationRecord {
             secret_end: v.secret_end,
             credential: v.credential,
             role_version: v.role_version,
+            role_id: v.role_id,
         }
     }
 }

@@ -195,14 +195,15 @@ impl CustomRole {
     }
 
     pub fn to_json(&self, format: RoleFormat) -> Value {
-        self.to_json_with(format, &RoleVersions::builtin())
+        self.to_json_with(format, &RoleVersions::builtin(), None)
     }
 
     /// The role with every action of `versions`, under the same name whatever the version: the
-    /// customer updates the role they have.
-    pub fn to_json_with(&self, format: RoleFormat, versions: &RoleVersions) -> Value {
+    /// customer updates the role they have. `id`: the role definition's id when known (the CLI
+    /// format names it, for `az role definition update`).
+    pub fn to_json_with(&self, format: RoleFormat, versions: &RoleVersions, id: Option<&str>) -> Value {
         let actions = versions.actions();
-        match format {
+        let mut role = match format {
             RoleFormat::Portal => json!({
                 "properties": {
                     "roleName": self.name(),
@@ -226,7 +227,11 @@ impl CustomRole {
                 "NotDataActions": [],
                 "AssignableScopes": [self.scope()],
             }),
+        };
+        if let (RoleFormat::Cli, Some(id)) = (format, id) {
+            role["Id"] = Value::String(id.to_owned());
         }
+        role
     }
 }
 
@@ -286,11 +291,11 @@ mod tests {
         assert_eq!(all.version_of("microsoft.b/z/WRITE").map(|v| v.version), Some(3));
         let role = CustomRole::for_subscription(sub());
         assert_eq!(
-            role.to_json_with(RoleFormat::Cli, &all)["Name"],
+            role.to_json_with(RoleFormat::Cli, &all, None)["Name"],
             role.to_json(RoleFormat::Cli)["Name"]
         );
         assert_eq!(
-            role.to_json_with(RoleFormat::Cli, &all)["Actions"]
+            role.to_json_with(RoleFormat::Cli, &all, None)["Actions"]
                 .as_array()
                 .unwrap()
                 .len(),
@@ -320,6 +325,24 @@ mod tests {
         assert_eq!(
             RoleVersions::builtin_v1().with(skip),
             Err(RoleVersionsError::OutOfOrder(3))
+        );
+    }
+
+    #[test]
+    fn the_cli_format_names_the_role_id_when_known() {
+        let role = CustomRole::for_subscription(sub());
+        let id = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+        let versions = RoleVersions::builtin();
+        assert_eq!(role.to_json_with(RoleFormat::Cli, &versions, Some(id))["Id"], id);
+        assert!(
+            role.to_json_with(RoleFormat::Cli, &versions, None)
+                .get("Id")
+                .is_none()
+        );
+        assert!(
+            role.to_json_with(RoleFormat::Portal, &versions, Some(id))
+                .get("Id")
+                .is_none()
         );
     }
 

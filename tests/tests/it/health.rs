@@ -31,15 +31,20 @@ struct Setup {
     id: ConnectionId,
 }
 
+/// The id of the custom role assigned to the app in the emulator.
+const ROLE_ID: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+
 fn world() -> azure_emulator::World {
-    azure_emulator::World::single(
+    let mut w = azure_emulator::World::single(
         "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "contoso.onmicrosoft.com",
         "11111111-2222-4333-8444-555555555555",
         &[SECRET],
         "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
         Some(required_actions().map(str::to_owned).collect()),
-    )
+    );
+    w.subscriptions[0].grants[0].role_definition_id = ROLE_ID.into();
+    w
 }
 
 impl Setup {
@@ -588,6 +593,9 @@ async fn a_required_role_version_degrades_until_granted_and_the_export_upgrades_
             format!("spotCustomRole_{}", "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab")
         );
         assert_eq!(role["Actions"].as_array().unwrap().len(), 88, "{kind:?}");
+        // And the id of the role assigned to the app, read at Connect Account: `az role definition
+        // update` changes that role.
+        assert_eq!(role["Id"], ROLE_ID, "{kind:?}: {role}");
         // The customer updates the role they have; the next pass restores the connection.
         s.emulator
             .update(|w| w.subscriptions[0].grants[0].actions.extend(added.iter().cloned()));
