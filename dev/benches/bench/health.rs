@@ -86,7 +86,7 @@ pub(crate) async fn health_bench(n: usize) {
                 role_version: 1,
                 role_id: None,
             };
-            c.apply(&Command::RecordValidation(linked), "seed-linked", now)
+            c.apply(&Command::RecordValidation(Box::new(linked)), "seed-linked", now)
                 .unwrap();
             store
                 .create(&c, &WriteToken::derive(&format!("seed-{i}"), None, 0))

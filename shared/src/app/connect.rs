@@ -65,7 +65,7 @@ impl App {
             }
         }
         let connection = self
-            .update(req, org, id, &Command::RecordValidation(record))
+            .update(req, org, id, &Command::RecordValidation(Box::new(record)))
             .await?;
         if diagnosis.is_none() && credential == CredentialType::Federated {
             self.retire_secret(org, id, &current, &inputs, validator).await?;

@@ -274,7 +274,7 @@ pub enum Command {
     /// "Export JSON Policy": hands out the role and records that it was handed out.
     ExportCustomRole,
     /// Connect Account's verdict on the inputs it validated.
-    RecordValidation(ValidationRecord),
+    RecordValidation(Box<ValidationRecord>),
     /// The expiry scan sent the reminder of this threshold (days before expiry).
     RecordReminder {
         threshold: u32,
@@ -616,7 +616,7 @@ impl Connection {
                 } else {
                     self.status = Status::Failed;
                 }
-                self.validation = Some(record.clone());
+                self.validation = Some((**record).clone());
                 true
             }
             Command::RecordReminder { threshold } => {
@@ -939,7 +939,7 @@ mod tests {
         let inputs = c.validation_inputs().unwrap();
         assert!(matches!(inputs.proof, Proof::Federated { .. }));
         assert!(inputs.proof.secret().is_none());
-        c.apply(&Command::RecordValidation(record(&c, None)), "r7", at)
+        c.apply(&Command::RecordValidation(Box::new(record(&c, None))), "r7", at)
             .unwrap();
         assert_eq!((c.status, c.next_step()), (Status::Connected, None));
     }
@@ -952,7 +952,7 @@ mod tests {
         c.apply(&secret(), "r2", at).unwrap();
         c.apply(&sub("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"), "r3", at)
             .unwrap();
-        c.apply(&Command::RecordValidation(record(&c, None)), "r4", at)
+        c.apply(&Command::RecordValidation(Box::new(record(&c, None))), "r4", at)
             .unwrap();
         assert_eq!(c.status, Status::Connected);
         c.apply(&Command::SetCredentialType(CredentialType::Federated), "r5", at)
@@ -968,11 +968,15 @@ mod tests {
         };
         let before = c.clone();
         let changed = c
-            .apply(&Command::RecordValidation(record(&c, Some(failed))), "r7", at)
+            .apply(
+                &Command::RecordValidation(Box::new(record(&c, Some(failed)))),
+                "r7",
+                at,
+            )
             .unwrap();
         assert!(!changed, "a failed switch changes nothing");
         assert_eq!(c, before, "exactly as it was: connected on its secret");
-        c.apply(&Command::RecordValidation(record(&c, None)), "r8", at)
+        c.apply(&Command::RecordValidation(Box::new(record(&c, None))), "r8", at)
             .unwrap();
         assert!(c.client_secret.is_none(), "proven without it: the secret is gone");
         assert_eq!(c.status, Status::Connected);
@@ -1001,15 +1005,20 @@ mod tests {
             retryable: false,
             missing_actions: vec!["x".into()],
         };
-        c.apply(&Command::RecordValidation(record(&c, Some(failure))), "v1", at)
-            .unwrap();
+        c.apply(
+            &Command::RecordValidation(Box::new(record(&c, Some(failure)))),
+            "v1",
+            at,
+        )
+        .unwrap();
         assert_eq!((c.status, c.linked_at), (Status::Failed, None));
         assert!(
             c.app_registration.is_some() && c.client_secret.is_some(),
             "inputs are kept"
         );
         let ok = record(&c, None);
-        c.apply(&Command::RecordValidation(ok.clone()), "v2", at).unwrap();
+        c.apply(&Command::RecordValidation(Box::new(ok.clone())), "v2", at)
+            .unwrap();
         assert_eq!(
             (c.status, c.linked_at, c.next_step()),
             (Status::Connected, Some(ok.checked_at), None)
@@ -1020,7 +1029,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.status, Status::Draft);
         assert_eq!(
-            c.apply(&Command::RecordValidation(stale), "v3", at),
+            c.apply(&Command::RecordValidation(Box::new(stale)), "v3", at),
             Err(RuleError::InputsChanged)
         );
     }
