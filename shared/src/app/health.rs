@@ -131,7 +131,7 @@ impl App {
         let Some(current) = self.store.load(&entry.org, &entry.connection).await? else {
             return Ok(Checked::Gone);
         };
-        let connection = current.connection;
+        let connection = current.connection.clone();
         if !matches!(connection.status, Status::Connected | Status::Degraded) {
             return Ok(Checked::Gone);
         }
@@ -188,13 +188,15 @@ impl App {
             role_version,
             outdated,
         };
+        // From the version read above: a healthy check costs that one read.
         let (after, wrote) = self
-            .update_all(
+            .update_from(
                 &req,
                 &entry.org,
                 &entry.connection,
                 std::slice::from_ref(&command),
                 false,
+                Some(current),
             )
             .await?;
         if !wrote {

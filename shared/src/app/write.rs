@@ -8,7 +8,7 @@ use super::operations::App;
 use super::request::RequestMeta;
 use crate::domain::{Command, Connection, ConnectionId, OrgId};
 use crate::retry::Backoff;
-use crate::store::{StoreError, WriteToken};
+use crate::store::{StoreError, Versioned, WriteToken};
 
 /// Attempts of one compare-and-swap write before answering 409.
 pub const CAS_ATTEMPTS: u32 = 8;
@@ -37,8 +37,26 @@ impl App {
         commands: &[Command],
         early_checks: bool,
     ) -> Result<(Connection, bool), AppError> {
+        self.update_from(req, org, id, commands, early_checks, None).await
+    }
+
+    /// [`Self::update_all`] starting from a version the caller has just read (no second read when
+    /// nothing changes; a lost race re-reads as usual).
+    pub(super) async fn update_from(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        commands: &[Command],
+        early_checks: bool,
+        read: Option<Versioned>,
+    ) -> Result<(Connection, bool), AppError> {
+        let mut read = read;
         for attempt in 0..CAS_ATTEMPTS {
-            let current = self.load(org, id).await?;
+            let current = match read.take() {
+                Some(v) => v,
+                None => self.load(org, id).await?,
+            };
             if current.connection.handled(&req.request_id) {
                 return Ok((current.connection, false));
             }

@@ -25,6 +25,8 @@ struct Setup {
     emulator: azure_emulator::Emulator,
     emulator_url: String,
     store: Arc<dyn ConnectionStore>,
+    /// The same store when it is Secrets Manager: its call counts.
+    sm: Option<Arc<shared::store::secrets_manager::SecretsManagerStore>>,
     app: App,
     sink: Arc<MemorySink>,
     org: OrgId,
@@ -52,7 +54,13 @@ impl Setup {
     async fn connected(kind: StoreKind) -> Self {
         let (emulator, azure) = integration_tests::emulator(world(), Duration::from_secs(2)).await;
         let emulator_url = azure.endpoints().authority_host;
-        let store = integration_tests::store(kind).await;
+        let (store, sm): (Arc<dyn ConnectionStore>, _) = match kind {
+            StoreKind::SecretsManager => {
+                let sm = integration_tests::sm_store(&integration_tests::unique_prefix()).await;
+                (sm.clone(), Some(sm))
+            }
+            StoreKind::Embedded => (integration_tests::store(kind).await, None),
+        };
         let sink = Arc::new(MemorySink::default());
         let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
         let org = OrgId::parse(ORG).unwrap();
@@ -82,6 +90,7 @@ impl Setup {
             emulator,
             emulator_url,
             store,
+            sm,
             app,
             sink,
             org,
@@ -268,8 +277,30 @@ async fn transients_never_degrade() {
 async fn a_healthy_check_writes_nothing() {
     let s = Setup::connected(StoreKind::SecretsManager).await;
     let before = s.store.load(&s.org, &s.id).await.unwrap().unwrap().version;
+    let calls = || s.sm.as_ref().unwrap().calls().total();
+    let (calls_before, gets_before) = (
+        calls(),
+        s.sm.as_ref()
+            .unwrap()
+            .calls()
+            .get
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     let report = s.pass().await;
     assert_eq!((report.checked, report.unchanged), (1, 1), "{report:?}");
+    // One page of the listing and one read: nothing else.
+    let gets =
+        s.sm.as_ref()
+            .unwrap()
+            .calls()
+            .get
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - gets_before;
+    assert_eq!(
+        (calls() - calls_before, gets),
+        (2, 1),
+        "Secrets Manager calls of a healthy check"
+    );
     let after = s.store.load(&s.org, &s.id).await.unwrap().unwrap().version;
     assert_eq!(before, after, "a healthy check wrote a new version");
     assert!(
