@@ -223,3 +223,102 @@ pub fn subscription() -> Command {
         subscription: SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
     }
 }
+
+/// Starts a connection for `account` and submits the inputs of [`app_registration`],
+/// [`client_secret`] and [`subscription`]; with `connect`, Connect Account too (it must link).
+pub async fn walk(
+    app: &App,
+    org: &shared::domain::OrgId,
+    account: &str,
+    connect: bool,
+) -> shared::domain::Connection {
+    use shared::app::{Operation, Outcome};
+    let start = Operation::Start {
+        account: shared::domain::AccountId::parse(account).unwrap(),
+        connection: None,
+        credential: Default::default(),
+    };
+    let Outcome::Created(c) = app.execute(&request("start"), org, start).await.unwrap() else {
+        panic!("not created")
+    };
+    let mut last = c;
+    for (i, command) in [app_registration(), client_secret(), subscription()]
+        .into_iter()
+        .enumerate()
+    {
+        let op = Operation::Submit {
+            connection: last.id,
+            command,
+        };
+        let Outcome::Current(c) = app.execute(&request(&format!("in{i}")), org, op).await.unwrap() else {
+            panic!("not submitted")
+        };
+        last = c;
+    }
+    if !connect {
+        return last;
+    }
+    let op = Operation::Connect { connection: last.id };
+    match app.execute(&request("connect"), org, op).await.unwrap() {
+        Outcome::Connected(c) => c,
+        other => panic!("not connected: {other:?}"),
+    }
+}
+
+/// Azure configured at `url` (authority, ARM and Graph alike) with Connect Account's `budget`.
+pub fn azure_at(url: &str, budget: Duration) -> AzureConfig {
+    let budget = budget.as_millis().to_string();
+    AzureConfig::from_lookup(|k| match k {
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(url.to_owned())
+        }
+        "AZURE_VALIDATION_BUDGET_MS" => Some(budget.clone()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// A Secrets Manager store under `prefix` whose calls go to `endpoint` (a fault proxy, a
+/// stand-in) instead of the emulator's address.
+pub async fn sm_store_at(endpoint: &str, prefix: &str) -> Arc<SecretsManagerStore> {
+    let sdk = sdk_config().await;
+    let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .build();
+    Arc::new(SecretsManagerStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(conf),
+        prefix,
+        None,
+    ))
+}
+
+/// The JSON log lines written on this thread while the guard lives.
+#[derive(Debug, Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures this thread's logs (a test's runtime is single-threaded: all its tasks) as JSON.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}

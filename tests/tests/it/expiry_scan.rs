@@ -248,15 +248,7 @@ async fn scan_through(marker: &'static str, fault: integration_tests::fault::Fau
     let direct = integration_tests::sm_store(&prefix).await;
     let (app, _) = app(direct);
     let proxy = integration_tests::fault::FaultProxy::start(&integration_tests::aws_endpoint()).await;
-    let sdk = integration_tests::sdk_config().await;
-    let through = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-        .endpoint_url(proxy.url())
-        .build();
-    let faulty = std::sync::Arc::new(shared::store::secrets_manager::SecretsManagerStore::new(
-        aws_sdk_secretsmanager::Client::from_conf(through),
-        &prefix,
-        None,
-    ));
+    let faulty = integration_tests::sm_store_at(proxy.url(), &prefix).await;
     let (scanner, sink) = integration_tests::app(faulty);
     let org = OrgId::parse("org-expiry-faults").unwrap();
     let t0 = Utc::now();

@@ -269,13 +269,7 @@ async fn case(target: usize, dependency: &str, marker: &str, fault: Fault, times
 
 /// Runs the cases side by side (most of their time is waiting), capturing the logs.
 async fn run(cases: Vec<(usize, &'static str, &'static str, Fault, usize)>) {
-    let logs = crate::store_outage::Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = integration_tests::Captured::start();
     // Side by side on this one thread (a test's runtime is single-threaded, and the log capture
     // is per thread).
     let handles: Vec<_> = cases
@@ -288,7 +282,7 @@ async fn run(cases: Vec<(usize, &'static str, &'static str, Fault, usize)>) {
     for h in handles {
         answers.push(h.await.unwrap());
     }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(!text.is_empty(), "nothing logged: the capture is broken");
     assert!(
         !text.contains(SECRET),

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use integration_tests::{SECRET, STORES, StoreKind, app_registration, client_secret, request, subscription};
+use integration_tests::{SECRET, STORES, StoreKind, request};
 use serde_json::Value;
 use shared::app::{App, HealthReport, HealthSchedule, Operation, Outcome, Window};
 use shared::domain::role::required_actions;
-use shared::domain::{AccountId, ConnectionId, OrgId, Status};
+use shared::domain::{ConnectionId, OrgId, Status};
 use shared::events::MemorySink;
 use shared::store::ConnectionStore;
 
@@ -64,28 +64,7 @@ impl Setup {
         let sink = Arc::new(MemorySink::default());
         let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
         let org = OrgId::parse(ORG).unwrap();
-        let start = Operation::Start {
-            account: AccountId::parse("act-0000bead").unwrap(),
-            connection: None,
-            credential: Default::default(),
-        };
-        let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
-            panic!()
-        };
-        for (i, command) in [app_registration(), client_secret(), subscription()]
-            .into_iter()
-            .enumerate()
-        {
-            let op = Operation::Submit {
-                connection: c.id,
-                command,
-            };
-            app.execute(&request(&format!("in{i}")), &org, op).await.unwrap();
-        }
-        let connect = Operation::Connect { connection: c.id };
-        let Outcome::Connected(_) = app.execute(&request("connect"), &org, connect).await.unwrap() else {
-            panic!()
-        };
+        let c = integration_tests::walk(&app, &org, "act-0000bead", true).await;
         Self {
             emulator,
             emulator_url,
@@ -456,27 +435,7 @@ async fn rotation_is_reported_unavailable_when_the_app_loses_its_graph_rights() 
     let sink = Arc::new(MemorySink::default());
     let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
     let org = OrgId::parse(ORG).unwrap();
-    let start = Operation::Start {
-        account: AccountId::parse("act-0000beef").unwrap(),
-        connection: None,
-        credential: Default::default(),
-    };
-    let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
-        panic!()
-    };
-    for (i, command) in [app_registration(), client_secret(), subscription()]
-        .into_iter()
-        .enumerate()
-    {
-        let op = Operation::Submit {
-            connection: c.id,
-            command,
-        };
-        app.execute(&request(&format!("in{i}")), &org, op).await.unwrap();
-    }
-    app.execute(&request("connect"), &org, Operation::Connect { connection: c.id })
-        .await
-        .unwrap();
+    let c = integration_tests::walk(&app, &org, "act-0000beef", true).await;
     let on = Command::SetRotation(Some(RotationSettings { days_before: 14 }));
     app.execute(
         &request("on"),
@@ -521,31 +480,7 @@ async fn reading_the_app_is_not_managing_it() {
     let (app, _) = integration_tests::app(store);
     let app = app.with_validator(Arc::new(azure.validator().unwrap()));
     let org = OrgId::parse(ORG).unwrap();
-    let start = Operation::Start {
-        account: AccountId::parse("act-0000feed").unwrap(),
-        connection: None,
-        credential: Default::default(),
-    };
-    let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
-        panic!()
-    };
-    for (i, command) in [app_registration(), client_secret(), subscription()]
-        .into_iter()
-        .enumerate()
-    {
-        let op = Operation::Submit {
-            connection: c.id,
-            command,
-        };
-        app.execute(&request(&format!("in{i}")), &org, op).await.unwrap();
-    }
-    let Outcome::Connected(c) = app
-        .execute(&request("connect"), &org, Operation::Connect { connection: c.id })
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let c = integration_tests::walk(&app, &org, "act-0000feed", true).await;
     assert_eq!(c.validation.unwrap().graph_manages_credentials, Some(false));
 }
 

@@ -9,13 +9,11 @@ use std::time::Duration;
 use azure_emulator::{App as AzApp, Emulator, Grant, Password, Subscription, Tenant, World};
 use chrono::Utc;
 use integration_tests::fault::{Fault, FaultProxy};
-use integration_tests::{
-    SECRET, app_registration, client_secret, request, sm_store, subscription, unique_prefix,
-};
-use shared::app::{App, Operation, Outcome};
+use integration_tests::{SECRET, request, sm_store, unique_prefix};
+use shared::app::{App, Operation};
 use shared::domain::connection::RotationSettings;
 use shared::domain::role::required_actions;
-use shared::domain::{AccountId, Command, ConnectionId, OrgId, SubscriptionId};
+use shared::domain::{Command, ConnectionId, OrgId, SubscriptionId};
 use shared::events::MemorySink;
 use shared::rotation::{DISPLAY_PREFIX, NEW_SECRET_DAYS, RotationStep, Rotator};
 use shared::store::Stage;
@@ -144,36 +142,8 @@ impl Setup {
         let rotator = azure.rotator(store.clone(), sink.clone(), &prefix).unwrap();
         let config = azure.clone();
         let org = OrgId::parse(ORG).unwrap();
-        let start = Operation::Start {
-            account: AccountId::parse("act-0000a0a0").unwrap(),
-            connection: None,
-            credential: Default::default(),
-        };
-        let Outcome::Created(c) = app.execute(&request("start"), &org, start).await.unwrap() else {
-            panic!()
-        };
-        for (i, command) in [app_registration(), client_secret(), subscription()]
-            .into_iter()
-            .enumerate()
-        {
-            app.execute(
-                &request(&format!("in{i}")),
-                &org,
-                Operation::Submit {
-                    connection: c.id,
-                    command,
-                },
-            )
-            .await
-            .unwrap();
-        }
-        let Outcome::Connected(connected) = app
-            .execute(&request("connect"), &org, Operation::Connect { connection: c.id })
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
+        let connected = integration_tests::walk(&app, &org, "act-0000a0a0", true).await;
+        let c = connected.clone();
         assert_eq!(
             connected.validation.as_ref().unwrap().secret_key_id.as_deref(),
             Some(OLD_KEY)
@@ -597,14 +567,8 @@ async fn rotate_through(dependency: &'static str, fault: Fault) -> String {
 
 #[tokio::test]
 async fn each_step_meeting_each_fault_fails_for_a_retry_or_succeeds_and_the_rotation_ends_right() {
-    let logs = crate::store_outage::Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
+    let (logs, _guard) = integration_tests::Captured::start();
     // Every run on this thread (a test's runtime is single-threaded): all of them are captured.
-    let _guard = tracing::subscriber::set_default(subscriber);
     let mut runs = Vec::new();
     for dependency in ["aws", "azure"] {
         for fault in Fault::ALL {
@@ -615,7 +579,7 @@ async fn each_step_meeting_each_fault_fails_for_a_retry_or_succeeds_and_the_rota
     for run in runs {
         secrets.push(run.await.unwrap());
     }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("\"level\":\"WARN\"") || text.contains("\"level\":\"INFO\""),
         "nothing captured"

@@ -12,16 +12,11 @@ use shared::app::App;
 use shared::edge::Function;
 use shared::edge::http::{OrgSource, router};
 use shared::events::MemorySink;
-use shared::store::secrets_manager::SecretsManagerStore;
 use tower::ServiceExt;
 
 async fn app_against(endpoint: &str) -> App {
-    let sdk = integration_tests::sdk_config().await;
-    let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-        .endpoint_url(endpoint)
-        .build();
-    let store = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::from_conf(conf), "outage/", None);
-    App::new(Arc::new(store), Arc::new(MemorySink::default()))
+    let store = integration_tests::sm_store_at(endpoint, "outage/").await;
+    App::new(store, Arc::new(MemorySink::default()))
 }
 
 async fn put_subscription(app: App) -> (StatusCode, Option<String>, Value) {
@@ -91,15 +86,7 @@ async fn an_unreachable_store_is_503_retryable() {
 #[tokio::test]
 async fn a_rotation_step_against_a_throttled_store_fails_for_a_retry() {
     let (url, _) = failing_aws("ThrottlingException", "Rate exceeded").await;
-    let sdk = integration_tests::sdk_config().await;
-    let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-        .endpoint_url(&url)
-        .build();
-    let store = Arc::new(SecretsManagerStore::new(
-        aws_sdk_secretsmanager::Client::from_conf(conf),
-        "outage/",
-        None,
-    ));
+    let store = integration_tests::sm_store_at(&url, "outage/").await;
     let sink = Arc::new(MemorySink::default());
     let rotator = shared::config::AzureConfig::from_lookup(|_| None)
         .unwrap()
@@ -120,20 +107,6 @@ async fn a_rotation_step_against_a_throttled_store_fails_for_a_retry() {
     );
 }
 
-/// Collects the JSON log lines of the current thread's subscriber.
-#[derive(Clone, Default)]
-pub(crate) struct Captured(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_the_secret() {
     // Secrets Manager refuses (a permission missing in IAM): ours to fix, a 500.
@@ -143,13 +116,7 @@ async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_t
     )
     .await;
 
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = integration_tests::Captured::start();
 
     let app = app_against(&url).await;
     let req = Request::put("/connections/0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a/client-secret")
@@ -171,7 +138,7 @@ async fn a_store_failure_is_logged_with_its_cause_and_the_request_id_and_never_t
         "the cause stays in the log: {body}"
     );
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let line = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
