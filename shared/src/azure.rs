@@ -92,33 +92,28 @@ impl AccessToken {
         Self(SecretString::from(token))
     }
 
-    /// The application permissions the token carries (its `roles` claim): Entra's access tokens
-    /// are JWTs. Read, not verified: the token came from Entra's token endpoint over TLS, and it
-    /// only tells us what the app may do, not who anyone is. None when it is not a JWT.
-    /// One string claim of the token's payload (e.g. `oid`), read like [`Self::roles`].
-    pub fn claim(&self, name: &str) -> Option<String> {
+    /// The token's payload: Entra's access tokens are JWTs. Read, not verified: the token came
+    /// from Entra's token endpoint over TLS, and it only tells us what the app may do, not who
+    /// anyone is. None when it is not a JWT.
+    fn payload(&self) -> Option<serde_json::Value> {
         use base64::Engine;
         let payload = self.0.expose_secret().split('.').nth(1)?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
             .ok()?;
-        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        claims.get(name)?.as_str().map(str::to_owned)
+        serde_json::from_slice(&bytes).ok()
     }
 
+    /// One string claim of the payload (e.g. `oid`, the app's service principal).
+    pub fn claim(&self, name: &str) -> Option<String> {
+        self.payload()?.get(name)?.as_str().map(str::to_owned)
+    }
+
+    /// The application permissions the token carries (its `roles` claim).
     pub fn roles(&self) -> Vec<String> {
-        use base64::Engine;
-        #[derive(Deserialize)]
-        struct Claims {
-            #[serde(default)]
-            roles: Vec<String>,
-        }
-        let payload = self.0.expose_secret().split('.').nth(1).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload.trim_end_matches('='))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Claims>(&bytes).ok())
-            .map(|c| c.roles)
+        self.payload()
+            .and_then(|p| p.get("roles").cloned())
+            .and_then(|r| serde_json::from_value(r).ok())
             .unwrap_or_default()
     }
 }

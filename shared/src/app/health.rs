@@ -271,11 +271,8 @@ fn verdict_key(
         HealthVerdict::Broken(d) => format!("{}:{}:{}", d.step, d.code, d.missing_actions.join(",")),
     };
     let facts = format!("{verdict}|{graph:?}|{role_version:?}|{}", outdated.join(","));
-    // FNV-1a: short and stable (the key is kept among the connection's recent requests).
-    let hash = facts.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    // Short and stable: the key is kept among the connection's recent requests.
+    format!("{:016x}", health::stable_hash(facts.as_bytes()))
 }
 
 /// The actions a degradation is about, when they are exactly what role versions newer than the one

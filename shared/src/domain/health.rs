@@ -17,12 +17,14 @@ pub use super::connection::{HealthRecord, HealthVerdict};
 /// slot from one period to the next.
 pub fn slot(id: &ConnectionId, period: Duration) -> Duration {
     let secs = period.as_secs().max(1);
-    let bytes = id.to_string();
-    // FNV-1a: stable across builds and platforms (std's hasher is not).
-    let hash = bytes.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Duration::from_secs(hash % secs)
+    Duration::from_secs(stable_hash(id.to_string().as_bytes()) % secs)
+}
+
+/// FNV-1a: stable across builds and platforms (std's hasher is not), for slots and keys.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Whether the connection's slot falls in the window `(from, to]` of the time line (periods are

@@ -2,11 +2,10 @@
 //! `{"scanId": "<aws.scheduler.execution-id>", "scheduledAt": "<aws.scheduler.scheduled-time>"}`)
 //! and, with rotation, Secrets Manager's rotation steps.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -167,12 +166,13 @@ impl ExpiryHandler {
 }
 
 pub async fn run(handler: ExpiryHandler) -> Result<(), Error> {
-    let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = Arc::clone(&handler);
-        async move { handler.handle(event).await }
-    }))
-    .await
+    super::lambda::serve(handler).await
+}
+
+impl super::lambda::EventHandler for ExpiryHandler {
+    fn handle_event(&self, event: LambdaEvent<Value>) -> impl Future<Output = Result<Value, Error>> {
+        self.handle(event)
+    }
 }
 
 #[cfg(test)]

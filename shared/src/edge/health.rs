@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -85,12 +85,13 @@ impl HealthHandler {
 }
 
 pub async fn run(handler: HealthHandler) -> Result<(), Error> {
-    let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = Arc::clone(&handler);
-        async move { handler.handle(event).await }
-    }))
-    .await
+    super::lambda::serve(handler).await
+}
+
+impl super::lambda::EventHandler for HealthHandler {
+    fn handle_event(&self, event: LambdaEvent<Value>) -> impl Future<Output = Result<Value, Error>> {
+        self.handle(event)
+    }
 }
 
 /// Adds `POST /health-checks` (local server): one pass now, as the schedule would run it;

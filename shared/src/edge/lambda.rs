@@ -72,10 +72,27 @@ impl Handler {
 
 /// Runs the handler on the Lambda runtime until the sandbox is shut down.
 pub async fn run(handler: Handler) -> Result<(), Error> {
+    serve(handler).await
+}
+
+/// A function's handler: an ordinary async function of the event, testable without Lambda.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle_event(&self, event: LambdaEvent<Value>) -> impl Future<Output = Result<Value, Error>>;
+}
+
+impl EventHandler for Handler {
+    fn handle_event(&self, event: LambdaEvent<Value>) -> impl Future<Output = Result<Value, Error>> {
+        self.handle(event)
+    }
+}
+
+/// Runs any handler on the Lambda runtime until the sandbox is shut down (the one loop of every
+/// function).
+pub async fn serve<H: EventHandler>(handler: H) -> Result<(), Error> {
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle(event).await }
+        async move { handler.handle_event(event).await }
     }))
     .await
 }
