@@ -128,12 +128,12 @@ fn decide(plan: &Mutex<Plan>, head: &str) -> Option<Fault> {
 }
 
 /// One HTTP message: head and body bytes as they came.
-struct Message {
-    head: String,
-    bytes: Vec<u8>,
+pub(crate) struct Message {
+    pub(crate) head: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
-async fn read_message<R: tokio::io::AsyncRead + Unpin>(
+pub(crate) async fn read_message<R: tokio::io::AsyncRead + Unpin>(
     r: &mut BufReader<R>,
     is_response: bool,
 ) -> std::io::Result<Option<Message>> {

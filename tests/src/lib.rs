@@ -2,7 +2,9 @@
 //! sample values.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod deployed;
 pub mod fault;
+pub mod iam;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -321,4 +323,57 @@ impl Captured {
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
+}
+
+/// A Lambda function in moto, named `name` (invocations stubbed: moto runs no code), for
+/// `RotateSecret` to name; its ARN.
+pub async fn moto_lambda_function(name: &str) -> String {
+    let endpoint = aws_endpoint();
+    let http = reqwest::Client::new();
+    http.post(format!("{endpoint}/moto-api/config"))
+        .json(&serde_json::json!({"lambda": {"use_docker": false}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let auth = |service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=test/20261126/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        )
+    };
+    let role = format!("rotation-{}", uuid::Uuid::new_v4().simple());
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    http.post(format!("{endpoint}/"))
+        .header("Authorization", auth("iam"))
+        .form(&[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", role.as_str()),
+            ("AssumeRolePolicyDocument", trust),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // A zip holding one empty file.
+    let zip = "UEsDBAoAAAAAAAAAIQAAAAAAAAAAAAAAAAAJAAAAYm9vdHN0cmFwUEsBAhQACgAAAAAAAAAhAAAAAAAAAAAAAAAAAAkAAAAAAAAAAAAAAAAAAAAAAGJvb3RzdHJhcFBLBQYAAAAAAQABADcAAAAnAAAAAAA=";
+    let created: serde_json::Value = http
+        .post(format!("{endpoint}/2015-03-31/functions"))
+        .header("Authorization", auth("lambda"))
+        .json(&serde_json::json!({
+            "FunctionName": name, "Runtime": "provided.al2023", "Handler": "bootstrap",
+            "Role": format!("arn:aws:iam::123456789012:role/{role}"), "Code": {"ZipFile": zip},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["FunctionArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned()
 }

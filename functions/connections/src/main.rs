@@ -3,13 +3,12 @@
 
 use shared::config::{self, Config};
 use shared::edge::Function;
-use shared::edge::lambda::{self, Handler};
+use shared::edge::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
     let config = Config::from_env()?;
     let sdk = config::aws_sdk_config().await;
-    let app = config::aws_app(&config, &sdk);
-    lambda::run(Handler::new(Function::Connections, app, config.auth.org_claim)).await
+    lambda::run(lambda::compose(Function::Connections, &config, &sdk).await?).await
 }

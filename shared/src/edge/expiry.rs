@@ -165,6 +165,21 @@ impl ExpiryHandler {
     }
 }
 
+/// The `secret-expiry` function as its `main` builds it, once per cold start: the AWS clients and
+/// the Azure client of the rotation steps.
+pub async fn compose(
+    config: &crate::config::Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<ExpiryHandler, Error> {
+    let store = crate::config::secrets_manager_store(&config.store, sdk);
+    let events = crate::config::event_sink(&config.events, sdk);
+    let rotator = config
+        .azure
+        .rotator(store.clone(), events.clone(), &config.store.secret_prefix)?;
+    let app = App::new(store.clone(), events).with_rotation(store);
+    Ok(ExpiryHandler::new(app, &config.expiry).with_rotator(rotator))
+}
+
 pub async fn run(handler: ExpiryHandler) -> Result<(), Error> {
     super::lambda::serve(handler).await
 }

@@ -84,6 +84,20 @@ impl HealthHandler {
     }
 }
 
+/// The `health-check` function as its `main` builds it, once per cold start: the AWS clients, the
+/// Azure client and, for secretless connections, the issuer's signing key (KMS).
+pub async fn compose(
+    config: &crate::config::Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<HealthHandler, Error> {
+    let mut validator = config.azure.validator()?;
+    if let Some(issuer) = config.issuer.kms_issuer(sdk).await? {
+        validator = validator.with_issuer(std::sync::Arc::new(issuer));
+    }
+    let app = crate::config::aws_app(config, sdk).with_validator(std::sync::Arc::new(validator));
+    Ok(HealthHandler::new(app, config.health.clone()))
+}
+
 pub async fn run(handler: HealthHandler) -> Result<(), Error> {
     super::lambda::serve(handler).await
 }

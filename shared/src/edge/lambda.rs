@@ -70,6 +70,48 @@ impl Handler {
     }
 }
 
+/// A wizard function as its `main` builds it, once per cold start: the AWS clients; the Azure
+/// client where the function calls Azure; our issuer where it signs (KMS), publishes its keys
+/// (KMS) or only names its URL. The integration tests build every function the same way.
+pub async fn compose(
+    function: Function,
+    config: &crate::config::Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Handler, Error> {
+    let mut app = crate::config::aws_app(config, sdk);
+    let calls_azure = matches!(
+        function,
+        Function::AppRegistration
+            | Function::ClientSecret
+            | Function::ConnectAccount
+            | Function::SpotCredentials
+    );
+    let mut validator = if calls_azure {
+        Some(config.azure.validator()?)
+    } else {
+        None
+    };
+    match function {
+        Function::ConnectAccount | Function::Issuer => {
+            if let Some(issuer) = config.issuer.kms_issuer(sdk).await? {
+                let issuer = Arc::new(issuer);
+                validator = validator.map(|v| v.with_issuer(issuer.clone()));
+                app = app.with_issuer(issuer);
+            }
+        }
+        Function::FederatedCredential => {
+            if let Some(url) = &config.issuer.url {
+                app = app.with_issuer(Arc::new(crate::issuer::Issuer::url_only(url)));
+            }
+        }
+        _ => {}
+    }
+    if let Some(v) = validator {
+        app = app.with_validator(Arc::new(v));
+    }
+    Ok(Handler::new(function, app, config.auth.org_claim.clone()))
+}
+
 /// Runs the handler on the Lambda runtime until the sandbox is shut down.
 pub async fn run(handler: Handler) -> Result<(), Error> {
     serve(handler).await

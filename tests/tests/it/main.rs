@@ -13,6 +13,7 @@ mod faults;
 mod federated;
 mod health;
 mod lambda_events;
+mod least_privilege;
 mod live_azure;
 mod rotation;
 mod store_contract;

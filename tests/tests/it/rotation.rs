@@ -65,55 +65,7 @@ fn world(manages: bool) -> World {
 
 /// moto: Lambda invocations stubbed, and a function for `RotateSecret` to name.
 async fn moto_rotation_function() -> String {
-    let endpoint = integration_tests::aws_endpoint();
-    let http = reqwest::Client::new();
-    http.post(format!("{endpoint}/moto-api/config"))
-        .json(&serde_json::json!({"lambda": {"use_docker": false}}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    let auth = |service: &str| {
-        format!(
-            "AWS4-HMAC-SHA256 Credential=test/20261126/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-        )
-    };
-    let role = format!("rotation-{}", uuid::Uuid::new_v4().simple());
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    http.post(format!("{endpoint}/"))
-        .header("Authorization", auth("iam"))
-        .form(&[
-            ("Action", "CreateRole"),
-            ("Version", "2010-05-08"),
-            ("RoleName", role.as_str()),
-            ("AssumeRolePolicyDocument", trust),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    // A zip holding one empty file.
-    let zip = "UEsDBAoAAAAAAAAAIQAAAAAAAAAAAAAAAAAJAAAAYm9vdHN0cmFwUEsBAhQACgAAAAAAAAAhAAAAAAAAAAAAAAAAAAkAAAAAAAAAAAAAAAAAAAAAAGJvb3RzdHJhcFBLBQYAAAAAAQABADcAAAAnAAAAAAA=";
-    let name = format!("secret-expiry-{}", uuid::Uuid::new_v4().simple());
-    let created: serde_json::Value = http
-        .post(format!("{endpoint}/2015-03-31/functions"))
-        .header("Authorization", auth("lambda"))
-        .json(&serde_json::json!({
-            "FunctionName": name, "Runtime": "provided.al2023", "Handler": "bootstrap",
-            "Role": format!("arn:aws:iam::123456789012:role/{role}"), "Code": {"ZipFile": zip},
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["FunctionArn"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created}"))
-        .to_owned()
+    integration_tests::moto_lambda_function(&format!("secret-expiry-{}", uuid::Uuid::new_v4().simple())).await
 }
 
 struct Setup {

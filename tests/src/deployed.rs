@@ -1,0 +1,472 @@
+//! The backend as `template.yaml` deploys it, in one test process: every function built by the
+//! same composition as its `main` (`edge::lambda::compose`, `edge::health::compose`,
+//! `edge::expiry::compose`) from the environment the template gives it, with AWS credentials of
+//! its own (its SAM logical id as the access key), its AWS calls through the [`IamGate`] that
+//! enforces the template's policy for it. Requests reach the function the template routes them to,
+//! as API Gateway (payload 2.0, JWT claims) and EventBridge (rule patterns) deliver them; the whole
+//! API is served on a loopback port too, so that the Azure emulator fetches our issuer's keys
+//! from the `oidc` function.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use serde_yaml_ng::Value as Yaml;
+
+use crate::iam::{ACCOUNT, IamGate, REGION, Stack, TemplatePolicies, resolve, wildcard};
+use crate::{Reply, aws_endpoint, sdk_config, unique_prefix};
+use shared::edge::Function;
+use shared::edge::expiry::ExpiryHandler;
+use shared::edge::health::HealthHandler;
+use shared::edge::lambda::Handler;
+
+/// A route of the template: method, path pattern (`{id}` → `*`), the function's logical id.
+#[derive(Debug, Clone)]
+struct Route {
+    method: String,
+    path: String,
+    route_key: String,
+    function: String,
+}
+
+/// A console rule of the template: its sources and detail-types, the function's logical id.
+#[derive(Debug, Clone)]
+struct Rule {
+    sources: Vec<String>,
+    detail_types: Vec<String>,
+    function: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub gate: IamGate,
+    pub stack_name: String,
+    pub prefix: String,
+    pub bus_name: String,
+    pub key_arn: String,
+    pub rotation_function_arn: String,
+    /// Where the API is served (the issuer is `{url}/oidc`).
+    pub url: String,
+    pub template: Arc<Yaml>,
+    pub stack: Stack,
+    handlers: Arc<BTreeMap<String, Handler>>,
+    expiry: Arc<ExpiryHandler>,
+    health: Arc<HealthHandler>,
+    routes: Arc<Vec<Route>>,
+    rules: Arc<Vec<Rule>>,
+}
+
+/// The AWS resources the stack would have made, made in moto (unsigned set-up calls).
+async fn make_resources(stack_name: &str) -> (String, String, String) {
+    let sdk = sdk_config().await;
+    let bus_name = format!("{stack_name}-azure-connect");
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    events.create_event_bus().name(&bus_name).send().await.unwrap();
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let function = crate::moto_lambda_function(&format!("{stack_name}-secret-expiry")).await;
+    (bus_name, key_arn, function)
+}
+
+impl Deployed {
+    /// The stack with the template's policies as written.
+    pub async fn start(azure_url: &str) -> Self {
+        Self::start_with(azure_url, |p| p).await
+    }
+
+    /// The stack with its policies changed by `edit` (e.g. one action taken out).
+    pub async fn start_with(
+        azure_url: &str,
+        edit: impl FnOnce(TemplatePolicies) -> TemplatePolicies,
+    ) -> Self {
+        let stack_name = format!("azc{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let prefix = unique_prefix();
+        let (bus_name, key_arn, rotation_function_arn) = make_resources(&stack_name).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let template = TemplatePolicies::template();
+        let bus_arn = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus_name}");
+        let issuer_url = format!("{url}/oidc");
+        let stack = Stack::new(
+            &template,
+            &stack_name,
+            &[
+                ("SecretPrefix", prefix.as_str()),
+                ("IssuerUrl", issuer_url.as_str()),
+                ("JwtIssuer", "https://auth.example.com/"),
+                ("JwtAudience", "azure-connect"),
+            ],
+        )
+        .with_resource(
+            "EventBus",
+            &bus_name,
+            &[("Arn", bus_arn.as_str()), ("Name", bus_name.as_str())],
+        )
+        .with_resource("IssuerKey", &key_arn, &[("Arn", key_arn.as_str())])
+        .with_resource(
+            "FailedEventsQueue",
+            "failed",
+            &[
+                ("Arn", "arn:aws:sqs:us-east-1:123456789012:failed"),
+                ("QueueName", "failed"),
+            ],
+        );
+        let policies = TemplatePolicies::from_template(&template, &stack);
+        let gate = IamGate::start(&aws_endpoint(), edit(policies.clone())).await;
+
+        let mut handlers = BTreeMap::new();
+        let mut expiry = None;
+        let mut health = None;
+        for (logical, resource) in template["Resources"].as_mapping().unwrap() {
+            let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+                continue;
+            };
+            let logical = logical.as_str().unwrap().to_owned();
+            let mut env = policies.environment(&logical).clone();
+            for k in [
+                "AZURE_AUTHORITY_HOST",
+                "AZURE_RESOURCE_MANAGER_ENDPOINT",
+                "AZURE_GRAPH_ENDPOINT",
+            ] {
+                env.insert(k.to_owned(), azure_url.to_owned());
+            }
+            env.insert("AZURE_VALIDATION_BUDGET_MS".into(), "3000".into());
+            env.insert("HEALTH_CHECKS_PER_SECOND".into(), "1000".into());
+            env.insert("SCAN_WRITES_PER_SECOND".into(), "1000".into());
+            let config = shared::config::Config::from_lookup(|k| env.get(k).cloned())
+                .unwrap_or_else(|e| panic!("{logical}: {e}"));
+            let sdk = Self::sdk_for(&logical, gate.url()).await;
+            match binary {
+                "secret-expiry" => expiry = Some(shared::edge::expiry::compose(&config, &sdk).await.unwrap()),
+                "health-check" => health = Some(shared::edge::health::compose(&config, &sdk).await.unwrap()),
+                name => {
+                    let f = *Function::ALL
+                        .iter()
+                        .find(|f| f.name() == name)
+                        .unwrap_or_else(|| panic!("no wizard function {name}"));
+                    let handler = shared::edge::lambda::compose(f, &config, &sdk)
+                        .await
+                        .unwrap_or_else(|e| panic!("{logical}: {e}"));
+                    handlers.insert(logical.clone(), handler);
+                }
+            }
+        }
+        let (routes, rules) = routes_and_rules(&template, &stack);
+        let deployed = Self {
+            gate,
+            stack_name,
+            prefix,
+            bus_name,
+            key_arn,
+            rotation_function_arn,
+            url,
+            template: Arc::new(template),
+            stack,
+            handlers: Arc::new(handlers),
+            expiry: Arc::new(expiry.expect("secret-expiry in the template")),
+            health: Arc::new(health.expect("health-check in the template")),
+            routes: Arc::new(routes),
+            rules: Arc::new(rules),
+        };
+        deployed.serve(listener);
+        deployed
+    }
+
+    /// Serves the API on `listener`. A Lambda handler's future is not `Send` (lambda_http's
+    /// adapter), so the requests are handled on a thread of their own, one task each.
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        type Job = (
+            String,
+            String,
+            Vec<(String, String)>,
+            Option<String>,
+            tokio::sync::oneshot::Sender<Reply>,
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let served = self.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                while let Some((method, path, headers, body, reply)) = rx.recv().await {
+                    let served = served.clone();
+                    tokio::task::spawn_local(async move {
+                        let _ = reply.send(served.http(&method, &path, None, &headers, body).await);
+                    });
+                }
+            });
+        });
+        let front = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let tx = tx.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+                    .to_owned();
+                let headers: Vec<(String, String)> = parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                    .collect();
+                let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+                let body = (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned());
+                tx.send((parts.method.as_str().to_owned(), path, headers, body, reply_tx))
+                    .unwrap();
+                let reply = reply_rx.await.unwrap();
+                let mut res = axum::response::Response::new(axum::body::Body::from(match &reply.body {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }));
+                *res.status_mut() = reply.status;
+                *res.headers_mut() = reply.headers;
+                res
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, front).await.unwrap() });
+    }
+
+    /// The SDK configuration of one function: its own credentials, through the gate (the
+    /// environment's `AWS_ENDPOINT_URL` would otherwise win over the endpoint set here).
+    async fn sdk_for(logical: &str, gate: &str) -> aws_config::SdkConfig {
+        #[derive(Debug)]
+        struct NoEnvironment;
+        impl aws_types::service_config::LoadServiceConfig for NoEnvironment {
+            fn load_config(&self, _: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+                None
+            }
+        }
+        sdk_config()
+            .await
+            .to_builder()
+            .service_config(NoEnvironment)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                logical, "test", None, None, "template",
+            )))
+            .endpoint_url(gate)
+            .build()
+    }
+
+    /// Which function the template routes `method path` to.
+    pub fn function_of(&self, method: &str, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or(path);
+        self.route(method, path).map(|r| r.function.clone())
+    }
+
+    fn route(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            r.method.eq_ignore_ascii_case(method)
+                && wildcard(&r.path, path)
+                && segments(&r.path) == segments(path)
+        })
+    }
+
+    /// One HTTP API request as API Gateway delivers it to the function the template routes it to:
+    /// the organization as the JWT authorizer's claim (none: no authorizer claims).
+    pub async fn http(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        org: Option<&str>,
+        headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Reply {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let Some(route) = self.route(method, path).cloned() else {
+            return Reply {
+                status: StatusCode::NOT_FOUND,
+                headers: HeaderMap::new(),
+                body: json!({"message": "Not Found"}),
+            };
+        };
+        let mut header_map = serde_json::Map::new();
+        for (k, v) in headers {
+            header_map.insert(k.to_ascii_lowercase(), Value::String(v.clone()));
+        }
+        let query_params: serde_json::Map<String, Value> = url_pairs(query)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let authorizer =
+            org.map(|o| json!({"jwt": {"claims": {"org_id": o, "sub": "user-1"}, "scopes": null}}));
+        let mut payload = json!({
+            "version": "2.0",
+            "routeKey": route.route_key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": header_map,
+            "requestContext": {
+                "accountId": ACCOUNT, "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+                "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": route.route_key, "stage": "$default",
+                "time": "29/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_687_200_000_u64,
+            },
+            "isBase64Encoded": false,
+        });
+        if let Some(a) = authorizer {
+            payload["requestContext"]["authorizer"] = a;
+        }
+        if !query_params.is_empty() {
+            payload["queryStringParameters"] = Value::Object(query_params);
+        }
+        if let Some(b) = body {
+            payload["body"] = Value::String(b);
+        }
+        let handler = &self.handlers[&route.function];
+        let out = handler
+            .handle(LambdaEvent::new(payload, Context::default()))
+            .await
+            .unwrap_or_else(|e| panic!("{} failed: {e}", route.function));
+        let status = StatusCode::from_u16(out["statusCode"].as_u64().unwrap_or(500) as u16).unwrap();
+        let mut headers = HeaderMap::new();
+        for (k, v) in out["headers"].as_object().into_iter().flatten() {
+            if let (Ok(k), Some(Ok(v))) = (
+                HeaderName::try_from(k.as_str()),
+                v.as_str().map(HeaderValue::from_str),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        let text = out["body"].as_str().unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// [`Self::http`] with a JSON body, for `org`.
+    pub async fn call(&self, method: &str, path: &str, org: &str, body: Option<Value>) -> Reply {
+        self.http(
+            method,
+            path,
+            Some(org),
+            &[("content-type".into(), "application/json".into())],
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    /// A console event as EventBridge delivers it to the function whose rule matches it; `None`
+    /// when no rule matches (EventBridge delivers it to no one).
+    pub async fn console(
+        &self,
+        source: &str,
+        detail_type: &str,
+        detail: Value,
+    ) -> Option<Result<Value, String>> {
+        let rule = self.rules.iter().find(|r| {
+            r.sources.iter().any(|s| s == source) && r.detail_types.iter().any(|d| d == detail_type)
+        })?;
+        let event = json!({
+            "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": detail_type,
+            "source": source, "account": ACCOUNT, "time": chrono::Utc::now().to_rfc3339(),
+            "region": REGION, "resources": [], "detail": detail,
+        });
+        Some(
+            self.handlers[&rule.function]
+                .handle(LambdaEvent::new(event, Context::default()))
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// One invocation of `secret-expiry` (a scan or a rotation step), as the scheduler or
+    /// Secrets Manager sends it.
+    pub async fn expiry(&self, event: Value) -> Result<Value, String> {
+        let mut context = Context::default();
+        context.invoked_function_arn = self.rotation_function_arn.clone();
+        self.expiry
+            .handle(LambdaEvent::new(event, context))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// One run of `health-check`.
+    pub async fn health(&self, event: Value) -> Result<Value, String> {
+        self.health
+            .handle(LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn segments(path: &str) -> usize {
+    path.split('/').count()
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    url_decode_pairs(query)
+}
+
+fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.replace("%2F", "/").replace("%3A", ":"))
+        })
+        .collect()
+}
+
+fn routes_and_rules(template: &Yaml, stack: &Stack) -> (Vec<Route>, Vec<Rule>) {
+    let mut routes = Vec::new();
+    let mut rules = Vec::new();
+    for (logical, resource) in template["Resources"].as_mapping().unwrap() {
+        let logical = logical.as_str().unwrap().to_owned();
+        for (_, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let p = &event["Properties"];
+            match event["Type"].as_str() {
+                Some("HttpApi") => {
+                    let method = p["Method"].as_str().unwrap().to_owned();
+                    let path = p["Path"].as_str().unwrap().to_owned();
+                    let pattern = path
+                        .split('/')
+                        .map(|s| if s.starts_with('{') { "*" } else { s })
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    routes.push(Route {
+                        route_key: format!("{method} {path}"),
+                        method,
+                        path: pattern,
+                        function: logical.clone(),
+                    });
+                }
+                Some("EventBridgeRule") => rules.push(Rule {
+                    sources: resolve(&p["Pattern"]["source"], template, stack).into_vec(),
+                    detail_types: resolve(&p["Pattern"]["detail-type"], template, stack).into_vec(),
+                    function: logical.clone(),
+                }),
+                _ => {}
+            }
+        }
+    }
+    (routes, rules)
+}

@@ -1,0 +1,653 @@
+//! IAM enforced in the tests: each function's AWS calls run under exactly the permissions its role
+//! has in `template.yaml`, and a call the role does not allow is refused as AWS refuses it.
+//!
+//! moto checks IAM only for actions (for Secrets Manager, KMS and EventBridge it evaluates every
+//! call against resource `*`, so an ARN-scoped statement never matches; see
+//! `../shared/reference/aws.md`), so the gate does it itself:
+//! - [`TemplatePolicies`] reads every function's inline policy statements from `template.yaml`,
+//!   resolving the intrinsics (`!Sub`, `!Ref`, `!GetAtt`, `!If`, `!Split`, conditions) with the
+//!   test's parameters (prefix, bus, key, stack name);
+//! - [`IamGate`] is an HTTP proxy in front of moto. Each function signs with its own access key
+//!   (the SAM logical id, e.g. `ConnectAccountFunction`), so the gate knows whose call it is; it
+//!   reads the action (`X-Amz-Target`) and the resource the call touches (`SecretId`, `Name`,
+//!   `KeyId`, each entry's `EventBusName`, `RotationLambdaARN`) as an ARN, evaluates them
+//!   (explicit Deny wins, then any Allow, else denied), answers a denied call with
+//!   `AccessDeniedException` like AWS, and keeps every call and every denial.
+//!
+//! A test then asserts that a path walked with no denial and that it made the calls it should.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value as Json;
+use serde_yaml_ng::Value as Yaml;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::fault::read_message;
+
+/// moto's account and region.
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+/// The suffix Secrets Manager appends to a secret's name in its ARN (six characters).
+const ARN_SUFFIX: &str = "-AbC123";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone)]
+struct Statement {
+    effect: Effect,
+    actions: Vec<String>,
+    resources: Vec<String>,
+}
+
+/// The stack's parameters and the physical names and ARNs its resources resolve to.
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    /// `Ref` of parameters, pseudo parameters and resources (`EventBus` → its name).
+    pub refs: BTreeMap<String, String>,
+    /// `GetAtt` (`EventBus.Arn`, `IssuerKey.Arn`, …).
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl Stack {
+    /// The pseudo parameters (moto's account and region) and the template's parameter defaults,
+    /// overridden by `params`.
+    pub fn new(template: &Yaml, stack_name: &str, params: &[(&str, &str)]) -> Self {
+        let mut refs = BTreeMap::new();
+        refs.insert("AWS::Partition".into(), "aws".into());
+        refs.insert("AWS::Region".into(), REGION.into());
+        refs.insert("AWS::AccountId".into(), ACCOUNT.into());
+        refs.insert("AWS::StackName".into(), stack_name.into());
+        refs.insert("AWS::URLSuffix".into(), "amazonaws.com".into());
+        for (name, p) in template["Parameters"].as_mapping().into_iter().flatten() {
+            let default = match &p["Default"] {
+                Yaml::String(s) => Some(s.clone()),
+                Yaml::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            if let (Some(name), Some(d)) = (name.as_str(), default) {
+                refs.insert(name.to_owned(), d);
+            }
+        }
+        for (k, v) in params {
+            refs.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Self {
+            refs,
+            attrs: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_resource(mut self, logical: &str, reference: &str, attrs: &[(&str, &str)]) -> Self {
+        self.refs.insert(logical.to_owned(), reference.to_owned());
+        for (a, v) in attrs {
+            self.attrs.insert(format!("{logical}.{a}"), (*v).to_owned());
+        }
+        self
+    }
+}
+
+/// What an intrinsic resolves to: one string or a list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Resolved {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
+
+    pub fn one(self) -> String {
+        match self {
+            Self::One(s) => s,
+            Self::Many(v) => panic!("a list where a string was expected: {v:?}"),
+        }
+    }
+}
+
+/// Resolves CloudFormation's intrinsics in `v` (panics, naming it, on anything it does not know:
+/// a test then fails instead of granting or refusing by accident).
+pub fn resolve(v: &Yaml, template: &Yaml, stack: &Stack) -> Resolved {
+    match v {
+        Yaml::String(s) => Resolved::One(s.clone()),
+        Yaml::Number(n) => Resolved::One(n.to_string()),
+        Yaml::Bool(b) => Resolved::One(b.to_string()),
+        Yaml::Sequence(items) => Resolved::Many(
+            items
+                .iter()
+                .flat_map(|i| resolve(i, template, stack).into_vec())
+                .collect(),
+        ),
+        Yaml::Tagged(t) => {
+            let arg = &t.value;
+            let tag = t.tag.to_string();
+            match tag.trim_start_matches('!') {
+                "Ref" => Resolved::One(lookup_ref(arg.as_str().unwrap(), stack)),
+                "GetAtt" => {
+                    let name = match arg {
+                        Yaml::String(s) => s.clone(),
+                        Yaml::Sequence(p) => format!("{}.{}", p[0].as_str().unwrap(), p[1].as_str().unwrap()),
+                        other => panic!("GetAtt of {other:?}"),
+                    };
+                    Resolved::One(
+                        stack
+                            .attrs
+                            .get(&name)
+                            .unwrap_or_else(|| panic!("the test stack has no {name}"))
+                            .clone(),
+                    )
+                }
+                "Sub" => {
+                    let (text, vars) = match arg {
+                        Yaml::String(s) => (s.clone(), None),
+                        Yaml::Sequence(p) => (p[0].as_str().unwrap().to_owned(), Some(&p[1])),
+                        other => panic!("Sub of {other:?}"),
+                    };
+                    Resolved::One(substitute(&text, |name| {
+                        if let Some(v) = vars.and_then(|m| m.get(name)) {
+                            return resolve(v, template, stack).one();
+                        }
+                        if name.contains('.') && !name.starts_with("AWS::") {
+                            return stack
+                                .attrs
+                                .get(name)
+                                .unwrap_or_else(|| panic!("the test stack has no {name}"))
+                                .clone();
+                        }
+                        lookup_ref(name, stack)
+                    }))
+                }
+                "If" => {
+                    let p = arg.as_sequence().unwrap();
+                    if condition(p[0].as_str().unwrap(), template, stack) {
+                        resolve(&p[1], template, stack)
+                    } else {
+                        resolve(&p[2], template, stack)
+                    }
+                }
+                "Split" => {
+                    let p = arg.as_sequence().unwrap();
+                    let sep = p[0].as_str().unwrap();
+                    let text = resolve(&p[1], template, stack).one();
+                    Resolved::Many(text.split(sep).map(str::to_owned).collect())
+                }
+                "Join" => {
+                    let p = arg.as_sequence().unwrap();
+                    let sep = p[0].as_str().unwrap();
+                    Resolved::One(resolve(&p[1], template, stack).into_vec().join(sep))
+                }
+                other => panic!("intrinsic {other} is not known to the IAM gate"),
+            }
+        }
+        other => panic!("cannot resolve {other:?}"),
+    }
+}
+
+fn lookup_ref(name: &str, stack: &Stack) -> String {
+    stack
+        .refs
+        .get(name)
+        .unwrap_or_else(|| panic!("the test stack has no Ref {name}"))
+        .clone()
+}
+
+fn substitute(text: &str, mut var: impl FnMut(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("an unclosed ${") + start;
+        out.push_str(&var(&rest[start + 2..end]));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn condition(name: &str, template: &Yaml, stack: &Stack) -> bool {
+    let c = &template["Conditions"][name];
+    assert!(!c.is_null(), "no condition {name}");
+    truth(c, template, stack)
+}
+
+fn truth(v: &Yaml, template: &Yaml, stack: &Stack) -> bool {
+    let Yaml::Tagged(t) = v else {
+        panic!("a condition that is not an intrinsic: {v:?}")
+    };
+    let tag = t.tag.to_string();
+    let arg = t.value.as_sequence();
+    match tag.trim_start_matches('!') {
+        "Not" => !truth(&arg.unwrap()[0], template, stack),
+        "And" => arg.unwrap().iter().all(|c| truth(c, template, stack)),
+        "Or" => arg.unwrap().iter().any(|c| truth(c, template, stack)),
+        "Equals" => {
+            let p = arg.unwrap();
+            resolve(&p[0], template, stack) == resolve(&p[1], template, stack)
+        }
+        "Condition" => condition(t.value.as_str().unwrap(), template, stack),
+        other => panic!("condition {other} is not known to the IAM gate"),
+    }
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` one character.
+pub fn wildcard(pattern: &str, value: &str) -> bool {
+    fn go(p: &[char], v: &[char]) -> bool {
+        match (p.first(), v.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], v) || (!v.is_empty() && go(p, &v[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &v[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &v[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let v: Vec<char> = value.chars().collect();
+    go(&p, &v)
+}
+
+/// Every function's inline policy statements, resolved for one test stack; and the environment
+/// variables the template gives it.
+#[derive(Debug, Clone)]
+pub struct TemplatePolicies {
+    statements: BTreeMap<String, Vec<Statement>>,
+    environment: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One call's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// No statement allows it.
+    NotAllowed,
+    /// A statement denies it explicitly.
+    Denied,
+}
+
+impl TemplatePolicies {
+    pub fn template() -> Yaml {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    pub fn from_template(template: &Yaml, stack: &Stack) -> Self {
+        let mut statements = BTreeMap::new();
+        let mut environment = BTreeMap::new();
+        let globals: BTreeMap<String, String> = env_of(&template["Globals"]["Function"], template, stack);
+        for (name, resource) in template["Resources"].as_mapping().unwrap() {
+            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let name = name.as_str().unwrap().to_owned();
+            let mut list = Vec::new();
+            for policy in resource["Properties"]["Policies"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+            {
+                for s in policy["Statement"].as_sequence().into_iter().flatten() {
+                    assert!(
+                        s.get("NotAction").is_none() && s.get("NotResource").is_none(),
+                        "{name}: NotAction/NotResource are not known to the IAM gate"
+                    );
+                    list.push(Statement {
+                        effect: match s["Effect"].as_str() {
+                            Some("Allow") => Effect::Allow,
+                            Some("Deny") => Effect::Deny,
+                            other => panic!("{name}: Effect {other:?}"),
+                        },
+                        actions: resolve(&s["Action"], template, stack).into_vec(),
+                        resources: resolve(&s["Resource"], template, stack).into_vec(),
+                    });
+                }
+            }
+            let mut env = globals.clone();
+            env.extend(env_of(&resource["Properties"], template, stack));
+            environment.insert(name.clone(), env);
+            statements.insert(name, list);
+        }
+        Self {
+            statements,
+            environment,
+        }
+    }
+
+    /// The functions (SAM logical ids).
+    pub fn functions(&self) -> impl Iterator<Item = &str> {
+        self.statements.keys().map(String::as_str)
+    }
+
+    /// The environment variables `function` gets from the template (globals and its own).
+    pub fn environment(&self, function: &str) -> &BTreeMap<String, String> {
+        self.environment
+            .get(function)
+            .unwrap_or_else(|| panic!("no function {function} in the template"))
+    }
+
+    /// Takes `action` out of every statement of `function` (to see a test fail without it).
+    pub fn without(mut self, function: &str, action: &str) -> Self {
+        let list = self.statements.get_mut(function).unwrap();
+        let before: usize = list.iter().map(|s| s.actions.len()).sum();
+        for s in list.iter_mut() {
+            s.actions.retain(|a| !a.eq_ignore_ascii_case(action));
+        }
+        let after: usize = list.iter().map(|s| s.actions.len()).sum();
+        assert!(after < before, "{function} was not granted {action}");
+        self
+    }
+
+    pub fn evaluate(&self, function: &str, action: &str, resource: &str) -> Verdict {
+        let Some(list) = self.statements.get(function) else {
+            return Verdict::NotAllowed;
+        };
+        let applies = |s: &&Statement| {
+            s.actions
+                .iter()
+                .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+                && s.resources.iter().any(|r| wildcard(r, resource))
+        };
+        if list.iter().filter(applies).any(|s| s.effect == Effect::Deny) {
+            Verdict::Denied
+        } else if list.iter().filter(applies).any(|s| s.effect == Effect::Allow) {
+            Verdict::Allowed
+        } else {
+            Verdict::NotAllowed
+        }
+    }
+}
+
+fn env_of(properties: &Yaml, template: &Yaml, stack: &Stack) -> BTreeMap<String, String> {
+    properties["Environment"]["Variables"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), resolve(v, template, stack).one()))
+        .collect()
+}
+
+/// One AWS call as the gate saw it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Call {
+    /// The SAM logical id whose credentials signed it.
+    pub function: String,
+    /// `service:Operation`.
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} on {}",
+            self.function,
+            if self.allowed { "called" } else { "was REFUSED" },
+            self.action,
+            self.resource
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    calls: Vec<Call>,
+}
+
+/// The proxy in front of moto that enforces the template's policies.
+#[derive(Debug, Clone)]
+pub struct IamGate {
+    url: String,
+    log: Arc<Mutex<Log>>,
+    policies: Arc<Mutex<TemplatePolicies>>,
+}
+
+impl IamGate {
+    /// Starts a gate to `upstream` (`http://host:port`, moto) on a free loopback port.
+    pub async fn start(upstream: &str, policies: TemplatePolicies) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let gate = Self {
+            url,
+            log: Arc::default(),
+            policies: Arc::new(Mutex::new(policies)),
+        };
+        let shared = gate.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, gate) = (upstream.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let _ = gate.serve(client, &upstream).await;
+                });
+            }
+        });
+        gate
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Replaces the policies (e.g. with one action taken out).
+    pub fn set_policies(&self, policies: TemplatePolicies) {
+        *self.policies.lock().unwrap() = policies;
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.log.lock().unwrap().calls.clone()
+    }
+
+    /// The refused calls so far.
+    pub fn refused(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| !c.allowed).collect()
+    }
+
+    /// Panics naming every refused call (function, action, resource), if any.
+    pub fn assert_nothing_refused(&self, path: &str) {
+        let refused = self.refused();
+        assert!(
+            refused.is_empty(),
+            "{path}: the template's policies refuse:\n{}",
+            refused
+                .iter()
+                .map(|c| format!("  {c}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// The (function, action) pairs called so far.
+    pub fn actions(&self) -> BTreeSet<(String, String)> {
+        self.calls().into_iter().map(|c| (c.function, c.action)).collect()
+    }
+
+    async fn serve(&self, client: TcpStream, upstream: &str) -> std::io::Result<()> {
+        let (client_read, mut client_write) = client.into_split();
+        let mut client_read = BufReader::new(client_read);
+        let mut server: Option<(
+            BufReader<tokio::net::tcp::OwnedReadHalf>,
+            tokio::net::tcp::OwnedWriteHalf,
+        )> = None;
+        while let Some(request) = read_message(&mut client_read, false).await? {
+            let body = &request.bytes[request.head.len()..];
+            if let Some(refusal) = self.check(&request.head, body) {
+                client_write.write_all(&refusal).await?;
+                continue;
+            }
+            if server.is_none() {
+                let s = TcpStream::connect(upstream).await?;
+                let (r, w) = s.into_split();
+                server = Some((BufReader::new(r), w));
+            }
+            let Some((server_read, server_write)) = server.as_mut() else {
+                return Ok(());
+            };
+            server_write.write_all(&request.bytes).await?;
+            let Some(response) = read_message(server_read, true).await? else {
+                return Ok(());
+            };
+            client_write.write_all(&response.bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the request's calls; the refusal to send back when one is not allowed.
+    fn check(&self, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        // Calls that are not a service's JSON API (moto's own control routes) pass.
+        let target = header("x-amz-target")?;
+        let function = header("authorization")
+            .and_then(|a| {
+                let cred = a.split("Credential=").nth(1)?;
+                Some(cred.split('/').next()?.to_owned())
+            })
+            .unwrap_or_else(|| "(unsigned)".to_owned());
+        let json: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
+        let calls = calls_of(&target, &json);
+        let policies = self.policies.lock().unwrap();
+        let mut log = self.log.lock().unwrap();
+        let mut refused = None;
+        for (action, resource) in calls {
+            let allowed = policies.evaluate(&function, &action, &resource) == Verdict::Allowed;
+            if !allowed && refused.is_none() {
+                refused = Some(format!(
+                    "User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}/test is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
+                ));
+            }
+            log.calls.push(Call {
+                function: function.clone(),
+                action,
+                resource,
+                allowed,
+            });
+        }
+        let message = refused?;
+        let body = serde_json::json!({"__type": "AccessDeniedException", "Message": message}).to_string();
+        Some(
+            format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: {}\r\nContent-Length: {}\r\n\r\n{body}",
+                uuid::Uuid::new_v4(),
+                body.len()
+            )
+            .into_bytes(),
+        )
+    }
+}
+
+/// The IAM actions and resources of one JSON API request (`X-Amz-Target` and its body).
+pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
+    let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
+    let service = match prefix {
+        "secretsmanager" => "secretsmanager",
+        "TrentService" => "kms",
+        "AWSEvents" => "events",
+        other => other,
+    };
+    let action = format!("{service}:{operation}");
+    let s = |k: &str| body.get(k).and_then(Json::as_str);
+    match service {
+        "secretsmanager" => {
+            let secret = match s("SecretId").or_else(|| s("Name")) {
+                Some(id) if id.starts_with("arn:") => id.to_owned(),
+                Some(name) => format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}{ARN_SUFFIX}"),
+                None => "*".to_owned(),
+            };
+            let mut calls = vec![(action, secret)];
+            // RotateSecret's caller must be allowed to invoke the rotation function it names.
+            if operation == "RotateSecret" {
+                if let Some(arn) = s("RotationLambdaARN") {
+                    calls.push(("lambda:InvokeFunction".to_owned(), arn.to_owned()));
+                }
+            }
+            calls
+        }
+        "kms" => {
+            let key = match s("KeyId") {
+                Some(id) if id.starts_with("arn:") => id.to_owned(),
+                Some(id) => format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}"),
+                None => "*".to_owned(),
+            };
+            vec![(action, key)]
+        }
+        "events" => {
+            let bus = |name: Option<&str>| match name {
+                Some(n) if n.starts_with("arn:") => n.to_owned(),
+                n => format!(
+                    "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{}",
+                    n.unwrap_or("default")
+                ),
+            };
+            match body.get("Entries").and_then(Json::as_array) {
+                Some(entries) => entries
+                    .iter()
+                    .map(|e| (action.clone(), bus(e.get("EventBusName").and_then(Json::as_str))))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                None => vec![(action, bus(s("Name").or_else(|| s("EventBusName"))))],
+            }
+        }
+        _ => vec![(action, "*".to_owned())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_as_iam_does() {
+        assert!(wildcard(
+            "arn:aws:secretsmanager:*:secret:p/*",
+            "arn:aws:secretsmanager:x:secret:p/a/b"
+        ));
+        assert!(!wildcard(
+            "arn:aws:secretsmanager:*:secret:p/*",
+            "arn:aws:secretsmanager:x:secret:q/a"
+        ));
+        assert!(wildcard("a?c", "abc"));
+        assert!(!wildcard("a?c", "ac"));
+        assert!(wildcard("*", ""));
+    }
+
+    #[test]
+    fn the_calls_of_a_request_name_their_resources() {
+        let calls = calls_of(
+            "secretsmanager.RotateSecret",
+            &serde_json::json!({"SecretId": "p/o/c", "RotationLambdaARN": "arn:aws:lambda:us-east-1:1:function:f"}),
+        );
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].1.ends_with(":secret:p/o/c-AbC123"));
+        assert_eq!(calls[1].0, "lambda:InvokeFunction");
+        let calls = calls_of(
+            "AWSEvents.PutEvents",
+            &serde_json::json!({"Entries": [{"EventBusName": "b"}, {"EventBusName": "b"}]}),
+        );
+        assert_eq!(
+            calls,
+            vec![(
+                "events:PutEvents".to_owned(),
+                format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/b")
+            )]
+        );
+    }
+}

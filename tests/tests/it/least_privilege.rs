@@ -1,0 +1,400 @@
+//! Least privilege, enforced: the backend deployed as `template.yaml` says (every function built
+//! as its `main` builds it, with the environment the template gives it), each function's AWS calls
+//! made with its own credentials through the IAM gate, which refuses what the function's role does
+//! not allow (action and resource). Every path of the suite is walked — the wizard over the HTTP
+//! API and over console events, Spot's credentials API, the move to secretless, rotation started
+//! by the expiry scan and its four steps, the health check, deletion — with nothing refused; and
+//! every action a function uses is needed: without it, a call on the walk is refused, naming the
+//! function, the action and the resource.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use azure_emulator::{
+    App as AzApp, Emulator, FederatedCredential, Grant, Password, Subscription, Tenant, World,
+};
+use chrono::Utc;
+use integration_tests::deployed::Deployed;
+use integration_tests::iam::{Call, TemplatePolicies, Verdict};
+use integration_tests::{SECRET, emulator};
+use serde_json::{Value, json};
+use shared::domain::role::required_actions;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const APP: &str = "11111111-2222-4333-8444-555555555555";
+const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
+const ORG: &str = "org-iam";
+const OLD_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+fn world() -> World {
+    World {
+        tenants: vec![Tenant {
+            id: TENANT.into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+            apps: vec![AzApp {
+                app_id: APP.into(),
+                manages_own_credentials: true,
+                passwords: vec![Password {
+                    key_id: OLD_KEY.into(),
+                    secret_text: SECRET.into(),
+                    end_date_time: Some(Utc::now() + chrono::Duration::days(10)),
+                    ..Password::default()
+                }],
+                ..AzApp::default()
+            }],
+            blocked_apps: vec![],
+        }],
+        subscriptions: vec![Subscription {
+            id: SUB.into(),
+            tenant_id: TENANT.into(),
+            display_name: "Least privilege".into(),
+            state: "Enabled".into(),
+            grants: vec![Grant {
+                app_id: APP.into(),
+                actions: required_actions().map(str::to_owned).collect(),
+                ..Grant::default()
+            }],
+        }],
+        behaviour: Default::default(),
+    }
+}
+
+/// The body of a successful answer; on any other, the failure with every call the gate refused.
+fn ok(d: &Deployed, r: &integration_tests::Reply, what: &str) -> Value {
+    assert!(
+        r.status.is_success(),
+        "{what}: {} {}\nrefused: {:?}",
+        r.status,
+        r.body,
+        d.gate.refused()
+    );
+    r.body.clone()
+}
+
+/// The wizard to `connected` over the HTTP API, with a client secret expiring in 10 days.
+async fn wizard_over_http(d: &Deployed) -> String {
+    let c = ok(
+        d,
+        &d.call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(json!({"accountId": "act-1a2b3c4d"})),
+        )
+        .await,
+        "start",
+    );
+    let id = c["connectionId"].as_str().unwrap().to_owned();
+    let base = format!("/connections/{id}");
+    let expires = (Utc::now() + chrono::Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    for (step, body) in [
+        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+        (
+            "client-secret",
+            json!({"clientSecret": SECRET, "expiresAt": expires}),
+        ),
+        ("subscription", json!({"subscriptionId": SUB})),
+    ] {
+        ok(
+            d,
+            &d.call("PUT", &format!("{base}/{step}"), ORG, Some(body)).await,
+            step,
+        );
+    }
+    ok(
+        d,
+        &d.call("GET", &format!("{base}/custom-role?format=cli"), ORG, None)
+            .await,
+        "custom role",
+    );
+    let c = ok(
+        d,
+        &d.call("POST", &format!("{base}/connect"), ORG, None).await,
+        "connect",
+    );
+    assert_eq!(c["status"], "connected", "{c}");
+    ok(d, &d.call("GET", &base, ORG, None).await, "read");
+    id
+}
+
+/// The wizard over console events (the secret over the API, as the console must send it).
+async fn wizard_over_console(d: &Deployed) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let detail = |extra: Value| {
+        let mut d = json!({"orgId": ORG, "connectionId": id});
+        d.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        d
+    };
+    let step = |dt: &'static str, extra: Value| {
+        let detail = detail(extra);
+        async move {
+            let out = d
+                .console("spot.console", dt, detail)
+                .await
+                .unwrap_or_else(|| panic!("no rule takes {dt}"))
+                .unwrap_or_else(|e| panic!("{dt}: {e}"));
+            assert_ne!(out["outcome"], "rejected", "{dt}: {out}");
+        }
+    };
+    step("Connection Started", json!({"accountId": "act-2b3c4d5e"})).await;
+    step(
+        "App Registration Submitted",
+        json!({"tenantId": TENANT, "clientId": APP}),
+    )
+    .await;
+    ok(
+        d,
+        &d.call(
+            "PUT",
+            &format!("/connections/{id}/client-secret"),
+            ORG,
+            Some(json!({"clientSecret": SECRET})),
+        )
+        .await,
+        "client secret",
+    );
+    step("Subscription Submitted", json!({"subscriptionId": SUB})).await;
+    step("Custom Role Requested", json!({})).await;
+    step("Connect Account Requested", json!({})).await;
+    id
+}
+
+/// Spot's credentials API: set, read, validate.
+async fn spots_api(d: &Deployed) {
+    let account = "act-3c4d5e6f";
+    let body = json!({"clientId": APP, "clientSecret": SECRET, "tenantId": TENANT, "subscriptionId": SUB});
+    ok(
+        d,
+        &d.call(
+            "POST",
+            &format!("/azure/setup/credentials?accountId={account}"),
+            ORG,
+            Some(body.clone()),
+        )
+        .await,
+        "Spot: set",
+    );
+    ok(
+        d,
+        &d.call(
+            "GET",
+            &format!("/azure/setup/credentials?accountId={account}"),
+            ORG,
+            None,
+        )
+        .await,
+        "Spot: get",
+    );
+    ok(
+        d,
+        &d.call(
+            "POST",
+            &format!("/azure/setup/credentials/validation?accountId={account}"),
+            ORG,
+            Some(body),
+        )
+        .await,
+        "Spot: validate",
+    );
+}
+
+/// A connected secret connection moves to secretless (our issuer's keys fetched by the emulator
+/// from the `oidc` function).
+async fn move_to_secretless(d: &Deployed, emulator: &Emulator, id: &str) {
+    let base = format!("/connections/{id}");
+    ok(
+        d,
+        &d.call(
+            "PUT",
+            &format!("{base}/credential-type"),
+            ORG,
+            Some(json!({"credentialType": "federated"})),
+        )
+        .await,
+        "credential type",
+    );
+    let values = ok(
+        d,
+        &d.call("GET", &format!("{base}/federated-credential"), ORG, None)
+            .await,
+        "values",
+    );
+    emulator.update(|w| {
+        w.tenants[0].apps[0]
+            .federated_credentials
+            .push(FederatedCredential {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: values["name"].as_str().unwrap().to_owned(),
+                issuer: values["issuer"].as_str().unwrap().to_owned(),
+                subject: values["subject"].as_str().unwrap().to_owned(),
+                audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
+                description: None,
+            })
+    });
+    let c = ok(
+        d,
+        &d.call("POST", &format!("{base}/connect"), ORG, None).await,
+        "connect federated",
+    );
+    assert_eq!(
+        (c["status"].as_str(), c["credentialType"].as_str()),
+        (Some("connected"), Some("federated")),
+        "{c}"
+    );
+}
+
+/// Rotation on; the expiry scan starts it (RotateSecret names the function); Secrets Manager's
+/// four steps, as it sends them.
+async fn rotation(d: &Deployed, id: &str) {
+    ok(
+        d,
+        &d.call(
+            "PUT",
+            &format!("/connections/{id}/rotation"),
+            ORG,
+            Some(json!({"enabled": true, "daysBefore": 14})),
+        )
+        .await,
+        "rotation on",
+    );
+    let scan = d
+        .expiry(json!({"scanId": uuid::Uuid::new_v4().to_string(), "scheduledAt": Utc::now().to_rfc3339()}))
+        .await
+        .unwrap();
+    assert!(scan["rotations"].as_u64().unwrap_or(0) >= 1, "{scan}");
+    let name = format!("{}{ORG}/{id}", d.prefix);
+    let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
+    let described = sm.describe_secret().secret_id(&name).send().await.unwrap();
+    let token = described
+        .version_ids_to_stages()
+        .unwrap()
+        .iter()
+        .find(|(_, s)| s.iter().any(|l| l == "AWSPENDING"))
+        .map(|(v, _)| v.clone())
+        .expect("RotateSecret left an AWSPENDING version");
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        d.expiry(json!({"Step": step, "SecretId": name, "ClientRequestToken": token}))
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+}
+
+/// Walks every path; returns the stack (its gate holds every call) and the emulator.
+async fn walk_everything(d: &Deployed, emulator: &Emulator) {
+    let secret = wizard_over_http(d).await;
+    wizard_over_console(d).await;
+    spots_api(d).await;
+    rotation(d, &secret).await;
+    let health = d.health(json!({"force": true})).await.unwrap();
+    assert!(health["checked"].as_u64().unwrap() >= 2, "{health}");
+    move_to_secretless(d, emulator, &secret).await;
+    let health = d.health(json!({"force": true})).await.unwrap();
+    assert!(health["checked"].as_u64().unwrap() >= 2, "{health}");
+    // A scheduled run claims itself once in the store.
+    let run = d
+        .health(json!({"scheduledAt": Utc::now().to_rfc3339()}))
+        .await
+        .unwrap();
+    assert!(run.get("checked").is_some(), "{run}");
+    let r = d
+        .call("DELETE", &format!("/connections/{secret}"), ORG, None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+}
+
+async fn stack(edit: impl FnOnce(TemplatePolicies) -> TemplatePolicies) -> (Deployed, Emulator) {
+    let (emulator, azure) = emulator(world(), Duration::from_secs(3)).await;
+    let d = Deployed::start_with(azure.authority_host.as_deref().unwrap(), edit).await;
+    (d, emulator)
+}
+
+#[tokio::test]
+async fn every_path_runs_under_exactly_the_templates_permissions() {
+    let (d, emulator) = stack(|p| p).await;
+    walk_everything(&d, &emulator).await;
+    d.gate.assert_nothing_refused("the walk");
+    let calls = d.gate.calls();
+
+    // Every function made its calls under its own role.
+    let callers: BTreeSet<&str> = calls.iter().map(|c| c.function.as_str()).collect();
+    let template = TemplatePolicies::template();
+    let functions: BTreeSet<String> = TemplatePolicies::from_template(&template, &d.stack)
+        .functions()
+        .map(str::to_owned)
+        .collect();
+    for f in &functions {
+        assert!(
+            callers.contains(f.as_str()),
+            "{f} made no AWS call on the walk: {callers:?}"
+        );
+    }
+    assert!(callers.iter().all(|c| functions.contains(*c)), "{callers:?}");
+
+    // Each action a function uses is needed: without it, the same calls are refused.
+    let policies = TemplatePolicies::from_template(&template, &d.stack);
+    let used: BTreeSet<(String, String)> = d.gate.actions();
+    for (function, action) in &used {
+        let without = policies.clone().without(function, action);
+        let refused: Vec<&Call> = calls
+            .iter()
+            .filter(|c| &c.function == function && &c.action == action)
+            .filter(|c| without.evaluate(&c.function, &c.action, &c.resource) != Verdict::Allowed)
+            .collect();
+        assert!(!refused.is_empty(), "{function}: {action} is granted twice over");
+    }
+    let summary: Vec<String> = used.iter().map(|(f, a)| format!("{f} {a}")).collect();
+    println!("AWS calls by function on the walk:\n  {}", summary.join("\n  "));
+}
+
+/// The gate refuses as AWS does, and the function's call fails there: a federated Connect Account
+/// that moved off a secret cleans its history with DescribeSecret.
+#[tokio::test]
+async fn a_removed_action_is_refused_naming_the_function_the_action_and_the_resource() {
+    let (d, emulator) = stack(|p| p.without("ConnectAccountFunction", "secretsmanager:DescribeSecret")).await;
+    let id = wizard_over_http(&d).await;
+    d.gate.assert_nothing_refused("the wizard");
+    let base = format!("/connections/{id}");
+    d.call(
+        "PUT",
+        &format!("{base}/credential-type"),
+        ORG,
+        Some(json!({"credentialType": "federated"})),
+    )
+    .await;
+    let values = d
+        .call("GET", &format!("{base}/federated-credential"), ORG, None)
+        .await
+        .body;
+    emulator.update(|w| {
+        w.tenants[0].apps[0]
+            .federated_credentials
+            .push(FederatedCredential {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: values["name"].as_str().unwrap().to_owned(),
+                issuer: values["issuer"].as_str().unwrap().to_owned(),
+                subject: values["subject"].as_str().unwrap().to_owned(),
+                audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
+                description: None,
+            })
+    });
+    d.call("POST", &format!("{base}/connect"), ORG, None).await;
+    let refused = d.gate.refused();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let r = &refused[0];
+    assert_eq!(
+        (r.function.as_str(), r.action.as_str()),
+        ("ConnectAccountFunction", "secretsmanager:DescribeSecret")
+    );
+    assert!(
+        r.resource.contains(&format!(":secret:{}{ORG}/{id}", d.prefix)),
+        "{r}"
+    );
+    let message = format!("{r}");
+    assert!(message.contains(
+        "ConnectAccountFunction was REFUSED secretsmanager:DescribeSecret on arn:aws:secretsmanager:"
+    ));
+}
