@@ -449,9 +449,38 @@ async fn over_secrets_manager_the_secret_is_stored_and_appears_nowhere_else() {
         .await
         .unwrap();
     assert!(
-        value.secret_string().unwrap().contains(SECRET),
-        "positive control: the store holds the secret"
+        !value.secret_string().unwrap().contains(SECRET),
+        "the connection's document does not hold the secret"
     );
+    let credentials = sm
+        .list_secrets()
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                .values(format!(
+                    "{}{ORG}/{id}/",
+                    shared::store::default_credential_prefix(&prefix)
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let [credential] = credentials.secret_list() else {
+        panic!("one credential: {:?}", credentials.secret_list())
+    };
+    let value = sm
+        .get_secret_value()
+        .secret_id(credential.name().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        value.secret_string(),
+        Some(SECRET),
+        "positive control: the store holds the secret, in its own credential"
+    );
+    let metadata = format!("{metadata} {:?}", credentials.secret_list());
 
     assert_no_secret("responses", &client.seen);
     assert_no_secret("logs", &logs);

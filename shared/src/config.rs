@@ -151,6 +151,31 @@ pub struct StoreConfig {
     /// Customer-managed KMS key for new connection secrets (default: the AWS managed key).
     #[arg(long = "kms-key-id", env = "KMS_KEY_ID", value_name = "KMS_KEY_ID")]
     pub kms_key_id: Option<String>,
+    /// Name prefix of the client secrets' own credentials, `{prefix}{orgId}/{connectionId}/{n}`:
+    /// apart from the connections', so that only the functions using the secret may read it
+    /// (default: the connection prefix with `-credentials/`, e.g. `azure-connect-credentials/`).
+    #[arg(
+        long = "credential-secret-prefix",
+        env = "CREDENTIAL_SECRET_PREFIX",
+        value_name = "CREDENTIAL_SECRET_PREFIX"
+    )]
+    pub credential_prefix: Option<String>,
+    /// Customer-managed KMS key of the client secrets' credentials (default: the AWS managed key).
+    #[arg(
+        long = "credential-kms-key-id",
+        env = "CREDENTIAL_KMS_KEY_ID",
+        value_name = "CREDENTIAL_KMS_KEY_ID"
+    )]
+    pub credential_kms_key_id: Option<String>,
+}
+
+impl StoreConfig {
+    /// Where the client secrets' credentials live.
+    pub fn credential_prefix(&self) -> String {
+        self.credential_prefix
+            .clone()
+            .unwrap_or_else(|| crate::store::default_credential_prefix(&self.secret_prefix))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -380,11 +405,14 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
 
 /// The connection store in Secrets Manager.
 pub fn secrets_manager_store(config: &StoreConfig, sdk: &aws_config::SdkConfig) -> Arc<SecretsManagerStore> {
-    Arc::new(SecretsManagerStore::new(
-        aws_sdk_secretsmanager::Client::new(sdk),
-        config.secret_prefix.clone(),
-        config.kms_key_id.clone(),
-    ))
+    Arc::new(
+        SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            config.secret_prefix.clone(),
+            config.kms_key_id.clone(),
+        )
+        .with_credentials(config.credential_prefix(), config.credential_kms_key_id.clone()),
+    )
 }
 
 /// The application over Secrets Manager and EventBridge.
@@ -507,6 +535,8 @@ mod tests {
             [
                 "CONNECTION_SECRET_PREFIX",
                 "KMS_KEY_ID",
+                "CREDENTIAL_SECRET_PREFIX",
+                "CREDENTIAL_KMS_KEY_ID",
                 "EVENT_BUS_NAME",
                 "ORG_ID_CLAIM",
                 "AZURE_CLOUD",

@@ -208,6 +208,13 @@ impl Rotator {
     }
 
     async fn token_for(&self, c: &Connection, scope: &str) -> Result<AccessToken, RotationError> {
+        let mut c = c.clone();
+        if c.client_secret.as_ref().is_some_and(|r| r.secret().is_none()) {
+            let value = self.store.reveal(&c).await?.ok_or(RotationError::NoCurrent)?;
+            if let Some(record) = c.client_secret.as_mut() {
+                record.reveal(value);
+            }
+        }
         let inputs = c.validation_inputs().map_err(RotationError::Incomplete)?;
         Ok(self
             .token
@@ -278,6 +285,7 @@ impl Rotator {
             token: token.to_owned(),
             base_version,
             replaces_secret_of: current.client_secret.as_ref().map(|s| s.submitted_at),
+            replaces_credential: current.client_secret.as_ref().map(|s| s.credential_id()),
             retired_key_id: retired,
             rotated_at: now,
         };
@@ -413,6 +421,17 @@ impl Rotator {
             let graph_token = self.token_for(current, &self.graph_scope).await?;
             self.graph.remove_password(&graph_token, &client, &old).await?;
         }
+        // The secret rotated out: its credential is erased, every version of it.
+        let replaced = current
+            .last_rotation
+            .as_ref()
+            .and_then(|r| r.replaces_credential.clone());
+        let now_in_use = current.client_secret.as_ref().map(|s| s.credential_id());
+        if let (Some((org, id)), Some(old)) = (self.parse_name(&info.name), replaced) {
+            if now_in_use.as_ref() != Some(&old) {
+                self.store.erase_credential(&org, &id, &old).await?;
+            }
+        }
         if let Some(holder) = info.holder_of(Stage::Pending) {
             match self
                 .store
@@ -466,6 +485,21 @@ impl Rotator {
                 };
                 if let Err(err) = removed {
                     tracing::error!(secret_id, error = %error_chain(&err), "could not remove the new credential of a failed rotation");
+                }
+            }
+            // Its value is of no use now: erased (unless the connection took it after all).
+            if let (Some((org, id)), Some(new)) =
+                (self.parse_name(&info.name), pending.client_secret.as_ref())
+            {
+                let new = new.credential_id();
+                let in_use = match self.current(info, secret_id).await {
+                    Ok(current) => current.client_secret.map(|s| s.credential_id()),
+                    Err(_) => Some(new.clone()),
+                };
+                if in_use.as_ref() != Some(&new) {
+                    if let Err(err) = self.store.erase_credential(&org, &id, &new).await {
+                        tracing::error!(secret_id, error = %error_chain(&err), "could not erase the credential of a failed rotation");
+                    }
                 }
             }
         }

@@ -60,7 +60,7 @@ pub struct Deployed {
 }
 
 /// The AWS resources the stack would have made, made in moto (unsigned set-up calls).
-async fn make_resources(stack_name: &str) -> (String, String, String) {
+async fn make_resources(stack_name: &str) -> (String, String, String, String) {
     let sdk = sdk_config().await;
     let bus_name = format!("{stack_name}-azure-connect");
     let events = aws_sdk_eventbridge::Client::new(&sdk);
@@ -74,8 +74,10 @@ async fn make_resources(stack_name: &str) -> (String, String, String) {
         .await
         .unwrap();
     let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let credential_key = kms.create_key().send().await.unwrap();
+    let credential_key_arn = credential_key.key_metadata().unwrap().arn().unwrap().to_owned();
     let function = crate::moto_lambda_function(&format!("{stack_name}-secret-expiry")).await;
-    (bus_name, key_arn, function)
+    (bus_name, key_arn, credential_key_arn, function)
 }
 
 impl Deployed {
@@ -91,7 +93,8 @@ impl Deployed {
     ) -> Self {
         let stack_name = format!("azc{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let prefix = unique_prefix();
-        let (bus_name, key_arn, rotation_function_arn) = make_resources(&stack_name).await;
+        let (bus_name, key_arn, credential_key_arn, rotation_function_arn) =
+            make_resources(&stack_name).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let template = TemplatePolicies::template();
@@ -102,6 +105,10 @@ impl Deployed {
             &stack_name,
             &[
                 ("SecretPrefix", prefix.as_str()),
+                (
+                    "CredentialPrefix",
+                    shared::store::default_credential_prefix(&prefix).as_str(),
+                ),
                 ("IssuerUrl", issuer_url.as_str()),
                 ("JwtIssuer", "https://auth.example.com/"),
                 ("JwtAudience", "azure-connect"),
@@ -113,6 +120,11 @@ impl Deployed {
             &[("Arn", bus_arn.as_str()), ("Name", bus_name.as_str())],
         )
         .with_resource("IssuerKey", &key_arn, &[("Arn", key_arn.as_str())])
+        .with_resource(
+            "CredentialKey",
+            &credential_key_arn,
+            &[("Arn", credential_key_arn.as_str())],
+        )
         .with_resource(
             "FailedEventsQueue",
             "failed",
@@ -145,7 +157,7 @@ impl Deployed {
             env.insert("SCAN_WRITES_PER_SECOND".into(), "1000".into());
             let config = shared::config::Config::from_lookup(|k| env.get(k).cloned())
                 .unwrap_or_else(|e| panic!("{logical}: {e}"));
-            let sdk = Self::sdk_for(&logical, gate.url()).await;
+            let sdk = Self::sdk_for_at(&logical, gate.url()).await;
             match binary {
                 "secret-expiry" => expiry = Some(shared::edge::expiry::compose(&config, &sdk).await.unwrap()),
                 "health-check" => health = Some(shared::edge::health::compose(&config, &sdk).await.unwrap()),
@@ -245,7 +257,7 @@ impl Deployed {
 
     /// The SDK configuration of one function: its own credentials, through the gate (the
     /// environment's `AWS_ENDPOINT_URL` would otherwise win over the endpoint set here).
-    async fn sdk_for(logical: &str, gate: &str) -> aws_config::SdkConfig {
+    async fn sdk_for_at(logical: &str, gate: &str) -> aws_config::SdkConfig {
         #[derive(Debug)]
         struct NoEnvironment;
         impl aws_types::service_config::LoadServiceConfig for NoEnvironment {
@@ -262,6 +274,11 @@ impl Deployed {
             )))
             .endpoint_url(gate)
             .build()
+    }
+
+    /// The AWS configuration `logical`'s code gets: its credentials, through the gate.
+    pub async fn sdk_for(&self, logical: &str) -> aws_config::SdkConfig {
+        Self::sdk_for_at(logical, self.gate.url()).await
     }
 
     /// Which function the template routes `method path` to.

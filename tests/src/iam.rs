@@ -43,6 +43,83 @@ struct Statement {
     effect: Effect,
     actions: Vec<String>,
     resources: Vec<String>,
+    /// Key policies only: (operator, key, values).
+    conditions: Vec<(String, String, Vec<String>)>,
+}
+
+/// What a request says about itself beyond action and resource (for key policies' conditions).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub principal_arn: String,
+    /// `kms:ViaService`: the service that called KMS for the caller (Secrets Manager).
+    pub via_service: Option<String>,
+}
+
+impl Statement {
+    fn parse(s: &Yaml, template: &Yaml, stack: &Stack, whose: &str) -> Self {
+        assert!(
+            s.get("NotAction").is_none() && s.get("NotResource").is_none(),
+            "{whose}: NotAction/NotResource are not known to the IAM gate"
+        );
+        // Key policies: the account (its IAM policies decide, within the conditions) or anyone;
+        // every caller here is in the account, so both apply to it.
+        match &s["Principal"] {
+            Yaml::Null => {}
+            Yaml::String(p) => assert_eq!(p, "*", "{whose}: principal {p}"),
+            p => {
+                let aws = resolve(&p["AWS"], template, stack).one();
+                assert!(
+                    aws == "*" || aws == format!("arn:aws:iam::{ACCOUNT}:root"),
+                    "{whose}: principal {aws}"
+                );
+            }
+        }
+        let mut conditions = Vec::new();
+        for (op, kv) in s["Condition"].as_mapping().into_iter().flatten() {
+            for (k, v) in kv.as_mapping().unwrap() {
+                conditions.push((
+                    op.as_str().unwrap().to_owned(),
+                    k.as_str().unwrap().to_owned(),
+                    resolve(v, template, stack).into_vec(),
+                ));
+            }
+        }
+        Statement {
+            effect: match s["Effect"].as_str() {
+                Some("Allow") => Effect::Allow,
+                Some("Deny") => Effect::Deny,
+                other => panic!("{whose}: Effect {other:?}"),
+            },
+            actions: resolve(&s["Action"], template, stack).into_vec(),
+            resources: match &s["Resource"] {
+                Yaml::Null => vec!["*".to_owned()],
+                r => resolve(r, template, stack).into_vec(),
+            },
+            conditions,
+        }
+    }
+
+    fn applies(&self, action: &str, resource: &str, context: &Context) -> bool {
+        self.actions
+            .iter()
+            .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+            && self.resources.iter().any(|r| wildcard(r, resource))
+            && self.conditions.iter().all(|(op, key, values)| {
+                let value = match key.as_str() {
+                    "aws:PrincipalArn" => Some(context.principal_arn.as_str()),
+                    "kms:ViaService" => context.via_service.as_deref(),
+                    other => panic!("condition key {other} is not known to the IAM gate"),
+                };
+                let matches = |v: &str| values.iter().any(|p| wildcard(p, v));
+                match op.as_str() {
+                    "ArnEquals" | "ArnLike" | "StringEquals" | "StringLike" => value.is_some_and(matches),
+                    "ArnNotEquals" | "ArnNotLike" | "StringNotEquals" | "StringNotLike" => {
+                        !value.is_some_and(matches)
+                    }
+                    other => panic!("condition operator {other} is not known to the IAM gate"),
+                }
+            })
+    }
 }
 
 /// The stack's parameters and the physical names and ARNs its resources resolve to.
@@ -81,6 +158,29 @@ impl Stack {
             refs,
             attrs: BTreeMap::new(),
         }
+    }
+
+    /// A stack named `azc` with the template's defaults and fixed ARNs for its resources (for
+    /// the template's own tests; no emulator needed).
+    pub fn fixed(template: &Yaml) -> Self {
+        let arn = |service: &str, rest: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}");
+        Self::new(template, "azc", &[])
+            .with_resource(
+                "EventBus",
+                "azc-azure-connect",
+                &[("Arn", &arn("events", "event-bus/azc-azure-connect"))],
+            )
+            .with_resource("IssuerKey", "issuer", &[("Arn", &arn("kms", "key/issuer"))])
+            .with_resource(
+                "CredentialKey",
+                "credentials",
+                &[("Arn", &arn("kms", "key/credentials"))],
+            )
+            .with_resource(
+                "FailedEventsQueue",
+                "failed",
+                &[("Arn", &arn("sqs", "failed")), ("QueueName", "failed")],
+            )
     }
 
     pub fn with_resource(mut self, logical: &str, reference: &str, attrs: &[(&str, &str)]) -> Self {
@@ -255,22 +355,34 @@ pub fn wildcard(pattern: &str, value: &str) -> bool {
     go(&p, &v)
 }
 
-/// Every function's inline policy statements, resolved for one test stack; and the environment
-/// variables the template gives it.
+/// Every function's policy statements (inline, or its named role's), resolved for one test
+/// stack; its role's ARN; the environment variables the template gives it; and the key policies.
 #[derive(Debug, Clone)]
 pub struct TemplatePolicies {
     statements: BTreeMap<String, Vec<Statement>>,
+    roles: BTreeMap<String, String>,
     environment: BTreeMap<String, BTreeMap<String, String>>,
+    keys: BTreeMap<String, Vec<Statement>>,
 }
 
 /// One call's verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
     Allowed,
     /// No statement allows it.
     NotAllowed,
     /// A statement denies it explicitly.
     Denied,
+}
+
+fn verdict<'a>(list: impl Iterator<Item = &'a Statement> + Clone) -> Verdict {
+    if list.clone().any(|s| s.effect == Effect::Deny) {
+        Verdict::Denied
+    } else if list.into_iter().any(|s| s.effect == Effect::Allow) {
+        Verdict::Allowed
+    } else {
+        Verdict::NotAllowed
+    }
 }
 
 impl TemplatePolicies {
@@ -280,50 +392,96 @@ impl TemplatePolicies {
     }
 
     pub fn from_template(template: &Yaml, stack: &Stack) -> Self {
+        let resources = &template["Resources"];
+        let parse_all = |list: &Yaml, whose: &str| -> Vec<Statement> {
+            list.as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|s| Statement::parse(s, template, stack, whose))
+                .collect()
+        };
         let mut statements = BTreeMap::new();
+        let mut roles = BTreeMap::new();
         let mut environment = BTreeMap::new();
+        let mut keys = BTreeMap::new();
         let globals: BTreeMap<String, String> = env_of(&template["Globals"]["Function"], template, stack);
-        for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        for (name, resource) in resources.as_mapping().unwrap() {
+            let name = name.as_str().unwrap().to_owned();
+            if resource["Type"].as_str() == Some("AWS::KMS::Key") {
+                let arn = stack
+                    .attrs
+                    .get(&format!("{name}.Arn"))
+                    .unwrap_or_else(|| panic!("the test stack has no {name}.Arn"))
+                    .clone();
+                keys.insert(
+                    arn,
+                    parse_all(&resource["Properties"]["KeyPolicy"]["Statement"], &name),
+                );
+                continue;
+            }
             if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
                 continue;
             }
-            let name = name.as_str().unwrap().to_owned();
-            let mut list = Vec::new();
-            for policy in resource["Properties"]["Policies"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-            {
-                for s in policy["Statement"].as_sequence().into_iter().flatten() {
-                    assert!(
-                        s.get("NotAction").is_none() && s.get("NotResource").is_none(),
-                        "{name}: NotAction/NotResource are not known to the IAM gate"
+            let props = &resource["Properties"];
+            let (list, role) = match &props["Role"] {
+                Yaml::Null => {
+                    let mut list = Vec::new();
+                    for policy in props["Policies"].as_sequence().into_iter().flatten() {
+                        list.extend(parse_all(&policy["Statement"], &name));
+                    }
+                    // SAM makes the role; CloudFormation names it.
+                    let arn = format!(
+                        "arn:aws:iam::{ACCOUNT}:role/{}-{name}Role-GENERATED",
+                        lookup_ref("AWS::StackName", stack)
                     );
-                    list.push(Statement {
-                        effect: match s["Effect"].as_str() {
-                            Some("Allow") => Effect::Allow,
-                            Some("Deny") => Effect::Deny,
-                            other => panic!("{name}: Effect {other:?}"),
-                        },
-                        actions: resolve(&s["Action"], template, stack).into_vec(),
-                        resources: resolve(&s["Resource"], template, stack).into_vec(),
-                    });
+                    (list, arn)
                 }
-            }
+                Yaml::Tagged(t) => {
+                    let role = match &t.value {
+                        Yaml::String(s) => s.trim_end_matches(".Arn").to_owned(),
+                        other => panic!("{name}: Role {other:?}"),
+                    };
+                    let r = &resources[role.as_str()]["Properties"];
+                    let mut list = Vec::new();
+                    for policy in r["Policies"].as_sequence().into_iter().flatten() {
+                        list.extend(parse_all(&policy["PolicyDocument"]["Statement"], &role));
+                    }
+                    let role_name = resolve(&r["RoleName"], template, stack).one();
+                    (list, format!("arn:aws:iam::{ACCOUNT}:role/{role_name}"))
+                }
+                other => panic!("{name}: Role {other:?}"),
+            };
             let mut env = globals.clone();
-            env.extend(env_of(&resource["Properties"], template, stack));
+            env.extend(env_of(props, template, stack));
             environment.insert(name.clone(), env);
+            roles.insert(name.clone(), role);
             statements.insert(name, list);
         }
         Self {
             statements,
+            roles,
             environment,
+            keys,
         }
     }
 
     /// The functions (SAM logical ids).
     pub fn functions(&self) -> impl Iterator<Item = &str> {
         self.statements.keys().map(String::as_str)
+    }
+
+    /// The ARN of `function`'s role.
+    pub fn role_arn(&self, function: &str) -> &str {
+        &self.roles[function]
+    }
+
+    /// The actions `function`'s role is granted (anywhere).
+    pub fn actions(&self, function: &str) -> BTreeSet<String> {
+        self.statements[function]
+            .iter()
+            .filter(|s| s.effect == Effect::Allow)
+            .flat_map(|s| s.actions.iter().cloned())
+            .collect()
     }
 
     /// The environment variables `function` gets from the template (globals and its own).
@@ -345,23 +503,43 @@ impl TemplatePolicies {
         self
     }
 
+    /// The role's policy and, for a call on one of the stack's keys, the key policy as well.
     pub fn evaluate(&self, function: &str, action: &str, resource: &str) -> Verdict {
+        self.evaluate_in(function, action, resource, None)
+    }
+
+    pub fn evaluate_in(
+        &self,
+        function: &str,
+        action: &str,
+        resource: &str,
+        via_service: Option<&str>,
+    ) -> Verdict {
         let Some(list) = self.statements.get(function) else {
             return Verdict::NotAllowed;
         };
-        let applies = |s: &&Statement| {
-            s.actions
-                .iter()
-                .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
-                && s.resources.iter().any(|r| wildcard(r, resource))
+        let context = Context {
+            principal_arn: self.roles[function].clone(),
+            via_service: via_service.map(str::to_owned),
         };
-        if list.iter().filter(applies).any(|s| s.effect == Effect::Deny) {
-            Verdict::Denied
-        } else if list.iter().filter(applies).any(|s| s.effect == Effect::Allow) {
-            Verdict::Allowed
-        } else {
-            Verdict::NotAllowed
+        let identity = verdict(list.iter().filter(|s| s.applies(action, resource, &context)));
+        match self.keys.get(resource) {
+            None => identity,
+            Some(_) => match (identity, self.key_policy(resource, action, &context)) {
+                (Verdict::Denied, _) | (_, Verdict::Denied) => Verdict::Denied,
+                (Verdict::Allowed, Verdict::Allowed) => Verdict::Allowed,
+                _ => Verdict::NotAllowed,
+            },
         }
+    }
+
+    /// The key policy of `key` alone, for a principal in the account.
+    pub fn key_policy(&self, key: &str, action: &str, context: &Context) -> Verdict {
+        verdict(
+            self.keys[key]
+                .iter()
+                .filter(|s| s.applies(action, "*", context) || s.applies(action, key, context)),
+        )
     }
 }
 
@@ -401,6 +579,8 @@ impl std::fmt::Display for Call {
 #[derive(Debug, Default)]
 struct Log {
     calls: Vec<Call>,
+    /// Secret name → the KMS key it is encrypted with (from its CreateSecret).
+    keys: BTreeMap<String, String>,
 }
 
 /// The proxy in front of moto that enforces the template's policies.
@@ -522,12 +702,39 @@ impl IamGate {
             })
             .unwrap_or_else(|| "(unsigned)".to_owned());
         let json: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
-        let calls = calls_of(&target, &json);
+        let mut calls: Vec<(String, String, Option<String>)> = calls_of(&target, &json)
+            .into_iter()
+            .map(|(a, r)| (a, r, None))
+            .collect();
         let policies = self.policies.lock().unwrap();
         let mut log = self.log.lock().unwrap();
+        // A secret under a customer-managed key: Secrets Manager uses the key for the caller,
+        // who must be allowed it (IAM and the key policy, kms:ViaService secretsmanager).
+        if let Some(name) = json
+            .get("SecretId")
+            .or_else(|| json.get("Name"))
+            .and_then(Json::as_str)
+        {
+            let name = name.to_owned();
+            if let Some(key) = json.get("KmsKeyId").and_then(Json::as_str) {
+                log.keys.insert(name.clone(), key.to_owned());
+            }
+            let kms = match target.as_str() {
+                "secretsmanager.CreateSecret" | "secretsmanager.PutSecretValue" => {
+                    Some("kms:GenerateDataKey")
+                }
+                "secretsmanager.GetSecretValue" => Some("kms:Decrypt"),
+                _ => None,
+            };
+            if let (Some(action), Some(key)) = (kms, log.keys.get(&name)) {
+                let via = format!("secretsmanager.{REGION}.amazonaws.com");
+                calls.push((action.to_owned(), key.clone(), Some(via)));
+            }
+        }
         let mut refused = None;
-        for (action, resource) in calls {
-            let allowed = policies.evaluate(&function, &action, &resource) == Verdict::Allowed;
+        for (action, resource, via) in calls {
+            let allowed =
+                policies.evaluate_in(&function, &action, &resource, via.as_deref()) == Verdict::Allowed;
             if !allowed && refused.is_none() {
                 refused = Some(format!(
                     "User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}/test is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"

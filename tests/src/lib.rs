@@ -377,3 +377,39 @@ pub async fn moto_lambda_function(name: &str) -> String {
         .unwrap_or_else(|| panic!("{created}"))
         .to_owned()
 }
+
+/// Every credential (client secret value) the Secrets Manager store keeps for connection `id`,
+/// pending deletion included, with the value of each version that still has one: (name, value).
+pub async fn credentials_of(
+    prefix: &str,
+    org: &shared::domain::OrgId,
+    id: &shared::domain::ConnectionId,
+) -> Vec<(String, String)> {
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
+    let prefix = format!("{}{org}/{id}/", shared::store::default_credential_prefix(prefix));
+    let listed = sm
+        .list_secrets()
+        .include_planned_deletion(true)
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                .values(&prefix)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for s in listed.secret_list() {
+        let name = s.name().unwrap().to_owned();
+        let value = sm
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .map(|v| v.secret_string().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        out.push((name, value));
+    }
+    out
+}

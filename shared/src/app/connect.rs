@@ -23,7 +23,7 @@ impl App {
         org: &OrgId,
         id: &ConnectionId,
     ) -> Result<Outcome, AppError> {
-        let current = self.load(org, id).await?.connection;
+        let current = self.revealed(self.load(org, id).await?.connection).await?;
         let inputs = current.validation_inputs()?;
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let verdict = validator.validate(&inputs).await;
@@ -68,7 +68,7 @@ impl App {
             .update(req, org, id, &Command::RecordValidation(Box::new(record)))
             .await?;
         if diagnosis.is_none() && credential == CredentialType::Federated {
-            self.retire_secret(org, id, &current, &inputs, validator).await?;
+            self.retire_secret(id, &current, &inputs, validator).await?;
         }
         match diagnosis {
             None => Ok(Outcome::Connected(connection)),
@@ -76,18 +76,16 @@ impl App {
         }
     }
 
-    /// A federated connection proved itself: no earlier version of its document stays reachable
-    /// (it may hold the secret it moved off), and the old secret goes from the app where the app
-    /// may manage its own credentials. Safe to repeat.
+    /// A federated connection proved itself: its write erased the secret's credential (the store
+    /// erases what no document names), and the old secret goes from the app where the app may
+    /// manage its own credentials. Safe to repeat.
     async fn retire_secret(
         &self,
-        org: &OrgId,
         id: &ConnectionId,
         before: &Connection,
         inputs: &ValidationInputs,
         validator: &Validator,
     ) -> Result<(), AppError> {
-        self.store.forget_history(org, id).await?;
         let old_key = before
             .validation
             .as_ref()

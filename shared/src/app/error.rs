@@ -176,6 +176,7 @@ impl AppError {
         match self {
             Self::NotFound => ErrorKind::NotFound,
             Self::Rule(RuleError::GraphPermissionMissing) => ErrorKind::Unprocessable,
+            Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
             Self::Rule(_) | Self::IdTaken | Self::Contended => ErrorKind::Conflict,
             Self::Validation(d) => match d.kind {
                 DiagnosisKind::Customer => ErrorKind::Unprocessable,
@@ -262,7 +263,10 @@ impl Rejectable for AppError {
                 step,
             )
             .retryable(),
-            Self::Store(_) | Self::AzureNotConfigured | Self::IssuerNotConfigured => {
+            Self::Store(_)
+            | Self::AzureNotConfigured
+            | Self::IssuerNotConfigured
+            | Self::Rule(RuleError::SecretSealed) => {
                 Rejection::new(kind, "internal-error", "Internal error", INTERNAL_DETAIL, step)
             }
         }

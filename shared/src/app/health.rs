@@ -131,10 +131,15 @@ impl App {
         let Some(current) = self.store.load(&entry.org, &entry.connection).await? else {
             return Ok(Checked::Gone);
         };
-        let connection = current.connection.clone();
-        if !matches!(connection.status, Status::Connected | Status::Degraded) {
+        if !matches!(current.connection.status, Status::Connected | Status::Degraded) {
             return Ok(Checked::Gone);
         }
+        if let Some(app) = &current.connection.app_registration {
+            if resting.contains(&app.tenant) {
+                return Ok(Checked::Deferred);
+            }
+        }
+        let connection = self.revealed(current.connection.clone()).await?;
         let inputs = connection.validation_inputs()?;
         if resting.contains(&inputs.tenant) {
             return Ok(Checked::Deferred);

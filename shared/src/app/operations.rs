@@ -273,6 +273,31 @@ impl App {
         self.store.load(org, id).await?.ok_or(AppError::NotFound)
     }
 
+    /// `c` with its client secret's value read from the store, for the use cases that send it to
+    /// Azure (only their functions may read it). A credential that is gone (a connection restored
+    /// after a delete) leaves the connection without a secret, as if none had been entered.
+    pub(super) async fn revealed(&self, mut c: Connection) -> Result<Connection, AppError> {
+        if c.client_secret.as_ref().is_none_or(|s| s.secret().is_some()) {
+            return Ok(c);
+        }
+        match self.store.reveal(&c).await? {
+            Some(value) => {
+                if let Some(record) = c.client_secret.as_mut() {
+                    if !record.reveal(value) {
+                        return Err(AppError::Store(crate::store::StoreError::Backend(
+                            "the credential read is not the one the connection names".into(),
+                        )));
+                    }
+                }
+            }
+            None => {
+                tracing::warn!(connection = %c.id, "the client secret's credential is gone: the connection needs a secret again");
+                c.client_secret = None;
+            }
+        }
+        Ok(c)
+    }
+
     async fn start(
         &self,
         req: &RequestMeta,

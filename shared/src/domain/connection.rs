@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
 use super::role::CustomRole;
-use super::secret::{ClientSecret, SecretExpiry, SecretHint};
+use super::secret::{ClientSecret, SecretExpiry, SecretFingerprint, SecretHint};
 
 /// How many request ids a connection remembers, so a retried request changes nothing.
 pub const REMEMBERED_REQUESTS: usize = 16;
@@ -122,16 +122,102 @@ pub struct AppRegistration {
     pub submitted_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A client secret as a connection knows it. The value lives apart from the connection's
+/// document (its own credential, readable only by the functions that use it): a connection read
+/// from the store holds it [`SecretValue::Sealed`] until one of them reveals it.
+#[derive(Debug, Clone)]
 pub struct SecretRecord {
-    pub secret: ClientSecret,
+    value: SecretValue,
+    hint: SecretHint,
+    fingerprint: SecretFingerprint,
     pub expires_at: Option<SecretExpiry>,
+    /// When it was entered (or rotated in): names the submission, and with it its credential.
     pub submitted_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone)]
+pub enum SecretValue {
+    /// In memory: just entered or rotated in, or revealed.
+    Held(ClientSecret),
+    /// In the store, not read.
+    Sealed,
+}
+
 impl SecretRecord {
+    pub fn new(secret: ClientSecret, expires_at: Option<SecretExpiry>, submitted_at: DateTime<Utc>) -> Self {
+        Self {
+            hint: secret.hint(),
+            fingerprint: secret.fingerprint(),
+            value: SecretValue::Held(secret),
+            expires_at,
+            submitted_at,
+        }
+    }
+
+    /// A record read from the store: everything but the value.
+    pub fn sealed(
+        hint: SecretHint,
+        fingerprint: SecretFingerprint,
+        expires_at: Option<SecretExpiry>,
+        submitted_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            value: SecretValue::Sealed,
+            hint,
+            fingerprint,
+            expires_at,
+            submitted_at,
+        }
+    }
+
     pub fn hint(&self) -> SecretHint {
-        self.secret.hint()
+        self.hint.clone()
+    }
+
+    pub fn fingerprint(&self) -> &SecretFingerprint {
+        &self.fingerprint
+    }
+
+    /// The name of this submission's credential in the store: its time and the start of the
+    /// fingerprint (two secrets entered in the same instant still get two).
+    pub fn credential_id(&self) -> String {
+        format!(
+            "{}-{}",
+            self.submitted_at.timestamp_micros(),
+            &self.fingerprint.as_str()[..8]
+        )
+    }
+
+    /// The value, when held.
+    pub fn secret(&self) -> Option<&ClientSecret> {
+        match &self.value {
+            SecretValue::Held(s) => Some(s),
+            SecretValue::Sealed => None,
+        }
+    }
+
+    /// The value read from the store. `false` (and nothing held) if it is not this record's.
+    pub fn reveal(&mut self, secret: ClientSecret) -> bool {
+        if secret.fingerprint() != self.fingerprint {
+            return false;
+        }
+        self.value = SecretValue::Held(secret);
+        true
+    }
+
+    /// Whether `secret` is this record's value.
+    pub fn is(&self, secret: &ClientSecret) -> bool {
+        secret.fingerprint() == self.fingerprint
+    }
+}
+
+/// Two records are the same submission of the same value, held or not.
+impl PartialEq for SecretRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.hint == other.hint
+            && self.expires_at == other.expires_at
+            && self.submitted_at == other.submitted_at
     }
 }
 
@@ -181,6 +267,8 @@ pub struct RotationRecord {
     /// When the secret being replaced was submitted: a different one at finish means the customer
     /// typed a new secret meanwhile, which wins over the rotation.
     pub replaces_secret_of: Option<DateTime<Utc>>,
+    /// The credential of the secret being replaced (erased once the rotation finishes).
+    pub replaces_credential: Option<String>,
     pub retired_key_id: Option<String>,
     pub rotated_at: DateTime<Utc>,
 }
@@ -324,6 +412,9 @@ pub enum RuleError {
     GraphPermissionMissing,
     #[error("step {step} is not for connections with a {credential} credential")]
     WrongCredentialType { step: Step, credential: CredentialType },
+    /// A use case asked for the secret's value without revealing it from the store first.
+    #[error("the client secret's value was not read from the store")]
+    SecretSealed,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -415,8 +506,38 @@ impl Connection {
             })
     }
 
-    /// What Connect Account validates; the first missing input step otherwise.
+    /// What Connect Account validates; the first missing input step otherwise. A secret must
+    /// have been revealed ([`SecretRecord::reveal`]).
     pub fn validation_inputs(&self) -> Result<ValidationInputs, RuleError> {
+        let fingerprint = self.inputs_fingerprint()?;
+        let (Some(app), Some(sub)) = (&self.app_registration, &self.subscription) else {
+            return Err(RuleError::SecretSealed);
+        };
+        let proof = match self.credential_type {
+            CredentialType::Secret => Proof::Secret(
+                self.client_secret
+                    .as_ref()
+                    .and_then(SecretRecord::secret)
+                    .ok_or(RuleError::SecretSealed)?
+                    .clone(),
+            ),
+            CredentialType::Federated => Proof::Federated {
+                org: self.org.clone(),
+                connection: self.id,
+            },
+        };
+        Ok(ValidationInputs {
+            tenant: app.tenant.clone(),
+            client: app.client,
+            proof,
+            subscription: sub.subscription,
+            fingerprint,
+        })
+    }
+
+    /// Which inputs a validation is of (the secret by its submission, not its value); the first
+    /// missing input step otherwise.
+    pub fn inputs_fingerprint(&self) -> Result<String, RuleError> {
         let missing = |needs| RuleError::MissingPrerequisite {
             step: Step::RoleAssignment,
             needs,
@@ -425,33 +546,21 @@ impl Connection {
             .app_registration
             .as_ref()
             .ok_or(missing(Step::AppRegistration))?;
-        let (proof, proven_by) = match self.credential_type {
+        let proven_by = match self.credential_type {
             CredentialType::Secret => {
-                let secret = self.client_secret.as_ref().ok_or(missing(Step::ClientSecret))?;
-                (
-                    Proof::Secret(secret.secret.clone()),
-                    secret.submitted_at.timestamp_micros().to_string(),
-                )
+                let record = self.client_secret.as_ref().ok_or(missing(Step::ClientSecret))?;
+                record.submitted_at.timestamp_micros().to_string()
             }
             CredentialType::Federated => {
                 let export = self.federated.ok_or(missing(Step::FederatedCredential))?;
-                (
-                    Proof::Federated {
-                        org: self.org.clone(),
-                        connection: self.id,
-                    },
-                    format!("federated:{}", export.exported_at.timestamp_micros()),
-                )
+                format!("federated:{}", export.exported_at.timestamp_micros())
             }
         };
         let sub = self.subscription.as_ref().ok_or(missing(Step::Subscription))?;
-        Ok(ValidationInputs {
-            tenant: app.tenant.clone(),
-            client: app.client,
-            proof,
-            subscription: sub.subscription,
-            fingerprint: format!("{}|{}|{}|{}", app.tenant, app.client, sub.subscription, proven_by),
-        })
+        Ok(format!(
+            "{}|{}|{}|{}",
+            app.tenant, app.client, sub.subscription, proven_by
+        ))
     }
 
     /// The document of a rotation: this connection with the new secret (its value, Azure's end and
@@ -464,11 +573,7 @@ impl Connection {
         rotation: RotationRecord,
     ) -> Self {
         let mut next = self.clone();
-        next.client_secret = Some(SecretRecord {
-            secret,
-            expires_at: end,
-            submitted_at: rotation.rotated_at,
-        });
+        next.client_secret = Some(SecretRecord::new(secret, end, rotation.rotated_at));
         next.reminded = None;
         if let Some(v) = next.validation.as_mut() {
             v.secret_key_id = Some(key_id);
@@ -537,15 +642,11 @@ impl Connection {
                 let same = self
                     .client_secret
                     .as_ref()
-                    .is_some_and(|s| &s.secret == secret && &s.expires_at == expires_at);
+                    .is_some_and(|s| s.is(secret) && &s.expires_at == expires_at);
                 if !same {
                     // A new secret or expiry: its reminders start over.
                     self.reminded = None;
-                    self.client_secret = Some(SecretRecord {
-                        secret: secret.clone(),
-                        expires_at: *expires_at,
-                        submitted_at: at,
-                    });
+                    self.client_secret = Some(SecretRecord::new(secret.clone(), *expires_at, at));
                 }
                 !same
             }
@@ -577,7 +678,7 @@ impl Connection {
                 !same
             }
             Command::RecordValidation(record) => {
-                if self.validation_inputs()?.fingerprint != record.inputs {
+                if self.inputs_fingerprint()? != record.inputs {
                     return Err(RuleError::InputsChanged);
                 }
                 let moving_off_a_secret = record.credential == CredentialType::Federated
@@ -680,7 +781,7 @@ impl Connection {
                     // Not linked (or expired): a health check has nothing to say.
                     return Ok(false);
                 }
-                if self.validation_inputs()?.fingerprint != *inputs {
+                if self.inputs_fingerprint()? != *inputs {
                     return Err(RuleError::InputsChanged);
                 }
                 // Rights lost (or regained) in Graph since the last look: recorded, so that

@@ -1,7 +1,10 @@
 //! The stored form of a connection: the versioned JSON document kept in one secret.
 //!
-//! This is the only place the client secret is serialized; [`Connection`] itself has no
-//! `Serialize`, so it cannot end up in a response, an event or a log by accident.
+//! The client secret's value is not in it (schema 2): it is kept in a credential of its own that
+//! only the functions using it may read ([`crate::store`]); the document holds its hint (the
+//! three characters Azure shows), its fingerprint and its dates. Documents of schema 1 held the
+//! value inline: they still decode (the value held), and lose it at their next write.
+//! [`Connection`] has no `Serialize`, so it cannot end up in a response, an event or a log.
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -13,10 +16,12 @@ use super::connection::{
     Status, Step, SubscriptionRecord, ValidationRecord,
 };
 use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
-use super::secret::{ClientSecret, SecretExpiry};
+use super::secret::{ClientSecret, SecretExpiry, SecretFingerprint, SecretHint};
 
 /// Version of the document layout; bump and migrate in [`decode`] when it changes.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
+/// Schema 1: the same, with the client secret's value inline.
+const SCHEMA_INLINE_SECRET: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
@@ -26,6 +31,8 @@ pub enum DocumentError {
     UnknownSchema(u32),
     #[error("stored client secret no longer parses")]
     Secret(#[source] super::secret::SecretError),
+    #[error("stored client secret has no valid hint or fingerprint")]
+    SecretRecord,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,8 +84,13 @@ struct AppDoc {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SecretDoc<'a> {
-    /// Borrowed when encoding (no copy of the value), owned when decoding.
-    value: std::borrow::Cow<'a, str>,
+    /// Schema 1 only: never written.
+    #[serde(default, skip_serializing)]
+    value: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    hint: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
     expires_at: Option<SecretExpiry>,
     submitted_at: DateTime<Utc>,
 }
@@ -229,6 +241,8 @@ struct RotationDoc {
     base_version: String,
     #[serde(default)]
     replaces_secret_of: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replaces_credential: Option<String>,
     retired_key_id: Option<String>,
     rotated_at: DateTime<Utc>,
 }
@@ -248,7 +262,9 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
             submitted_at: a.submitted_at,
         }),
         client_secret: c.client_secret.as_ref().map(|s| SecretDoc {
-            value: std::borrow::Cow::Borrowed(s.secret.expose()),
+            value: None,
+            hint: Some(s.hint().as_str().to_owned()),
+            fingerprint: Some(s.fingerprint().as_str().to_owned()),
             expires_at: s.expires_at,
             submitted_at: s.submitted_at,
         }),
@@ -271,6 +287,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
             token: r.token.clone(),
             base_version: r.base_version.clone(),
             replaces_secret_of: r.replaces_secret_of,
+            replaces_credential: r.replaces_credential.clone(),
             retired_key_id: r.retired_key_id.clone(),
             rotated_at: r.rotated_at,
         }),
@@ -289,17 +306,33 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
 
 pub fn decode(s: &str) -> Result<Connection, DocumentError> {
     let doc: Doc<'static> = serde_json::from_str(s).map_err(DocumentError::Invalid)?;
-    if doc.schema != SCHEMA {
+    if doc.schema != SCHEMA && doc.schema != SCHEMA_INLINE_SECRET {
         return Err(DocumentError::UnknownSchema(doc.schema));
     }
     let client_secret = match doc.client_secret {
         None => None,
-        Some(s) => Some(SecretRecord {
-            secret: ClientSecret::parse(SecretString::from(s.value.into_owned()))
-                .map_err(DocumentError::Secret)?,
-            expires_at: s.expires_at,
-            submitted_at: s.submitted_at,
-        }),
+        Some(SecretDoc {
+            value: Some(value),
+            expires_at,
+            submitted_at,
+            ..
+        }) => Some(SecretRecord::new(
+            ClientSecret::parse(SecretString::from(value.into_owned())).map_err(DocumentError::Secret)?,
+            expires_at,
+            submitted_at,
+        )),
+        Some(s) => Some(SecretRecord::sealed(
+            s.hint
+                .as_deref()
+                .and_then(SecretHint::parse)
+                .ok_or(DocumentError::SecretRecord)?,
+            s.fingerprint
+                .as_deref()
+                .and_then(SecretFingerprint::parse)
+                .ok_or(DocumentError::SecretRecord)?,
+            s.expires_at,
+            s.submitted_at,
+        )),
     };
     Ok(Connection {
         id: doc.connection_id,
@@ -334,6 +367,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
             token: r.token,
             base_version: r.base_version,
             replaces_secret_of: r.replaces_secret_of,
+            replaces_credential: r.replaces_credential,
             retired_key_id: r.retired_key_id,
             rotated_at: r.rotated_at,
         }),
@@ -380,8 +414,50 @@ mod tests {
             c.apply(&cmd, "r", at).unwrap();
         }
         let encoded = encode(&c);
-        assert!(encoded.contains("\"schema\":1"));
-        assert_eq!(decode(&encoded).unwrap(), c);
+        assert!(encoded.contains("\"schema\":2"));
+        assert!(
+            !encoded.contains("abc8Q~xyz"),
+            "the value is not in the document: {}",
+            *encoded
+        );
+        let decoded = decode(&encoded).unwrap();
+        assert_eq!(decoded, c);
+        let record = decoded.client_secret.unwrap();
+        assert!(record.secret().is_none(), "read back sealed");
+        assert_eq!(record.hint().as_str(), "abc");
+    }
+
+    #[test]
+    fn a_schema_1_document_decodes_with_its_inline_secret_and_is_written_without_it() {
+        let at = Utc::now();
+        let mut c = Connection::new(
+            ConnectionId::new_random(),
+            OrgId::parse("org-1").unwrap(),
+            AccountId::parse("act-12345678").unwrap(),
+            at,
+        );
+        let secret = ClientSecret::parse(SecretString::from("abc8Q~xyz.-_0123456789".to_owned())).unwrap();
+        c.apply(
+            &Command::ClientSecret {
+                secret,
+                expires_at: None,
+            },
+            "r",
+            at,
+        )
+        .unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&encode(&c)).unwrap();
+        v["schema"] = 1.into();
+        v["clientSecret"] =
+            serde_json::json!({"value": "abc8Q~xyz.-_0123456789", "expiresAt": null, "submittedAt": at});
+        let legacy = decode(&v.to_string()).unwrap();
+        let record = legacy.client_secret.as_ref().unwrap();
+        assert_eq!(
+            record.secret().map(|s| s.expose()),
+            Some("abc8Q~xyz.-_0123456789")
+        );
+        assert_eq!(&legacy, &c);
+        assert!(!encode(&legacy).contains("abc8Q~xyz"));
     }
 
     #[test]
@@ -393,7 +469,7 @@ mod tests {
             AccountId::parse("act-12345678").unwrap(),
             at,
         );
-        let s = encode(&c).replace("\"schema\":1", "\"schema\":99");
+        let s = encode(&c).replace("\"schema\":2", "\"schema\":99");
         assert!(matches!(decode(&s), Err(DocumentError::UnknownSchema(99))));
     }
 }

@@ -60,6 +60,32 @@ impl ClientSecret {
     pub fn hint(&self) -> SecretHint {
         SecretHint(self.expose().chars().take(3).collect())
     }
+
+    /// What tells two values apart without holding either: SHA-256 of the value (an Azure
+    /// secret has about 240 random bits, so the digest gives nothing away), first 128 bits in hex.
+    pub fn fingerprint(&self) -> SecretFingerprint {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("azure-connect/client-secret/v1:{}", self.expose()));
+        SecretFingerprint(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// See [`ClientSecret::fingerprint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFingerprint(String);
+
+impl SecretFingerprint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// As stored (32 lowercase hex digits).
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
+    }
 }
 
 impl fmt::Debug for ClientSecret {
@@ -81,6 +107,11 @@ pub struct SecretHint(String);
 impl SecretHint {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// As stored: at most three characters, never more of a secret.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.chars().count() <= 3).then(|| Self(s.to_owned()))
     }
 }
 

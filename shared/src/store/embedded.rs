@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, LinkedEntry, LinkedPage, STATUS_TAG, ScanEntry, ScanPage, StoreError,
-    VersionId, Versioned, WriteToken, claim_name, secret_name, tags_of,
+    ACCOUNT_TAG, ConnectionStore, CredentialChange, LinkedEntry, LinkedPage, STATUS_TAG, ScanEntry, ScanPage,
+    StoreError, VersionId, Versioned, WriteToken, claim_name, credential_name, secret_name, tags_of,
 };
 use crate::domain::document;
-use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId};
 
 const FILE_NAME: &str = "connections.json";
 
@@ -45,6 +45,9 @@ struct Secrets {
     /// Claimed runs ([`ConnectionStore::claim_run`]), oldest first, the last [`CLAIMS_KEPT`].
     #[serde(default)]
     claims: Vec<String>,
+    /// Each client secret's value, by credential name (see [`crate::store`]).
+    #[serde(default)]
+    credentials: BTreeMap<String, Zeroizing<String>>,
 }
 
 /// How many claims the embedded store remembers (a week of 15-minute runs is 672).
@@ -62,6 +65,7 @@ struct Entry {
 
 pub struct EmbeddedStore {
     prefix: String,
+    credential_prefix: String,
     file: PathBuf,
     state: Mutex<Secrets>,
 }
@@ -106,6 +110,7 @@ impl EmbeddedStore {
         };
         let store = Self {
             prefix: prefix.to_owned(),
+            credential_prefix: super::default_credential_prefix(prefix),
             file,
             state: Mutex::new(state),
         };
@@ -153,13 +158,45 @@ impl EmbeddedStore {
     fn tags(c: &Connection) -> BTreeMap<String, String> {
         tags_of(c).into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
+
+    fn credential(&self, c: &Connection, credential_id: &str) -> String {
+        credential_name(&self.credential_prefix, &c.org, &c.id, credential_id)
+    }
+
+    /// The credentials a write puts and erases (in memory; persisted with the document).
+    fn apply_credentials(&self, state: &mut Secrets, previous: Option<&Connection>, next: &Connection) {
+        let change = CredentialChange::of(previous, next);
+        if let Some((record, value)) = change.put {
+            state.credentials.insert(
+                self.credential(next, &record.credential_id()),
+                Zeroizing::new(value.expose().to_owned()),
+            );
+        }
+        if let Some(credential_id) = change.erase {
+            state.credentials.remove(&self.credential(next, &credential_id));
+        }
+    }
 }
 
 #[async_trait]
 impl ConnectionStore for EmbeddedStore {
-    /// One document per connection, replaced in place: there is no history to forget.
-    async fn forget_history(&self, _org: &OrgId, _id: &ConnectionId) -> Result<(), StoreError> {
-        Ok(())
+    async fn reveal(&self, connection: &Connection) -> Result<Option<ClientSecret>, StoreError> {
+        let Some(record) = &connection.client_secret else {
+            return Ok(None);
+        };
+        if let Some(held) = record.secret() {
+            return Ok(Some(held.clone()));
+        }
+        let state = self.lock()?;
+        let Some(value) = state
+            .credentials
+            .get(&self.credential(connection, &record.credential_id()))
+        else {
+            return Ok(None);
+        };
+        ClientSecret::parse(secrecy::SecretString::from(value.to_string()))
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(document::DocumentError::Secret(e)))
     }
 
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
@@ -186,6 +223,8 @@ impl ConnectionStore for EmbeddedStore {
             }
             return Err(StoreError::AlreadyExists);
         }
+        let credentials = state.credentials.clone();
+        self.apply_credentials(&mut state, None, connection);
         state.secrets.insert(
             name.clone(),
             Entry {
@@ -197,6 +236,7 @@ impl ConnectionStore for EmbeddedStore {
         );
         if let Err(e) = self.persist(&state) {
             state.secrets.remove(&name);
+            state.credentials = credentials;
             return Err(e);
         }
         Ok(VersionId(token.as_str().to_owned()))
@@ -229,8 +269,11 @@ impl ConnectionStore for EmbeddedStore {
                 changed,
             },
         );
+        let credentials = state.credentials.clone();
+        self.apply_credentials(&mut state, Some(&previous.connection), next);
         if let Err(e) = self.persist(&state) {
             state.secrets.insert(name, old);
+            state.credentials = credentials;
             return Err(e);
         }
         Ok(VersionId(token.as_str().to_owned()))
@@ -301,8 +344,12 @@ impl ConnectionStore for EmbeddedStore {
         let Some(old) = state.secrets.remove(&name) else {
             return Ok(false);
         };
+        let credentials = state.credentials.clone();
+        let mine = format!("{}{org}/{id}/", self.credential_prefix);
+        state.credentials.retain(|k, _| !k.starts_with(&mine));
         if let Err(e) = self.persist(&state) {
             state.secrets.insert(name, old);
+            state.credentials = credentials;
             return Err(e);
         }
         Ok(true)

@@ -1,4 +1,11 @@
-//! Where connections live: one secret per connection, written by compare-and-swap.
+//! Where connections live: one secret per connection, written by compare-and-swap; and beside it
+//! one credential per client secret entered or rotated in, holding nothing but the value.
+//!
+//! The credential (`{credentialPrefix}{orgId}/{connectionId}/{submittedAtMicros}`) is written once
+//! and never changed: created before the document that names it, erased (every version, no
+//! recovery) as soon as the document no longer does. So the value is readable only by the
+//! functions allowed the credential prefix ([`ConnectionStore::reveal`]), and a secret moved off,
+//! replaced, rotated out or deleted leaves nothing anyone can read.
 //!
 //! Two adapters share one trait and one contract test suite (`tests/tests/store_contract.rs`):
 //! [`secrets_manager::SecretsManagerStore`] for AWS and [`embedded::EmbeddedStore`] (one local
@@ -8,15 +15,53 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::domain::connection::SecretRecord;
 use crate::domain::document::DocumentError;
 use crate::domain::expiry::ExpiryTags;
-use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId};
 
 pub mod embedded;
 pub mod secrets_manager;
 
 /// Default name prefix of connection secrets: `{prefix}{orgId}/{connectionId}`.
 pub const DEFAULT_PREFIX: &str = "azure-connect/";
+
+/// The credential prefix that goes with a connection prefix when none is set: `azure-connect/` →
+/// `azure-connect-credentials/` (apart, so that a policy on one does not reach the other).
+pub fn default_credential_prefix(prefix: &str) -> String {
+    format!("{}-credentials/", prefix.trim_end_matches('/'))
+}
+
+/// `{credentialPrefix}{orgId}/{connectionId}/{credentialId}`: one client secret's credential
+/// ([`SecretRecord::credential_id`]: when it was entered, and a digest's first 32 bits).
+pub fn credential_name(prefix: &str, org: &OrgId, id: &ConnectionId, credential_id: &str) -> String {
+    format!("{prefix}{org}/{id}/{credential_id}")
+}
+
+/// What a write from `previous` to `next` does to the credentials: the value to put first (a new
+/// submission, or one a schema-1 document held inline), the submission to erase once the document
+/// is written (one it no longer names).
+#[derive(Debug)]
+pub struct CredentialChange<'a> {
+    pub put: Option<(&'a SecretRecord, &'a ClientSecret)>,
+    /// The credential id to erase.
+    pub erase: Option<String>,
+}
+
+impl<'a> CredentialChange<'a> {
+    pub fn of(previous: Option<&Connection>, next: &'a Connection) -> Self {
+        let before = previous.and_then(|p| p.client_secret.as_ref());
+        let after = next.client_secret.as_ref();
+        let same = |a: &SecretRecord, b: &SecretRecord| a.credential_id() == b.credential_id();
+        let put = after
+            .filter(|a| before.is_none_or(|b| !same(a, b) || b.secret().is_some()))
+            .and_then(|a| a.secret().map(|v| (a, v)));
+        let erase = before
+            .filter(|b| after.is_none_or(|a| !same(a, b)))
+            .map(SecretRecord::credential_id);
+        Self { put, erase }
+    }
+}
 
 /// Which version of a connection's document a read saw; a write names it to detect races.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -105,9 +150,10 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// by tags (no secret value is read).
     async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError>;
 
-    /// After a write that removed something sensitive (a client secret): no earlier version of the
-    /// connection stays reachable by any stage but the current one's.
-    async fn forget_history(&self, org: &OrgId, id: &ConnectionId) -> Result<(), StoreError>;
+    /// The value of `connection`'s client secret, read from its credential: only the functions
+    /// that use the secret may. `None` without a secret, or when its credential is gone (a
+    /// connection restored after a delete comes back without its secret).
+    async fn reveal(&self, connection: &Connection) -> Result<Option<ClientSecret>, StoreError>;
 
     /// One page of the linked connections (status `connected` or `degraded`), by tag: names and
     /// tags only, no value read. `next` is the previous page's continuation.
@@ -223,7 +269,16 @@ impl VersionInfo {
 /// What rotating a connection's secret needs of the store: versions and staging labels. Only
 /// Secrets Manager rotates; the embedded store has no rotation.
 #[async_trait]
-pub trait RotationStore: Send + Sync + fmt::Debug {
+pub trait RotationStore: ConnectionStore {
+    /// Erases the credential `credential_id` of `org`/`id` (every version, no recovery); nothing
+    /// if it is already gone.
+    async fn erase_credential(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        credential_id: &str,
+    ) -> Result<(), StoreError>;
+
     async fn versions(&self, secret_id: &str) -> Result<VersionInfo, StoreError>;
     /// The document of one version carrying `stage`; `None` if it has no value (yet).
     async fn version(
@@ -232,7 +287,8 @@ pub trait RotationStore: Send + Sync + fmt::Debug {
         version: &str,
         stage: Stage,
     ) -> Result<Option<Connection>, StoreError>;
-    /// Puts `doc` as version `token` with `stage` (idempotent for the same token and document).
+    /// Puts `doc` as version `token` with `stage` (idempotent for the same token and document); a
+    /// new secret's credential first.
     async fn put_version(
         &self,
         secret_id: &str,

@@ -14,12 +14,13 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, EXPIRES_TAG, LinkedEntry, LinkedPage, RotationStore, STATUS_TAG, ScanEntry,
-    ScanPage, Stage, StoreError, VersionId, VersionInfo, Versioned, WriteToken, claim_name, secret_name,
-    tags_of,
+    ACCOUNT_TAG, ConnectionStore, CredentialChange, EXPIRES_TAG, LinkedEntry, LinkedPage, RotationStore,
+    STATUS_TAG, ScanEntry, ScanPage, Stage, StoreError, VersionId, VersionInfo, Versioned, WriteToken,
+    claim_name, secret_name, tags_of,
 };
+use crate::domain::connection::SecretRecord;
 use crate::domain::document;
-use crate::domain::{AccountId, Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId};
 
 /// Our staging label for a version that is written but not yet current.
 /// Our staging label: a write waits under it for its compare-and-swap.
@@ -84,16 +85,104 @@ pub struct SecretsManagerStore {
     client: Client,
     prefix: String,
     kms_key_id: Option<String>,
+    credential_prefix: String,
+    credential_key_id: Option<String>,
     calls: CallCounts,
 }
 
+const CREDENTIAL_DESCRIPTION: &str = "azure-connect: one client secret of one connection (value only)";
+
 impl SecretsManagerStore {
+    /// Credentials under [`super::default_credential_prefix`] with the AWS managed key, until
+    /// [`Self::with_credentials`] says otherwise.
     pub fn new(client: Client, prefix: impl Into<String>, kms_key_id: Option<String>) -> Self {
+        let prefix = prefix.into();
         Self {
             client,
-            prefix: prefix.into(),
+            credential_prefix: super::default_credential_prefix(&prefix),
+            prefix,
             kms_key_id,
+            credential_key_id: None,
             calls: CallCounts::default(),
+        }
+    }
+
+    /// Where the credentials live, and the KMS key they are encrypted with (`None`: the AWS
+    /// managed key).
+    pub fn with_credentials(mut self, prefix: impl Into<String>, kms_key_id: Option<String>) -> Self {
+        self.credential_prefix = prefix.into();
+        self.credential_key_id = kms_key_id;
+        self
+    }
+
+    fn credential(&self, c: &Connection, credential_id: &str) -> String {
+        super::credential_name(&self.credential_prefix, &c.org, &c.id, credential_id)
+    }
+
+    /// Creates the credential of a held secret. Its name is the submission's, so an earlier
+    /// attempt of the same write finds it made: that is success.
+    async fn put_credential(
+        &self,
+        c: &Connection,
+        record: &SecretRecord,
+        value: &ClientSecret,
+    ) -> Result<(), StoreError> {
+        let name = self.credential(c, &record.credential_id());
+        count(&self.calls.create);
+        let token = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string();
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .description(CREDENTIAL_DESCRIPTION)
+            .client_request_token(token)
+            .secret_string(value.expose())
+            .set_kms_key_id(self.credential_key_id.clone())
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Erases a credential by name: every version, no recovery window. Gone already is fine.
+    async fn erase(&self, name: &str) -> Result<(), StoreError> {
+        count(&self.calls.delete);
+        let deleted = self
+            .client
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// After a write: the credential the document no longer names goes. A failure is logged and
+    /// not the write's: the credential is unreferenced either way, and the delete of the
+    /// connection sweeps what is left.
+    async fn erase_after_write(&self, c: &Connection, erase: Option<String>) {
+        if let Some(credential_id) = erase {
+            let name = self.credential(c, &credential_id);
+            if let Err(e) = self.erase(&name).await {
+                tracing::warn!(connection = %c.id, error = %e, "a replaced credential could not be erased yet");
+            }
         }
     }
 
@@ -226,6 +315,9 @@ impl ConnectionStore for SecretsManagerStore {
     }
 
     async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError> {
+        if let Some((record, value)) = CredentialChange::of(None, connection).put {
+            self.put_credential(connection, record, value).await?;
+        }
         count(&self.calls.create);
         let doc = document::encode(connection);
         let result = self
@@ -258,6 +350,10 @@ impl ConnectionStore for SecretsManagerStore {
         token: &WriteToken,
     ) -> Result<VersionId, StoreError> {
         let name = self.name(&next.org, &next.id);
+        let change = CredentialChange::of(Some(&previous.connection), next);
+        if let Some((record, value)) = change.put {
+            self.put_credential(next, record, value).await?;
+        }
         let doc = document::encode(next);
         count(&self.calls.put);
         let put = self
@@ -279,9 +375,11 @@ impl ConnectionStore for SecretsManagerStore {
             {
                 return Err(StoreError::Conflict);
             }
+            // Not there, or deleted and waiting out its recovery window.
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                }) =>
             {
                 return Err(StoreError::NotFound);
             }
@@ -317,7 +415,41 @@ impl ConnectionStore for SecretsManagerStore {
             Err(e) => return Err(classify(e)),
         }
         self.retag_name(&name, &previous.connection, next).await?;
+        self.erase_after_write(next, change.erase).await;
         Ok(VersionId(token.as_str().to_owned()))
+    }
+
+    async fn reveal(&self, connection: &Connection) -> Result<Option<ClientSecret>, StoreError> {
+        let Some(record) = &connection.client_secret else {
+            return Ok(None);
+        };
+        if let Some(held) = record.secret() {
+            return Ok(Some(held.clone()));
+        }
+        count(&self.calls.get);
+        let read = self
+            .client
+            .get_secret_value()
+            .secret_id(self.credential(connection, &record.credential_id()))
+            .send()
+            .await;
+        let out = match read {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                }) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        let text = out
+            .secret_string()
+            .ok_or_else(|| StoreError::Backend("credential has no SecretString".into()))?;
+        let secret = ClientSecret::parse(secrecy::SecretString::from(text.to_owned()))
+            .map_err(|e| StoreError::Corrupt(document::DocumentError::Secret(e)))?;
+        Ok(Some(secret))
     }
 
     async fn scan_page(&self, next: Option<String>) -> Result<ScanPage, StoreError> {
@@ -461,51 +593,12 @@ impl ConnectionStore for SecretsManagerStore {
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
-    /// Every stage but `AWSCURRENT` (`AWSPREVIOUS`, `AWSPENDING`, ours) is taken off the versions
-    /// that are not current: they become deprecated and unreachable by stage.
-    async fn forget_history(&self, org: &OrgId, id: &ConnectionId) -> Result<(), StoreError> {
-        let name = self.name(org, id);
-        count(&self.calls.describe);
-        let d = self
-            .client
-            .describe_secret()
-            .secret_id(&name)
-            .send()
-            .await
-            .map_err(classify)?;
-        let stages = d.version_ids_to_stages().cloned().unwrap_or_default();
-        for (version, labels) in &stages {
-            if labels.iter().any(|l| l == CURRENT) {
-                continue;
-            }
-            for label in labels {
-                count(&self.calls.update_stage);
-                let removed = self
-                    .client
-                    .update_secret_version_stage()
-                    .secret_id(&name)
-                    .version_stage(label)
-                    .remove_from_version_id(version)
-                    .send()
-                    .await;
-                match removed {
-                    Ok(_) => {}
-                    // Moved meanwhile: nothing left here to remove.
-                    Err(e)
-                        if e.as_service_error().is_some_and(|s| {
-                            s.is_invalid_parameter_exception() || s.is_invalid_request_exception()
-                        }) => {}
-                    Err(e) => return Err(classify(e)),
-                }
-            }
-        }
-        Ok(())
-    }
-
+    /// Every credential of the connection is erased (no recovery), then its document is deleted
+    /// with a recovery window: an operator can restore it for a while, without its secret.
     async fn delete(&self, org: &OrgId, id: &ConnectionId) -> Result<bool, StoreError> {
         let name = self.name(org, id);
-        // A forced DeleteSecret succeeds on a missing secret too: ask first, so that deleting
-        // what is not there is a 404.
+        // A DeleteSecret of what is not there may succeed: ask first, so that deleting what is
+        // not there is a 404.
         count(&self.calls.describe);
         match self.client.describe_secret().secret_id(&name).send().await {
             Ok(d) if d.deleted_date().is_none() => {}
@@ -518,19 +611,48 @@ impl ConnectionStore for SecretsManagerStore {
             }
             Err(e) => return Err(classify(e)),
         }
+        let credentials = format!("{}{org}/{id}/", self.credential_prefix);
+        let mut pages = self
+            .client
+            .list_secrets()
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(&credentials)
+                    .build(),
+            )
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            count(&self.calls.list);
+            let out = page.map_err(classify)?;
+            names.extend(
+                out.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .filter(|n| n.starts_with(&credentials))
+                    .map(str::to_owned),
+            );
+        }
+        for credential in names {
+            self.erase(&credential).await?;
+        }
         count(&self.calls.delete);
         let result = self
             .client
             .delete_secret()
             .secret_id(&name)
-            .force_delete_without_recovery(true)
+            .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                }) =>
             {
                 Ok(false)
             }
@@ -539,12 +661,30 @@ impl ConnectionStore for SecretsManagerStore {
     }
 }
 
+/// Days a deleted connection's document can be restored (Secrets Manager's minimum is 7).
+pub const RECOVERY_WINDOW_DAYS: i64 = 7;
+
 /// Days between Secrets Manager's own rotations: far beyond a secret's life, so that the daily scan
 /// (which calls `RotateSecret` when a secret is due) decides when to rotate.
 const ROTATION_FALLBACK_DAYS: i64 = 1000;
 
 #[async_trait]
 impl RotationStore for SecretsManagerStore {
+    async fn erase_credential(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        credential_id: &str,
+    ) -> Result<(), StoreError> {
+        self.erase(&super::credential_name(
+            &self.credential_prefix,
+            org,
+            id,
+            credential_id,
+        ))
+        .await
+    }
+
     async fn versions(&self, secret_id: &str) -> Result<VersionInfo, StoreError> {
         count(&self.calls.describe);
         let d = self
@@ -612,6 +752,9 @@ impl RotationStore for SecretsManagerStore {
         doc: &Connection,
         stage: Stage,
     ) -> Result<(), StoreError> {
+        if let Some((record, value)) = CredentialChange::of(None, doc).put {
+            self.put_credential(doc, record, value).await?;
+        }
         count(&self.calls.put);
         let text = document::encode(doc);
         let put = self

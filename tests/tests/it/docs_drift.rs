@@ -310,34 +310,25 @@ fn readme_names_every_outcome_event() {
     }
 }
 
-/// The issuer's key is used only where needed: `kms:Sign` by connect-account alone,
-/// `kms:GetPublicKey` by it and the oidc function; the OIDC routes are the only unauthenticated ones.
+/// The keys are used only where needed, by the roles' policies: the issuer key's `kms:Sign` by
+/// the two functions that sign in to Azure, `kms:GetPublicKey` by them and `oidc`; the
+/// credentials' key decrypted by the four that send a secret to Azure, encrypted with by the three
+/// that take one in. The OIDC routes are the only unauthenticated ones.
 #[test]
-fn the_sam_template_limits_the_issuer_key_and_the_public_routes() {
+fn the_sam_template_limits_the_keys_and_the_public_routes() {
+    use integration_tests::iam::{Stack, TemplatePolicies};
     let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let policies = TemplatePolicies::from_template(&template, &Stack::fixed(&template));
     let mut kms: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut public = BTreeSet::new();
-    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
         let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
             continue;
         };
-        for policy in resource["Properties"]["Policies"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-        {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
-                let actions: Vec<String> = match &statement["Action"] {
-                    serde_yaml_ng::Value::String(a) => vec![a.clone()],
-                    serde_yaml_ng::Value::Sequence(a) => {
-                        a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-                    }
-                    _ => vec![],
-                };
-                for a in actions.into_iter().filter(|a| a.starts_with("kms:")) {
-                    kms.entry(binary.to_owned()).or_default().insert(a);
-                }
-            }
+        let actions = policies.actions(name.as_str().unwrap());
+        let k: BTreeSet<String> = actions.into_iter().filter(|a| a.starts_with("kms:")).collect();
+        if !k.is_empty() {
+            kms.insert(binary.to_owned(), k);
         }
         for (_, event) in resource["Properties"]["Events"]
             .as_mapping()
@@ -350,11 +341,24 @@ fn the_sam_template_limits_the_issuer_key_and_the_public_routes() {
         }
     }
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    // Signing: the two that sign in to Azure with an assertion (Connect Account, the health check).
-    assert_eq!(kms.len(), 3, "{kms:?}");
-    assert_eq!(kms["connect-account"], set(&["kms:Sign", "kms:GetPublicKey"]));
-    assert_eq!(kms["health-check"], set(&["kms:Sign", "kms:GetPublicKey"]));
-    assert_eq!(kms["oidc"], set(&["kms:GetPublicKey"]));
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        (
+            "connect-account",
+            set(&["kms:Sign", "kms:GetPublicKey", "kms:Decrypt"]),
+        ),
+        (
+            "health-check",
+            set(&["kms:Sign", "kms:GetPublicKey", "kms:Decrypt"]),
+        ),
+        ("oidc", set(&["kms:GetPublicKey"])),
+        ("client-secret", set(&["kms:GenerateDataKey"])),
+        ("spot-credentials", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
+        ("secret-expiry", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(kms, expected);
     assert_eq!(
         public,
         set(&["/oidc/.well-known/openid-configuration", "/oidc/jwks"])
@@ -378,12 +382,16 @@ fn the_sam_template_lets_rotation_start_and_names_things_from_the_stack() {
         expiry.contains("FunctionName: !Sub ${AWS::StackName}-secret-expiry"),
         "named from the stack:\n{expiry}"
     );
-    assert!(
-        expiry.contains("Action: lambda:InvokeFunction")
-            && expiry.contains(
-                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-secret-expiry"
-            ),
-        "RotateSecret's caller may invoke the rotation function:\n{expiry}"
+    use integration_tests::iam::{Stack, TemplatePolicies, Verdict};
+    let policies = TemplatePolicies::from_template(&template, &Stack::fixed(&template));
+    assert_eq!(
+        policies.evaluate(
+            "SecretExpiryFunction",
+            "lambda:InvokeFunction",
+            "arn:aws:lambda:us-east-1:123456789012:function:azc-secret-expiry"
+        ),
+        Verdict::Allowed,
+        "RotateSecret's caller may invoke the rotation function"
     );
     assert!(
         expiry.contains("Name: !Sub ${AWS::StackName}-expiry-scan"),

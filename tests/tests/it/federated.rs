@@ -533,39 +533,51 @@ async fn a_connected_secret_connection_moves_off_its_secret_and_the_secret_is_go
             "the old password credential is removed from the app"
         );
         if let StoreKind::SecretsManager = kind {
-            let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
-            let name = format!("{}org-1/{id}", api.prefix);
-            let versions = sm
-                .list_secret_version_ids()
-                .secret_id(&name)
-                .send()
-                .await
-                .unwrap();
-            for v in versions.versions() {
-                if v.version_stages().is_empty() {
-                    continue;
-                }
-                for stage in v.version_stages() {
-                    let doc = sm
-                        .get_secret_value()
-                        .secret_id(&name)
-                        .version_stage(stage)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert!(
-                        !doc.secret_string().unwrap_or_default().contains(SECRET),
-                        "{stage} still holds a version with the secret"
-                    );
-                }
-                assert!(
-                    v.version_stages().iter().any(|s| s == "AWSCURRENT"),
-                    "only the current version keeps a stage: {:?}",
-                    v.version_stages()
-                );
-            }
+            let org = shared::domain::OrgId::parse("org-1").unwrap();
+            let cid = shared::domain::ConnectionId::parse(&id).unwrap();
+            assert_erased(&api.prefix, &org, &cid).await;
         }
     }
+}
+
+/// Erasure: every version of the connection's document, deprecated ones included, read back
+/// without the secret; no credential of the connection left (pending deletion included).
+pub(crate) async fn assert_erased(
+    prefix: &str,
+    org: &shared::domain::OrgId,
+    id: &shared::domain::ConnectionId,
+) {
+    let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
+    let name = format!("{prefix}{org}/{id}");
+    let versions = sm
+        .list_secret_version_ids()
+        .secret_id(&name)
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(!versions.versions().is_empty());
+    for v in versions.versions() {
+        let doc = sm
+            .get_secret_value()
+            .secret_id(&name)
+            .version_id(v.version_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !doc.secret_string().unwrap_or_default().contains(SECRET),
+            "version {:?} ({:?}) holds the secret",
+            v.version_id(),
+            v.version_stages()
+        );
+    }
+    let credentials = integration_tests::credentials_of(prefix, org, id).await;
+    assert!(
+        credentials.is_empty(),
+        "credentials left: {:?}",
+        credentials.iter().map(|c| &c.0).collect::<Vec<_>>()
+    );
 }
 
 /// What Entra does with the JWKS the Lambda function `oidc` serves (through its handler, as the

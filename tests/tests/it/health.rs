@@ -267,7 +267,7 @@ async fn a_healthy_check_writes_nothing() {
     );
     let report = s.pass().await;
     assert_eq!((report.checked, report.unchanged), (1, 1), "{report:?}");
-    // One page of the listing and one read: nothing else.
+    // One page of the listing, the connection's read and its secret's: nothing else.
     let gets =
         s.sm.as_ref()
             .unwrap()
@@ -277,7 +277,7 @@ async fn a_healthy_check_writes_nothing() {
             - gets_before;
     assert_eq!(
         (calls() - calls_before, gets),
-        (2, 1),
+        (3, 2),
         "Secrets Manager calls of a healthy check"
     );
     let after = s.store.load(&s.org, &s.id).await.unwrap().unwrap().version;

@@ -7,7 +7,7 @@
 //! every action a function uses is needed: without it, a call on the walk is refused, naming the
 //! function, the action and the resource.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use azure_emulator::{
@@ -350,51 +350,192 @@ async fn every_path_runs_under_exactly_the_templates_permissions() {
     println!("AWS calls by function on the walk:\n  {}", summary.join("\n  "));
 }
 
-/// The gate refuses as AWS does, and the function's call fails there: a federated Connect Account
-/// that moved off a secret cleans its history with DescribeSecret.
+/// The gate refuses as AWS does, and the function meets the refusal: without DeleteSecret on the
+/// credentials, the move to secretless cannot erase the secret it moved off.
 #[tokio::test]
 async fn a_removed_action_is_refused_naming_the_function_the_action_and_the_resource() {
-    let (d, emulator) = stack(|p| p.without("ConnectAccountFunction", "secretsmanager:DescribeSecret")).await;
+    let (d, emulator) = stack(|p| p.without("ConnectAccountFunction", "secretsmanager:DeleteSecret")).await;
     let id = wizard_over_http(&d).await;
     d.gate.assert_nothing_refused("the wizard");
-    let base = format!("/connections/{id}");
-    d.call(
-        "PUT",
-        &format!("{base}/credential-type"),
-        ORG,
-        Some(json!({"credentialType": "federated"})),
-    )
-    .await;
-    let values = d
-        .call("GET", &format!("{base}/federated-credential"), ORG, None)
-        .await
-        .body;
-    emulator.update(|w| {
-        w.tenants[0].apps[0]
-            .federated_credentials
-            .push(FederatedCredential {
-                id: uuid::Uuid::new_v4().to_string(),
-                name: values["name"].as_str().unwrap().to_owned(),
-                issuer: values["issuer"].as_str().unwrap().to_owned(),
-                subject: values["subject"].as_str().unwrap().to_owned(),
-                audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
-                description: None,
-            })
-    });
-    d.call("POST", &format!("{base}/connect"), ORG, None).await;
+    move_to_secretless(&d, &emulator, &id).await;
     let refused = d.gate.refused();
     assert_eq!(refused.len(), 1, "{refused:?}");
     let r = &refused[0];
     assert_eq!(
         (r.function.as_str(), r.action.as_str()),
-        ("ConnectAccountFunction", "secretsmanager:DescribeSecret")
+        ("ConnectAccountFunction", "secretsmanager:DeleteSecret")
     );
+    let credentials = shared::store::default_credential_prefix(&d.prefix);
     assert!(
-        r.resource.contains(&format!(":secret:{}{ORG}/{id}", d.prefix)),
+        r.resource.contains(&format!(":secret:{credentials}{ORG}/{id}/")),
         "{r}"
     );
-    let message = format!("{r}");
-    assert!(message.contains(
-        "ConnectAccountFunction was REFUSED secretsmanager:DescribeSecret on arn:aws:secretsmanager:"
-    ));
+    assert!(
+        format!("{r}").contains(
+            "ConnectAccountFunction was REFUSED secretsmanager:DeleteSecret on arn:aws:secretsmanager:"
+        ),
+        "{r}"
+    );
+}
+
+/// The client secret is readable only where it is used: by role (GetSecretValue on the
+/// credentials, Decrypt with their key, through Secrets Manager) and end to end (custom-role's
+/// credentials, through the gate, cannot read a connection's secret).
+#[tokio::test]
+async fn only_the_functions_that_use_the_secret_can_read_it() {
+    let (d, emulator) = stack(|p| p).await;
+    let id = wizard_over_http(&d).await;
+    let _ = emulator;
+    let template = TemplatePolicies::template();
+    let policies = TemplatePolicies::from_template(&template, &d.stack);
+    let credential = format!(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}{ORG}/{id}/1-0123abcd-AbC123",
+        shared::store::default_credential_prefix(&d.prefix)
+    );
+    let key = d.stack.attrs["CredentialKey.Arn"].clone();
+    let via = Some("secretsmanager.us-east-1.amazonaws.com");
+    let readers: BTreeSet<&str> = policies
+        .functions()
+        .filter(|f| {
+            policies.evaluate(f, "secretsmanager:GetSecretValue", &credential) == Verdict::Allowed
+                && policies.evaluate_in(f, "kms:Decrypt", &key, via) == Verdict::Allowed
+        })
+        .collect();
+    assert_eq!(
+        readers,
+        BTreeSet::from([
+            "ConnectAccountFunction",
+            "HealthCheckFunction",
+            "SecretExpiryFunction",
+            "SpotCredentialsFunction"
+        ])
+    );
+    // Decrypt outside Secrets Manager: nobody.
+    for f in policies.functions() {
+        assert_ne!(
+            policies.evaluate_in(f, "kms:Decrypt", &key, None),
+            Verdict::Allowed,
+            "{f}"
+        );
+    }
+
+    // custom-role's own credentials, through the gate: refused, as AWS would.
+    let name = integration_tests::credentials_of(
+        &d.prefix,
+        &shared::domain::OrgId::parse(ORG).unwrap(),
+        &shared::domain::ConnectionId::parse(&id).unwrap(),
+    )
+    .await
+    .pop()
+    .expect("the connection's credential")
+    .0;
+    let sm = aws_sdk_secretsmanager::Client::new(&d.sdk_for("CustomRoleFunction").await);
+    let read = sm.get_secret_value().secret_id(&name).send().await;
+    let err = read.expect_err("custom-role read a client secret");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException")
+    );
+    let refused: BTreeSet<(String, String)> = d
+        .gate
+        .refused()
+        .into_iter()
+        .map(|c| (c.function, c.action))
+        .collect();
+    assert_eq!(
+        refused,
+        BTreeSet::from([
+            (
+                "CustomRoleFunction".to_owned(),
+                "secretsmanager:GetSecretValue".to_owned()
+            ),
+            ("CustomRoleFunction".to_owned(), "kms:Decrypt".to_owned()),
+        ]),
+        "refused by its role and by the key's policy"
+    );
+    // And the document custom-role does read holds no secret.
+    let doc = sm
+        .get_secret_value()
+        .secret_id(format!("{}{ORG}/{id}", d.prefix))
+        .send()
+        .await
+        .unwrap();
+    assert!(!doc.secret_string().unwrap().contains(SECRET));
+}
+
+/// The key policies, as the template writes them: the issuer key signs for the two signing roles
+/// and refuses everyone else explicitly (the other functions, an administrator, any role of the
+/// account); the credentials' key decrypts, through Secrets Manager only, for the four roles
+/// that send a secret to Azure.
+#[test]
+fn the_keys_serve_only_the_roles_that_need_them() {
+    use integration_tests::iam::{Context, Stack};
+    let template = TemplatePolicies::template();
+    let stack = Stack::fixed(&template);
+    let policies = TemplatePolicies::from_template(&template, &stack);
+    let outsiders = [
+        "arn:aws:iam::123456789012:role/Administrator".to_owned(),
+        "arn:aws:iam::123456789012:role/azc-us-east-1-connect-copy".to_owned(),
+        "arn:aws:iam::123456789012:user/operator".to_owned(),
+    ];
+    let principals: Vec<(String, String)> = policies
+        .functions()
+        .map(|f| (f.to_owned(), policies.role_arn(f).to_owned()))
+        .chain(outsiders.iter().map(|o| (o.clone(), o.clone())))
+        .collect();
+    let verdicts = |key: &str, action: &str, via: Option<&str>| -> BTreeMap<Verdict, BTreeSet<String>> {
+        let mut out: BTreeMap<Verdict, BTreeSet<String>> = BTreeMap::new();
+        for (who, arn) in &principals {
+            let context = Context {
+                principal_arn: arn.clone(),
+                via_service: via.map(str::to_owned),
+            };
+            out.entry(policies.key_policy(key, action, &context))
+                .or_default()
+                .insert(who.clone());
+        }
+        out
+    };
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let issuer = &stack.attrs["IssuerKey.Arn"];
+    let sign = verdicts(issuer, "kms:Sign", None);
+    assert_eq!(
+        sign[&Verdict::Allowed],
+        names(&["ConnectAccountFunction", "HealthCheckFunction"])
+    );
+    assert_eq!(
+        sign.get(&Verdict::NotAllowed),
+        None,
+        "everyone else is refused explicitly: {sign:?}"
+    );
+    assert_eq!(sign[&Verdict::Denied].len(), principals.len() - 2);
+    let publish = verdicts(issuer, "kms:GetPublicKey", None);
+    assert_eq!(
+        publish[&Verdict::Allowed],
+        names(&["ConnectAccountFunction", "HealthCheckFunction", "OidcFunction"])
+    );
+
+    let credentials = &stack.attrs["CredentialKey.Arn"];
+    let via = Some("secretsmanager.us-east-1.amazonaws.com");
+    let decrypt = verdicts(credentials, "kms:Decrypt", via);
+    let readers = names(&[
+        "ConnectAccountFunction",
+        "HealthCheckFunction",
+        "SecretExpiryFunction",
+        "SpotCredentialsFunction",
+    ]);
+    assert_eq!(decrypt[&Verdict::Allowed], readers);
+    assert_eq!(decrypt.get(&Verdict::NotAllowed), None, "{decrypt:?}");
+    // Not through Secrets Manager: nobody, the readers included.
+    let direct = verdicts(credentials, "kms:Decrypt", None);
+    assert_eq!(direct.get(&Verdict::Allowed), None, "{direct:?}");
+    let encrypt = verdicts(credentials, "kms:GenerateDataKey", via);
+    assert_eq!(
+        encrypt[&Verdict::Allowed],
+        names(&[
+            "ClientSecretFunction",
+            "SecretExpiryFunction",
+            "SpotCredentialsFunction"
+        ])
+    );
 }

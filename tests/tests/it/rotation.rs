@@ -160,6 +160,18 @@ impl Setup {
             .connection
     }
 
+    /// The current secret's value, read from its credential.
+    async fn current_secret(&self) -> String {
+        let current = self.current().await;
+        self.store
+            .reveal(&current)
+            .await
+            .unwrap()
+            .expect("the current secret's credential")
+            .expose()
+            .to_owned()
+    }
+
     fn events(&self, detail_type: &str) -> Vec<serde_json::Value> {
         self.sink
             .events()
@@ -185,13 +197,9 @@ async fn every_step_three_times_ends_with_exactly_one_new_credential() {
     assert_eq!(passwords.len(), 1, "the old key removed, one new: {passwords:?}");
     assert_eq!(passwords[0].display_name, format!("{DISPLAY_PREFIX}{token}"));
     let current = s.current().await;
-    let secret = &current.client_secret.as_ref().unwrap().secret;
-    assert_eq!(
-        secret.expose(),
-        passwords[0].secret_text,
-        "AWSCURRENT holds the new value"
-    );
-    assert_ne!(secret.expose(), SECRET);
+    let secret = s.current_secret().await;
+    assert_eq!(secret, passwords[0].secret_text, "AWSCURRENT names the new value");
+    assert_ne!(secret, SECRET);
     assert_eq!(
         current.rotation,
         Some(RotationSettings { days_before: 14 }),
@@ -203,11 +211,13 @@ async fn every_step_three_times_ends_with_exactly_one_new_credential() {
     let rotated = s.events("Client Secret Rotated");
     assert!(!rotated.is_empty());
     assert!(
-        !serde_json::to_string(&s.sink.events())
-            .unwrap()
-            .contains(secret.expose()),
+        !serde_json::to_string(&s.sink.events()).unwrap().contains(&secret),
         "no secret in events"
     );
+    // The secret rotated out is erased: one credential left, the new one.
+    let credentials = integration_tests::credentials_of(&s.prefix, &s.org, &s.id).await;
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(credentials[0].1, secret, "the one left holds the new value");
     // The scan tags follow the new expiry.
     let page = s.store.scan_page(None).await.unwrap();
     let tags = &page.entries.iter().find(|e| e.connection == s.id).unwrap().tags;
@@ -266,11 +276,7 @@ async fn wizard_writes_between_the_steps_are_kept() {
         last.unwrap(),
         "the wizard's writes survived"
     );
-    assert_ne!(
-        current.client_secret.unwrap().secret.expose(),
-        SECRET,
-        "and the secret rotated"
-    );
+    assert_ne!(s.current_secret().await, SECRET, "and the secret rotated");
     assert_eq!(s.passwords().len(), 1);
 }
 
@@ -285,12 +291,7 @@ async fn a_graph_refusal_fails_cleanly_and_is_announced() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "graph-permission-missing");
-    let current = s.current().await;
-    assert_eq!(
-        current.client_secret.unwrap().secret.expose(),
-        SECRET,
-        "AWSCURRENT untouched"
-    );
+    assert_eq!(s.current_secret().await, SECRET, "AWSCURRENT untouched");
     let info = s.store.versions(&s.name).await.unwrap();
     assert!(
         info.holder_of(Stage::Pending).is_none(),
@@ -418,12 +419,7 @@ async fn a_secret_typed_during_the_rotation_wins_over_it() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "secret-replaced-meanwhile");
-    let current = s.current().await;
-    assert_eq!(
-        current.client_secret.unwrap().secret.expose(),
-        typed,
-        "the customer's secret stays"
-    );
+    assert_eq!(s.current_secret().await, typed, "the customer's secret stays");
     let ours = s
         .passwords()
         .into_iter()
@@ -506,11 +502,7 @@ async fn rotate_through(dependency: &'static str, fault: Fault) -> String {
         "{fault:?} on {dependency}: one credential, no orphan: {passwords:?}"
     );
     assert_eq!(passwords[0].display_name, format!("{DISPLAY_PREFIX}{token}"));
-    let current = s.current().await;
-    assert_eq!(
-        current.client_secret.unwrap().secret.expose(),
-        passwords[0].secret_text
-    );
+    assert_eq!(s.current_secret().await, passwords[0].secret_text);
     let info = s.store.versions(&s.name).await.unwrap();
     assert!(info.holder_of(Stage::Pending).is_none(), "AWSPENDING cleaned");
     assert_eq!(info.holder_of(Stage::Current), Some(token.as_str()));
