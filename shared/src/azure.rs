@@ -215,6 +215,9 @@ impl AzureHttp {
     pub fn new(cloud: Cloud, timeout: Duration, connect: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config())
+            // Never: a token request re-sent elsewhere would carry the secret with it, an ARM or
+            // Graph call its bearer token.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(connect.min(timeout))
             .user_agent(concat!("azure-connect/", env!("CARGO_PKG_VERSION")))
@@ -224,6 +227,15 @@ impl AzureHttp {
 
     pub fn cloud(&self) -> &Cloud {
         &self.cloud
+    }
+
+    /// A `nextLink` is followed (with the bearer token) only to the endpoint it came from.
+    fn same_origin(&self, next: String, endpoint: &str) -> Result<String, AzureFailure> {
+        let origin = |u: &str| reqwest::Url::parse(u).ok().map(|u| u.origin());
+        match (origin(&next), origin(endpoint)) {
+            (Some(a), Some(b)) if a == b => Ok(next),
+            _ => Err(AzureFailure::Protocol("a nextLink to another host".to_owned())),
+        }
     }
 }
 
@@ -271,6 +283,9 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|_| AzureFailure::Protocol(what.to_owned()))
 }
 
+/// Longest Retry-After taken as said: beyond it, the answer is "not within any budget of ours".
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -279,7 +294,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .trim()
         .parse::<u64>()
         .ok()
-        .map(Duration::from_secs)
+        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
 }
 
 /// Entra ID's error body.
@@ -480,7 +495,9 @@ impl AzureReads for AzureHttp {
                 not_actions: e.not_actions,
             }));
             match page.next_link {
-                Some(next) if !next.is_empty() => url = next,
+                Some(next) if !next.is_empty() => {
+                    url = self.same_origin(next, &self.cloud.resource_manager)?
+                }
                 _ => return Ok(entries),
             }
         }

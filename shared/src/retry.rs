@@ -116,7 +116,8 @@ where
             Verdict::Retry => backoff.delay(attempt),
             Verdict::RetryAfter(d) => d,
         };
-        if Instant::now() + wait >= deadline {
+        // A wait of any size (a Retry-After of years) is only compared, never added blindly.
+        if Instant::now().checked_add(wait).is_none_or(|at| at >= deadline) {
             return Err(GaveUp::OutOfTime(err));
         }
         tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying");

@@ -309,12 +309,15 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
-    /// Captures this thread's logs (a test's runtime is single-threaded: all its tasks) as JSON.
+    /// Captures this thread's logs (a test's runtime is single-threaded: all its tasks) as JSON,
+    /// at the most verbose level a function can be set to (`LogLevel` DEBUG; TRACE is not taken),
+    /// through the functions' own filter.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
         let logs = Self::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
+            .with_env_filter(shared::telemetry::lambda_filter(Some("TRACE")))
             .with_writer(move || writer.clone())
             .finish();
         (logs, tracing::subscriber::set_default(subscriber))

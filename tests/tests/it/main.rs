@@ -11,6 +11,7 @@ mod docs_drift;
 mod expiry_scan;
 mod faults;
 mod federated;
+mod hardening;
 mod health;
 mod lambda_events;
 mod least_privilege;
