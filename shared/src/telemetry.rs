@@ -87,11 +87,9 @@ mod tests {
             .with_env_filter(lambda_filter(Some(level)))
             .finish();
         tracing::subscriber::with_default(subscriber, emit);
-        let out = buf
-            .lock()
+        buf.lock()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        out
+            .unwrap_or_default()
     }
 
     struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
