@@ -50,6 +50,8 @@ pub struct Deployed {
     pub rotation_function_arn: String,
     /// Where the API is served (the issuer is `{url}/oidc`).
     pub url: String,
+    /// The queue every outcome event on the bus is delivered to (a rule in moto).
+    events_queue: String,
     pub template: Arc<Yaml>,
     pub stack: Stack,
     handlers: Arc<BTreeMap<String, Handler>>,
@@ -78,6 +80,59 @@ async fn make_resources(stack_name: &str) -> (String, String, String, String) {
     let credential_key_arn = credential_key.key_metadata().unwrap().arn().unwrap().to_owned();
     let function = crate::moto_lambda_function(&format!("{stack_name}-secret-expiry")).await;
     (bus_name, key_arn, credential_key_arn, function)
+}
+
+/// moto's SQS over its JSON protocol (no SDK for one queue).
+async fn sqs(target: &str, body: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/", aws_endpoint()))
+        .header("x-amz-target", format!("AmazonSQS.{target}"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261129/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A queue that receives every outcome event published on `bus` (its URL).
+async fn events_queue(bus: &str) -> String {
+    let name = format!("{bus}-outcomes");
+    let created = sqs("CreateQueue", json!({"QueueName": name})).await;
+    let url = created["QueueUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let events = aws_sdk_eventbridge::Client::new(&sdk_config().await);
+    events
+        .put_rule()
+        .name(format!("{bus}-outcomes"))
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source": ["azure-connect"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(format!("{bus}-outcomes"))
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("outcomes")
+                .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
 }
 
 impl Deployed {
@@ -174,6 +229,7 @@ impl Deployed {
             }
         }
         let (routes, rules) = routes_and_rules(&template, &stack);
+        let events_queue = events_queue(&bus_name).await;
         let deployed = Self {
             gate,
             stack_name,
@@ -182,6 +238,7 @@ impl Deployed {
             key_arn,
             rotation_function_arn,
             url,
+            events_queue,
             template: Arc::new(template),
             stack,
             handlers: Arc::new(handlers),
@@ -419,6 +476,30 @@ impl Deployed {
             .handle(LambdaEvent::new(event, context))
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// The outcome events published on the bus so far (each once: they are taken off the queue).
+    pub async fn bus_events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = sqs(
+                "ReceiveMessage",
+                json!({"QueueUrl": self.events_queue, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}),
+            )
+            .await;
+            let messages = got["Messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m["Body"].as_str().unwrap_or("null")).unwrap_or(Value::Null));
+                sqs(
+                    "DeleteMessage",
+                    json!({"QueueUrl": self.events_queue, "ReceiptHandle": m["ReceiptHandle"]}),
+                )
+                .await;
+            }
+        }
     }
 
     /// One run of `health-check`.

@@ -4,6 +4,7 @@
 use chrono::Utc;
 
 use super::error::AppError;
+use super::events::{OutcomeEvent, SecretLeftInAzure, Subject};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
 use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
@@ -68,7 +69,7 @@ impl App {
             .update(req, org, id, &Command::RecordValidation(Box::new(record)))
             .await?;
         if diagnosis.is_none() && credential == CredentialType::Federated {
-            self.retire_secret(id, &current, &inputs, validator).await?;
+            self.retire_secret(req, &current, &inputs, validator).await?;
         }
         match diagnosis {
             None => Ok(Outcome::Connected(connection)),
@@ -78,27 +79,48 @@ impl App {
 
     /// A federated connection proved itself: its write erased the secret's credential (the store
     /// erases what no document names), and the old secret goes from the app where the app may
-    /// manage its own credentials. Safe to repeat.
+    /// manage its own credentials; where it may not, or Graph refuses, the customer is told
+    /// (`Client Secret Left In Azure`). Safe to repeat.
     async fn retire_secret(
         &self,
-        id: &ConnectionId,
+        req: &RequestMeta,
         before: &Connection,
         inputs: &ValidationInputs,
         validator: &Validator,
     ) -> Result<(), AppError> {
-        let old_key = before
-            .validation
-            .as_ref()
-            .filter(|v| v.graph_manages_credentials == Some(true) && before.client_secret.is_some())
-            .and_then(|v| v.secret_key_id.as_deref());
-        if let Some(key) = old_key {
-            match validator.remove_password(inputs, key).await {
-                Ok(()) => tracing::info!(connection = %id, "the secret moved off is removed from the app"),
-                Err(failure) => {
-                    tracing::warn!(connection = %id, ?failure, "the secret moved off could not be removed from the app")
+        let Some(secret) = &before.client_secret else {
+            return Ok(());
+        };
+        let validation = before.validation.as_ref();
+        let key = validation.and_then(|v| v.secret_key_id.clone());
+        let manages = validation.and_then(|v| v.graph_manages_credentials) == Some(true);
+        let reason = match (&key, manages) {
+            (Some(key), true) => match validator.remove_password(inputs, key).await {
+                Ok(()) => {
+                    tracing::info!(connection = %before.id, "the secret moved off is removed from the app");
+                    return Ok(());
                 }
-            }
-        }
+                Err(failure) => {
+                    tracing::warn!(connection = %before.id, ?failure, "the secret moved off could not be removed from the app");
+                    "graph-refused"
+                }
+            },
+            _ => "no-graph-permission",
+        };
+        let event = OutcomeEvent::ClientSecretLeftInAzure(SecretLeftInAzure {
+            subject: Subject::new(
+                req,
+                &before.org,
+                crate::domain::Step::ClientSecret,
+                Some(before.id),
+            ),
+            account_id: before.account.clone(),
+            key_id: key,
+            hint: secret.hint().as_str().to_owned(),
+            reason,
+            what_to_do: "Delete this client secret from the app registration (Certificates & secrets): the connection no longer uses it.",
+        });
+        self.publish(event).await;
         Ok(())
     }
 

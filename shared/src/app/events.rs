@@ -57,11 +57,15 @@ pub enum OutcomeEvent {
     /// Spot's role has a newer version whose actions the customer's role lacks.
     #[serde(rename = "Custom Role Outdated")]
     CustomRoleOutdated(RoleOutdated),
+    /// A connection moved off its client secret, and the secret could not be removed from the app
+    /// (Graph does not allow it, or refused): the customer should delete it in the portal.
+    #[serde(rename = "Client Secret Left In Azure")]
+    ClientSecretLeftInAzure(SecretLeftInAzure),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 15] = [
+    pub const DETAIL_TYPES: [&'static str; 16] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -77,6 +81,7 @@ impl OutcomeEvent {
         "Connection Restored",
         "Rotation Unavailable",
         "Custom Role Outdated",
+        "Client Secret Left In Azure",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
@@ -109,6 +114,22 @@ pub struct RotationUnavailable {
     pub expires_at: Option<DateTime<Utc>>,
     /// The Graph application permission the app needs back.
     pub needs: &'static str,
+}
+
+/// The secret a connection moved off is still on its app in Azure.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretLeftInAzure {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    /// The credential's key id in Entra ID, when known; the hint (its first three characters, as
+    /// the portal shows them) otherwise finds it.
+    pub key_id: Option<String>,
+    pub hint: String,
+    /// `no-graph-permission` (the app may not manage its own credentials) or `graph-refused`.
+    pub reason: &'static str,
+    pub what_to_do: &'static str,
 }
 
 /// A connection's health changed: its status before and after, and (degraded) the diagnosis in

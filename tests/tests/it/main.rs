@@ -8,6 +8,7 @@ mod architecture;
 mod concurrency;
 mod connect;
 mod docs_drift;
+mod erasure;
 mod expiry_scan;
 mod faults;
 mod federated;
