@@ -132,7 +132,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = http::router(app.clone(), wizard_org, &wizard)
         .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
     let router = shared::edge::health::with_health_checks(router, app.clone(), args.config.health.clone());
-    let router = http::with_console_events(router, app, &Function::ALL).merge(web::router(page_events));
+    let console = shared::edge::console::ConsoleGate::of(&config.console, &config.auth.org_claim)?;
+    let router =
+        http::with_console_events(router, app, console, &Function::ALL).merge(web::router(page_events));
 
     tracing::info!(
         listen = %listener.local_addr()?,

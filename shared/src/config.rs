@@ -59,6 +59,64 @@ pub struct Config {
     pub health: HealthConfig,
     #[command(flatten)]
     pub issuer: IssuerConfig,
+    #[command(flatten)]
+    pub console: ConsoleConfig,
+}
+
+/// Who may speak for the console on the event bus.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleConfig {
+    /// The `source` of the console's events; any other is refused.
+    #[arg(
+        long = "console-event-source",
+        env = "CONSOLE_EVENT_SOURCE",
+        value_name = "CONSOLE_EVENT_SOURCE",
+        default_value = "spot.console"
+    )]
+    pub source: String,
+    /// The AWS account the console's events come from; any other is refused (unset: any).
+    #[arg(
+        long = "console-account-id",
+        env = "CONSOLE_ACCOUNT_ID",
+        value_name = "CONSOLE_ACCOUNT_ID"
+    )]
+    pub account: Option<String>,
+    /// The console's identity provider (the HTTP API's JWT issuer): when set, every console event
+    /// carries the user's token in `detail.token`, verified as the HTTP API's JWT authorizer does,
+    /// and the organization is the token's.
+    #[arg(long = "console-token-issuer", env = "CONSOLE_TOKEN_ISSUER", value_name = "CONSOLE_TOKEN_ISSUER", value_parser = parse_issuer)]
+    pub token_issuer: Option<String>,
+    /// The audiences a console token may be for, comma-separated.
+    #[arg(
+        long = "console-token-audience",
+        env = "CONSOLE_TOKEN_AUDIENCE",
+        value_name = "CONSOLE_TOKEN_AUDIENCE",
+        value_delimiter = ','
+    )]
+    pub token_audiences: Vec<String>,
+}
+
+impl ConsoleConfig {
+    /// The verifier of console tokens, when an issuer is set.
+    pub fn tokens(
+        &self,
+        org_claim: &str,
+    ) -> Result<Option<Arc<dyn crate::tokens::ConsoleTokens>>, reqwest::Error> {
+        let Some(issuer) = &self.token_issuer else {
+            return Ok(None);
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Some(Arc::new(crate::tokens::Jwks::new(
+            issuer.clone(),
+            self.token_audiences.clone(),
+            org_claim,
+            http,
+        ))))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -299,6 +357,16 @@ fn parse_cloud(s: &str) -> Result<Cloud, String> {
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
     let v = s.trim().trim_end_matches('/');
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.to_owned())
+    } else {
+        Err("must be an http:// or https:// URL".to_owned())
+    }
+}
+
+/// An issuer as its tokens' `iss` says it: an http(s) URL, kept exactly (a trailing `/` too).
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let v = s.trim();
     if v.starts_with("http://") || v.starts_with("https://") {
         Ok(v.to_owned())
     } else {
@@ -551,6 +619,10 @@ mod tests {
                 "HEALTH_CHECKS_PER_SECOND",
                 "ISSUER_URL",
                 "ISSUER_KEY_IDS",
+                "CONSOLE_EVENT_SOURCE",
+                "CONSOLE_ACCOUNT_ID",
+                "CONSOLE_TOKEN_ISSUER",
+                "CONSOLE_TOKEN_AUDIENCE",
             ]
         );
         assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));

@@ -12,7 +12,8 @@
 //!   diagnosis, expiry. Imports nothing of the crate but itself.
 //! - adapters behind traits (each module's root is the port): [`store`] (Secrets Manager,
 //!   embedded file), [`events`] (EventBridge, JSON lines, memory), [`azure`] (token, ARM, Graph over
-//!   reqwest). They import the domain only.
+//!   reqwest), [`tokens`] (the console's user tokens, by its issuer's JWKS). They import the
+//!   domain only.
 //! - [`retry`] (the one backoff policy), [`config`] (the one typed configuration and the clients
 //!   built from it, once per cold start), [`telemetry`] (JSON logs).
 
@@ -27,4 +28,5 @@ pub mod retry;
 pub mod rotation;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod validation;

@@ -146,6 +146,15 @@ impl Deployed {
         azure_url: &str,
         edit: impl FnOnce(TemplatePolicies) -> TemplatePolicies,
     ) -> Self {
+        Self::start_with_params(azure_url, &[], edit).await
+    }
+
+    /// The stack with template parameters of the test's (beside the prefixes and the issuer).
+    pub async fn start_with_params(
+        azure_url: &str,
+        params: &[(&str, &str)],
+        edit: impl FnOnce(TemplatePolicies) -> TemplatePolicies,
+    ) -> Self {
         let stack_name = format!("azc{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let prefix = unique_prefix();
         let (bus_name, key_arn, credential_key_arn, rotation_function_arn) =
@@ -155,39 +164,35 @@ impl Deployed {
         let template = TemplatePolicies::template();
         let bus_arn = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus_name}");
         let issuer_url = format!("{url}/oidc");
-        let stack = Stack::new(
-            &template,
-            &stack_name,
-            &[
-                ("SecretPrefix", prefix.as_str()),
-                (
-                    "CredentialPrefix",
-                    shared::store::default_credential_prefix(&prefix).as_str(),
-                ),
-                ("IssuerUrl", issuer_url.as_str()),
-                ("JwtIssuer", "https://auth.example.com/"),
-                ("JwtAudience", "azure-connect"),
-            ],
-        )
-        .with_resource(
-            "EventBus",
-            &bus_name,
-            &[("Arn", bus_arn.as_str()), ("Name", bus_name.as_str())],
-        )
-        .with_resource("IssuerKey", &key_arn, &[("Arn", key_arn.as_str())])
-        .with_resource(
-            "CredentialKey",
-            &credential_key_arn,
-            &[("Arn", credential_key_arn.as_str())],
-        )
-        .with_resource(
-            "FailedEventsQueue",
-            "failed",
-            &[
-                ("Arn", "arn:aws:sqs:us-east-1:123456789012:failed"),
-                ("QueueName", "failed"),
-            ],
-        );
+        let credential_prefix = shared::store::default_credential_prefix(&prefix);
+        let mut all: Vec<(&str, &str)> = vec![
+            ("SecretPrefix", prefix.as_str()),
+            ("CredentialPrefix", credential_prefix.as_str()),
+            ("IssuerUrl", issuer_url.as_str()),
+            ("JwtIssuer", "https://auth.example.com/"),
+            ("JwtAudience", "azure-connect"),
+        ];
+        all.extend_from_slice(params);
+        let stack = Stack::new(&template, &stack_name, &all)
+            .with_resource(
+                "EventBus",
+                &bus_name,
+                &[("Arn", bus_arn.as_str()), ("Name", bus_name.as_str())],
+            )
+            .with_resource("IssuerKey", &key_arn, &[("Arn", key_arn.as_str())])
+            .with_resource(
+                "CredentialKey",
+                &credential_key_arn,
+                &[("Arn", credential_key_arn.as_str())],
+            )
+            .with_resource(
+                "FailedEventsQueue",
+                "failed",
+                &[
+                    ("Arn", "arn:aws:sqs:us-east-1:123456789012:failed"),
+                    ("QueueName", "failed"),
+                ],
+            );
         let policies = TemplatePolicies::from_template(&template, &stack);
         let gate = IamGate::start(&aws_endpoint(), edit(policies.clone())).await;
 
@@ -465,6 +470,15 @@ impl Deployed {
                 .await
                 .map_err(|e| e.to_string()),
         )
+    }
+
+    /// A console event delivered to `function` (SAM logical id) whatever the rules say, as a
+    /// misrouted or forged delivery would reach it.
+    pub async fn console_to(&self, function: &str, event: Value) -> Result<Value, String> {
+        self.handlers[function]
+            .handle(LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// One invocation of `secret-expiry` (a scan or a rotation step), as the scheduler or

@@ -29,6 +29,8 @@ use crate::fault::read_message;
 /// moto's account and region.
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
+/// What `!Ref AWS::NoValue` resolves to: dropped from lists.
+const NO_VALUE: &str = "\u{0}no-value";
 /// The suffix Secrets Manager appends to a secret's name in its ARN (six characters).
 const ARN_SUFFIX: &str = "-AbC123";
 
@@ -43,16 +45,21 @@ struct Statement {
     effect: Effect,
     actions: Vec<String>,
     resources: Vec<String>,
-    /// Key policies only: (operator, key, values).
+    /// Resource policies only: `None` for any principal of the account (its IAM policies
+    /// decide), `Some("*")` anyone, `Some(arn)` that principal only.
+    principal: Option<String>,
+    /// Resource policies only: (operator, key, values).
     conditions: Vec<(String, String, Vec<String>)>,
 }
 
-/// What a request says about itself beyond action and resource (for key policies' conditions).
+/// What a request says about itself beyond action and resource (for conditions).
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub principal_arn: String,
     /// `kms:ViaService`: the service that called KMS for the caller (Secrets Manager).
     pub via_service: Option<String>,
+    /// `events:source`: the source of the event put.
+    pub source: Option<String>,
 }
 
 impl Statement {
@@ -61,19 +68,17 @@ impl Statement {
             s.get("NotAction").is_none() && s.get("NotResource").is_none(),
             "{whose}: NotAction/NotResource are not known to the IAM gate"
         );
-        // Key policies: the account (its IAM policies decide, within the conditions) or anyone;
-        // every caller here is in the account, so both apply to it.
-        match &s["Principal"] {
-            Yaml::Null => {}
-            Yaml::String(p) => assert_eq!(p, "*", "{whose}: principal {p}"),
+        let principal = match &s["Principal"] {
+            Yaml::Null => None,
+            Yaml::String(p) => {
+                assert_eq!(p, "*", "{whose}: principal {p}");
+                Some("*".to_owned())
+            }
             p => {
                 let aws = resolve(&p["AWS"], template, stack).one();
-                assert!(
-                    aws == "*" || aws == format!("arn:aws:iam::{ACCOUNT}:root"),
-                    "{whose}: principal {aws}"
-                );
+                (aws != format!("arn:aws:iam::{ACCOUNT}:root")).then_some(aws)
             }
-        }
+        };
         let mut conditions = Vec::new();
         for (op, kv) in s["Condition"].as_mapping().into_iter().flatten() {
             for (k, v) in kv.as_mapping().unwrap() {
@@ -95,19 +100,27 @@ impl Statement {
                 Yaml::Null => vec!["*".to_owned()],
                 r => resolve(r, template, stack).into_vec(),
             },
+            principal,
             conditions,
         }
     }
 
     fn applies(&self, action: &str, resource: &str, context: &Context) -> bool {
-        self.actions
-            .iter()
-            .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+        let principal = match &self.principal {
+            None => true,
+            Some(p) => p == "*" || *p == context.principal_arn,
+        };
+        principal
+            && self
+                .actions
+                .iter()
+                .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
             && self.resources.iter().any(|r| wildcard(r, resource))
             && self.conditions.iter().all(|(op, key, values)| {
                 let value = match key.as_str() {
                     "aws:PrincipalArn" => Some(context.principal_arn.as_str()),
                     "kms:ViaService" => context.via_service.as_deref(),
+                    "events:source" => context.source.as_deref(),
                     other => panic!("condition key {other} is not known to the IAM gate"),
                 };
                 let matches = |v: &str| values.iter().any(|p| wildcard(p, v));
@@ -141,6 +154,7 @@ impl Stack {
         refs.insert("AWS::AccountId".into(), ACCOUNT.into());
         refs.insert("AWS::StackName".into(), stack_name.into());
         refs.insert("AWS::URLSuffix".into(), "amazonaws.com".into());
+        refs.insert("AWS::NoValue".into(), NO_VALUE.into());
         for (name, p) in template["Parameters"].as_mapping().into_iter().flatten() {
             let default = match &p["Default"] {
                 Yaml::String(s) => Some(s.clone()),
@@ -163,8 +177,18 @@ impl Stack {
     /// A stack named `azc` with the template's defaults and fixed ARNs for its resources (for
     /// the template's own tests; no emulator needed).
     pub fn fixed(template: &Yaml) -> Self {
+        Self::fixed_with(template, &[])
+    }
+
+    /// [`Self::fixed`] with parameters.
+    pub fn fixed_with(template: &Yaml, params: &[(&str, &str)]) -> Self {
         let arn = |service: &str, rest: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}");
-        Self::new(template, "azc", &[])
+        let mut all = vec![
+            ("JwtIssuer", "https://auth.example.com/"),
+            ("JwtAudience", "azure-connect"),
+        ];
+        all.extend_from_slice(params);
+        Self::new(template, "azc", &all)
             .with_resource(
                 "EventBus",
                 "azc-azure-connect",
@@ -226,6 +250,7 @@ pub fn resolve(v: &Yaml, template: &Yaml, stack: &Stack) -> Resolved {
             items
                 .iter()
                 .flat_map(|i| resolve(i, template, stack).into_vec())
+                .filter(|v| v != NO_VALUE)
                 .collect(),
         ),
         Yaml::Tagged(t) => {
@@ -280,6 +305,11 @@ pub fn resolve(v: &Yaml, template: &Yaml, stack: &Stack) -> Resolved {
                     let sep = p[0].as_str().unwrap();
                     let text = resolve(&p[1], template, stack).one();
                     Resolved::Many(text.split(sep).map(str::to_owned).collect())
+                }
+                "Select" => {
+                    let p = arg.as_sequence().unwrap();
+                    let index: usize = resolve(&p[0], template, stack).one().parse().unwrap();
+                    Resolved::One(resolve(&p[1], template, stack).into_vec()[index].clone())
                 }
                 "Join" => {
                     let p = arg.as_sequence().unwrap();
@@ -363,6 +393,8 @@ pub struct TemplatePolicies {
     roles: BTreeMap<String, String>,
     environment: BTreeMap<String, BTreeMap<String, String>>,
     keys: BTreeMap<String, Vec<Statement>>,
+    /// Event buses' resource policies, by ARN.
+    buses: BTreeMap<String, Vec<Statement>>,
 }
 
 /// One call's verdict.
@@ -404,6 +436,7 @@ impl TemplatePolicies {
         let mut roles = BTreeMap::new();
         let mut environment = BTreeMap::new();
         let mut keys = BTreeMap::new();
+        let mut buses = BTreeMap::new();
         let globals: BTreeMap<String, String> = env_of(&template["Globals"]["Function"], template, stack);
         for (name, resource) in resources.as_mapping().unwrap() {
             let name = name.as_str().unwrap().to_owned();
@@ -417,6 +450,32 @@ impl TemplatePolicies {
                     arn,
                     parse_all(&resource["Properties"]["KeyPolicy"]["Statement"], &name),
                 );
+                continue;
+            }
+            if resource["Type"].as_str() == Some("AWS::Events::EventBus") {
+                let arn = stack.attrs[&format!("{name}.Arn")].clone();
+                let list = resource["Properties"]["Policy"]["Statement"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| match s {
+                        // `!If [cond, statement, !Ref AWS::NoValue]`
+                        Yaml::Tagged(t) if t.tag == "If" => {
+                            let p = t.value.as_sequence().unwrap();
+                            let pick = if condition(p[0].as_str().unwrap(), template, stack) {
+                                &p[1]
+                            } else {
+                                &p[2]
+                            };
+                            match pick {
+                                Yaml::Tagged(r) if r.tag == "Ref" => None,
+                                s => Some(Statement::parse(s, template, stack, &name)),
+                            }
+                        }
+                        s => Some(Statement::parse(s, template, stack, &name)),
+                    })
+                    .collect();
+                buses.insert(arn, list);
                 continue;
             }
             if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
@@ -462,7 +521,25 @@ impl TemplatePolicies {
             roles,
             environment,
             keys,
+            buses,
         }
+    }
+
+    /// A principal that is not one of the stack's functions (the console, an intruder): `name`
+    /// is its access key in the gate, `arn` its ARN, allowed `actions` on every resource by IAM.
+    pub fn with_principal(mut self, name: &str, arn: &str, actions: &[&str]) -> Self {
+        self.statements.insert(
+            name.to_owned(),
+            vec![Statement {
+                effect: Effect::Allow,
+                actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+                resources: vec!["*".to_owned()],
+                principal: None,
+                conditions: vec![],
+            }],
+        );
+        self.roles.insert(name.to_owned(), arn.to_owned());
+        self
     }
 
     /// The functions (SAM logical ids).
@@ -515,22 +592,46 @@ impl TemplatePolicies {
         resource: &str,
         via_service: Option<&str>,
     ) -> Verdict {
+        self.evaluate_with(function, action, resource, via_service, None)
+    }
+
+    /// With the request's context: `via_service` (KMS through Secrets Manager), `source` (an
+    /// event put).
+    pub fn evaluate_with(
+        &self,
+        function: &str,
+        action: &str,
+        resource: &str,
+        via_service: Option<&str>,
+        source: Option<&str>,
+    ) -> Verdict {
         let Some(list) = self.statements.get(function) else {
             return Verdict::NotAllowed;
         };
         let context = Context {
             principal_arn: self.roles[function].clone(),
             via_service: via_service.map(str::to_owned),
+            source: source.map(str::to_owned),
         };
         let identity = verdict(list.iter().filter(|s| s.applies(action, resource, &context)));
-        match self.keys.get(resource) {
-            None => identity,
-            Some(_) => match (identity, self.key_policy(resource, action, &context)) {
+        if self.keys.contains_key(resource) {
+            // A key policy must allow, as well as IAM.
+            return match (identity, self.key_policy(resource, action, &context)) {
                 (Verdict::Denied, _) | (_, Verdict::Denied) => Verdict::Denied,
                 (Verdict::Allowed, Verdict::Allowed) => Verdict::Allowed,
                 _ => Verdict::NotAllowed,
-            },
+            };
         }
+        if let Some(policy) = self.buses.get(resource) {
+            // Within the account, IAM or the bus's policy may allow; a Deny in either wins.
+            let bus = verdict(policy.iter().filter(|s| s.applies(action, resource, &context)));
+            return match (identity, bus) {
+                (Verdict::Denied, _) | (_, Verdict::Denied) => Verdict::Denied,
+                (Verdict::Allowed, _) | (_, Verdict::Allowed) => Verdict::Allowed,
+                _ => Verdict::NotAllowed,
+            };
+        }
+        identity
     }
 
     /// The key policy of `key` alone, for a principal in the account.
@@ -702,10 +803,26 @@ impl IamGate {
             })
             .unwrap_or_else(|| "(unsigned)".to_owned());
         let json: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
-        let mut calls: Vec<(String, String, Option<String>)> = calls_of(&target, &json)
-            .into_iter()
-            .map(|(a, r)| (a, r, None))
-            .collect();
+        type Pending = (String, String, Option<String>, Option<String>);
+        let mut calls: Vec<Pending> = if target == "AWSEvents.PutEvents" {
+            // Each entry on its own: the bus's policy looks at its source.
+            json["Entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    let source = e["Source"].as_str().map(str::to_owned);
+                    calls_of(&target, &serde_json::json!({"Entries": [e]}))
+                        .into_iter()
+                        .map(move |(a, r)| (a, r, None, source.clone()))
+                })
+                .collect()
+        } else {
+            calls_of(&target, &json)
+                .into_iter()
+                .map(|(a, r)| (a, r, None, None))
+                .collect()
+        };
         let policies = self.policies.lock().unwrap();
         let mut log = self.log.lock().unwrap();
         // A secret under a customer-managed key: Secrets Manager uses the key for the caller,
@@ -728,13 +845,14 @@ impl IamGate {
             };
             if let (Some(action), Some(key)) = (kms, log.keys.get(&name)) {
                 let via = format!("secretsmanager.{REGION}.amazonaws.com");
-                calls.push((action.to_owned(), key.clone(), Some(via)));
+                calls.push((action.to_owned(), key.clone(), Some(via), None));
             }
         }
         let mut refused = None;
-        for (action, resource, via) in calls {
+        for (action, resource, via, source) in calls {
             let allowed =
-                policies.evaluate_in(&function, &action, &resource, via.as_deref()) == Verdict::Allowed;
+                policies.evaluate_with(&function, &action, &resource, via.as_deref(), source.as_deref())
+                    == Verdict::Allowed;
             if !allowed && refused.is_none() {
                 refused = Some(format!(
                     "User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}/test is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"

@@ -5,6 +5,7 @@
 pub mod deployed;
 pub mod fault;
 pub mod iam;
+pub mod idp;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -72,6 +72,7 @@ pub(crate) async fn function_memory(function: Function, invocations: usize, azur
     let setup = with_console_events(
         router(app.clone(), OrgSource::local_header(), &Function::ALL),
         app,
+        shared::edge::console::ConsoleGate::open(),
         &Function::ALL,
     );
     let org_req = |method: &str, path: String, body: Value| {

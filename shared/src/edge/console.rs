@@ -1,6 +1,10 @@
 //! Console events: the Spot console drives the wizard through EventBridge as well as through the
 //! HTTP API. An event's `detail` carries `orgId`, `connectionId` and the step's fields (the same
 //! fields, parsed by the same code, as the HTTP bodies).
+//!
+//! An event must prove it speaks for the console ([`ConsoleGate`]): its `source` and `account`
+//! are the console's, and where the console's token issuer is configured it carries the user's
+//! token (`detail.token`), whose organization it acts for (an `orgId` naming another is refused).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -18,12 +22,90 @@ pub use super::function::{
     CUSTOM_ROLE_REQUESTED, FEDERATED_CREDENTIAL_REQUESTED, SUBSCRIPTION_SUBMITTED,
 };
 
+/// Who may speak for the console: the `source` and `account` its events carry and, when set, the
+/// verifier of the user's token they must carry.
+#[derive(Debug, Clone)]
+pub struct ConsoleGate {
+    pub source: String,
+    pub account: Option<String>,
+    pub tokens: Option<std::sync::Arc<dyn crate::tokens::ConsoleTokens>>,
+}
+
+impl ConsoleGate {
+    /// The console's events as the configuration says (the local server and tests: any account).
+    pub fn of(config: &crate::config::ConsoleConfig, org_claim: &str) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            source: config.source.clone(),
+            account: config.account.clone(),
+            tokens: config.tokens(org_claim)?,
+        })
+    }
+
+    /// `spot.console` from any account, no token (tests).
+    pub fn open() -> Self {
+        Self {
+            source: "spot.console".to_owned(),
+            account: None,
+            tokens: None,
+        }
+    }
+
+    /// The organization the event may act for: the token's (and `orgId`, if given, must be the
+    /// same), or without a token issuer the `orgId` it names.
+    async fn organization(
+        &self,
+        source: &str,
+        account: Option<&str>,
+        detail: &mut serde_json::Map<String, Value>,
+    ) -> Result<OrgId, EdgeError> {
+        if source != self.source {
+            return Err(EdgeError::ConsoleRefused("its source is not the console's"));
+        }
+        if let Some(ours) = &self.account {
+            if account != Some(ours.as_str()) {
+                return Err(EdgeError::ConsoleRefused("it comes from another AWS account"));
+            }
+        }
+        let named = detail.remove("orgId");
+        let named = named.as_ref().and_then(Value::as_str).map(OrgId::parse);
+        let token = detail.remove("token");
+        let Some(tokens) = &self.tokens else {
+            return match named {
+                Some(Ok(org)) => Ok(org),
+                _ => Err(EdgeError::Unauthenticated),
+            };
+        };
+        let Some(Value::String(token)) = token else {
+            return Err(EdgeError::ConsoleRefused(
+                "it carries no user token (detail.token)",
+            ));
+        };
+        let org = match tokens.organization(&token).await {
+            Ok(org) => org,
+            Err(e) if e.is_retryable() => return Err(EdgeError::TokenKeysUnavailable),
+            Err(e) => {
+                tracing::info!(reason = %e, "console event token refused");
+                return Err(EdgeError::ConsoleRefused("its user token does not verify"));
+            }
+        };
+        match named {
+            None => Ok(org),
+            Some(Ok(n)) if n == org => Ok(org),
+            Some(_) => Err(EdgeError::ConsoleRefused(
+                "it names another organization than its token's",
+            )),
+        }
+    }
+}
+
 /// An EventBridge entry as the console sends it (the subset we read).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConsoleEvent {
     #[serde(default)]
     pub id: Option<String>,
     pub source: String,
+    #[serde(default)]
+    pub account: Option<String>,
     #[serde(rename = "detail-type")]
     pub detail_type: String,
     #[serde(default)]
@@ -88,6 +170,7 @@ struct RoleDetail {
 /// and returns it.
 pub async fn handle(
     app: &App,
+    gate: &ConsoleGate,
     functions: &[Function],
     mut event: ConsoleEvent,
 ) -> Result<Outcome, EdgeError> {
@@ -110,15 +193,12 @@ pub async fn handle(
         app.reject(&req, None, step, None, &err).await;
         return Err(err);
     };
-    let org = match detail
-        .remove("orgId")
-        .as_ref()
-        .and_then(Value::as_str)
-        .map(OrgId::parse)
+    let org = match gate
+        .organization(&event.source, event.account.as_deref(), &mut detail)
+        .await
     {
-        Some(Ok(org)) => org,
-        _ => {
-            let err = EdgeError::Unauthenticated;
+        Ok(org) => org,
+        Err(err) => {
             app.reject(&req, None, step, None, &err).await;
             return Err(err);
         }
@@ -293,7 +373,7 @@ mod properties {
             let sink = Arc::new(MemorySink::default());
             let app = App::new(store, sink.clone());
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let answer = runtime.block_on(handle(&app, &Function::ALL, event));
+            let answer = runtime.block_on(handle(&app, &ConsoleGate::open(), &Function::ALL, event));
             let seen = format!("{answer:?}{:?}", sink.events());
             std::fs::remove_dir_all(&dir).ok();
             // The event's id is a request id, and request ids are ours to repeat; values are not.

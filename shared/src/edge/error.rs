@@ -35,6 +35,12 @@ pub enum EdgeError {
     SecretOverEvent,
     #[error("this function does not handle console events of this type")]
     UnknownEvent,
+    /// A console event that does not prove it comes from the console for its organization.
+    #[error("the console event is refused: {0}")]
+    ConsoleRefused(&'static str),
+    /// The console's token could not be checked now (its issuer's keys out of reach).
+    #[error("the console's token cannot be checked now")]
+    TokenKeysUnavailable,
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -51,6 +57,8 @@ pub const CODES: &[&str] = &[
     "method-not-allowed",
     "secret-not-accepted-over-events",
     "unknown-console-event",
+    "console-event-refused",
+    "token-keys-unavailable",
 ];
 
 impl EdgeError {
@@ -72,7 +80,7 @@ impl EdgeError {
 
     /// Only a use case's failure can go away by itself (throttling, a lost race).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::App(e) if e.is_retryable())
+        matches!(self, Self::App(e) if e.is_retryable()) || matches!(self, Self::TokenKeysUnavailable)
     }
 }
 
@@ -149,6 +157,21 @@ impl Rejectable for EdgeError {
                 "This function does not take console events of this detail-type.",
                 step,
             ),
+            Self::ConsoleRefused(why) => Rejection::new(
+                ErrorKind::Unauthenticated,
+                "console-event-refused",
+                "Console event refused",
+                format!("The event does not prove it comes from the console for its organization: {why}."),
+                step,
+            ),
+            Self::TokenKeysUnavailable => Rejection::new(
+                ErrorKind::Unavailable,
+                "token-keys-unavailable",
+                "Temporarily unavailable",
+                "The console's token could not be checked now (its issuer's keys are out of reach); the event is delivered again.",
+                step,
+            )
+            .retryable(),
             Self::App(e) => e.rejection(step),
         }
     }

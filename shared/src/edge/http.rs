@@ -115,16 +115,22 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
 
 /// Adds `POST /events`: console events in the shape of an EventBridge entry (`source`,
 /// `detail-type`, `detail`), for trying the event path without EventBridge (local server).
-pub fn with_console_events(router: Router, app: App, functions: &'static [Function]) -> Router {
+pub fn with_console_events(
+    router: Router,
+    app: App,
+    gate: console::ConsoleGate,
+    functions: &'static [Function],
+) -> Router {
     let events = Router::new()
         .route("/events", post(console_event))
-        .with_state(ConsoleState { app, functions });
+        .with_state(ConsoleState { app, gate, functions });
     router.merge(events)
 }
 
 #[derive(Debug, Clone)]
 struct ConsoleState {
     app: App,
+    gate: console::ConsoleGate,
     functions: &'static [Function],
 }
 
@@ -139,7 +145,7 @@ async fn console_event(State(s): State<ConsoleState>, req: Request) -> Response 
         Err(e) => return problem_response(&e, step),
     };
     let detail_type = event.detail_type.clone();
-    match console::handle(&s.app, s.functions, event).await {
+    match console::handle(&s.app, &s.gate, s.functions, event).await {
         Ok(outcome) => success_response(outcome),
         Err(e) => problem_response(&e, console::step_of(&detail_type)),
     }

@@ -21,6 +21,7 @@ pub struct Handler {
     function: Function,
     app: App,
     router: Router,
+    console: console::ConsoleGate,
 }
 
 impl Handler {
@@ -31,7 +32,14 @@ impl Handler {
             function,
             app,
             router,
+            console: console::ConsoleGate::open(),
         }
+    }
+
+    /// Who may speak for the console (default: `spot.console`, any account, no token).
+    pub fn with_console(mut self, gate: console::ConsoleGate) -> Self {
+        self.console = gate;
+        self
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
@@ -50,7 +58,7 @@ impl Handler {
     /// invocation, so that Lambda's retry can succeed; a rejection would be rejected again.
     async fn console(&self, event: ConsoleEvent) -> Result<Value, Error> {
         let step_hint = event.detail_type.clone();
-        match console::handle(&self.app, &[self.function], event).await {
+        match console::handle(&self.app, &self.console, &[self.function], event).await {
             Ok(outcome) => Ok(json!({
                 "outcome": match outcome {
                     Outcome::Created(_) => "created",
@@ -109,7 +117,8 @@ pub async fn compose(
     if let Some(v) = validator {
         app = app.with_validator(Arc::new(v));
     }
-    Ok(Handler::new(function, app, config.auth.org_claim.clone()))
+    let gate = console::ConsoleGate::of(&config.console, &config.auth.org_claim)?;
+    Ok(Handler::new(function, app, config.auth.org_claim.clone()).with_console(gate))
 }
 
 /// Runs the handler on the Lambda runtime until the sandbox is shut down.

@@ -92,6 +92,8 @@ mod tests {
             EdgeError::MethodNotAllowed,
             EdgeError::SecretOverEvent,
             EdgeError::UnknownEvent,
+            EdgeError::ConsoleRefused("a test"),
+            EdgeError::TokenKeysUnavailable,
             AppError::NotFound.into(),
             AppError::Rule(RuleError::MissingPrerequisite {
                 step: Step::CustomRole,

@@ -55,7 +55,7 @@ async fn full_router() -> axum::Router {
     let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
     let config = shared::config::Config::from_lookup(|_| None).unwrap();
     let r = shared::edge::health::with_health_checks(r, app.clone(), config.health);
-    with_console_events(r, app, &Function::ALL)
+    with_console_events(r, app, shared::edge::console::ConsoleGate::open(), &Function::ALL)
 }
 
 async fn send(

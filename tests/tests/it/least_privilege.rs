@@ -489,6 +489,7 @@ fn the_keys_serve_only_the_roles_that_need_them() {
             let context = Context {
                 principal_arn: arn.clone(),
                 via_service: via.map(str::to_owned),
+                source: None,
             };
             out.entry(policies.key_policy(key, action, &context))
                 .or_default()

@@ -7,6 +7,7 @@ mod api;
 mod architecture;
 mod concurrency;
 mod connect;
+mod console_door;
 mod docs_drift;
 mod erasure;
 mod expiry_scan;
