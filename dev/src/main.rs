@@ -19,6 +19,7 @@ use shared::issuer::local::LocalKey;
 use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
 
+mod doors;
 mod web;
 
 #[derive(Debug, Clone)]
@@ -110,6 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let azure = &config.azure;
     // Bound first: the issuer's URL defaults to this server's own address.
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let doors = doors::Doors::new(listener.local_addr()?, args.dev_tokens.clone())?;
     let issuer = Arc::new(issuer(&args, listener.local_addr()?, sdk.as_ref()).await?);
     let validator = azure.validator()?.with_issuer(issuer.clone());
     let app = App::new(store, Arc::new(FanOut(sinks)))
@@ -133,8 +135,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .merge(spot::router(app.clone(), OrgSource::dev_tokens(&args.dev_tokens)));
     let router = shared::edge::health::with_health_checks(router, app.clone(), args.config.health.clone());
     let console = shared::edge::console::ConsoleGate::of(&config.console, &config.auth.org_claim)?;
-    let router =
-        http::with_console_events(router, app, console, &Function::ALL).merge(web::router(page_events));
+    let router = http::with_console_events(router, app, console, &Function::ALL)
+        .merge(web::router(page_events))
+        .layer(axum::middleware::from_fn_with_state(doors, doors::guard));
 
     tracing::info!(
         listen = %listener.local_addr()?,

@@ -79,12 +79,24 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 async fn stream(
     State(events): State<Broadcast>,
+    only: Option<axum::Extension<crate::doors::StreamFor>>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let rx = events.0.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    // With tokens, one organization's events (its ticket's); without, every event.
+    let only = only.map(|axum::Extension(crate::doors::StreamFor(org))| org.to_string());
+    let stream = futures_util::stream::unfold((rx, only), |(mut rx, only)| async move {
         loop {
             match rx.recv().await {
-                Ok(line) => return Some((Ok(Event::default().event("outcome").data(line)), rx)),
+                Ok(line) => {
+                    if let Some(org) = &only {
+                        let ours = serde_json::from_str::<serde_json::Value>(&line)
+                            .is_ok_and(|v| v["detail"]["orgId"].as_str() == Some(org.as_str()));
+                        if !ours {
+                            continue;
+                        }
+                    }
+                    return Some((Ok(Event::default().event("outcome").data(line)), (rx, only)));
+                }
                 // A slow page missed some: it goes on with the next ones.
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,

@@ -607,3 +607,138 @@ async fn with_dev_tokens_every_route_takes_the_token_and_no_longer_trusts_x_org_
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The side doors: the `Host` it answers to, the console door's media type, and with tokens every
+/// door (the console door acting for the token's organization, the health check, the page's
+/// stream through one-time tickets); and never beyond loopback without tokens.
+#[tokio::test]
+async fn its_side_doors_are_shut() {
+    let (_azure, url) = azure().await;
+    let dir = temp_dir();
+    let store = format!("embedded:{}", dir.join("store").display());
+    let events_file = dir.join("events.jsonl");
+    let server = Server::start(
+        &[
+            "--store",
+            &store,
+            "--events-file",
+            events_file.to_str().unwrap(),
+            "--dev-token",
+            "tok-1=org-tok",
+        ],
+        &url,
+    );
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    // DNS rebinding: another name for this address is refused, the loopback names are served.
+    let rebound = http
+        .get(format!("{base}/"))
+        .header("host", format!("attacker.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(rebound), 421);
+    let named = http
+        .get(format!("{base}/"))
+        .header("host", format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(named), 200);
+
+    let event = |org: Option<&str>| {
+        let mut detail = json!({"accountId": "act-0badcafe"});
+        if let Some(o) = org {
+            detail["orgId"] = json!(o);
+        }
+        json!({"source": "spot.console", "detail-type": "Connection Started", "detail": detail}).to_string()
+    };
+    let post_event = |body: String, content_type: &'static str, auth: Option<&'static str>| {
+        let mut req = http
+            .post(format!("{base}/events"))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    // A form post from any web page: not JSON, refused before anything is read.
+    assert_eq!(
+        status(
+            post_event(event(None), "text/plain", Some("Bearer tok-1"))
+                .await
+                .unwrap()
+        ),
+        415
+    );
+    assert_eq!(
+        status(
+            post_event(event(Some("org-tok")), "application/json", None)
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            post_event(event(Some("org-other")), "application/json", Some("Bearer tok-1"))
+                .await
+                .unwrap()
+        ),
+        403,
+        "an event naming another organization than its token's"
+    );
+    let created = post_event(event(None), "application/json", Some("Bearer tok-1"))
+        .await
+        .unwrap();
+    assert_eq!(status(created), 201);
+
+    let health = |auth: Option<&'static str>| {
+        let mut req = http.post(format!("{base}/health-checks")).json(&json!({}));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    assert_eq!(status(health(None).await.unwrap()), 401);
+    assert_eq!(status(health(Some("Bearer tok-1")).await.unwrap()), 200);
+
+    let stream = |query: String| http.get(format!("{base}/wizard/events{query}")).send();
+    assert_eq!(status(stream(String::new()).await.unwrap()), 401);
+    let ticket: Value = http
+        .post(format!("{base}/wizard/ticket"))
+        .header("authorization", "Bearer tok-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = ticket["ticket"].as_str().unwrap().to_owned();
+    let open = stream(format!("?ticket={ticket}")).await.unwrap();
+    assert_eq!(status(open), 200);
+    assert_eq!(
+        status(stream(format!("?ticket={ticket}")).await.unwrap()),
+        401,
+        "a ticket is used once"
+    );
+    server.stop();
+
+    // Beyond loopback, tokens are required.
+    let refused = Command::new(env!("CARGO_BIN_EXE_azure-connect-local"))
+        .args(["--listen", "0.0.0.0:0", "--store", &store])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(said.contains("--dev-token"), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

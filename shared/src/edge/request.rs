@@ -186,7 +186,7 @@ pub fn bounded_id(v: &str) -> bool {
 
 /// The organization of a bearer token; every token is compared, each in constant time, so the
 /// answer's timing says nothing about how much of a token matched.
-fn token_owner<'a>(tokens: &'a [(String, OrgId)], presented: &str) -> Option<&'a OrgId> {
+pub fn token_owner<'a>(tokens: &'a [(String, OrgId)], presented: &str) -> Option<&'a OrgId> {
     use subtle::ConstantTimeEq;
     let mut owner = None;
     for (token, org) in tokens {
