@@ -115,6 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = Arc::new(issuer(&args, listener.local_addr()?, sdk.as_ref()).await?);
     let validator = azure.validator()?.with_issuer(issuer.clone());
     let app = App::new(store, Arc::new(FanOut(sinks)))
+        .with_quotas(config.quotas.quotas())
         .with_validator(Arc::new(validator))
         .with_issuer(issuer.clone());
 

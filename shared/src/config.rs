@@ -61,6 +61,47 @@ pub struct Config {
     pub issuer: IssuerConfig,
     #[command(flatten)]
     pub console: ConsoleConfig,
+    #[command(flatten)]
+    pub quotas: QuotaConfig,
+}
+
+/// Per-organization quotas ([`crate::app::quota`]).
+#[derive(Debug, Clone, Args)]
+pub struct QuotaConfig {
+    /// Live connections an organization may hold that are not linked yet (drafts and failed ones).
+    #[arg(
+        long = "quota-unlinked-connections",
+        env = "QUOTA_UNLINKED_CONNECTIONS",
+        value_name = "QUOTA_UNLINKED_CONNECTIONS",
+        default_value = "50"
+    )]
+    pub unlinked: NonZeroU32,
+    /// Validations against Azure (Connect Account, Spot's validation) an organization may run a minute.
+    #[arg(
+        long = "quota-validations-per-minute",
+        env = "QUOTA_VALIDATIONS_PER_MINUTE",
+        value_name = "QUOTA_VALIDATIONS_PER_MINUTE",
+        default_value = "30"
+    )]
+    pub validations_per_minute: NonZeroU32,
+    /// `secret-expiry`: drafts and failed connections untouched this many days are deleted.
+    #[arg(
+        long = "abandon-drafts-after-days",
+        env = "ABANDON_DRAFTS_AFTER_DAYS",
+        value_name = "ABANDON_DRAFTS_AFTER_DAYS",
+        default_value = "30"
+    )]
+    pub abandon_after_days: NonZeroU32,
+}
+
+impl QuotaConfig {
+    pub fn quotas(&self) -> crate::app::quota::Quotas {
+        crate::app::quota::Quotas {
+            unlinked: self.unlinked.get(),
+            validations_per_minute: self.validations_per_minute.get(),
+            abandon_after: Duration::from_secs(u64::from(self.abandon_after_days.get()) * 24 * 3600),
+        }
+    }
 }
 
 /// Who may speak for the console on the event bus.
@@ -486,7 +527,9 @@ pub fn secrets_manager_store(config: &StoreConfig, sdk: &aws_config::SdkConfig) 
 /// The application over Secrets Manager and EventBridge.
 pub fn aws_app(config: &Config, sdk: &aws_config::SdkConfig) -> App {
     let store = secrets_manager_store(&config.store, sdk);
-    App::new(store.clone(), event_sink(&config.events, sdk)).with_rotation(store)
+    App::new(store.clone(), event_sink(&config.events, sdk))
+        .with_rotation(store)
+        .with_quotas(config.quotas.quotas())
 }
 
 /// EventBridge when a bus is configured; otherwise events are only logged.
@@ -623,6 +666,9 @@ mod tests {
                 "CONSOLE_ACCOUNT_ID",
                 "CONSOLE_TOKEN_ISSUER",
                 "CONSOLE_TOKEN_AUDIENCE",
+                "QUOTA_UNLINKED_CONNECTIONS",
+                "QUOTA_VALIDATIONS_PER_MINUTE",
+                "ABANDON_DRAFTS_AFTER_DAYS",
             ]
         );
         assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));

@@ -568,6 +568,22 @@ impl TemplatePolicies {
             .unwrap_or_else(|| panic!("no function {function} in the template"))
     }
 
+    /// Takes `action` out of the statements of `function` on resources containing `fragment`.
+    pub fn without_on(mut self, function: &str, action: &str, fragment: &str) -> Self {
+        let list = self.statements.get_mut(function).unwrap();
+        let mut taken = false;
+        for s in list
+            .iter_mut()
+            .filter(|s| s.resources.iter().any(|r| r.contains(fragment)))
+        {
+            let before = s.actions.len();
+            s.actions.retain(|a| !a.eq_ignore_ascii_case(action));
+            taken |= s.actions.len() < before;
+        }
+        assert!(taken, "{function} was not granted {action} on {fragment}");
+        self
+    }
+
     /// Takes `action` out of every statement of `function` (to see a test fail without it).
     pub fn without(mut self, function: &str, action: &str) -> Self {
         let list = self.statements.get_mut(function).unwrap();

@@ -26,6 +26,7 @@ impl App {
     ) -> Result<Outcome, AppError> {
         let current = self.revealed(self.load(org, id).await?.connection).await?;
         let inputs = current.validation_inputs()?;
+        self.admit_validation(org, Utc::now()).await?;
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let verdict = validator.validate(&inputs).await;
         let credential = inputs.proof.credential_type();

@@ -86,8 +86,13 @@ impl App {
     }
 
     /// `POST /azure/setup/credentials/validation`: the same checks, nothing saved.
-    pub async fn validate_credentials(&self, credentials: &Credentials) -> Result<Validated, AppError> {
+    pub async fn validate_credentials(
+        &self,
+        org: &OrgId,
+        credentials: &Credentials,
+    ) -> Result<Validated, AppError> {
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        self.admit_validation(org, chrono::Utc::now()).await?;
         let inputs = ValidationInputs {
             tenant: credentials.tenant.clone(),
             client: credentials.client,

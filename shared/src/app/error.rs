@@ -61,6 +61,42 @@ pub enum AppError {
     AzureNotConfigured,
     #[error("this function has no OpenID issuer configured")]
     IssuerNotConfigured,
+    /// The organization used up a quota ([`super::quota`]).
+    #[error("the organization's quota of {quota} is used up")]
+    QuotaExceeded {
+        quota: Quota,
+        /// When trying again can succeed (none: when something is finished or deleted).
+        retry_after: Option<std::time::Duration>,
+    },
+}
+
+/// Which quota, with its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Unlinked(u32),
+    ValidationsPerMinute(u32),
+}
+
+impl std::fmt::Display for Quota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unlinked(n) => write!(f, "{n} connections not yet linked"),
+            Self::ValidationsPerMinute(n) => write!(f, "{n} validations a minute"),
+        }
+    }
+}
+
+impl Quota {
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Unlinked(n) => format!(
+                "Your organization has {n} connections that are not linked yet (drafts and failed ones): finish or delete one before starting another."
+            ),
+            Self::ValidationsPerMinute(n) => format!(
+                "Your organization validated against Azure {n} times this minute: try again when the minute is over (Retry-After)."
+            ),
+        }
+    }
 }
 
 /// Whose move it is after a failure; the edge turns it into a status code.
@@ -78,6 +114,8 @@ pub enum ErrorKind {
     Unprocessable,
     /// A dependency is busy or down; nothing was lost, try again.
     Unavailable,
+    /// The caller used up a quota; after a while (or after deleting something), again.
+    TooMany,
     /// Our fault; logged with its causes.
     Internal,
 }
@@ -107,6 +145,9 @@ pub struct Rejection {
     /// For permission gaps: exactly the required actions not granted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_actions: Vec<String>,
+    /// When to try again (`Retry-After`), where it is known.
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Rejection {
@@ -126,7 +167,14 @@ impl Rejection {
             errors: Vec::new(),
             retryable: false,
             missing_actions: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Try again after `after` (rounded up to whole seconds in `Retry-After`).
+    pub fn after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 
     pub fn retryable(mut self) -> Self {
@@ -157,6 +205,7 @@ pub const CODES: &[&str] = &[
     "connection-id-taken",
     "write-conflict",
     "store-unavailable",
+    "quota-exceeded",
     "internal-error",
 ];
 
@@ -168,6 +217,7 @@ impl AppError {
             Self::Store(e) => e.is_retryable(),
             Self::Contended | Self::Rule(RuleError::InputsChanged) => true,
             Self::Validation(d) => d.retryable,
+            Self::QuotaExceeded { retry_after, .. } => retry_after.is_some(),
             _ => false,
         }
     }
@@ -177,6 +227,7 @@ impl AppError {
             Self::NotFound => ErrorKind::NotFound,
             Self::Rule(RuleError::GraphPermissionMissing) => ErrorKind::Unprocessable,
             Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
+            Self::QuotaExceeded { .. } => ErrorKind::TooMany,
             Self::Rule(_) | Self::IdTaken | Self::Contended => ErrorKind::Conflict,
             Self::Validation(d) => match d.kind {
                 DiagnosisKind::Customer => ErrorKind::Unprocessable,
@@ -263,6 +314,13 @@ impl Rejectable for AppError {
                 step,
             )
             .retryable(),
+            Self::QuotaExceeded { quota, retry_after } => {
+                let r = Rejection::new(kind, "quota-exceeded", "Quota exceeded", quota.detail(), step);
+                match retry_after {
+                    Some(after) => r.retryable().after(*after),
+                    None => r,
+                }
+            }
             Self::Store(_)
             | Self::AzureNotConfigured
             | Self::IssuerNotConfigured
@@ -293,6 +351,10 @@ mod tests {
             AppError::IdTaken,
             AppError::Contended,
             AppError::Store(StoreError::Unavailable("x".into())),
+            AppError::QuotaExceeded {
+                quota: Quota::Unlinked(50),
+                retry_after: None,
+            },
             AppError::Store(StoreError::Backend("x".into())),
         ]
     }

@@ -10,6 +10,7 @@
 //! - [`credentials`]: Spot's credentials API on the same use cases.
 //! - [`events`]: every outcome event; [`error`]: every error and what it means.
 
+mod admission;
 mod connect;
 pub mod credentials;
 pub mod error;
@@ -18,12 +19,13 @@ pub mod expiry;
 pub mod federated;
 pub mod health;
 mod operations;
+pub mod quota;
 pub mod request;
 mod write;
 
 pub use crate::issuer::FederatedCredentialValues;
 pub use credentials::Credentials;
-pub use error::{AppError, ErrorKind, FieldError, Rejectable, Rejection};
+pub use error::{AppError, ErrorKind, FieldError, Quota, Rejectable, Rejection};
 pub use events::OutcomeEvent;
 pub use expiry::ScanReport;
 pub use health::{HealthReport, HealthSchedule, Window};

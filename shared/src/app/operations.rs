@@ -124,6 +124,8 @@ pub struct App {
     pub(super) rotation: Option<Arc<dyn RotationStore>>,
     /// Spot's role, every version: what "Export JSON Policy" hands out.
     pub(super) roles: Arc<RoleVersions>,
+    pub(super) quotas: super::quota::Quotas,
+    pub(super) claim_hints: super::quota::ClaimHints,
 }
 
 impl App {
@@ -135,7 +137,15 @@ impl App {
             issuer: None,
             rotation: None,
             roles: Arc::new(RoleVersions::builtin()),
+            quotas: super::quota::Quotas::default(),
+            claim_hints: Default::default(),
         }
+    }
+
+    /// Per-organization quotas (the defaults otherwise).
+    pub fn with_quotas(mut self, quotas: super::quota::Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// Exports these versions of Spot's role (the shipped ones by default).
@@ -309,6 +319,10 @@ impl App {
         // Without an id from the caller, derive one from the request: a retried request finds the
         // connection its first attempt made instead of making a second one.
         let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
+        // A retried start finds its connection; only a new one needs a place.
+        if self.store.load(org, &id).await?.is_none() {
+            self.admit_start(org).await?;
+        }
         let mut connection =
             Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
         connection.credential_type = credential;

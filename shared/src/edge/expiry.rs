@@ -176,7 +176,9 @@ pub async fn compose(
     let rotator = config
         .azure
         .rotator(store.clone(), events.clone(), &config.store.secret_prefix)?;
-    let app = App::new(store.clone(), events).with_rotation(store);
+    let app = App::new(store.clone(), events)
+        .with_rotation(store)
+        .with_quotas(config.quotas.quotas());
     Ok(ExpiryHandler::new(app, &config.expiry).with_rotator(rotator))
 }
 

@@ -64,6 +64,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -110,6 +111,11 @@ mod tests {
             AppError::IdTaken.into(),
             AppError::Contended.into(),
             AppError::Store(StoreError::Unavailable("x".into())).into(),
+            AppError::QuotaExceeded {
+                quota: crate::app::Quota::ValidationsPerMinute(30),
+                retry_after: Some(std::time::Duration::from_secs(20)),
+            }
+            .into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
     }

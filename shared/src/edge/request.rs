@@ -259,7 +259,12 @@ pub fn problem_response(err: &EdgeError, step: Step) -> Response {
     let mut r = json_response(p.status_code(), &p);
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
-    if p.status == 503 {
+    if let Some(after) = p.rejection.retry_after {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            r.headers_mut().insert(RETRY_AFTER, v);
+        }
+    } else if p.status == 503 {
         r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     r

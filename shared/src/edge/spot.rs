@@ -165,7 +165,14 @@ fn error(echo: &Echo, err: &EdgeError, step: Step) -> Response {
     };
     let mut r = serde_json::Map::new();
     r.insert("errors".into(), Value::Array(errors));
-    envelope(echo, status, r)
+    let mut response = envelope(echo, status, r);
+    if let Some(after) = p.retry_after {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+    }
+    response
 }
 
 fn item(c: &Connection) -> Value {
@@ -259,7 +266,7 @@ async fn validate_credentials(
     req: Request,
 ) -> Response {
     let (echo, begun, req) = begin(&org, req).await;
-    let (meta, _org, _account) = match begun {
+    let (meta, org, _account) = match begun {
         Ok(b) => b,
         Err(e) => return error(&echo, &e, Step::Start),
     };
@@ -268,7 +275,7 @@ async fn validate_credentials(
         Err(e) => return error(&echo, &e, Step::ClientSecret),
     };
     let warnings = expiry_warning(&credentials);
-    match app.validate_credentials(&credentials).await {
+    match app.validate_credentials(&org, &credentials).await {
         Ok(v) => {
             let mut all = warnings;
             all.extend(

@@ -305,6 +305,22 @@ impl ConnectionStore for EmbeddedStore {
         Ok(LinkedPage { entries, next: None })
     }
 
+    async fn count_unlinked(&self, org: &OrgId, _enough: usize) -> Result<usize, StoreError> {
+        let prefix = format!("{}{org}/", self.prefix);
+        let state = self.lock()?;
+        Ok(state
+            .secrets
+            .iter()
+            .filter(|(name, e)| {
+                name.starts_with(&prefix)
+                    && matches!(
+                        e.tags.get(STATUS_TAG).map(String::as_str),
+                        Some("draft" | "failed")
+                    )
+            })
+            .count())
+    }
+
     async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError> {
         let name = claim_name(&self.prefix, job, run);
         let mut state = self.lock()?;

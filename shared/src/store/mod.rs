@@ -159,6 +159,10 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// tags only, no value read. `next` is the previous page's continuation.
     async fn linked_page(&self, next: Option<String>) -> Result<LinkedPage, StoreError>;
 
+    /// How many live connections of `org` are not linked (status draft or failed), counted by
+    /// tag without reading a value; counting may stop at `enough`.
+    async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError>;
+
     /// Claims `run` of the job `job` once: `true` for the first claim, `false` for every later one
     /// (a retried or duplicate delivery of the same run). Claims are remembered for a week at least.
     async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError>;

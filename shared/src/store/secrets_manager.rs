@@ -522,6 +522,44 @@ impl ConnectionStore for SecretsManagerStore {
         })
     }
 
+    async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError> {
+        let prefix = format!("{}{org}/", self.prefix);
+        let filter = |key, values: &[&str]| {
+            Filter::builder()
+                .key(key)
+                .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+                .build()
+        };
+        let mut pages = self
+            .client
+            .list_secrets()
+            .filters(filter(FilterNameStringType::Name, &[&prefix]))
+            .filters(filter(FilterNameStringType::TagKey, &[STATUS_TAG]))
+            .filters(filter(FilterNameStringType::TagValue, &["draft", "failed"]))
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let mut held = 0;
+        while let Some(page) = pages.next().await {
+            count(&self.calls.list);
+            let out = page.map_err(classify)?;
+            held += out
+                .secret_list()
+                .iter()
+                .filter(|s| s.name().is_some_and(|n| n.starts_with(&prefix)))
+                .filter(|s| {
+                    s.tags()
+                        .iter()
+                        .any(|t| t.key() == Some(STATUS_TAG) && matches!(t.value(), Some("draft" | "failed")))
+                })
+                .count();
+            if held >= enough {
+                break;
+            }
+        }
+        Ok(held)
+    }
+
     /// A claim is a secret that is created and at once scheduled for deletion (7 days): while it
     /// waits, its name cannot be created again, and it costs nothing and cleans itself up.
     async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError> {

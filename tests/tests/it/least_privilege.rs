@@ -354,7 +354,14 @@ async fn every_path_runs_under_exactly_the_templates_permissions() {
 /// credentials, the move to secretless cannot erase the secret it moved off.
 #[tokio::test]
 async fn a_removed_action_is_refused_naming_the_function_the_action_and_the_resource() {
-    let (d, emulator) = stack(|p| p.without("ConnectAccountFunction", "secretsmanager:DeleteSecret")).await;
+    let (d, emulator) = stack(|p| {
+        p.without_on(
+            "ConnectAccountFunction",
+            "secretsmanager:DeleteSecret",
+            "-credentials/",
+        )
+    })
+    .await;
     let id = wizard_over_http(&d).await;
     d.gate.assert_nothing_refused("the wizard");
     move_to_secretless(&d, &emulator, &id).await;

@@ -18,6 +18,7 @@ mod health;
 mod lambda_events;
 mod least_privilege;
 mod live_azure;
+mod quotas;
 mod rotation;
 mod store_contract;
 mod store_outage;
