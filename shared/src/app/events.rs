@@ -57,6 +57,9 @@ pub enum OutcomeEvent {
     /// Spot's role has a newer version whose actions the customer's role lacks.
     #[serde(rename = "Custom Role Outdated")]
     CustomRoleOutdated(RoleOutdated),
+    /// A draft or failed connection untouched for the abandonment period, deleted by the daily scan.
+    #[serde(rename = "Connection Abandoned")]
+    ConnectionAbandoned(Abandoned),
     /// A connection moved off its client secret, and the secret could not be removed from the app
     /// (Graph does not allow it, or refused): the customer should delete it in the portal.
     #[serde(rename = "Client Secret Left In Azure")]
@@ -65,7 +68,7 @@ pub enum OutcomeEvent {
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 16] = [
+    pub const DETAIL_TYPES: [&'static str; 17] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -82,6 +85,7 @@ impl OutcomeEvent {
         "Rotation Unavailable",
         "Custom Role Outdated",
         "Client Secret Left In Azure",
+        "Connection Abandoned",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
@@ -114,6 +118,18 @@ pub struct RotationUnavailable {
     pub expires_at: Option<DateTime<Utc>>,
     /// The Graph application permission the app needs back.
     pub needs: &'static str,
+}
+
+/// A connection deleted for being left unlinked (its credentials erased; its document
+/// restorable by an operator for the recovery window).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Abandoned {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub status: Status,
+    pub last_changed_at: DateTime<Utc>,
 }
 
 /// The secret a connection moved off is still on its app in Azure.

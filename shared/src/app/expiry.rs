@@ -26,6 +26,8 @@ pub struct ScanReport {
     pub expired: usize,
     pub rotations: usize,
     pub failed: usize,
+    /// Drafts and failed connections deleted for being left untouched.
+    pub abandoned: usize,
 }
 
 impl App {
@@ -80,9 +82,11 @@ impl App {
             }
             match page.next {
                 Some(token) => next = Some(token),
-                None => return Ok(report),
+                None => break,
             }
         }
+        report.abandoned = self.sweep_abandoned(scan_id, now, pace).await?;
+        Ok(report)
     }
 
     /// Does the due work; `true` if this call did it (and announced it).

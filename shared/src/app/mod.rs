@@ -10,6 +10,7 @@
 //! - [`credentials`]: Spot's credentials API on the same use cases.
 //! - [`events`]: every outcome event; [`error`]: every error and what it means.
 
+mod abandon;
 mod admission;
 mod connect;
 pub mod credentials;

@@ -305,6 +305,29 @@ impl ConnectionStore for EmbeddedStore {
         Ok(LinkedPage { entries, next: None })
     }
 
+    async fn unlinked_page(&self, _next: Option<String>) -> Result<super::UnlinkedPage, StoreError> {
+        let state = self.lock()?;
+        let entries = state
+            .secrets
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e.tags.get(STATUS_TAG).map(String::as_str),
+                    Some("draft" | "failed")
+                )
+            })
+            .filter_map(|(name, e)| {
+                let (org, id) = name.strip_prefix(&self.prefix)?.split_once('/')?;
+                Some(super::UnlinkedEntry {
+                    org: OrgId::parse(org).ok()?,
+                    connection: ConnectionId::parse(id).ok()?,
+                    last_changed: document::decode(&e.document).ok().map(|c| c.updated_at),
+                })
+            })
+            .collect();
+        Ok(super::UnlinkedPage { entries, next: None })
+    }
+
     async fn count_unlinked(&self, org: &OrgId, _enough: usize) -> Result<usize, StoreError> {
         let prefix = format!("{}{org}/", self.prefix);
         let state = self.lock()?;

@@ -159,6 +159,10 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// tags only, no value read. `next` is the previous page's continuation.
     async fn linked_page(&self, next: Option<String>) -> Result<LinkedPage, StoreError>;
 
+    /// One page of every organization's connections not linked (draft or failed), with when each
+    /// last changed where the store says (names, tags and dates only, no value read).
+    async fn unlinked_page(&self, next: Option<String>) -> Result<UnlinkedPage, StoreError>;
+
     /// How many live connections of `org` are not linked (status draft or failed), counted by
     /// tag without reading a value; counting may stop at `enough`.
     async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError>;
@@ -166,6 +170,20 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// Claims `run` of the job `job` once: `true` for the first claim, `false` for every later one
     /// (a retried or duplicate delivery of the same run). Claims are remembered for a week at least.
     async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError>;
+}
+
+/// A page of [`ConnectionStore::unlinked_page`].
+#[derive(Debug, Clone, Default)]
+pub struct UnlinkedPage {
+    pub entries: Vec<UnlinkedEntry>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlinkedEntry {
+    pub org: OrgId,
+    pub connection: ConnectionId,
+    pub last_changed: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A page of [`ConnectionStore::linked_page`].

@@ -522,6 +522,50 @@ impl ConnectionStore for SecretsManagerStore {
         })
     }
 
+    async fn unlinked_page(&self, next: Option<String>) -> Result<super::UnlinkedPage, StoreError> {
+        let filter = |key, values: &[&str]| {
+            Filter::builder()
+                .key(key)
+                .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+                .build()
+        };
+        count(&self.calls.list);
+        let out = self
+            .client
+            .list_secrets()
+            .filters(filter(FilterNameStringType::Name, &[&self.prefix]))
+            .filters(filter(FilterNameStringType::TagKey, &[STATUS_TAG]))
+            .filters(filter(FilterNameStringType::TagValue, &["draft", "failed"]))
+            .max_results(100)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(classify)?;
+        let entries = out
+            .secret_list()
+            .iter()
+            .filter(|s| {
+                s.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(STATUS_TAG) && matches!(t.value(), Some("draft" | "failed")))
+            })
+            .filter_map(|s| {
+                let (org, id) = s.name()?.strip_prefix(&self.prefix)?.split_once('/')?;
+                Some(super::UnlinkedEntry {
+                    org: OrgId::parse(org).ok()?,
+                    connection: ConnectionId::parse(id).ok()?,
+                    last_changed: s
+                        .last_changed_date()
+                        .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), d.subsec_nanos())),
+                })
+            })
+            .collect();
+        Ok(super::UnlinkedPage {
+            entries,
+            next: out.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+        })
+    }
+
     async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError> {
         let prefix = format!("{}{org}/", self.prefix);
         let filter = |key, values: &[&str]| {

@@ -206,8 +206,8 @@ async fn the_scan_reads_no_secret_value_of_connections_not_due() {
     assert_eq!(report.listed, 5);
     assert_eq!(
         (list1 - list0, get1 - get0, total1 - total0),
-        (1, 0, 1),
-        "one list call, nothing else"
+        (2, 0, 2),
+        "one list call for expiry, one for abandoned drafts (these are recent: not read), nothing else"
     );
 }
 
@@ -335,5 +335,60 @@ async fn the_scan_meeting_each_fault_sends_each_reminder_exactly_once() {
     }
     for run in runs {
         run.await.unwrap();
+    }
+}
+
+/// Drafts and failed connections left untouched for 30 days are deleted by the daily scan, each
+/// announced once; linked ones and recent drafts stay; a second scan deletes nothing.
+#[tokio::test]
+async fn drafts_left_untouched_are_deleted_once_and_announced() {
+    for kind in STORES {
+        let store = integration_tests::store(kind).await;
+        let (app, sink) = app(store.clone());
+        let org = OrgId::parse("org-abandon").unwrap();
+        let (_azure, validator) = integration_tests::azure().await;
+        let app = app.with_validator(validator);
+        // (The walk derives its connection's id from the organization: one walk each.)
+        let linked = integration_tests::walk(&app, &org, "act-0000a001", true).await;
+        let draft_org = OrgId::parse("org-abandon-2").unwrap();
+        let draft = integration_tests::walk(&app, &draft_org, "act-0000a002", false).await;
+        let policy = ReminderPolicy::default();
+        let t0 = Utc::now();
+        let recent = app
+            .scan_expiry("abandon-0", t0, &policy, Duration::ZERO, None)
+            .await
+            .unwrap();
+        assert_eq!(recent.abandoned, 0, "{kind:?}: nothing is old yet");
+        let later = t0 + chrono::Duration::days(31);
+        let report = app
+            .scan_expiry("abandon-1", later, &policy, Duration::ZERO, None)
+            .await
+            .unwrap();
+        assert_eq!(report.abandoned, 1, "{kind:?}: {report:?}");
+        assert!(store.load(&draft_org, &draft.id).await.unwrap().is_none(), "{kind:?}");
+        assert_eq!(
+            store
+                .load(&org, &linked.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .connection
+                .status,
+            Status::Connected,
+            "{kind:?}: a linked connection stays"
+        );
+        let again = app
+            .scan_expiry("abandon-2", later, &policy, Duration::ZERO, None)
+            .await
+            .unwrap();
+        assert_eq!(again.abandoned, 0, "{kind:?}");
+        let told: Vec<_> = sink
+            .events()
+            .into_iter()
+            .filter(|e| e.detail_type == "Connection Abandoned")
+            .collect();
+        assert_eq!(told.len(), 1, "{kind:?}");
+        assert_eq!(told[0].detail["connectionId"], draft.id.to_string());
+        assert_eq!(told[0].detail["status"], "draft");
     }
 }

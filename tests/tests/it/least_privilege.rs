@@ -294,6 +294,24 @@ async fn walk_everything(d: &Deployed, emulator: &Emulator) {
     move_to_secretless(d, emulator, &secret).await;
     let health = d.health(json!({"force": true})).await.unwrap();
     assert!(health["checked"].as_u64().unwrap() >= 2, "{health}");
+    // A draft left untouched past the abandonment period goes with the daily scan.
+    ok(
+        d,
+        &d.call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(json!({"accountId": "act-4d5e6f7a"})),
+        )
+        .await,
+        "a draft",
+    );
+    let later = (Utc::now() + chrono::Duration::days(31)).to_rfc3339();
+    let scan = d
+        .expiry(json!({"scanId": "abandon", "scheduledAt": later}))
+        .await
+        .unwrap();
+    assert!(scan["abandoned"].as_u64().unwrap() >= 1, "{scan}");
     // A scheduled run claims itself once in the store.
     let run = d
         .health(json!({"scheduledAt": Utc::now().to_rfc3339()}))
