@@ -204,6 +204,7 @@ pub fn request(id: &str) -> RequestMeta {
         request_id: id.to_owned(),
         received_at: Utc::now(),
         trigger: Trigger::Http,
+        fingerprint: None,
     }
 }
 

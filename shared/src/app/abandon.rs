@@ -45,6 +45,7 @@ impl App {
                         request_id: format!("{scan_id}|abandoned|{}", c.id),
                         received_at: now,
                         trigger: Trigger::Schedule,
+                        fingerprint: None,
                     };
                     let event = OutcomeEvent::ConnectionAbandoned(Abandoned {
                         subject: Subject::new(&req, &c.org, Step::Start, Some(c.id)),

@@ -61,6 +61,9 @@ pub enum AppError {
     AzureNotConfigured,
     #[error("this function has no OpenID issuer configured")]
     IssuerNotConfigured,
+    /// A client's `Idempotency-Key` sent again with another request than the first.
+    #[error("the idempotency key was used for another request")]
+    KeyReused,
     /// The organization used up a quota ([`super::quota`]).
     #[error("the organization's quota of {quota} is used up")]
     QuotaExceeded {
@@ -203,6 +206,7 @@ pub const CODES: &[&str] = &[
     "graph-permission-missing",
     "credential-type-mismatch",
     "connection-id-taken",
+    "idempotency-key-reused",
     "write-conflict",
     "store-unavailable",
     "quota-exceeded",
@@ -225,7 +229,7 @@ impl AppError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound => ErrorKind::NotFound,
-            Self::Rule(RuleError::GraphPermissionMissing) => ErrorKind::Unprocessable,
+            Self::Rule(RuleError::GraphPermissionMissing) | Self::KeyReused => ErrorKind::Unprocessable,
             Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
             Self::QuotaExceeded { .. } => ErrorKind::TooMany,
             Self::Rule(_) | Self::IdTaken | Self::Contended => ErrorKind::Conflict,
@@ -314,6 +318,13 @@ impl Rejectable for AppError {
                 step,
             )
             .retryable(),
+            Self::KeyReused => Rejection::new(
+                kind,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was sent before with another request (method, path or body): a retry sends the same request; a new request needs a new key.",
+                step,
+            ),
             Self::QuotaExceeded { quota, retry_after } => {
                 let r = Rejection::new(kind, "quota-exceeded", "Quota exceeded", quota.detail(), step);
                 match retry_after {
@@ -349,6 +360,7 @@ mod tests {
                 credential: crate::domain::CredentialType::Federated,
             }),
             AppError::IdTaken,
+            AppError::KeyReused,
             AppError::Contended,
             AppError::Store(StoreError::Unavailable("x".into())),
             AppError::QuotaExceeded {

@@ -381,6 +381,7 @@ mod tests {
             request_id: "r".into(),
             received_at: Utc::now(),
             trigger: Trigger::Http,
+            fingerprint: None,
         };
         let subject = Subject::new(&req, &org, Step::Start, Some(id));
         let events = [

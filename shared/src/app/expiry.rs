@@ -57,6 +57,7 @@ impl App {
                     request_id: format!("{scan_id}|{}|{due:?}", entry.connection),
                     received_at: now,
                     trigger: Trigger::Schedule,
+                    fingerprint: None,
                 };
                 match self.apply_due(&req, &entry, due, rotation_lambda).await {
                     Ok(true) => match due {

@@ -184,6 +184,7 @@ impl App {
             ),
             received_at: now,
             trigger: Trigger::Schedule,
+            fingerprint: None,
         };
         let before = connection.status;
         let command = Command::RecordHealth {

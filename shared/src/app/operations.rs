@@ -324,15 +324,17 @@ impl App {
             self.admit_start(org).await?;
         }
         let mut connection =
-            Connection::new(id, org.clone(), account, req.received_at).created_by(&req.request_id);
+            Connection::new(id, org.clone(), account, req.received_at).created_by(&req.record());
         connection.credential_type = credential;
         let token = WriteToken::derive(&req.request_id, None, 0);
         match self.store.create(&connection, &token).await {
             Ok(_) => Ok(Outcome::Created(connection)),
             Err(StoreError::AlreadyExists) => {
                 let existing = self.load(org, &id).await?.connection;
-                if existing.handled(&req.request_id) {
+                if existing.handled(&req.record()) {
                     Ok(Outcome::Created(existing))
+                } else if existing.reused(&req.request_id, &req.record()) {
+                    Err(AppError::KeyReused)
                 } else if existing.account == connection.account {
                     Ok(Outcome::Current(existing))
                 } else {

@@ -24,9 +24,21 @@ pub struct RequestMeta {
     pub request_id: String,
     pub received_at: DateTime<Utc>,
     pub trigger: Trigger,
+    /// With a client's `Idempotency-Key`: what the request asked (a digest of its method, path
+    /// and body), so that the key reused for another request is refused, not answered with the
+    /// first one's result.
+    pub fingerprint: Option<String>,
 }
 
 impl RequestMeta {
+    /// What a connection remembers of this request: its id, and what it asked.
+    pub fn record(&self) -> String {
+        match &self.fingerprint {
+            Some(f) => format!("{}~{f}", self.request_id),
+            None => self.request_id.clone(),
+        }
+    }
+
     /// The same request's own phase (`{id}#{name}`): each phase is idempotent on its own.
     pub fn phase(&self, name: &str) -> Self {
         Self {

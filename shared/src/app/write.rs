@@ -57,13 +57,16 @@ impl App {
                 Some(v) => v,
                 None => self.load(org, id).await?,
             };
-            if current.connection.handled(&req.request_id) {
+            if current.connection.handled(&req.record()) {
                 return Ok((current.connection, false));
+            }
+            if current.connection.reused(&req.request_id, &req.record()) {
+                return Err(AppError::KeyReused);
             }
             let mut next = current.connection.clone();
             let mut changed = false;
             for command in commands {
-                changed |= next.apply(command, &req.request_id, req.received_at)?;
+                changed |= next.apply(command, &req.record(), req.received_at)?;
             }
             if !changed {
                 return Ok((current.connection, false));

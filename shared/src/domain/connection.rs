@@ -605,8 +605,18 @@ impl Connection {
         next
     }
 
-    pub fn handled(&self, request_id: &str) -> bool {
-        self.recent_requests.iter().any(|r| r == request_id)
+    /// Whether the request `record` ([`crate::app::RequestMeta::record`]: its id, and with a
+    /// client's key what it asked) was applied already.
+    pub fn handled(&self, record: &str) -> bool {
+        self.recent_requests.iter().any(|r| r == record)
+    }
+
+    /// Whether `request_id` (a client's key) was applied for another request than `record`.
+    pub fn reused(&self, request_id: &str, record: &str) -> bool {
+        let mine = format!("{request_id}~");
+        self.recent_requests
+            .iter()
+            .any(|r| r.starts_with(&mine) && r != record)
     }
 
     /// Applies a command. Returns whether anything changed: submitting the same values again is

@@ -182,6 +182,7 @@ pub async fn handle(
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         received_at: event.time.unwrap_or_else(Utc::now),
         trigger: Trigger::Console,
+        fingerprint: None,
     };
     let step = step_of(&event.detail_type);
     let had_secret = strip_secret(&mut event.detail);

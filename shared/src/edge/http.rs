@@ -201,6 +201,7 @@ fn success_response(outcome: Outcome) -> Response {
 }
 
 async fn create_connection(State(app): State<App>, caller: Caller, body: RawBody) -> Response {
+    let caller = caller.with_body(&body);
     respond(&app, caller, Step::Start, None, |_| {
         let bytes = body.0?;
         let body = input::parse_json::<StartBody>(&bytes)?;
@@ -238,6 +239,7 @@ async fn put_step<B: StepInput>(
     Path(id): Path<String>,
     body: RawBody,
 ) -> Response {
+    let caller = caller.with_body(&body);
     respond(&app, caller, B::STEP, Some(&id), |req| {
         let connection = input::connection_id(&id)?;
         let command = input::parse_json::<B>(&body.0?)?.into_command(req.received_at)?;
@@ -253,6 +255,7 @@ async fn connect_account(
     Path(id): Path<String>,
     body: RawBody,
 ) -> Response {
+    let caller = caller.with_body(&body);
     respond(&app, caller, Step::RoleAssignment, Some(&id), |_| {
         let connection = input::connection_id(&id)?;
         let bytes = body.0?;

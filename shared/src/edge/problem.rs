@@ -109,6 +109,7 @@ mod tests {
             })
             .into(),
             AppError::IdTaken.into(),
+            AppError::KeyReused.into(),
             AppError::Contended.into(),
             AppError::Store(StoreError::Unavailable("x".into())).into(),
             AppError::QuotaExceeded {

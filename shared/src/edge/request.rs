@@ -129,6 +129,7 @@ impl Caller {
             (org, _) => org,
         };
         let request_id = key
+            .as_ref()
             .map(|key| format!("{scope}:{key}"))
             .or_else(|| {
                 lambda
@@ -136,6 +137,10 @@ impl Caller {
                     .filter(|id| bounded_id(id))
             })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // With a client's key, what it asks: its method and path here, its body when read.
+        let fingerprint = key
+            .as_ref()
+            .map(|_| digest(&format!("{} {}", parts.method, parts.uri.path()), b""));
         let received_at = lambda
             .and_then(|c| DateTime::<Utc>::from_timestamp_millis(c.time_epoch))
             .filter(|t| t.timestamp() > 0)
@@ -146,9 +151,30 @@ impl Caller {
                 request_id,
                 received_at,
                 trigger: Trigger::Http,
+                fingerprint,
             },
         }
     }
+}
+
+impl Caller {
+    /// The request's body in what it asks (only when a client's key makes it matter).
+    pub fn with_body(mut self, body: &RawBody) -> Self {
+        if let (Some(asked), Ok(bytes)) = (&self.req.fingerprint, &body.0) {
+            self.req.fingerprint = Some(digest(asked, bytes));
+        }
+        self
+    }
+}
+
+/// A digest of `head` and `body` (SHA-256, the first 128 bits in hex).
+fn digest(head: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(head.as_bytes());
+    h.update([0u8]);
+    h.update(body);
+    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn lambda_context(parts: &Parts) -> Option<&aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {

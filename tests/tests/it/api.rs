@@ -668,3 +668,86 @@ async fn every_answer_with_connection_data_is_neither_cached_nor_sniffed() {
     }
     assert!(answers.len() > 20);
 }
+
+/// An `Idempotency-Key` makes retries safe, and only retries: the same request again answers the
+/// first result; the key with another request (body, path or method) is refused, 422
+/// `idempotency-key-reused`, and changes nothing.
+#[tokio::test]
+async fn an_idempotency_key_reused_for_another_request_is_refused() {
+    let api = Api::new().await;
+    let send = |method: &'static str, path: String, key: &'static str, body: Value| {
+        let api = &api;
+        async move {
+            api.send(
+                method,
+                &path,
+                Some("org-k"),
+                &[("content-type", "application/json"), ("idempotency-key", key)],
+                Some(body.to_string()),
+            )
+            .await
+        }
+    };
+    let first = send(
+        "POST",
+        "/connections".into(),
+        "key-start",
+        json!({"accountId": "act-1234abcd"}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = send(
+        "POST",
+        "/connections".into(),
+        "key-start",
+        json!({"accountId": "act-1234abcd"}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, &again.body),
+        (StatusCode::CREATED, &first.body),
+        "the same request answers the first result"
+    );
+    let other = send(
+        "POST",
+        "/connections".into(),
+        "key-start",
+        json!({"accountId": "act-9999abcd"}),
+    )
+    .await;
+    is_problem(&other, 422, "idempotency-key-reused");
+
+    let id = first.body["connectionId"].as_str().unwrap().to_owned();
+    let put = |key: &'static str, step: &'static str, body: Value| {
+        send("PUT", format!("/connections/{id}/{step}"), key, body)
+    };
+    let app_reg =
+        json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"});
+    assert_eq!(
+        put("key-step", "app-registration", app_reg.clone()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put("key-step", "app-registration", app_reg).await.status,
+        StatusCode::OK
+    );
+    let changed = put(
+        "key-step",
+        "app-registration",
+        json!({"tenantId": "fabrikam.onmicrosoft.com", "clientId": "11111111-2222-4333-8444-555555555555"}),
+    )
+    .await;
+    is_problem(&changed, 422, "idempotency-key-reused");
+    let elsewhere = put(
+        "key-step",
+        "subscription",
+        json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"}),
+    )
+    .await;
+    is_problem(&elsewhere, 422, "idempotency-key-reused");
+    let now = api
+        .call("GET", &format!("/connections/{id}"), "org-k", None)
+        .await;
+    assert_eq!(now.body["tenantId"], "contoso.onmicrosoft.com", "{}", now.body);
+    assert_eq!(now.body["subscriptionId"], Value::Null, "{}", now.body);
+}

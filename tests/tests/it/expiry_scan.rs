@@ -365,7 +365,10 @@ async fn drafts_left_untouched_are_deleted_once_and_announced() {
             .await
             .unwrap();
         assert_eq!(report.abandoned, 1, "{kind:?}: {report:?}");
-        assert!(store.load(&draft_org, &draft.id).await.unwrap().is_none(), "{kind:?}");
+        assert!(
+            store.load(&draft_org, &draft.id).await.unwrap().is_none(),
+            "{kind:?}"
+        );
         assert_eq!(
             store
                 .load(&org, &linked.id)
