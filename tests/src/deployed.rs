@@ -516,6 +516,19 @@ impl Deployed {
         }
     }
 
+    /// One invocation of `secret-expiry` as the same function would take it `days` from now (its
+    /// clock moved: a scheduled time that far ahead is refused otherwise).
+    pub async fn expiry_later(&self, days: i64, event: Value) -> Result<Value, String> {
+        let later = move || chrono::Utc::now() + chrono::Duration::days(days);
+        let handler = self.expiry.as_ref().clone().with_clock(Arc::new(later));
+        let mut context = Context::default();
+        context.invoked_function_arn = self.rotation_function_arn.clone();
+        handler
+            .handle(LambdaEvent::new(event, context))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// One run of `health-check`.
     pub async fn health(&self, event: Value) -> Result<Value, String> {
         self.health

@@ -17,13 +17,26 @@ use crate::config::ExpiryConfig;
 use crate::domain::expiry::ReminderPolicy;
 use crate::rotation::{RotationStep, Rotator};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExpiryHandler {
     app: App,
     policy: ReminderPolicy,
     pace: Duration,
     rotator: Option<Rotator>,
+    clock: super::schedule::Clock,
 }
+
+impl std::fmt::Debug for ExpiryHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpiryHandler")
+            .field("policy", &self.policy)
+            .field("pace", &self.pace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The scan's schedule retries for an hour (the template's `MaximumEventAgeInSeconds`).
+const SCAN_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
 
 /// The schedule's input; both fields are optional (a manual invocation may send `{}`).
 #[derive(Debug, Deserialize)]
@@ -126,7 +139,14 @@ impl ExpiryHandler {
             policy: config.reminders.clone(),
             pace: config.pace(),
             rotator: None,
+            clock: super::schedule::system_clock(),
         }
+    }
+
+    /// Another clock (tests: the same function a month later).
+    pub fn with_clock(mut self, clock: super::schedule::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Handles Secrets Manager's rotation steps too.
@@ -153,7 +173,8 @@ impl ExpiryHandler {
             } => (scan_id, scheduled_at),
         };
         let scan_id = scan_id.unwrap_or(context.request_id);
-        let now = scheduled_at.unwrap_or_else(Utc::now);
+        let now = super::schedule::trusted(scheduled_at, (self.clock)(), SCAN_MAX_AGE)
+            .map_err(|e| ExpiryError::Invalid(vec![e]))?;
         // Our own ARN: Secrets Manager invokes this very function for the rotation steps.
         let arn = (!context.invoked_function_arn.is_empty()).then_some(context.invoked_function_arn.as_str());
         let report = self

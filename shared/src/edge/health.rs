@@ -33,11 +33,23 @@ struct PassInput {
     force: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HealthHandler {
     app: App,
     config: HealthConfig,
+    clock: super::schedule::Clock,
 }
+
+impl std::fmt::Debug for HealthHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthHandler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run's schedule retries for 10 minutes (the template's `MaximumEventAgeInSeconds`).
+const RUN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 #[derive(Debug, thiserror::Error)]
 #[error("the event is not valid: {0}")]
@@ -45,12 +57,21 @@ pub struct InvalidEvent(String);
 
 impl HealthHandler {
     pub fn new(app: App, config: HealthConfig) -> Self {
-        Self { app, config }
+        Self {
+            app,
+            config,
+            clock: super::schedule::system_clock(),
+        }
     }
 
-    /// One pass at `now` (the scheduled time, or the clock).
-    async fn pass(&self, input: PassInput) -> Result<HealthReport, crate::app::AppError> {
-        let now = input.scheduled_at.unwrap_or_else(Utc::now);
+    /// Another clock (tests).
+    pub fn with_clock(mut self, clock: super::schedule::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// One pass at `now` (the scheduled time, checked against the clock; or the clock).
+    async fn pass(&self, input: PassInput, now: DateTime<Utc>) -> Result<HealthReport, crate::app::AppError> {
         let window = if input.force {
             Window::All
         } else {
@@ -79,7 +100,9 @@ impl HealthHandler {
             };
             InvalidEvent(fields)
         })?;
-        let report = self.pass(input).await?;
+        let now = super::schedule::trusted(input.scheduled_at, (self.clock)(), RUN_MAX_AGE)
+            .map_err(|e| InvalidEvent(format!("{} {}", e.field, e.message)))?;
+        let report = self.pass(input, now).await?;
         Ok(serde_json::to_value(report)?)
     }
 }
@@ -140,7 +163,7 @@ async fn health_checks(State(handler): State<Arc<HealthHandler>>, req: Request) 
         Ok(i) => i,
         Err(e) => return problem_response(&e, step),
     };
-    match handler.pass(input).await {
+    match handler.pass(input, (handler.clock)()).await {
         Ok(report) => json_response(StatusCode::OK, &report),
         Err(e) => problem_response(&e.into(), step),
     }

@@ -11,6 +11,7 @@ pub mod input;
 pub mod lambda;
 pub mod problem;
 pub mod request;
+pub mod schedule;
 pub mod spot;
 pub mod view;
 

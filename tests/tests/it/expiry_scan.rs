@@ -220,7 +220,21 @@ async fn the_scheduled_sample_runs_through_the_handler() {
     let store = integration_tests::sm_store(&integration_tests::unique_prefix()).await;
     let (app, _) = app(store);
     let config = shared::config::Config::from_lookup(|_| None).unwrap();
-    let handler = shared::edge::expiry::ExpiryHandler::new(app, &config.expiry);
+    let at = chrono::DateTime::parse_from_rfc3339(payload["scheduledAt"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let handler = shared::edge::expiry::ExpiryHandler::new(app, &config.expiry)
+        .with_clock(std::sync::Arc::new(move || at + chrono::Duration::seconds(5)));
+    // A scan "a month from now" is not the schedule's: it would expire and abandon early.
+    let early = handler
+        .handle(LambdaEvent::new(
+            serde_json::json!({"scheduledAt": at + chrono::Duration::days(31)}),
+            Context::default(),
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(early.contains("scheduledAt is in the future"), "{early}");
     let out = handler
         .handle(LambdaEvent::new(payload, Context::default()))
         .await

@@ -353,7 +353,12 @@ async fn the_scheduled_sample_runs_through_the_handler_once() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/health-check/schedule-run.json");
     let payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let config = shared::config::Config::from_lookup(|_| None).unwrap();
-    let handler = shared::edge::health::HealthHandler::new(s.app.clone(), config.health);
+    // The sample's time, as the schedule delivers it: a few seconds late.
+    let at = chrono::DateTime::parse_from_rfc3339(payload["scheduledAt"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let handler = shared::edge::health::HealthHandler::new(s.app.clone(), config.health)
+        .with_clock(std::sync::Arc::new(move || at + chrono::Duration::seconds(5)));
     let first = handler
         .handle(LambdaEvent::new(payload.clone(), Context::default()))
         .await
@@ -376,6 +381,18 @@ async fn the_scheduled_sample_runs_through_the_handler_once() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("scheduledAt") && !err.contains("Zq9~"), "{err}");
+    // A time the schedule cannot send (a day later than the clock, or long past) is refused.
+    for when in [at + chrono::Duration::days(1), at - chrono::Duration::days(1)] {
+        let err = handler
+            .handle(LambdaEvent::new(
+                serde_json::json!({"scheduledAt": when}),
+                Context::default(),
+            ))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scheduledAt"), "{err}");
+    }
 }
 
 #[test]

@@ -308,7 +308,7 @@ async fn walk_everything(d: &Deployed, emulator: &Emulator) {
     );
     let later = (Utc::now() + chrono::Duration::days(31)).to_rfc3339();
     let scan = d
-        .expiry(json!({"scanId": "abandon", "scheduledAt": later}))
+        .expiry_later(31, json!({"scanId": "abandon", "scheduledAt": later}))
         .await
         .unwrap();
     assert!(scan["abandoned"].as_u64().unwrap() >= 1, "{scan}");
