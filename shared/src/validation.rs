@@ -107,7 +107,7 @@ impl Validator {
         scope: &str,
         deadline: Instant,
     ) -> Result<AccessToken, ValidationFailure> {
-        let (org, connection) = match &inputs.proof {
+        let (org, connection, salt) = match &inputs.proof {
             Proof::Secret(secret) => {
                 return retrying(deadline, || {
                     self.token
@@ -115,7 +115,11 @@ impl Validator {
                 })
                 .await;
             }
-            Proof::Federated { org, connection } => (org, connection),
+            Proof::Federated {
+                org,
+                connection,
+                salt,
+            } => (org, connection, salt),
         };
         let issuer = self
             .issuer
@@ -123,7 +127,7 @@ impl Validator {
             .ok_or(ValidationFailure::Signing { retryable: false })?;
         let attempt = || async {
             let assertion = issuer
-                .assertion(org, connection, chrono::Utc::now())
+                .assertion(org, connection, salt.as_deref(), chrono::Utc::now())
                 .await
                 .map_err(Attempt::Signing)?;
             self.token

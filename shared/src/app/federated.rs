@@ -34,5 +34,11 @@ fn values_of(issuer_url: &str, c: &Connection) -> Result<FederatedCredentialValu
             step: crate::domain::Step::FederatedCredential,
             needs: crate::domain::Step::AppRegistration,
         }))?;
-    Ok(FederatedCredentialValues::of(issuer_url, &c.org, &c.id, &client))
+    Ok(FederatedCredentialValues::of(
+        issuer_url,
+        &c.org,
+        &c.id,
+        c.subject_salt.as_deref(),
+        &client,
+    ))
 }

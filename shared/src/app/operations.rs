@@ -330,7 +330,14 @@ impl App {
         match self.store.create(&connection, &token).await {
             Ok(_) => Ok(Outcome::Created(connection)),
             Err(StoreError::AlreadyExists) => {
-                let existing = self.load(org, &id).await?.connection;
+                // A name that reads as nothing is a deleted connection's, held for its recovery
+                // window: not to be made again meanwhile.
+                let existing = self
+                    .store
+                    .load(org, &id)
+                    .await?
+                    .ok_or(AppError::IdTaken)?
+                    .connection;
                 if existing.handled(&req.record()) {
                     Ok(Outcome::Created(existing))
                 } else if existing.reused(&req.request_id, &req.record()) {

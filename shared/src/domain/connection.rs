@@ -314,6 +314,8 @@ pub enum Proof {
     Federated {
         org: OrgId,
         connection: ConnectionId,
+        /// The connection's [`Connection::subject_salt`].
+        salt: Option<String>,
     },
 }
 
@@ -440,6 +442,10 @@ pub struct Connection {
     pub health: Option<HealthRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A random part of this connection's federated subject, drawn when it is created: a
+    /// connection made again under the same id (after a delete) gets another subject, so it never
+    /// inherits the trust an app gave the one before. `None` for connections made before it.
+    pub subject_salt: Option<String>,
     /// Ids of the last requests that changed this connection (newest last).
     pub recent_requests: Vec<String>,
 }
@@ -465,6 +471,7 @@ impl Connection {
             health: None,
             created_at: at,
             updated_at: at,
+            subject_salt: Some(uuid::Uuid::new_v4().simple().to_string()),
             recent_requests: Vec::new(),
         }
     }
@@ -524,6 +531,7 @@ impl Connection {
             CredentialType::Federated => Proof::Federated {
                 org: self.org.clone(),
                 connection: self.id,
+                salt: self.subject_salt.clone(),
             },
         };
         Ok(ValidationInputs {

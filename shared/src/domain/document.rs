@@ -71,6 +71,8 @@ struct Doc<'a> {
     updated_at: DateTime<Utc>,
     #[serde(default)]
     recent_requests: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject_salt: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -299,6 +301,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         created_at: c.created_at,
         updated_at: c.updated_at,
         recent_requests: c.recent_requests.clone(),
+        subject_salt: c.subject_salt.clone(),
     };
     // Serializing plain data into a String cannot fail.
     Zeroizing::new(serde_json::to_string(&doc).unwrap_or_default())
@@ -379,6 +382,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         created_at: doc.created_at,
         updated_at: doc.updated_at,
         recent_requests: doc.recent_requests,
+        subject_salt: doc.subject_salt,
     })
 }
 

@@ -151,8 +151,14 @@ pub struct FederatedCredentialValues {
 }
 
 impl FederatedCredentialValues {
-    pub fn of(issuer_url: &str, org: &OrgId, id: &ConnectionId, client: &ClientId) -> Self {
-        let subject = Issuer::subject(org, id);
+    pub fn of(
+        issuer_url: &str,
+        org: &OrgId,
+        id: &ConnectionId,
+        salt: Option<&str>,
+        client: &ClientId,
+    ) -> Self {
+        let subject = Issuer::subject(org, id, salt);
         let name = format!("spot-azure-connect-{id}");
         let description = "Spot (azure-connect): signs in without a client secret".to_owned();
         let body = json!({
@@ -210,10 +216,14 @@ impl Issuer {
         &self.url
     }
 
-    /// The one subject of a connection: unique per organization and connection, never reused
-    /// (connection ids are random), so no customer can point us at another customer's app.
-    pub fn subject(org: &OrgId, connection: &ConnectionId) -> String {
-        format!("azure-connect:org:{org}:connection:{connection}")
+    /// The one subject of a connection: unique per organization and connection, and with the
+    /// connection's random salt never the same for a connection made again under the same id,
+    /// so no customer can point us at another customer's app, nor inherit an earlier trust.
+    pub fn subject(org: &OrgId, connection: &ConnectionId, salt: Option<&str>) -> String {
+        match salt {
+            Some(salt) => format!("azure-connect:org:{org}:connection:{connection}:{salt}"),
+            None => format!("azure-connect:org:{org}:connection:{connection}"),
+        }
     }
 
     /// `GET {issuer}/.well-known/openid-configuration`.
@@ -238,6 +248,7 @@ impl Issuer {
         &self,
         org: &OrgId,
         connection: &ConnectionId,
+        salt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Assertion, SigningError> {
         let signer = self.signer.as_ref().ok_or(SigningError::NoKey)?;
@@ -245,7 +256,7 @@ impl Issuer {
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
         let claims = json!({
             "iss": self.url,
-            "sub": Self::subject(org, connection),
+            "sub": Self::subject(org, connection, salt),
             "aud": AUDIENCE,
             "iat": now.timestamp(),
             "nbf": now.timestamp(),
@@ -286,10 +297,17 @@ mod tests {
         let org = OrgId::parse("org-1").unwrap();
         let id = ConnectionId::parse("0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a").unwrap();
         let client = ClientId::parse("11111111-2222-4333-8444-555555555555").unwrap();
-        let v = FederatedCredentialValues::of("https://api.example.com/oidc", &org, &id, &client);
+        let v =
+            FederatedCredentialValues::of("https://api.example.com/oidc", &org, &id, Some("5a1t"), &client);
         assert_eq!(v.issuer, "https://api.example.com/oidc");
         assert_eq!(
             v.subject,
+            "azure-connect:org:org-1:connection:0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a:5a1t"
+        );
+        // A connection made before salts keeps the subject its app trusts.
+        let old = FederatedCredentialValues::of("https://api.example.com/oidc", &org, &id, None, &client);
+        assert_eq!(
+            old.subject,
             "azure-connect:org:org-1:connection:0b6c1f5e-6d2a-4c1b-9a57-2f1e8d3c4b5a"
         );
         assert_eq!(v.audiences, ["api://AzureADTokenExchange"]);

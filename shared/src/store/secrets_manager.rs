@@ -333,9 +333,11 @@ impl ConnectionStore for SecretsManagerStore {
             .await;
         match result {
             Ok(out) => Ok(VersionId(out.version_id().unwrap_or(token.as_str()).to_owned())),
+            // Taken, or deleted and waiting out its recovery window (the name is held meanwhile).
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_exists_exception() || s.is_invalid_request_exception()
+                }) =>
             {
                 Err(StoreError::AlreadyExists)
             }

@@ -209,9 +209,13 @@ async fn a_federated_connection_walks_to_connected_with_no_secret_anywhere() {
         let api = Api::start(kind, emu, azure, None).await;
         let (id, values) = api.walk().await;
         assert_eq!(values["issuer"], api.issuer_url);
-        assert_eq!(
-            values["subject"],
-            format!("azure-connect:org:org-1:connection:{id}")
+        let subject = values["subject"].as_str().unwrap();
+        let salt = subject
+            .strip_prefix(&format!("azure-connect:org:org-1:connection:{id}:"))
+            .unwrap_or_else(|| panic!("{subject}"));
+        assert!(
+            salt.len() == 32 && salt.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{subject}"
         );
         assert_eq!(values["audiences"], json!(["api://AzureADTokenExchange"]));
 
@@ -620,7 +624,10 @@ async fn the_jwks_of_the_lambda_function_verifies_the_backends_assertions() {
     );
     let org = shared::domain::OrgId::parse("org-1").unwrap();
     let id = shared::domain::ConnectionId::new_random();
-    let assertion = issuer.assertion(&org, &id, chrono::Utc::now()).await.unwrap();
+    let assertion = issuer
+        .assertion(&org, &id, None, chrono::Utc::now())
+        .await
+        .unwrap();
     use secrecy::ExposeSecret;
     let jwt = assertion.secret().expose_secret().to_owned();
     let mut parts = jwt.split('.');
@@ -661,8 +668,21 @@ async fn the_emulator_refuses_stale_and_malformed_assertions_like_entra() {
     );
     let org = shared::domain::OrgId::parse("org-1").unwrap();
     let connection = shared::domain::ConnectionId::parse(&id).unwrap();
+    // The connection's own subject: its salt is the subject's last part.
+    let salt = values["subject"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
     let stale = issuer
-        .assertion(&org, &connection, chrono::Utc::now() - chrono::Duration::hours(1))
+        .assertion(
+            &org,
+            &connection,
+            Some(&salt),
+            chrono::Utc::now() - chrono::Duration::hours(1),
+        )
         .await
         .unwrap();
     use secrecy::ExposeSecret;
@@ -707,4 +727,91 @@ async fn the_emulator_refuses_stale_and_malformed_assertions_like_entra() {
         (diagnosis(700024), diagnosis(50027)),
         ("assertion-time-invalid", "assertion-invalid")
     );
+}
+
+/// A connection made again under the same id (the same Idempotency-Key after a delete) gets a
+/// subject of its own: the app's trust in the deleted one is not inherited. Secrets Manager holds
+/// the deleted one's name for its recovery window, so there it cannot be made again meanwhile.
+#[tokio::test]
+async fn a_connection_made_again_under_its_id_does_not_inherit_azures_trust() {
+    for kind in STORES {
+        let (emu, azure) = emulator(world(), Duration::from_secs(3)).await;
+        let api = Api::start(kind, emu, azure, None).await;
+        let start = || async {
+            integration_tests::send(
+                &api.router,
+                "POST",
+                "/connections",
+                Some("org-1"),
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", "same-key"),
+                ],
+                Some(json!({"accountId": "act-0c0c0c0c", "credentialType": "federated"}).to_string()),
+            )
+            .await
+        };
+        let walk = |id: String| {
+            let api = &api;
+            async move {
+                let base = format!("/connections/{id}");
+                let (st, _) = api
+                    .call(
+                        "PUT",
+                        &format!("{base}/app-registration"),
+                        Some(json!({"tenantId": TENANT, "clientId": APP})),
+                    )
+                    .await;
+                assert_eq!(st, 200);
+                let (_, values) = api
+                    .call("GET", &format!("{base}/federated-credential"), None)
+                    .await;
+                api.call(
+                    "PUT",
+                    &format!("{base}/subscription"),
+                    Some(json!({"subscriptionId": SUB})),
+                )
+                .await;
+                values
+            }
+        };
+        let first = start().await;
+        assert_eq!(first.status, 201, "{kind:?}");
+        let id = first.body["connectionId"].as_str().unwrap().to_owned();
+        let values = walk(id.clone()).await;
+        api.add_credential(&values);
+        let (st, c) = api
+            .call("POST", &format!("/connections/{id}/connect"), None)
+            .await;
+        assert_eq!(
+            (st, c["status"].as_str()),
+            (200, Some("connected")),
+            "{kind:?}: {c}"
+        );
+        let (st, _) = api.call("DELETE", &format!("/connections/{id}"), None).await;
+        assert_eq!(st, 204);
+
+        let again = start().await;
+        if let StoreKind::SecretsManager = kind {
+            assert_eq!(
+                (again.status.as_u16(), again.body["code"].as_str()),
+                (409, Some("connection-id-taken")),
+                "held for the recovery window: {}",
+                again.body
+            );
+            continue;
+        }
+        assert_eq!(again.status, 201, "{kind:?}: {}", again.body);
+        assert_eq!(again.body["connectionId"], id.as_str(), "the same id");
+        let values_again = walk(id.clone()).await;
+        assert_ne!(values_again["subject"], values["subject"], "a subject of its own");
+        let (st, p) = api
+            .call("POST", &format!("/connections/{id}/connect"), None)
+            .await;
+        assert_eq!(
+            (st, p["step"].as_str()),
+            (422, Some("federated-credential")),
+            "the app trusts the deleted connection's subject, not this one's: {p}"
+        );
+    }
 }
