@@ -105,8 +105,8 @@ async fn a_deleted_connection_keeps_no_secret_and_comes_back_without_one() {
     let sm = aws_sdk_secretsmanager::Client::new(&integration_tests::sdk_config().await);
     let name = format!("{}{ORG}/{id}", d.prefix);
     sm.restore_secret().secret_id(&name).send().await.unwrap();
-    let doc = sm.get_secret_value().secret_id(&name).send().await.unwrap();
-    assert!(!doc.secret_string().unwrap().contains(SECRET));
+    // Every version of the document, deprecated ones included, and no credential left.
+    super::federated::assert_erased(&d.prefix, &org, &cid).await;
     let back = d.call("GET", &format!("/connections/{id}"), ORG, None).await;
     assert_eq!(back.status, 200, "{}", back.body);
     let again = d
