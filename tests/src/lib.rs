@@ -179,6 +179,33 @@ pub async fn send_json(
     .await
 }
 
+/// One tenant, one app holding [`SECRET`] (its key id `key_id`, expiring in `days` when given),
+/// one subscription granting Spot's role; `manages_own_credentials`: Graph lets the app add and
+/// remove its passwords (rotation, removing a secret moved off).
+pub fn world_of_one_app(
+    manages_own_credentials: bool,
+    key_id: &str,
+    days: Option<i64>,
+) -> azure_emulator::World {
+    let mut w = azure_emulator::World::single(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "11111111-2222-4333-8444-555555555555",
+        &[SECRET],
+        "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
+        Some(
+            shared::domain::role::required_actions()
+                .map(str::to_owned)
+                .collect(),
+        ),
+    );
+    let app = &mut w.tenants[0].apps[0];
+    app.manages_own_credentials = manages_own_credentials;
+    app.passwords[0].key_id = key_id.to_owned();
+    app.passwords[0].end_date_time = days.map(|d| Utc::now() + chrono::Duration::days(d));
+    w
+}
+
 /// An Azure emulator that knows the inputs of [`app_registration`], [`client_secret`] and
 /// [`subscription`], with Spot's role assigned; and a validator pointed at it.
 pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {

@@ -31,7 +31,9 @@ pub(crate) async fn health_bench(n: usize) {
     let now = chrono::Utc::now();
     let seeded = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    // moto is not safe under many concurrent writers ("dictionary changed size during
+    // iteration", answered as an HTML 500): a few at a time, and a seed retried on that.
+    let limit = Arc::new(tokio::sync::Semaphore::new(8));
     for i in 0..n {
         let (store, limit) = (store.clone(), limit.clone());
         tasks.spawn(async move {
@@ -88,10 +90,19 @@ pub(crate) async fn health_bench(n: usize) {
             };
             c.apply(&Command::RecordValidation(Box::new(linked)), "seed-linked", now)
                 .unwrap();
-            store
-                .create(&c, &WriteToken::derive(&format!("seed-{i}"), None, 0))
-                .await
-                .unwrap();
+            let token = WriteToken::derive(&format!("seed-{i}"), None, 0);
+            let mut attempt = 0;
+            loop {
+                match store.create(&c, &token).await {
+                    Ok(_) | Err(shared::store::StoreError::AlreadyExists) => break,
+                    Err(e) if attempt < 5 => {
+                        attempt += 1;
+                        eprintln!("seed {i}: {e}; again");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("seed {i}: {e}"),
+                }
+            }
         });
     }
     while let Some(r) = tasks.join_next().await {

@@ -319,9 +319,12 @@ impl App {
         // Without an id from the caller, derive one from the request: a retried request finds the
         // connection its first attempt made instead of making a second one.
         let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
-        // A retried start finds its connection; only a new one needs a place.
-        if self.store.load(org, &id).await?.is_none() {
-            self.admit_start(org).await?;
+        // A new connection needs a place; a retried start (over the quota meanwhile) finds the one
+        // its first attempt made.
+        if let Err(full) = self.admit_start(org).await {
+            if self.store.load(org, &id).await?.is_none() {
+                return Err(full);
+            }
         }
         let mut connection =
             Connection::new(id, org.clone(), account, req.received_at).created_by(&req.record());

@@ -190,6 +190,25 @@ impl SecretsManagerStore {
         &self.calls
     }
 
+    /// The listing of the connections under `prefix` not linked (status draft or failed), by tag.
+    fn unlinked_listing(
+        &self,
+        prefix: &str,
+    ) -> aws_sdk_secretsmanager::operation::list_secrets::builders::ListSecretsFluentBuilder {
+        let filter = |key, values: &[&str]| {
+            Filter::builder()
+                .key(key)
+                .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+                .build()
+        };
+        self.client
+            .list_secrets()
+            .filters(filter(FilterNameStringType::Name, &[prefix]))
+            .filters(filter(FilterNameStringType::TagKey, &[STATUS_TAG]))
+            .filters(filter(FilterNameStringType::TagValue, &UNLINKED))
+            .max_results(100)
+    }
+
     /// Brings the scan tags of secret `name` from `before` to `after` (nothing if equal).
     async fn retag_name(
         &self,
@@ -238,6 +257,17 @@ impl SecretsManagerStore {
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().into())
             .collect()
     }
+}
+
+/// The statuses of a connection not linked.
+const UNLINKED: [&str; 2] = ["draft", "failed"];
+
+/// Whether a listed secret is tagged as a connection not linked (the filters match keys and values
+/// apart, so the pair is checked here).
+fn is_unlinked(s: &aws_sdk_secretsmanager::types::SecretListEntry) -> bool {
+    s.tags()
+        .iter()
+        .any(|t| t.key() == Some(STATUS_TAG) && t.value().is_some_and(|v| UNLINKED.contains(&v)))
 }
 
 fn count(c: &AtomicU64) {
@@ -525,20 +555,9 @@ impl ConnectionStore for SecretsManagerStore {
     }
 
     async fn unlinked_page(&self, next: Option<String>) -> Result<super::UnlinkedPage, StoreError> {
-        let filter = |key, values: &[&str]| {
-            Filter::builder()
-                .key(key)
-                .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
-                .build()
-        };
         count(&self.calls.list);
         let out = self
-            .client
-            .list_secrets()
-            .filters(filter(FilterNameStringType::Name, &[&self.prefix]))
-            .filters(filter(FilterNameStringType::TagKey, &[STATUS_TAG]))
-            .filters(filter(FilterNameStringType::TagValue, &["draft", "failed"]))
-            .max_results(100)
+            .unlinked_listing(&self.prefix)
             .set_next_token(next)
             .send()
             .await
@@ -546,11 +565,7 @@ impl ConnectionStore for SecretsManagerStore {
         let entries = out
             .secret_list()
             .iter()
-            .filter(|s| {
-                s.tags()
-                    .iter()
-                    .any(|t| t.key() == Some(STATUS_TAG) && matches!(t.value(), Some("draft" | "failed")))
-            })
+            .filter(|s| is_unlinked(s))
             .filter_map(|s| {
                 let (org, id) = s.name()?.strip_prefix(&self.prefix)?.split_once('/')?;
                 Some(super::UnlinkedEntry {
@@ -570,21 +585,7 @@ impl ConnectionStore for SecretsManagerStore {
 
     async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError> {
         let prefix = format!("{}{org}/", self.prefix);
-        let filter = |key, values: &[&str]| {
-            Filter::builder()
-                .key(key)
-                .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
-                .build()
-        };
-        let mut pages = self
-            .client
-            .list_secrets()
-            .filters(filter(FilterNameStringType::Name, &[&prefix]))
-            .filters(filter(FilterNameStringType::TagKey, &[STATUS_TAG]))
-            .filters(filter(FilterNameStringType::TagValue, &["draft", "failed"]))
-            .max_results(100)
-            .into_paginator()
-            .send();
+        let mut pages = self.unlinked_listing(&prefix).into_paginator().send();
         let mut held = 0;
         while let Some(page) = pages.next().await {
             count(&self.calls.list);
@@ -592,12 +593,7 @@ impl ConnectionStore for SecretsManagerStore {
             held += out
                 .secret_list()
                 .iter()
-                .filter(|s| s.name().is_some_and(|n| n.starts_with(&prefix)))
-                .filter(|s| {
-                    s.tags()
-                        .iter()
-                        .any(|t| t.key() == Some(STATUS_TAG) && matches!(t.value(), Some("draft" | "failed")))
-                })
+                .filter(|s| s.name().is_some_and(|n| n.starts_with(&prefix)) && is_unlinked(s))
                 .count();
             if held >= enough {
                 break;

@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use azure_emulator::{App as AzApp, FederatedCredential, Grant, Password, Subscription, Tenant, World};
+use azure_emulator::{FederatedCredential, World};
 use integration_tests::deployed::Deployed;
 use integration_tests::{SECRET, emulator};
 use serde_json::{Value, json};
-use shared::domain::role::required_actions;
 use shared::domain::{ConnectionId, OrgId};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -18,35 +17,11 @@ const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
 const ORG: &str = "org-erasure";
 
 fn world(manages_own_credentials: bool) -> World {
-    World {
-        tenants: vec![Tenant {
-            id: TENANT.into(),
-            domains: vec!["contoso.onmicrosoft.com".into()],
-            apps: vec![AzApp {
-                app_id: APP.into(),
-                manages_own_credentials,
-                passwords: vec![Password {
-                    key_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
-                    secret_text: SECRET.into(),
-                    ..Password::default()
-                }],
-                ..AzApp::default()
-            }],
-            blocked_apps: vec![],
-        }],
-        subscriptions: vec![Subscription {
-            id: SUB.into(),
-            tenant_id: TENANT.into(),
-            display_name: "Erasure".into(),
-            state: "Enabled".into(),
-            grants: vec![Grant {
-                app_id: APP.into(),
-                actions: required_actions().map(str::to_owned).collect(),
-                ..Grant::default()
-            }],
-        }],
-        behaviour: Default::default(),
-    }
+    integration_tests::world_of_one_app(
+        manages_own_credentials,
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        None,
+    )
 }
 
 async fn connected(d: &Deployed) -> String {

@@ -10,15 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use azure_emulator::{
-    App as AzApp, Emulator, FederatedCredential, Grant, Password, Subscription, Tenant, World,
-};
+use azure_emulator::{Emulator, FederatedCredential, World};
 use chrono::Utc;
 use integration_tests::deployed::Deployed;
 use integration_tests::iam::{Call, TemplatePolicies, Verdict};
 use integration_tests::{SECRET, emulator};
 use serde_json::{Value, json};
-use shared::domain::role::required_actions;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const APP: &str = "11111111-2222-4333-8444-555555555555";
@@ -27,36 +24,7 @@ const ORG: &str = "org-iam";
 const OLD_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
 fn world() -> World {
-    World {
-        tenants: vec![Tenant {
-            id: TENANT.into(),
-            domains: vec!["contoso.onmicrosoft.com".into()],
-            apps: vec![AzApp {
-                app_id: APP.into(),
-                manages_own_credentials: true,
-                passwords: vec![Password {
-                    key_id: OLD_KEY.into(),
-                    secret_text: SECRET.into(),
-                    end_date_time: Some(Utc::now() + chrono::Duration::days(10)),
-                    ..Password::default()
-                }],
-                ..AzApp::default()
-            }],
-            blocked_apps: vec![],
-        }],
-        subscriptions: vec![Subscription {
-            id: SUB.into(),
-            tenant_id: TENANT.into(),
-            display_name: "Least privilege".into(),
-            state: "Enabled".into(),
-            grants: vec![Grant {
-                app_id: APP.into(),
-                actions: required_actions().map(str::to_owned).collect(),
-                ..Grant::default()
-            }],
-        }],
-        behaviour: Default::default(),
-    }
+    integration_tests::world_of_one_app(true, OLD_KEY, Some(10))
 }
 
 /// The body of a successful answer; on any other, the failure with every call the gate refused.
