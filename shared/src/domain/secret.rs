@@ -153,6 +153,105 @@ impl SecretExpiry {
     }
 }
 
+/// A client secret as a connection knows it. The value lives apart from the connection's
+/// document (its own credential, readable only by the functions that use it): a connection read
+/// from the store holds it [`SecretValue::Sealed`] until one of them reveals it.
+#[derive(Debug, Clone)]
+pub struct SecretRecord {
+    value: SecretValue,
+    hint: SecretHint,
+    fingerprint: SecretFingerprint,
+    pub expires_at: Option<SecretExpiry>,
+    /// When it was entered (or rotated in): names the submission, and with it its credential.
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SecretValue {
+    /// In memory: just entered or rotated in, or revealed.
+    Held(ClientSecret),
+    /// In the store, not read.
+    Sealed,
+}
+
+impl SecretRecord {
+    pub fn new(secret: ClientSecret, expires_at: Option<SecretExpiry>, submitted_at: DateTime<Utc>) -> Self {
+        Self {
+            hint: secret.hint(),
+            fingerprint: secret.fingerprint(),
+            value: SecretValue::Held(secret),
+            expires_at,
+            submitted_at,
+        }
+    }
+
+    /// A record read from the store: everything but the value.
+    pub fn sealed(
+        hint: SecretHint,
+        fingerprint: SecretFingerprint,
+        expires_at: Option<SecretExpiry>,
+        submitted_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            value: SecretValue::Sealed,
+            hint,
+            fingerprint,
+            expires_at,
+            submitted_at,
+        }
+    }
+
+    pub fn hint(&self) -> SecretHint {
+        self.hint.clone()
+    }
+
+    pub fn fingerprint(&self) -> &SecretFingerprint {
+        &self.fingerprint
+    }
+
+    /// The name of this submission's credential in the store: its time and the start of the
+    /// fingerprint (two secrets entered in the same instant still get two).
+    pub fn credential_id(&self) -> String {
+        format!(
+            "{}-{}",
+            self.submitted_at.timestamp_micros(),
+            &self.fingerprint.as_str()[..8]
+        )
+    }
+
+    /// The value, when held.
+    pub fn secret(&self) -> Option<&ClientSecret> {
+        match &self.value {
+            SecretValue::Held(s) => Some(s),
+            SecretValue::Sealed => None,
+        }
+    }
+
+    /// The value read from the store. `false` (and nothing held) if it is not this record's.
+    pub fn reveal(&mut self, secret: ClientSecret) -> bool {
+        if secret.fingerprint() != self.fingerprint {
+            return false;
+        }
+        self.value = SecretValue::Held(secret);
+        true
+    }
+
+    /// Whether `secret` is this record's value.
+    pub fn is(&self, secret: &ClientSecret) -> bool {
+        secret.fingerprint() == self.fingerprint
+    }
+}
+
+/// Two records are the same submission of the same value, held or not.
+impl PartialEq for SecretRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.hint == other.hint
+            && self.expires_at == other.expires_at
+            && self.submitted_at == other.submitted_at
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,337 @@
+//! The gate: an HTTP proxy in front of moto that refuses, as AWS does, every call a function's
+//! templated policy does not allow, and keeps every call and every verdict.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value as Json;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{ACCOUNT, ARN_SUFFIX, REGION, TemplatePolicies, Verdict};
+use crate::fault::read_message;
+
+/// One AWS call as the gate saw it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Call {
+    /// The SAM logical id whose credentials signed it.
+    pub function: String,
+    /// `service:Operation`.
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} on {}",
+            self.function,
+            if self.allowed { "called" } else { "was REFUSED" },
+            self.action,
+            self.resource
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    calls: Vec<Call>,
+    /// Secret name → the KMS key it is encrypted with (from its CreateSecret).
+    keys: BTreeMap<String, String>,
+}
+
+/// The proxy in front of moto that enforces the template's policies.
+#[derive(Debug, Clone)]
+pub struct IamGate {
+    url: String,
+    log: Arc<Mutex<Log>>,
+    policies: Arc<Mutex<TemplatePolicies>>,
+}
+
+impl IamGate {
+    /// Starts a gate to `upstream` (`http://host:port`, moto) on a free loopback port.
+    pub async fn start(upstream: &str, policies: TemplatePolicies) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let gate = Self {
+            url,
+            log: Arc::default(),
+            policies: Arc::new(Mutex::new(policies)),
+        };
+        let shared = gate.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, gate) = (upstream.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let _ = gate.serve(client, &upstream).await;
+                });
+            }
+        });
+        gate
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Replaces the policies (e.g. with one action taken out).
+    pub fn set_policies(&self, policies: TemplatePolicies) {
+        *self.policies.lock().unwrap() = policies;
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.log.lock().unwrap().calls.clone()
+    }
+
+    /// The refused calls so far.
+    pub fn refused(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| !c.allowed).collect()
+    }
+
+    /// Panics naming every refused call (function, action, resource), if any.
+    pub fn assert_nothing_refused(&self, path: &str) {
+        let refused = self.refused();
+        assert!(
+            refused.is_empty(),
+            "{path}: the template's policies refuse:\n{}",
+            refused
+                .iter()
+                .map(|c| format!("  {c}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// The (function, action) pairs called so far.
+    pub fn actions(&self) -> BTreeSet<(String, String)> {
+        self.calls().into_iter().map(|c| (c.function, c.action)).collect()
+    }
+
+    async fn serve(&self, client: TcpStream, upstream: &str) -> std::io::Result<()> {
+        let (client_read, mut client_write) = client.into_split();
+        let mut client_read = BufReader::new(client_read);
+        let mut server: Option<(
+            BufReader<tokio::net::tcp::OwnedReadHalf>,
+            tokio::net::tcp::OwnedWriteHalf,
+        )> = None;
+        while let Some(request) = read_message(&mut client_read, false).await? {
+            let body = &request.bytes[request.head.len()..];
+            if let Some(refusal) = self.check(&request.head, body) {
+                client_write.write_all(&refusal).await?;
+                continue;
+            }
+            if server.is_none() {
+                let s = TcpStream::connect(upstream).await?;
+                let (r, w) = s.into_split();
+                server = Some((BufReader::new(r), w));
+            }
+            let Some((server_read, server_write)) = server.as_mut() else {
+                return Ok(());
+            };
+            server_write.write_all(&request.bytes).await?;
+            let Some(response) = read_message(server_read, true).await? else {
+                return Ok(());
+            };
+            client_write.write_all(&response.bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the request's calls; the refusal to send back when one is not allowed.
+    fn check(&self, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        // Calls that are not a service's JSON API (moto's own control routes) pass.
+        let target = header("x-amz-target")?;
+        let function = header("authorization")
+            .and_then(|a| {
+                let cred = a.split("Credential=").nth(1)?;
+                Some(cred.split('/').next()?.to_owned())
+            })
+            .unwrap_or_else(|| "(unsigned)".to_owned());
+        let json: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
+        type Pending = (String, String, Option<String>, Option<String>);
+        let mut calls: Vec<Pending> = if target == "AWSEvents.PutEvents" {
+            // Each entry on its own: the bus's policy looks at its source.
+            json["Entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    let source = e["Source"].as_str().map(str::to_owned);
+                    calls_of(&target, &serde_json::json!({"Entries": [e]}))
+                        .into_iter()
+                        .map(move |(a, r)| (a, r, None, source.clone()))
+                })
+                .collect()
+        } else {
+            calls_of(&target, &json)
+                .into_iter()
+                .map(|(a, r)| (a, r, None, None))
+                .collect()
+        };
+        let policies = self.policies.lock().unwrap();
+        let mut log = self.log.lock().unwrap();
+        // A secret under a customer-managed key: Secrets Manager uses the key for the caller,
+        // who must be allowed it (IAM and the key policy, kms:ViaService secretsmanager).
+        if let Some(name) = json
+            .get("SecretId")
+            .or_else(|| json.get("Name"))
+            .and_then(Json::as_str)
+        {
+            let name = name.to_owned();
+            if let Some(key) = json.get("KmsKeyId").and_then(Json::as_str) {
+                log.keys.insert(name.clone(), key.to_owned());
+            }
+            let kms = match target.as_str() {
+                "secretsmanager.CreateSecret" | "secretsmanager.PutSecretValue" => {
+                    Some("kms:GenerateDataKey")
+                }
+                "secretsmanager.GetSecretValue" => Some("kms:Decrypt"),
+                _ => None,
+            };
+            if let (Some(action), Some(key)) = (kms, log.keys.get(&name)) {
+                let via = format!("secretsmanager.{REGION}.amazonaws.com");
+                calls.push((action.to_owned(), key.clone(), Some(via), None));
+            }
+        }
+        let mut refused = None;
+        for (action, resource, via, source) in calls {
+            let allowed =
+                policies.evaluate_with(&function, &action, &resource, via.as_deref(), source.as_deref())
+                    == Verdict::Allowed;
+            if !allowed && refused.is_none() {
+                refused = Some(format!(
+                    "User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}/test is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
+                ));
+            }
+            log.calls.push(Call {
+                function: function.clone(),
+                action,
+                resource,
+                allowed,
+            });
+        }
+        let message = refused?;
+        let body = serde_json::json!({"__type": "AccessDeniedException", "Message": message}).to_string();
+        Some(
+            format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: {}\r\nContent-Length: {}\r\n\r\n{body}",
+                uuid::Uuid::new_v4(),
+                body.len()
+            )
+            .into_bytes(),
+        )
+    }
+}
+
+/// The IAM actions and resources of one JSON API request (`X-Amz-Target` and its body).
+pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
+    let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
+    let service = match prefix {
+        "secretsmanager" => "secretsmanager",
+        "TrentService" => "kms",
+        "AWSEvents" => "events",
+        other => other,
+    };
+    let action = format!("{service}:{operation}");
+    let s = |k: &str| body.get(k).and_then(Json::as_str);
+    match service {
+        "secretsmanager" => {
+            let secret = match s("SecretId").or_else(|| s("Name")) {
+                Some(id) if id.starts_with("arn:") => id.to_owned(),
+                Some(name) => format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}{ARN_SUFFIX}"),
+                None => "*".to_owned(),
+            };
+            let mut calls = vec![(action, secret)];
+            // RotateSecret's caller must be allowed to invoke the rotation function it names.
+            if operation == "RotateSecret" {
+                if let Some(arn) = s("RotationLambdaARN") {
+                    calls.push(("lambda:InvokeFunction".to_owned(), arn.to_owned()));
+                }
+            }
+            calls
+        }
+        "kms" => {
+            let key = match s("KeyId") {
+                Some(id) if id.starts_with("arn:") => id.to_owned(),
+                Some(id) => format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}"),
+                None => "*".to_owned(),
+            };
+            vec![(action, key)]
+        }
+        "events" => {
+            let bus = |name: Option<&str>| match name {
+                Some(n) if n.starts_with("arn:") => n.to_owned(),
+                n => format!(
+                    "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{}",
+                    n.unwrap_or("default")
+                ),
+            };
+            match body.get("Entries").and_then(Json::as_array) {
+                Some(entries) => entries
+                    .iter()
+                    .map(|e| (action.clone(), bus(e.get("EventBusName").and_then(Json::as_str))))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                None => vec![(action, bus(s("Name").or_else(|| s("EventBusName"))))],
+            }
+        }
+        _ => vec![(action, "*".to_owned())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::wildcard;
+
+    #[test]
+    fn wildcards_match_as_iam_does() {
+        assert!(wildcard(
+            "arn:aws:secretsmanager:*:secret:p/*",
+            "arn:aws:secretsmanager:x:secret:p/a/b"
+        ));
+        assert!(!wildcard(
+            "arn:aws:secretsmanager:*:secret:p/*",
+            "arn:aws:secretsmanager:x:secret:q/a"
+        ));
+        assert!(wildcard("a?c", "abc"));
+        assert!(!wildcard("a?c", "ac"));
+        assert!(wildcard("*", ""));
+    }
+
+    #[test]
+    fn the_calls_of_a_request_name_their_resources() {
+        let calls = calls_of(
+            "secretsmanager.RotateSecret",
+            &serde_json::json!({"SecretId": "p/o/c", "RotationLambdaARN": "arn:aws:lambda:us-east-1:1:function:f"}),
+        );
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].1.ends_with(":secret:p/o/c-AbC123"));
+        assert_eq!(calls[1].0, "lambda:InvokeFunction");
+        let calls = calls_of(
+            "AWSEvents.PutEvents",
+            &serde_json::json!({"Entries": [{"EventBusName": "b"}, {"EventBusName": "b"}]}),
+        );
+        assert_eq!(
+            calls,
+            vec![(
+                "events:PutEvents".to_owned(),
+                format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/b")
+            )]
+        );
+    }
+}
