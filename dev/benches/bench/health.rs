@@ -177,7 +177,7 @@ pub(crate) async fn health_bench(n: usize) {
         wall.as_secs_f64()
     );
     println!(
-        "| Secrets Manager: ListSecrets / GetSecretValue / CreateSecret / PutSecretValue / UpdateSecretVersionStage / Tag+Untag / DeleteSecret | {} / {} / {} / {} / {} / {} / {} | ⌈N/100⌉ = {} list pages, N reads, writes for the broken only |",
+        "| Secrets Manager: ListSecrets / GetSecretValue / CreateSecret / PutSecretValue / UpdateSecretVersionStage / Tag+Untag / DeleteSecret | {} / {} / {} / {} / {} / {} / {} | ⌈N/100⌉ = {} list pages, 2N reads (the document, the secret's credential), writes for the broken only |",
         d[0],
         d[1],
         d[2],
