@@ -149,9 +149,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         azure_resource_manager = %azure.endpoints().resource_manager,
         "azure-connect-local ready"
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    // On a signal, requests in flight finish; a stream left open (the page's events) does not hold
+    // the server past 2 s.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown().await;
+        let _ = stop.send(true);
+    });
+    let mut graceful = stopping.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|s| *s).await;
+    });
+    let mut grace = stopping;
+    tokio::select! {
+        served = server => served?,
+        _ = async move {
+            let _ = grace.wait_for(|s| *s).await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        } => tracing::info!("connections still open 2 s after the signal were closed"),
+    }
     Ok(())
 }
 

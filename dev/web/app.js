@@ -3,7 +3,8 @@
 // never kept: not in the DOM after saving, not in storage.
 "use strict";
 
-const state = { org: "org-1", id: null, connection: null };
+// `token`: a --dev-token, kept in memory only; with it the API and the event stream take it.
+const state = { org: "org-1", token: "", id: null, connection: null, source: null };
 
 const $ = (id) => document.getElementById(id);
 const STEP_TITLES = {
@@ -17,7 +18,7 @@ const STEP_TITLES = {
 };
 
 async function api(method, path, body) {
-  const headers = { "X-Org-Id": state.org };
+  const headers = state.token ? { "Authorization": `Bearer ${state.token}` } : { "X-Org-Id": state.org };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
@@ -135,6 +136,8 @@ function bind() {
     const form = e.target;
     clearErrors(form);
     state.org = $("orgId").value.trim();
+    const token = $("devToken").value.trim();
+    if (token !== state.token) { state.token = token; await listen(); }
     const credentialType = form.querySelector("[name=credentialType]:checked").value;
     const r = await api("POST", "/connections", { accountId: $("accountId").value.trim(), credentialType });
     if (r.status === 401) { $("err-orgId").textContent = "Organization is required."; $("orgId").focus(); return; }
@@ -296,10 +299,25 @@ async function connect() {
   }
 }
 
-// Outcome events as they happen (server-sent events from the same sink as events.jsonl).
-function listen() {
+// Outcome events as they happen (server-sent events from the same sink as events.jsonl). With a
+// token, the stream needs a one-time ticket (an EventSource cannot send a header) and shows the
+// token's organization only.
+async function listen() {
   if (!window.EventSource) return;
-  const source = new EventSource("/wizard/events");
+  if (state.source) { state.source.close(); state.source = null; }
+  let url = "/wizard/events";
+  if (state.token) {
+    const r = await fetch("/wizard/ticket", { method: "POST", headers: { "Authorization": `Bearer ${state.token}` } });
+    if (!r.ok) return;
+    url += `?ticket=${encodeURIComponent((await r.json()).ticket)}`;
+  }
+  const source = new EventSource(url);
+  state.source = source;
+  // Open before the first request, so that none of its events is missed (at most 2 s).
+  const opened = new Promise((resolve) => {
+    source.addEventListener("open", resolve, { once: true });
+    setTimeout(resolve, 2000);
+  });
   source.addEventListener("outcome", (e) => {
     let ev;
     try { ev = JSON.parse(e.data); } catch (_) { return; }
@@ -313,6 +331,7 @@ function listen() {
     list.prepend(li);
     while (list.children.length > 20) list.lastChild.remove();
   });
+  await opened;
 }
 
 bind();

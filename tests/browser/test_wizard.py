@@ -265,3 +265,20 @@ def test_a_secretless_connection_shows_the_values_to_enter_and_connects(stack, b
     assert d.find_element(By.ID, "side-secret").text == "-"
     shot(d, "15-federated-connected")
     assert console_errors(d) == []
+
+
+def test_with_a_dev_token_the_page_takes_it_and_its_stream_needs_a_ticket(browser):
+    """The server takes tokens: the page sends the token (not X-Org-Id), and its event stream comes
+    through a one-time ticket, showing the token's organization's events."""
+    with pystack.stack(ROOT / "emulator/worlds/demo.json", server_args=("--dev-token", "page-token=org-page"),
+                       budget_ms="3000") as s:
+        browser.get(s["api"] + "/")
+        wait(browser, EC.element_to_be_clickable((By.ID, "accountId")))
+        browser.find_element(By.ID, "devToken").send_keys("page-token")
+        browser.find_element(By.ID, "accountId").send_keys("act-1a2b3c4d")
+        browser.find_element(By.ID, "accountId").send_keys(Keys.ENTER)
+        wait(browser, lambda d: any("Step Completed" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#events li")))
+        shot(browser, "dev-token")
+        stored = browser.execute_script("return JSON.stringify(sessionStorage)")
+        assert "page-token" not in stored
+        assert not console_errors(browser)
