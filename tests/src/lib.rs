@@ -206,6 +206,20 @@ pub fn world_of_one_app(
     w
 }
 
+/// The customer adds the federated credential to the (first) app in `emulator`, with exactly the
+/// values `GET …/federated-credential` handed out.
+pub fn add_federated_credential(emulator: &azure_emulator::Emulator, values: &Value) {
+    let cred = azure_emulator::FederatedCredential {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: values["name"].as_str().unwrap().to_owned(),
+        issuer: values["issuer"].as_str().unwrap().to_owned(),
+        subject: values["subject"].as_str().unwrap().to_owned(),
+        audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
+        description: None,
+    };
+    emulator.update(|w| w.tenants[0].apps[0].federated_credentials.push(cred));
+}
+
 /// An Azure emulator that knows the inputs of [`app_registration`], [`client_secret`] and
 /// [`subscription`], with Spot's role assigned; and a validator pointed at it.
 pub async fn azure() -> (azure_emulator::Emulator, Arc<Validator>) {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use azure_emulator::{FederatedCredential, World};
+use azure_emulator::World;
 use integration_tests::deployed::Deployed;
 use integration_tests::{SECRET, emulator};
 use serde_json::{Value, json};
@@ -116,18 +116,7 @@ async fn a_secret_moved_off_that_graph_will_not_remove_is_the_customers_to_delet
         .call("GET", &format!("{base}/federated-credential"), ORG, None)
         .await
         .body;
-    emulator.update(|w| {
-        w.tenants[0].apps[0]
-            .federated_credentials
-            .push(FederatedCredential {
-                id: uuid::Uuid::new_v4().to_string(),
-                name: values["name"].as_str().unwrap().to_owned(),
-                issuer: values["issuer"].as_str().unwrap().to_owned(),
-                subject: values["subject"].as_str().unwrap().to_owned(),
-                audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
-                description: None,
-            })
-    });
+    integration_tests::add_federated_credential(&emulator, &values);
     let r = d.call("POST", &format!("{base}/connect"), ORG, None).await;
     assert_eq!(r.body["status"], "connected", "{}", r.body);
     assert_eq!(

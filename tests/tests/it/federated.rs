@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use tower::ServiceExt;
 
-use azure_emulator::{Emulator, FederatedCredential, World};
+use azure_emulator::{Emulator, World};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use integration_tests::{SECRET, STORES, StoreKind, app, emulator, send_json, store};
@@ -161,17 +161,7 @@ impl Api {
 
     /// The customer adds the federated credential to the app, with exactly the values handed out.
     fn add_credential(&self, values: &Value) {
-        let cred = FederatedCredential {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: values["name"].as_str().unwrap().to_owned(),
-            issuer: values["issuer"].as_str().unwrap().to_owned(),
-            subject: values["subject"].as_str().unwrap().to_owned(),
-            audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
-            description: None,
-        };
-        self.emulator.update(|w| {
-            w.tenants[0].apps[0].federated_credentials.push(cred);
-        });
+        integration_tests::add_federated_credential(&self.emulator, values);
     }
 
     /// The assertions the emulator received, decoded.

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use azure_emulator::{Emulator, FederatedCredential, World};
+use azure_emulator::{Emulator, World};
 use chrono::Utc;
 use integration_tests::deployed::Deployed;
 use integration_tests::iam::{Call, TemplatePolicies, Verdict};
@@ -191,18 +191,7 @@ async fn move_to_secretless(d: &Deployed, emulator: &Emulator, id: &str) {
             .await,
         "values",
     );
-    emulator.update(|w| {
-        w.tenants[0].apps[0]
-            .federated_credentials
-            .push(FederatedCredential {
-                id: uuid::Uuid::new_v4().to_string(),
-                name: values["name"].as_str().unwrap().to_owned(),
-                issuer: values["issuer"].as_str().unwrap().to_owned(),
-                subject: values["subject"].as_str().unwrap().to_owned(),
-                audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
-                description: None,
-            })
-    });
+    integration_tests::add_federated_credential(emulator, &values);
     let c = ok(
         d,
         &d.call("POST", &format!("{base}/connect"), ORG, None).await,
