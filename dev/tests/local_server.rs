@@ -318,6 +318,7 @@ async fn exercise(c: &mut Client, azure: &azure_emulator::Emulator) -> String {
                 subject: values["subject"].as_str().unwrap().to_owned(),
                 audiences: vec!["api://AzureADTokenExchange".into()],
                 description: None,
+                created_at: None,
             })
     });
     let (s, v) = c.send("POST", &format!("{fbase}/connect"), None).await;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::entra::{Token, base_url};
 use super::world::{Grant, Subscription, World};
-use super::{ARM_RESOURCES, Emulator, is_guid};
+use super::{Emulator, is_arm, is_guid};
 
 /// ARM's error body.
 pub(crate) fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -41,7 +41,7 @@ pub(crate) fn arm_access(
             "The access token is invalid.",
         )));
     };
-    if !ARM_RESOURCES.contains(&token.resource.as_str()) {
+    if !is_arm(&token.resource) {
         return Err(Box::new(arm_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
@@ -72,14 +72,36 @@ pub(crate) fn arm_access(
     Ok((token, sub.clone()))
 }
 
-/// The grants of the token's app that its token can see (propagation).
+/// The grants of the token's app that its token can see (propagation): the world's own and those
+/// of the role assignments made through ARM to its service principal.
 pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -> Vec<Grant> {
     let delay = chrono::Duration::seconds(world.behaviour.propagation_seconds as i64);
+    let principal = principal_of(world, token);
+    let tenant = world
+        .tenants
+        .iter()
+        .find(|t| t.id.eq_ignore_ascii_case(&sub.tenant_id));
+    let assigned = sub
+        .role_assignments
+        .iter()
+        .filter(|a| !principal.is_empty() && a.principal_id.eq_ignore_ascii_case(&principal))
+        .filter_map(|a| {
+            let d = tenant?.role_definitions.iter().find(|d| d.id == a.role_definition_id)?;
+            Some(Grant {
+                app_id: token.app_id.clone(),
+                role_definition_id: d.id.clone(),
+                actions: d.actions.clone(),
+                not_actions: d.not_actions.clone(),
+                assigned_at: a.created_at,
+                assignment_id: Some(a.id.clone()),
+            })
+        });
     sub.grants
         .iter()
         .filter(|g| g.app_id.eq_ignore_ascii_case(&token.app_id))
-        .filter(|g| g.assigned_at.is_none_or(|at| token.issued >= at + delay))
         .cloned()
+        .chain(assigned)
+        .filter(|g| g.assigned_at.is_none_or(|at| token.issued >= at + delay))
         .collect()
 }
 
@@ -172,14 +194,17 @@ pub(crate) async fn role_assignments(
         Ok(ok) => ok,
         Err(r) => return *r,
     };
-    let principal = world
-        .tenants
-        .iter()
-        .flat_map(|t| t.apps.iter())
-        .find(|a| a.app_id.eq_ignore_ascii_case(&token.app_id))
-        .map(|a| a.principal_id.clone())
-        .unwrap_or_default();
-    let value: Vec<Value> = visible_grants(&world, &sub, &token)
+    let principal = principal_of(&world, &token);
+    let filter = query.get("$filter").map(String::as_str).unwrap_or_default();
+    let asked = filter
+        .split_once("principalId eq '")
+        .and_then(|(_, r)| r.split_once('\''))
+        .map(|(p, _)| p.to_ascii_lowercase());
+    // Another principal's assignments (what `az role assignment list` asks for): ARM's own.
+    if let Some(asked) = asked.as_deref().filter(|a| !a.eq_ignore_ascii_case(&principal)) {
+        return axum::Json(json!({ "value": super::rbac::assignments_of(&sub, Some(asked)) })).into_response();
+    }
+    let mut value: Vec<Value> = visible_grants(&world, &sub, &token)
         .iter()
         .map(|g| {
             let role = if g.role_definition_id.is_empty() {
@@ -187,10 +212,12 @@ pub(crate) async fn role_assignments(
             } else {
                 g.role_definition_id.clone()
             };
-            let assignment = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{}|{role}", sub.id, g.app_id).as_bytes());
+            let assignment = g.assignment_id.clone().unwrap_or_else(|| {
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{}|{role}", sub.id, g.app_id).as_bytes()).to_string()
+            });
             json!({
                 "id": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleAssignments/{assignment}", sub.id),
-                "name": assignment.to_string(),
+                "name": assignment,
                 "type": "Microsoft.Authorization/roleAssignments",
                 "properties": {
                     "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}", sub.id),
@@ -201,5 +228,13 @@ pub(crate) async fn role_assignments(
             })
         })
         .collect();
+    // Everything at the scope (`atScope()`): every principal's.
+    if asked.is_none() && filter.contains("atScope()") {
+        for a in super::rbac::assignments_of(&sub, None) {
+            if !value.iter().any(|v| v["name"] == a["name"]) {
+                value.push(a);
+            }
+        }
+    }
     axum::Json(json!({ "value": value })).into_response()
 }

@@ -28,6 +28,11 @@ pub struct Behaviour {
     pub permissions_page_size: usize,
     /// A password added through Graph is accepted by the token endpoint only after this long.
     pub new_secret_delay_seconds: u64,
+    /// A federated credential added through Graph signs nothing in for this long (AADSTS70021).
+    pub federated_credential_delay_seconds: u64,
+    /// A new service principal is unknown to role assignments that do not give
+    /// `principalType` for this long (`PrincipalNotFound`).
+    pub principal_replication_seconds: u64,
 }
 
 impl Default for Behaviour {
@@ -40,6 +45,8 @@ impl Default for Behaviour {
             propagation_seconds: 0,
             permissions_page_size: 2,
             new_secret_delay_seconds: 0,
+            federated_credential_delay_seconds: 0,
+            principal_replication_seconds: 0,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::world::{Tenant, World};
 
 /// `client_assertion_type` of a JWT client assertion.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-use super::{ARM_RESOURCES, Emulator, GRAPH_RESOURCES, is_guid, now};
+use super::{Emulator, is_arm, is_graph, is_guid, now};
 
 pub(crate) fn find_tenant<'a>(world: &'a World, id: &str) -> Option<&'a Tenant> {
     let id = id.to_ascii_lowercase();
@@ -172,7 +172,7 @@ pub(crate) async fn token(
             "The provided value for the input parameter 'scope' is not valid.",
         );
     };
-    if !ARM_RESOURCES.contains(&resource.as_str()) && !GRAPH_RESOURCES.contains(&resource.as_str()) {
+    if !is_arm(&resource) && !is_graph(&resource) {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_resource",
@@ -252,7 +252,13 @@ pub(crate) async fn token(
                     "JWT token is invalid or malformed: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
                 );
             }
-            if let Err(refusal) = federation::check(app, &assertion, now.timestamp()).await {
+            if let Err(refusal) = federation::check(
+                app,
+                &assertion,
+                now.timestamp(),
+                world.behaviour.federated_credential_delay_seconds as i64,
+            )
+            .await {
                 return aad_error(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
@@ -283,7 +289,7 @@ pub(crate) async fn token(
         );
     }
     // Graph tokens carry the app's application permissions (`roles`), as Entra's do.
-    let roles = if GRAPH_RESOURCES.contains(&resource.as_str()) {
+    let roles = if is_graph(&resource) {
         let mut roles = app.graph_roles.clone();
         if app.manages_own_credentials {
             roles.push("Application.ReadWrite.OwnedBy".to_owned());
@@ -336,5 +342,9 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    let scheme = headers
+        .get(super::SCHEME_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
 }

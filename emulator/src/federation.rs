@@ -37,7 +37,13 @@ fn decode_part(part: &str) -> Option<Value> {
 }
 
 /// Checks `assertion` for `app`; `Ok` when Entra would sign the app in.
-pub(crate) async fn check(app: &App, assertion: &str, now: i64) -> Result<(), Refusal> {
+/// `delay`: seconds after its creation before Entra uses a federated credential added through Graph.
+pub(crate) async fn check(app: &App, assertion: &str, now: i64, delay: i64) -> Result<(), Refusal> {
+    let known: Vec<_> = app
+        .federated_credentials
+        .iter()
+        .filter(|f| f.created_at.is_none_or(|at| at.timestamp() + delay <= now))
+        .collect();
     let malformed = || refuse(50027, "JWT token is invalid or malformed.");
     let mut parts = assertion.split('.');
     let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -63,15 +69,14 @@ pub(crate) async fn check(app: &App, assertion: &str, now: i64) -> Result<(), Re
         "Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{}'.",
         audiences.join(",")
     );
-    if app.federated_credentials.is_empty() {
+    if known.is_empty() {
         return Err(refuse(
             70021,
             format!("No matching federated identity record found for presented assertion. {presented}"),
         ));
     }
-    let by_issuer: Vec<_> = app
-        .federated_credentials
-        .iter()
+    let by_issuer: Vec<_> = known
+        .into_iter()
         .filter(|f| f.issuer == iss)
         .collect();
     if by_issuer.is_empty() {

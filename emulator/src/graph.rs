@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::entra::Token;
 use super::world::{FederatedCredential, Password, World};
-use super::{Emulator, GRAPH_RESOURCES, now};
+use super::{Emulator, is_graph, now};
 
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"error": {"code": code, "message": message, "innerError": {"request-id": uuid::Uuid::new_v4()}}})))
@@ -43,7 +43,7 @@ pub(crate) fn graph_access(
             "Resource not found for the segment.",
         )));
     };
-    let Some(token) = Token::from_headers(headers).filter(|t| GRAPH_RESOURCES.contains(&t.resource.as_str()))
+    let Some(token) = Token::from_headers(headers).filter(|t| is_graph(&t.resource))
     else {
         return Err(Box::new(graph_error(
             StatusCode::UNAUTHORIZED,
@@ -229,8 +229,32 @@ pub(crate) async fn graph_action(
         Ok(ok) => ok,
         Err(r) => return *r,
     };
-    let input: GraphAction = serde_json::from_slice(&body).unwrap_or_default();
     match action.as_str() {
+        "federatedIdentityCredentials" => {
+            let Ok(cred) = serde_json::from_slice::<FederatedCredential>(&body) else {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Invalid request body.",
+                );
+            };
+            let mut result = None;
+            emu.update(|w| result = Some(add_federated(&mut w.tenants[ti].apps[ai], cred)));
+            match result {
+                Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
+                Some(Err(r)) => *r,
+                None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        }
+        _ => password_action(&emu, ti, ai, &action, &body),
+    }
+}
+
+/// `addPassword` / `removePassword` on the app at (tenant, app) indexes, rights already checked.
+pub(crate) fn password_action(emu: &Emulator, ti: usize, ai: usize, action: &str, body: &[u8]) -> Response {
+    let world = emu.world();
+    let input: GraphAction = serde_json::from_slice(body).unwrap_or_default();
+    match action {
         "addPassword" => {
             let now = now();
             let want = input.password_credential.unwrap_or_default();
@@ -276,22 +300,6 @@ pub(crate) async fn graph_action(
                     "InvalidValue",
                     &format!("No password credential found with keyId {key}."),
                 )
-            }
-        }
-        "federatedIdentityCredentials" => {
-            let Ok(cred) = serde_json::from_slice::<FederatedCredential>(&body) else {
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_BadRequest",
-                    "Invalid request body.",
-                );
-            };
-            let mut result = None;
-            emu.update(|w| result = Some(add_federated(&mut w.tenants[ti].apps[ai], cred)));
-            match result {
-                Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
-                Some(Err(r)) => *r,
-                None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }
         _ => graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported action."),

@@ -12,19 +12,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use chrono::{DateTime, Utc};
 
 mod arm;
 mod behaviour;
 mod control;
+mod directory;
 mod entra;
 mod federation;
 mod graph;
+mod rbac;
+mod tls;
 mod world;
 
 pub use behaviour::{Behaviour, Recorded};
-pub use world::{App, FederatedCredential, Grant, Password, Subscription, Tenant, World};
+pub use tls::Certificate;
+pub use world::{
+    App, FederatedCredential, Grant, Password, RoleAssignment, RoleDefinition, Subscription, Tenant, World,
+};
 
 use arm::{permissions, role_assignments, subscription};
 use behaviour::azure_behaviour;
@@ -32,7 +38,6 @@ use control::{
     add_federated_credential, add_grant, clear_requests, get_requests, get_world, put_behaviour, put_world,
 };
 use entra::{openid, token};
-use graph::{graph_action, graph_application, graph_delete_federated, graph_list};
 
 /// Resource ids (token scopes without `/.default`) of the clouds' ARM and Graph.
 pub const ARM_RESOURCES: &[&str] = &[
@@ -45,6 +50,25 @@ pub const GRAPH_RESOURCES: &[&str] = &[
     "https://graph.microsoft.us",
     "https://microsoftgraph.chinacloudapi.cn",
 ];
+
+/// A local HTTPS origin (`az` pointed at the emulator: its cloud's resource ids are the
+/// emulator's own URLs) stands for ARM and Graph alike.
+fn is_local(resource: &str) -> bool {
+    resource
+        .strip_prefix("https://")
+        .is_some_and(|rest| rest.starts_with("localhost:") || rest.starts_with("127.0.0.1:"))
+}
+
+pub(crate) fn is_arm(resource: &str) -> bool {
+    ARM_RESOURCES.contains(&resource) || is_local(resource)
+}
+
+pub(crate) fn is_graph(resource: &str) -> bool {
+    GRAPH_RESOURCES.contains(&resource) || is_local(resource)
+}
+
+/// Set on requests that came over TLS (the links the emulator writes use the same scheme).
+pub(crate) const SCHEME_HEADER: &str = "x-emulator-scheme";
 
 #[derive(Debug, Default)]
 pub(crate) struct Inner {
@@ -92,6 +116,7 @@ impl Emulator {
         Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
+            .route("/subscriptions", get(rbac::list_subscriptions))
             .route("/subscriptions/{id}", get(subscription))
             .route(
                 "/subscriptions/{id}/providers/Microsoft.Authorization/permissions",
@@ -101,12 +126,19 @@ impl Emulator {
                 "/subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments",
                 get(role_assignments),
             )
-            .route("/v1.0/{app}", get(graph_application))
-            .route("/v1.0/{app}/{action}", post(graph_action).get(graph_list))
             .route(
-                "/v1.0/{app}/federatedIdentityCredentials/{id}",
-                delete(graph_delete_federated),
+                "/subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments/{name}",
+                any(rbac::role_assignment),
             )
+            .route(
+                "/subscriptions/{id}/providers/Microsoft.Authorization/roleDefinitions",
+                get(rbac::role_definitions),
+            )
+            .route(
+                "/subscriptions/{id}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+                any(rbac::role_definitions),
+            )
+            .route("/v1.0/{*rest}", any(directory::dispatch))
             .layer(middleware::from_fn_with_state(self.clone(), azure_behaviour))
             .route("/_emulator/world", get(get_world).put(put_world))
             .route("/_emulator/behaviour", put(put_behaviour))
@@ -118,6 +150,13 @@ impl Emulator {
             .route("/_emulator/requests", get(get_requests))
             .route("/_emulator/requests", delete(clear_requests))
             .with_state(self.clone())
+    }
+
+    /// Serves over TLS with `cert` on `addr` in the background (what the real `az` CLI needs);
+    /// returns the bound address. Serve Graph on a listener of its own: `az rest` picks a
+    /// token's resource by the URL's origin.
+    pub async fn spawn_tls(&self, addr: SocketAddr, cert: &Certificate) -> std::io::Result<SocketAddr> {
+        tls::spawn(self.router(), addr, cert).await
     }
 
     /// Serves on `addr` (port 0: any free port) in the background; returns the bound address.

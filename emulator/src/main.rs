@@ -21,6 +21,15 @@ struct Args {
     /// The world: tenants, apps, secrets, subscriptions, role grants, behaviour switches (JSON).
     #[arg(long)]
     world: Option<PathBuf>,
+    /// Also serve login and ARM over HTTPS here, for the real `az` CLI (e.g. 127.0.0.1:4443).
+    #[arg(long, requires = "graph_tls_listen")]
+    tls_listen: Option<SocketAddr>,
+    /// Also serve Graph over HTTPS here (an origin of its own: `az rest` picks the token by it).
+    #[arg(long, requires = "tls_listen")]
+    graph_tls_listen: Option<SocketAddr>,
+    /// Where to write the (self-signed, made at start) certificate to trust (`REQUESTS_CA_BUNDLE`).
+    #[arg(long, default_value = "target/azure-emulator-cert.pem")]
+    cert_out: PathBuf,
 }
 
 #[tokio::main]
@@ -32,6 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => World::default(),
     };
     let emulator = Emulator::new(world);
+    if let (Some(login_arm), Some(graph)) = (args.tls_listen, args.graph_tls_listen) {
+        let cert = azure_emulator::Certificate::self_signed()?;
+        std::fs::write(&args.cert_out, &cert.cert_pem)?;
+        let a = emulator.spawn_tls(login_arm, &cert).await?;
+        let g = emulator.spawn_tls(graph, &cert).await?;
+        tracing::info!(login_arm = %a, graph = %g, cert = %args.cert_out.display(), "azure-emulator serving HTTPS");
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "azure-emulator ready");
     axum::serve(listener, emulator.router()).await?;

@@ -41,6 +41,7 @@ impl World {
                     ..App::default()
                 }],
                 blocked_apps: vec![],
+                ..Tenant::default()
             }],
             subscriptions: vec![Subscription {
                 id: subscription.into(),
@@ -55,6 +56,7 @@ impl World {
                     })
                     .into_iter()
                     .collect(),
+                role_assignments: vec![],
             }],
             behaviour: Behaviour::default(),
         }
@@ -70,6 +72,40 @@ pub struct Tenant {
     pub apps: Vec<App>,
     /// App ids that a Conditional Access policy blocks (AADSTS53003).
     pub blocked_apps: Vec<String>,
+    /// "Users can register applications" (`authorizationPolicy.defaultUserRolePermissions.
+    /// allowedToCreateApps`); Entra's default is yes. Applies to users; an app calling Graph
+    /// needs `Application.ReadWrite.All`/`OwnedBy` or a directory role.
+    pub users_may_not_create_apps: bool,
+    /// Custom role definitions (names unique in the tenant).
+    pub role_definitions: Vec<RoleDefinition>,
+}
+
+/// A custom role (ARM `Microsoft.Authorization/roleDefinitions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleDefinition {
+    /// The GUID (the resource's `name`).
+    pub id: String,
+    pub role_name: String,
+    pub description: String,
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
+    pub data_actions: Vec<String>,
+    pub assignable_scopes: Vec<String>,
+}
+
+/// A role assignment at a subscription (ARM `Microsoft.Authorization/roleAssignments`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleAssignment {
+    /// The GUID (the resource's `name`).
+    pub id: String,
+    /// The role definition's GUID.
+    pub role_definition_id: String,
+    /// The service principal's object id.
+    pub principal_id: String,
+    pub principal_type: String,
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -90,6 +126,14 @@ pub struct App {
     pub passwords: Vec<Password>,
     /// Issuers the app trusts (workload identity federation), at most 20 as in Entra.
     pub federated_credentials: Vec<FederatedCredential>,
+    /// Directory roles held by its service principal (display names, e.g. "Application
+    /// Developer"), when the app is a caller (signed in to `az`).
+    pub directory_roles: Vec<String>,
+    /// App ids of its owners (who made it through Graph).
+    pub owners: Vec<String>,
+    /// Made through Graph (`POST /applications`): when, and when its service principal was.
+    pub created_at: Option<DateTime<Utc>>,
+    pub principal_created_at: Option<DateTime<Utc>>,
 }
 
 /// A federated identity credential: an assertion with exactly this issuer, subject and one of
@@ -103,6 +147,10 @@ pub struct FederatedCredential {
     pub subject: String,
     pub audiences: Vec<String>,
     pub description: Option<String>,
+    /// When it was added through Graph: with [`Behaviour::federated_credential_delay_seconds`],
+    /// Entra does not use it before that long (AADSTS70021).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,6 +173,8 @@ pub struct Subscription {
     /// Enabled | Warned | PastDue | Disabled | Deleted
     pub state: String,
     pub grants: Vec<Grant>,
+    /// Role assignments made through ARM (each names a role definition of the tenant).
+    pub role_assignments: Vec<RoleAssignment>,
 }
 
 /// A role assigned to an app on the subscription, as its permission entry.
@@ -140,4 +190,7 @@ pub struct Grant {
     /// When it was assigned; with [`Behaviour::propagation_seconds`], tokens issued before it
     /// became visible do not see it.
     pub assigned_at: Option<DateTime<Utc>>,
+    /// The role assignment it comes from, when ARM made it (not part of a world file).
+    #[serde(skip)]
+    pub assignment_id: Option<String>,
 }

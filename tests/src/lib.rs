@@ -216,6 +216,7 @@ pub fn add_federated_credential(emulator: &azure_emulator::Emulator, values: &Va
         subject: values["subject"].as_str().unwrap().to_owned(),
         audiences: vec![values["audiences"][0].as_str().unwrap().to_owned()],
         description: None,
+        created_at: None,
     };
     emulator.update(|w| w.tenants[0].apps[0].federated_credentials.push(cred));
 }

@@ -195,6 +195,7 @@ pub(crate) async fn federated_connect_latency() {
                 subject: values["subject"].as_str().unwrap().to_owned(),
                 audiences: vec!["api://AzureADTokenExchange".into()],
                 description: None,
+                created_at: None,
             })
     });
     let rounds = 10;

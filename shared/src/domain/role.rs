@@ -199,8 +199,11 @@ impl CustomRole {
     }
 
     /// The role with every action of `versions`, under the same name whatever the version: the
-    /// customer updates the role they have. `id`: the role definition's id when known (the CLI
-    /// format names it, for `az role definition update`).
+    /// customer updates the role they have. `id`: the role definition's id (GUID) when known: the
+    /// CLI format then names it as `az role definition update` needs it (tried with az 2.91): the
+    /// full resource id as `Id` and the name as `roleName` as well (az reads `roleName` whenever
+    /// `Id` is given, and dies with `KeyError: 'roleName'` without it). `az role definition
+    /// create` takes the same file (it ignores both).
     pub fn to_json_with(&self, format: RoleFormat, versions: &RoleVersions, id: Option<&str>) -> Value {
         let actions = versions.actions();
         let mut role = match format {
@@ -229,7 +232,11 @@ impl CustomRole {
             }),
         };
         if let (RoleFormat::Cli, Some(id)) = (format, id) {
-            role["Id"] = Value::String(id.to_owned());
+            role["Id"] = Value::String(format!(
+                "{}/providers/Microsoft.Authorization/roleDefinitions/{id}",
+                self.scope()
+            ));
+            role["roleName"] = Value::String(self.name());
         }
         role
     }
@@ -333,7 +340,15 @@ mod tests {
         let role = CustomRole::for_subscription(sub());
         let id = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
         let versions = RoleVersions::builtin();
-        assert_eq!(role.to_json_with(RoleFormat::Cli, &versions, Some(id))["Id"], id);
+        let cli = role.to_json_with(RoleFormat::Cli, &versions, Some(id));
+        assert_eq!(
+            cli["Id"],
+            format!(
+                "{}/providers/Microsoft.Authorization/roleDefinitions/{id}",
+                role.scope()
+            )
+        );
+        assert_eq!(cli["roleName"], cli["Name"]);
         assert!(
             role.to_json_with(RoleFormat::Cli, &versions, None)
                 .get("Id")

@@ -47,6 +47,7 @@ fn world(grants: Vec<Grant>) -> World {
                 ..AzApp::default()
             }],
             blocked_apps: vec![],
+            ..Tenant::default()
         }],
         subscriptions: vec![Subscription {
             id: SUB.into(),
@@ -54,6 +55,7 @@ fn world(grants: Vec<Grant>) -> World {
             display_name: "Contoso Production".into(),
             state: "Enabled".into(),
             grants,
+            role_assignments: vec![],
         }],
         behaviour: Behaviour::default(),
     }

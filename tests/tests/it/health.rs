@@ -578,7 +578,14 @@ async fn a_required_role_version_degrades_until_granted_and_the_export_upgrades_
         assert_eq!(role["Actions"].as_array().unwrap().len(), 88, "{kind:?}");
         // And the id of the role assigned to the app, read at Connect Account: `az role definition
         // update` changes that role.
-        assert_eq!(role["Id"], ROLE_ID, "{kind:?}: {role}");
+        assert_eq!(
+            role["Id"],
+            format!(
+                "/subscriptions/6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab/providers/Microsoft.Authorization/roleDefinitions/{ROLE_ID}"
+            ),
+            "{kind:?}: {role}"
+        );
+        assert_eq!(role["roleName"], role["Name"], "{kind:?}: az reads roleName when Id is given");
         // The customer updates the role they have; the next pass restores the connection.
         s.emulator
             .update(|w| w.subscriptions[0].grants[0].actions.extend(added.iter().cloned()));

@@ -47,6 +47,7 @@ fn world(manages: bool) -> World {
                 ..AzApp::default()
             }],
             blocked_apps: vec![],
+            ..Tenant::default()
         }],
         subscriptions: vec![Subscription {
             id: "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab".into(),
@@ -58,6 +59,7 @@ fn world(manages: bool) -> World {
                 actions: required_actions().map(str::to_owned).collect(),
                 ..Grant::default()
             }],
+            role_assignments: vec![],
         }],
         behaviour: Default::default(),
     }
