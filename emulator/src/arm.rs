@@ -86,7 +86,10 @@ pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -
         .iter()
         .filter(|a| !principal.is_empty() && a.principal_id.eq_ignore_ascii_case(&principal))
         .filter_map(|a| {
-            let d = tenant?.role_definitions.iter().find(|d| d.id == a.role_definition_id)?;
+            let d = tenant?
+                .role_definitions
+                .iter()
+                .find(|d| d.id == a.role_definition_id)?;
             Some(Grant {
                 app_id: token.app_id.clone(),
                 role_definition_id: d.id.clone(),
@@ -202,7 +205,8 @@ pub(crate) async fn role_assignments(
         .map(|(p, _)| p.to_ascii_lowercase());
     // Another principal's assignments (what `az role assignment list` asks for): ARM's own.
     if let Some(asked) = asked.as_deref().filter(|a| !a.eq_ignore_ascii_case(&principal)) {
-        return axum::Json(json!({ "value": super::rbac::assignments_of(&sub, Some(asked)) })).into_response();
+        return axum::Json(json!({ "value": super::rbac::assignments_of(&sub, Some(asked)) }))
+            .into_response();
     }
     let mut value: Vec<Value> = visible_grants(&world, &sub, &token)
         .iter()

@@ -31,15 +31,27 @@ const APP_ADMINS: &[&str] = &[
 ];
 /// Microsoft Graph's app role ids (the `appRoleId` of an app role assignment).
 const GRAPH_APP_ROLE_IDS: &[(&str, &str)] = &[
-    ("Application.ReadWrite.All", "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"),
-    ("Application.ReadWrite.OwnedBy", "18a4783c-866b-4cc7-a460-3d5e5662c884"),
+    (
+        "Application.ReadWrite.All",
+        "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+    ),
+    (
+        "Application.ReadWrite.OwnedBy",
+        "18a4783c-866b-4cc7-a460-3d5e5662c884",
+    ),
     ("Application.Read.All", "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"),
 ];
 /// Directory role template ids, as Graph's `directoryRole.roleTemplateId`.
 const ROLE_TEMPLATES: &[(&str, &str)] = &[
     ("Application Developer", "cf1c38e5-3621-4004-a7cb-879624dced7c"),
-    ("Application Administrator", "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"),
-    ("Cloud Application Administrator", "158c047a-c907-4556-b7ef-446551a6b5f7"),
+    (
+        "Application Administrator",
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+    ),
+    (
+        "Cloud Application Administrator",
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+    ),
     ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10"),
 ];
 
@@ -96,7 +108,10 @@ impl Caller {
     fn may_manage(&self, world: &World, app: &App) -> bool {
         self.token.has_role("Application.ReadWrite.All")
             || self.has_directory_role(world, APP_ADMINS)
-            || app.owners.iter().any(|o| o.eq_ignore_ascii_case(&self.token.app_id))
+            || app
+                .owners
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(&self.token.app_id))
     }
 }
 
@@ -112,7 +127,9 @@ fn not_found(id: &str) -> Response {
     graph_error(
         StatusCode::NOT_FOUND,
         "Request_ResourceNotFound",
-        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        &format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
     )
 }
 
@@ -151,7 +168,12 @@ fn service_principal_json(app: &App) -> Value {
 /// `servicePrincipalNames/any(c:c eq 'v')`.
 fn matches_filter(filter: &str, fields: &[(&str, &str)], names: &[&str]) -> bool {
     let filter = filter.trim();
-    let quoted = |s: &str| s.trim().trim_start_matches('\'').trim_end_matches('\'').to_owned();
+    let quoted = |s: &str| {
+        s.trim()
+            .trim_start_matches('\'')
+            .trim_end_matches('\'')
+            .to_owned()
+    };
     if let Some(rest) = filter.strip_prefix("startswith(") {
         let rest = rest.trim_end_matches(')');
         let Some((prop, value)) = rest.split_once(',') else {
@@ -210,7 +232,11 @@ pub(crate) async fn dispatch(
             (&Method::DELETE, [_, "federatedIdentityCredentials", id]) => {
                 graph::graph_delete_federated(State(emu), Path((first, (*id).to_owned())), headers).await
             }
-            _ => graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Resource not found for the segment."),
+            _ => graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Resource not found for the segment.",
+            ),
         };
     }
     let world = emu.world();
@@ -249,14 +275,12 @@ pub(crate) async fn dispatch(
             Some(i) => axum::Json(application_json(&world.tenants[caller.tenant].apps[i])).into_response(),
             None => not_found(id),
         },
-        (&Method::PATCH, ["applications", id]) => {
-            with_app(&emu, &world, &caller, id, |app| {
-                if let Some(name) = input.get("displayName").and_then(Value::as_str) {
-                    app.display_name = name.to_owned();
-                }
-                StatusCode::NO_CONTENT.into_response()
-            })
-        }
+        (&Method::PATCH, ["applications", id]) => with_app(&emu, &world, &caller, id, |app| {
+            if let Some(name) = input.get("displayName").and_then(Value::as_str) {
+                app.display_name = name.to_owned();
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }),
         (&Method::DELETE, ["applications", id]) => {
             let tenant = caller.tenant;
             let Some(i) = find_app(&world.tenants[tenant], id) else {
@@ -273,14 +297,20 @@ pub(crate) async fn dispatch(
         }
         (&Method::GET, ["applications", id, "federatedIdentityCredentials"]) => {
             match find_app(&world.tenants[caller.tenant], id) {
-                Some(i) => axum::Json(json!({"value": world.tenants[caller.tenant].apps[i].federated_credentials}))
-                    .into_response(),
+                Some(i) => {
+                    axum::Json(json!({"value": world.tenants[caller.tenant].apps[i].federated_credentials}))
+                        .into_response()
+                }
                 None => not_found(id),
             }
         }
         (&Method::POST, ["applications", id, "federatedIdentityCredentials"]) => {
             let Ok(mut cred) = serde_json::from_value::<FederatedCredential>(input.clone()) else {
-                return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid request body.");
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Invalid request body.",
+                );
             };
             cred.created_at = Some(now());
             with_app(&emu, &world, &caller, id, |app| match add_federated(app, cred) {
@@ -290,7 +320,11 @@ pub(crate) async fn dispatch(
         }
         (&Method::PATCH, ["applications", id, "federatedIdentityCredentials", fid]) => {
             let Ok(update) = serde_json::from_value::<FederatedCredential>(input.clone()) else {
-                return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid request body.");
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Invalid request body.",
+                );
             };
             with_app(&emu, &world, &caller, id, |app| {
                 match app
@@ -385,7 +419,9 @@ pub(crate) async fn dispatch(
             if sp.starts_with("servicePrincipals(appId=") =>
         {
             match principal_by_app_segment(&world.tenants[caller.tenant], sp) {
-                Some(app) => axum::Json(json!({"value": directory_roles_json(&app.directory_roles)})).into_response(),
+                Some(app) => {
+                    axum::Json(json!({"value": directory_roles_json(&app.directory_roles)})).into_response()
+                }
                 None => not_found(sp),
             }
         }
@@ -403,7 +439,9 @@ pub(crate) async fn dispatch(
             let value: Vec<Value> = world.tenants[caller.tenant]
                 .apps
                 .iter()
-                .filter(|a| !a.principal_id.is_empty() && ids.iter().any(|i| i.eq_ignore_ascii_case(&a.principal_id)))
+                .filter(|a| {
+                    !a.principal_id.is_empty() && ids.iter().any(|i| i.eq_ignore_ascii_case(&a.principal_id))
+                })
                 .map(service_principal_json)
                 .collect();
             axum::Json(json!({"value": value})).into_response()
@@ -508,7 +546,9 @@ fn create_service_principal(emu: &Emulator, world: &World, caller: &Caller, inpu
         return graph_error(
             StatusCode::BAD_REQUEST,
             "Request_BadRequest",
-            &format!("The appId '{app_id}' of the service principal does not reference a valid application object."),
+            &format!(
+                "The appId '{app_id}' of the service principal does not reference a valid application object."
+            ),
         );
     };
     if !caller.may_manage(world, &world.tenants[tenant].apps[i]) {

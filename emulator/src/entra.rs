@@ -258,7 +258,8 @@ pub(crate) async fn token(
                 now.timestamp(),
                 world.behaviour.federated_credential_delay_seconds as i64,
             )
-            .await {
+            .await
+            {
                 return aad_error(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",

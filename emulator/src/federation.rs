@@ -75,10 +75,7 @@ pub(crate) async fn check(app: &App, assertion: &str, now: i64, delay: i64) -> R
             format!("No matching federated identity record found for presented assertion. {presented}"),
         ));
     }
-    let by_issuer: Vec<_> = known
-        .into_iter()
-        .filter(|f| f.issuer == iss)
-        .collect();
+    let by_issuer: Vec<_> = known.into_iter().filter(|f| f.issuer == iss).collect();
     if by_issuer.is_empty() {
         return Err(refuse(
             700211,

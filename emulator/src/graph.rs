@@ -43,8 +43,7 @@ pub(crate) fn graph_access(
             "Resource not found for the segment.",
         )));
     };
-    let Some(token) = Token::from_headers(headers).filter(|t| is_graph(&t.resource))
-    else {
+    let Some(token) = Token::from_headers(headers).filter(|t| is_graph(&t.resource)) else {
         return Err(Box::new(graph_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",

@@ -158,11 +158,8 @@ pub(crate) async fn role_definitions(
     else {
         return arm_error(StatusCode::NOT_FOUND, "TenantNotFound", "No tenant.");
     };
-    let assignable_here = |d: &RoleDefinition| {
-        d.assignable_scopes
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(&scope))
-    };
+    let assignable_here =
+        |d: &RoleDefinition| d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(&scope));
     let role = params.get("role").cloned();
     match (method, role) {
         (Method::GET, None) => {
@@ -193,8 +190,18 @@ pub(crate) async fn role_definitions(
             ),
         },
         (Method::PUT, Some(role)) => {
-            if !caller_may(&world, &sub, &token, "Microsoft.Authorization/roleDefinitions/write") {
-                return refused(&world, &token, "Microsoft.Authorization/roleDefinitions/write", &scope);
+            if !caller_may(
+                &world,
+                &sub,
+                &token,
+                "Microsoft.Authorization/roleDefinitions/write",
+            ) {
+                return refused(
+                    &world,
+                    &token,
+                    "Microsoft.Authorization/roleDefinitions/write",
+                    &scope,
+                );
             }
             let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let p = &input["properties"];
@@ -241,8 +248,18 @@ pub(crate) async fn role_definitions(
             (StatusCode::CREATED, axum::Json(answer)).into_response()
         }
         (Method::DELETE, Some(role)) => {
-            if !caller_may(&world, &sub, &token, "Microsoft.Authorization/roleDefinitions/delete") {
-                return refused(&world, &token, "Microsoft.Authorization/roleDefinitions/delete", &scope);
+            if !caller_may(
+                &world,
+                &sub,
+                &token,
+                "Microsoft.Authorization/roleDefinitions/delete",
+            ) {
+                return refused(
+                    &world,
+                    &token,
+                    "Microsoft.Authorization/roleDefinitions/delete",
+                    &scope,
+                );
             }
             let Some(d) = world.tenants[ti]
                 .role_definitions
@@ -264,10 +281,18 @@ pub(crate) async fn role_definitions(
                 );
             }
             let answer = definition_json(&sub.id, d);
-            emu.update(|w| w.tenants[ti].role_definitions.retain(|x| !x.id.eq_ignore_ascii_case(&role)));
+            emu.update(|w| {
+                w.tenants[ti]
+                    .role_definitions
+                    .retain(|x| !x.id.eq_ignore_ascii_case(&role))
+            });
             axum::Json(answer).into_response()
         }
-        _ => arm_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Not supported."),
+        _ => arm_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "Not supported.",
+        ),
     }
 }
 
@@ -301,8 +326,18 @@ pub(crate) async fn role_assignment(
             ),
         },
         Method::DELETE => {
-            if !caller_may(&world, &sub, &token, "Microsoft.Authorization/roleAssignments/delete") {
-                return refused(&world, &token, "Microsoft.Authorization/roleAssignments/delete", &scope);
+            if !caller_may(
+                &world,
+                &sub,
+                &token,
+                "Microsoft.Authorization/roleAssignments/delete",
+            ) {
+                return refused(
+                    &world,
+                    &token,
+                    "Microsoft.Authorization/roleAssignments/delete",
+                    &scope,
+                );
             }
             let Some(a) = existing else {
                 return StatusCode::NO_CONTENT.into_response();
@@ -316,8 +351,18 @@ pub(crate) async fn role_assignment(
             axum::Json(assignment_json(&sub.id, &a)).into_response()
         }
         Method::PUT => {
-            if !caller_may(&world, &sub, &token, "Microsoft.Authorization/roleAssignments/write") {
-                return refused(&world, &token, "Microsoft.Authorization/roleAssignments/write", &scope);
+            if !caller_may(
+                &world,
+                &sub,
+                &token,
+                "Microsoft.Authorization/roleAssignments/write",
+            ) {
+                return refused(
+                    &world,
+                    &token,
+                    "Microsoft.Authorization/roleAssignments/write",
+                    &scope,
+                );
             }
             let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let p = &input["properties"];
@@ -335,9 +380,9 @@ pub(crate) async fn role_assignment(
                 .iter()
                 .find(|t| t.id.eq_ignore_ascii_case(&sub.tenant_id));
             if !tenant.is_some_and(|t| {
-                t.role_definitions
-                    .iter()
-                    .any(|d| d.id == role && d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(&scope)))
+                t.role_definitions.iter().any(|d| {
+                    d.id == role && d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(&scope))
+                })
             }) {
                 return arm_error(
                     StatusCode::BAD_REQUEST,
@@ -346,14 +391,21 @@ pub(crate) async fn role_assignment(
                 );
             }
             let delay = chrono::Duration::seconds(world.behaviour.principal_replication_seconds as i64);
-            let sp = tenant
-                .and_then(|t| t.apps.iter().find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(&principal)));
+            let sp = tenant.and_then(|t| {
+                t.apps
+                    .iter()
+                    .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(&principal))
+            });
             let replicated = sp.is_some_and(|a| a.principal_created_at.is_none_or(|at| at + delay <= now()));
             if sp.is_none() || (principal_type.is_none() && !replicated) {
                 return arm_error(
                     StatusCode::BAD_REQUEST,
                     "PrincipalNotFound",
-                    &format!("Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype", principal.replace('-', ""), sub.tenant_id),
+                    &format!(
+                        "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+                        principal.replace('-', ""),
+                        sub.tenant_id
+                    ),
                 );
             }
             if let Some(a) = &existing {
@@ -393,7 +445,11 @@ pub(crate) async fn role_assignment(
             });
             (StatusCode::CREATED, axum::Json(answer)).into_response()
         }
-        _ => arm_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Not supported."),
+        _ => arm_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "Not supported.",
+        ),
     }
 }
 

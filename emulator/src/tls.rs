@@ -52,13 +52,14 @@ impl Certificate {
             .map_err(|e| invalid(format!("certificate: {e:?}")))?;
         let key = rustls::pki_types::pem::PemObject::from_pem_slice(self.key_pem.as_bytes())
             .map_err(|e| invalid(format!("key: {e:?}")))?;
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| invalid(e.to_string()))?
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .map_err(|e| invalid(e.to_string()))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(e.to_string()))?;
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }

@@ -64,6 +64,12 @@ pub enum AppError {
     /// A client's `Idempotency-Key` sent again with another request than the first.
     #[error("the idempotency key was used for another request")]
     KeyReused,
+    /// A setup token that is not the connection's current one, or has expired.
+    #[error("setup token refused")]
+    SetupToken(#[source] crate::domain::setup::SetupTokenError),
+    /// The system's random source failed (a setup token cannot be made).
+    #[error("no random bytes available")]
+    RandomUnavailable,
     /// The organization used up a quota ([`super::quota`]).
     #[error("the organization's quota of {quota} is used up")]
     QuotaExceeded {
@@ -210,6 +216,7 @@ pub const CODES: &[&str] = &[
     "write-conflict",
     "store-unavailable",
     "quota-exceeded",
+    "setup-token-refused",
     "internal-error",
 ];
 
@@ -232,6 +239,8 @@ impl AppError {
             Self::Rule(RuleError::GraphPermissionMissing) | Self::KeyReused => ErrorKind::Unprocessable,
             Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
             Self::QuotaExceeded { .. } => ErrorKind::TooMany,
+            Self::SetupToken(_) => ErrorKind::Unauthenticated,
+            Self::RandomUnavailable => ErrorKind::Internal,
             Self::Rule(_) | Self::IdTaken | Self::Contended => ErrorKind::Conflict,
             Self::Validation(d) => match d.kind {
                 DiagnosisKind::Customer => ErrorKind::Unprocessable,
@@ -295,6 +304,13 @@ impl Rejectable for AppError {
                 r.missing_actions = d.missing_actions.clone();
                 r
             }
+            Self::SetupToken(_) => Rejection::new(
+                kind,
+                "setup-token-refused",
+                "Setup token refused",
+                "This setup command is not valid: it has expired (an hour after it was made), a newer one replaced it, or it belongs to another connection. Copy a fresh command from the wizard.",
+                Step::Start,
+            ),
             Self::IdTaken => Rejection::new(
                 kind,
                 "connection-id-taken",
@@ -335,6 +351,7 @@ impl Rejectable for AppError {
             Self::Store(_)
             | Self::AzureNotConfigured
             | Self::IssuerNotConfigured
+            | Self::RandomUnavailable
             | Self::Rule(RuleError::SecretSealed) => {
                 Rejection::new(kind, "internal-error", "Internal error", INTERNAL_DETAIL, step)
             }
@@ -362,6 +379,8 @@ mod tests {
             AppError::IdTaken,
             AppError::KeyReused,
             AppError::Contended,
+            AppError::SetupToken(crate::domain::setup::SetupTokenError::Expired),
+            AppError::RandomUnavailable,
             AppError::Store(StoreError::Unavailable("x".into())),
             AppError::QuotaExceeded {
                 quota: Quota::Unlinked(50),

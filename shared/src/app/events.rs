@@ -64,11 +64,17 @@ pub enum OutcomeEvent {
     /// (Graph does not allow it, or refused): the customer should delete it in the portal.
     #[serde(rename = "Client Secret Left In Azure")]
     ClientSecretLeftInAzure(SecretLeftInAzure),
+    /// A setup command was handed out (never its token: when it expires).
+    #[serde(rename = "Setup Command Issued")]
+    SetupCommandIssued(SetupIssued),
+    /// The setup script reported a phase (the page shows the run's progress).
+    #[serde(rename = "Setup Progress")]
+    SetupProgress(SetupProgressed),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 17] = [
+    pub const DETAIL_TYPES: [&'static str; 19] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -86,6 +92,8 @@ impl OutcomeEvent {
         "Custom Role Outdated",
         "Client Secret Left In Azure",
         "Connection Abandoned",
+        "Setup Command Issued",
+        "Setup Progress",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
@@ -130,6 +138,34 @@ pub struct Abandoned {
     pub account_id: AccountId,
     pub status: Status,
     pub last_changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupIssued {
+    #[serde(flatten)]
+    pub progress: Progress,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupProgressed {
+    #[serde(flatten)]
+    pub progress: Progress,
+    /// started, checked, application, credential, role, assignment, reported, failed, uninstalled.
+    pub phase: &'static str,
+    pub script_version: String,
+    /// A failed run: the step and code the script stopped at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<SetupFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupFailure {
+    pub phase: String,
+    pub code: String,
 }
 
 /// The secret a connection moved off is still on its app in Azure.

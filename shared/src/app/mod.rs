@@ -22,6 +22,7 @@ pub mod health;
 mod operations;
 pub mod quota;
 pub mod request;
+pub mod setup;
 mod write;
 
 pub use crate::issuer::FederatedCredentialValues;

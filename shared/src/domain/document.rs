@@ -73,6 +73,19 @@ struct Doc<'a> {
     recent_requests: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     subject_salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    setup: Option<SetupDoc>,
+}
+
+/// The setup command issued last: its token's SHA-256 only.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetupDoc {
+    token_hash: String,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -302,6 +315,12 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
         updated_at: c.updated_at,
         recent_requests: c.recent_requests.clone(),
         subject_salt: c.subject_salt.clone(),
+        setup: c.setup.as_ref().map(|g| SetupDoc {
+            token_hash: g.token_hash.clone(),
+            issued_at: g.issued_at,
+            expires_at: g.expires_at,
+            spent_at: g.spent_at,
+        }),
     };
     // Serializing plain data into a String cannot fail.
     Zeroizing::new(serde_json::to_string(&doc).unwrap_or_default())
@@ -383,6 +402,12 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         updated_at: doc.updated_at,
         recent_requests: doc.recent_requests,
         subject_salt: doc.subject_salt,
+        setup: doc.setup.map(|g| super::setup::SetupGrant {
+            token_hash: g.token_hash,
+            issued_at: g.issued_at,
+            expires_at: g.expires_at,
+            spent_at: g.spent_at,
+        }),
     })
 }
 
@@ -414,11 +439,16 @@ mod tests {
                 subscription: SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
             },
             Command::ExportCustomRole,
+            Command::IssueSetup(crate::domain::setup::SetupGrant::new(
+                &crate::domain::setup::SetupToken::mint(c.org.clone(), c.id, [9; 32]),
+                at,
+            )),
         ] {
             c.apply(&cmd, "r", at).unwrap();
         }
         let encoded = encode(&c);
         assert!(encoded.contains("\"schema\":2"));
+        assert!(encoded.contains("\"tokenHash\""), "{}", *encoded);
         assert!(
             !encoded.contains("abc8Q~xyz"),
             "the value is not in the document: {}",

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod rbac;
 pub mod role;
 pub mod secret;
+pub mod setup;
 
 pub use connection::{
     Command, Connection, CredentialType, FailureRecord, Proof, RuleError, Status, Step, ValidationInputs,

@@ -25,10 +25,12 @@ pub enum Function {
     FederatedCredential,
     /// Our OpenID issuer's discovery document and keys (unauthenticated).
     Issuer,
+    /// The one-command setup: the command, the script, its plan and its reports.
+    Setup,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 10] = [
         Self::Connections,
         Self::AppRegistration,
         Self::ClientSecret,
@@ -38,6 +40,7 @@ impl Function {
         Self::SpotCredentials,
         Self::FederatedCredential,
         Self::Issuer,
+        Self::Setup,
     ];
 
     /// The binary and SAM function name stem.
@@ -52,6 +55,7 @@ impl Function {
             Self::SpotCredentials => "spot-credentials",
             Self::FederatedCredential => "federated-credential",
             Self::Issuer => "oidc",
+            Self::Setup => "setup",
         }
     }
 
@@ -65,7 +69,7 @@ impl Function {
             Self::Subscription => Some(SUBSCRIPTION_SUBMITTED),
             Self::CustomRole => Some(CUSTOM_ROLE_REQUESTED),
             Self::ConnectAccount => Some(CONNECT_ACCOUNT_REQUESTED),
-            Self::SpotCredentials | Self::Issuer => None,
+            Self::SpotCredentials | Self::Issuer | Self::Setup => None,
             Self::FederatedCredential => Some(FEDERATED_CREDENTIAL_REQUESTED),
         }
     }

@@ -55,6 +55,10 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
     ),
     (Function::Issuer, "GET", "/oidc/.well-known/openid-configuration"),
     (Function::Issuer, "GET", "/oidc/jwks"),
+    (Function::Setup, "POST", "/connections/{id}/setup-command"),
+    (Function::Setup, "GET", "/setup/plan"),
+    (Function::Setup, "POST", "/setup/report"),
+    (Function::Setup, "GET", "/setup/scripts/azure-connect.sh"),
 ];
 
 /// The router of the given functions' routes (the local server passes them all).
@@ -99,6 +103,7 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
                 .route("/oidc/jwks", get(jwks)),
             // Served by its own router (Spot's envelope), merged below.
             Function::SpotCredentials => r,
+            Function::Setup => r.merge(super::setup::routes()),
         };
     }
     let state = ApiState::new(app, org);

@@ -93,6 +93,7 @@ pub async fn compose(
             | Function::ClientSecret
             | Function::ConnectAccount
             | Function::SpotCredentials
+            | Function::Setup
     );
     let mut validator = if calls_azure {
         Some(config.azure.validator()?)
@@ -100,7 +101,7 @@ pub async fn compose(
         None
     };
     match function {
-        Function::ConnectAccount | Function::Issuer => {
+        Function::ConnectAccount | Function::Issuer | Function::Setup => {
             if let Some(issuer) = config.issuer.kms_issuer(sdk).await? {
                 let issuer = Arc::new(issuer);
                 validator = validator.map(|v| v.with_issuer(issuer.clone()));

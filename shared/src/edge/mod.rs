@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod problem;
 pub mod request;
 pub mod schedule;
+pub mod setup;
 pub mod spot;
 pub mod view;
 

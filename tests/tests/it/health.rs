@@ -585,7 +585,10 @@ async fn a_required_role_version_degrades_until_granted_and_the_export_upgrades_
             ),
             "{kind:?}: {role}"
         );
-        assert_eq!(role["roleName"], role["Name"], "{kind:?}: az reads roleName when Id is given");
+        assert_eq!(
+            role["roleName"], role["Name"],
+            "{kind:?}: az reads roleName when Id is given"
+        );
         // The customer updates the role they have; the next pass restores the connection.
         s.emulator
             .update(|w| w.subscriptions[0].grants[0].actions.extend(added.iter().cloned()));

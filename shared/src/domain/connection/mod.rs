@@ -289,6 +289,8 @@ pub enum Command {
     SetCredentialType(CredentialType),
     /// The federated credential's values were handed out.
     ExportFederatedCredential,
+    /// A setup command was issued (its token's hash; the one before is replaced).
+    IssueSetup(super::setup::SetupGrant),
 }
 
 impl Command {
@@ -302,6 +304,7 @@ impl Command {
             Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
             Self::SetCredentialType(_) => Step::Start,
             Self::ExportFederatedCredential => Step::FederatedCredential,
+            Self::IssueSetup(_) => Step::Start,
         }
     }
 }
@@ -350,6 +353,8 @@ pub struct Connection {
     pub subject_salt: Option<String>,
     /// Ids of the last requests that changed this connection (newest last).
     pub recent_requests: Vec<String>,
+    /// The setup command issued last ([`super::setup`]).
+    pub setup: Option<super::setup::SetupGrant>,
 }
 
 impl Connection {
@@ -375,6 +380,7 @@ impl Connection {
             updated_at: at,
             subject_salt: Some(uuid::Uuid::new_v4().simple().to_string()),
             recent_requests: Vec::new(),
+            setup: None,
         }
     }
 
@@ -627,6 +633,7 @@ impl Connection {
                     }
                     self.status = Status::Connected;
                     self.linked_at.get_or_insert(record.checked_at);
+                    self.spend_setup(record.checked_at);
                     if record.credential == CredentialType::Federated {
                         // Proven without a secret: the secret (of a connection moving off it)
                         // goes, and with it reminders and rotation.
@@ -665,6 +672,7 @@ impl Connection {
                 self.rotation = *settings;
                 changed
             }
+            Command::IssueSetup(grant) => self.issue_setup(grant),
             Command::SetCredentialType(credential) => {
                 let changed = self.credential_type != *credential;
                 self.credential_type = *credential;

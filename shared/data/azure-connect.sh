@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# azure-connect: connects an Azure subscription to Spot in one command. Paste the command the
+# wizard gives you into Azure Cloud Shell (bash), or any shell signed in with `az login`:
+#
+#   curl -fsSL https://<api>/setup/scripts/azure-connect.sh | bash -s -- --token <t> --api https://<api>
+#
+# It checks everything before it writes anything, then makes (or finds, when run again) exactly:
+# one app registration and its service principal, one federated credential trusting Spot's
+# issuer for this connection (no secret anywhere; --client-secret adds a 24-month secret instead
+# and sends it to Spot's API only), the custom role with Spot's actions, and its assignment on the
+# subscription. Spot's backend then validates the connection against Azure and says "connected".
+#
+# Options:
+#   --token T            the setup token of the command (required)
+#   --api URL            Spot's azure-connect API (required)
+#   --subscription ID    the subscription to connect (default: the connection's own, else az's current one)
+#   --client-secret      a client secret instead of a federated credential
+#   --dry-run            print what would be written; write nothing (in Azure or at Spot)
+#   --uninstall          remove what this script made (needs a fresh command from the wizard)
+#
+# Exit codes:
+#   0  connected (--dry-run: the plan printed; --uninstall: removed)
+#   2  usage: a missing or unknown option, or a missing tool (az, curl)
+#   3  the setup token was refused: expired (after an hour), replaced by a newer command, or spent
+#   4  a check failed before anything was written (sign-in, tenant, subscription, permissions)
+#   5  an Azure write failed (the message says which and why; run the same command again to resume)
+#   6  Spot's validation failed: the diagnosis (step, code, what to do) is printed
+#   7  Spot's API could not be reached or answered something unexpected
+#
+# It needs bash, az and curl, nothing else: every Azure call goes through az (endpoints from
+# `az cloud show`), answers from Spot's API are lines of key=value.
+set -uo pipefail
+
+SCRIPT_VERSION=1
+TOKEN="" API="" SUBSCRIPTION="" CLIENT_SECRET=0 DRY_RUN=0 UNINSTALL=0
+AZ_CALLS=0
+STARTED=$(date +%s)
+
+usage() {
+    sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]:-/dev/null}" 2>/dev/null | sed -n 's/^# \{0,1\}//p' >&2 || true
+    echo "usage: azure-connect.sh --token T --api URL [--subscription ID] [--client-secret] [--dry-run] [--uninstall]" >&2
+    exit 2
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --token) TOKEN=${2:-}; shift 2 || usage ;;
+        --api) API=${2:-}; shift 2 || usage ;;
+        --subscription) SUBSCRIPTION=${2:-}; shift 2 || usage ;;
+        --client-secret) CLIENT_SECRET=1; shift ;;
+        --dry-run) DRY_RUN=1; shift ;;
+        --uninstall) UNINSTALL=1; shift ;;
+        -h | --help) usage ;;
+        *) echo "error: unknown option $1" >&2; usage ;;
+    esac
+done
+if [ -z "$TOKEN" ] || [ -z "$API" ]; then usage; fi
+API=${API%/}
+for tool in az curl; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is needed (Azure Cloud Shell has it)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+umask 077
+# The token goes in a header read from a file: never on curl's command line.
+printf 'Authorization: Bearer %s\n' "$TOKEN" >"$WORK/auth"
+
+say() { printf '%s\n' "$*"; }
+phase() { printf '==> %s: %s\n' "$1" "$2"; }
+
+# --- Spot's API -----------------------------------------------------------------------------
+
+declare -A R
+# api METHOD PATH [BODY-FILE]: fills R from the answer's key=value lines; returns 0 on 2xx,
+# 1 otherwise (R has the problem: code, title, detail, step, retryable, ...).
+api() {
+    local method=$1 path=$2 body=${3:-} status
+    local args=(-sS -o "$WORK/answer" -w '%{http_code}' -X "$method" -H @"$WORK/auth" -H 'Accept: text/plain')
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary @"$body")
+    R=()
+    if ! status=$(curl "${args[@]}" "$API$path" 2>"$WORK/curl.err"); then
+        echo "error: Spot's API at $API could not be reached: $(cat "$WORK/curl.err")" >&2
+        exit 7
+    fi
+    while IFS= read -r line; do
+        [ -n "$line" ] && R[${line%%=*}]=${line#*=}
+    done <"$WORK/answer"
+    R[http_status]=$status
+    case "$status" in
+        2??) return 0 ;;
+        401)
+            echo "error: ${R[detail]:-the setup token was refused}" >&2
+            exit 3
+            ;;
+        *) return 1 ;;
+    esac
+}
+
+# report PHASE [extra JSON members]: progress for the page (never in a dry run).
+report() {
+    local phase=$1 extra=${2:-}
+    [ "$DRY_RUN" = 1 ] && return 0
+    printf '{"phase":"%s","scriptVersion":"%s"%s}' "$phase" "$SCRIPT_VERSION" "$extra" >"$WORK/report.json"
+    api POST /setup/report "$WORK/report.json" || true
+}
+
+# fail EXIT PHASE CODE MESSAGE: reports the failure, prints the fix, exits.
+fail() {
+    local exit_code=$1 at=$2 code=$3
+    shift 3
+    report failed ",\"failure\":{\"phase\":\"$at\",\"code\":\"$code\"}"
+    echo "error [$at/$code]: $*" >&2
+    exit "$exit_code"
+}
+
+# --- az ----------------------------------------------------------------------------------------
+
+# azq ARGS...: runs az; OUT has stdout (trimmed), ERR stderr; returns az's exit code.
+azq() {
+    AZ_CALLS=$((AZ_CALLS + 1))
+    local rc=0
+    az "$@" --only-show-errors >"$WORK/out" 2>"$WORK/err" || rc=$?
+    OUT=$(tr -d '\r' <"$WORK/out")
+    ERR=$(cat "$WORK/err")
+    return $rc
+}
+
+# azw ARGS...: an Azure write: printed and skipped in a dry run.
+azw() {
+    if [ "$DRY_RUN" = 1 ]; then
+        say "    would run: az $*"
+        OUT="" ERR=""
+        return 0
+    fi
+    azq "$@"
+}
+
+# --- the plan ----------------------------------------------------------------------------------
+
+api GET /setup/plan || { echo "error: the plan could not be read: ${R[detail]:-HTTP ${R[http_status]}}" >&2; exit 7; }
+declare -A PLAN
+for k in "${!R[@]}"; do PLAN[$k]=${R[$k]}; done
+say "azure-connect $SCRIPT_VERSION: connection ${PLAN[connection]} (${PLAN[status]})"
+if [ "${PLAN[token]:-}" = spent ] && [ "$UNINSTALL" = 1 ]; then
+    echo "error: this command was used to connect; copy a fresh command from the wizard to uninstall" >&2
+    exit 3
+fi
+
+# --- checks: nothing is written before every one passes -------------------------------------
+
+phase checks "sign-in, tenant, subscription, permissions"
+azq account show --query "[tenantId, user.type, user.name, id]" -o tsv ||
+    fail 4 checks not-signed-in "az is not signed in: run 'az login' (Cloud Shell signs you in), then run the command again"
+read -r TENANT USER_TYPE USER_NAME CURRENT_SUB <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+say "    signed in as $USER_NAME ($USER_TYPE) in tenant $TENANT"
+WANT_TENANT=${PLAN[tenant_id]:-}
+if [ -n "$WANT_TENANT" ] && [[ "$WANT_TENANT" =~ ^[0-9a-fA-F-]{36}$ ]] && [ "${WANT_TENANT,,}" != "${TENANT,,}" ]; then
+    fail 4 checks wrong-tenant "the connection is for tenant $WANT_TENANT but az is signed in to $TENANT: run 'az login --tenant $WANT_TENANT'"
+fi
+
+SUB=${SUBSCRIPTION:-${PLAN[subscription_id]:-$CURRENT_SUB}}
+azq account show --subscription "$SUB" --query "[state, tenantId, name]" -o tsv ||
+    fail 4 checks subscription-not-found "subscription $SUB is not visible to $USER_NAME: check the id, or sign in with an account that has access ('az account list --all' shows what you see)"
+read -r SUB_STATE SUB_TENANT SUB_NAME <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+[ "$SUB_STATE" = Enabled ] ||
+    fail 4 checks subscription-not-enabled "subscription $SUB is $SUB_STATE: only an Enabled subscription can be connected (re-enable it in the portal: Subscriptions > $SUB_NAME)"
+[ "${SUB_TENANT,,}" = "${TENANT,,}" ] ||
+    fail 4 checks wrong-tenant "subscription $SUB belongs to tenant $SUB_TENANT: run 'az login --tenant $SUB_TENANT'"
+say "    subscription $SUB_NAME ($SUB) is Enabled"
+
+api GET "/setup/plan?subscription=$SUB" || { echo "error: the plan could not be read: ${R[detail]:-}" >&2; exit 7; }
+for k in "${!R[@]}"; do PLAN[$k]=${R[$k]}; done
+ROLE_NAME=${PLAN[role_name]} ROLE_SCOPE=${PLAN[role_scope]} APP_NAME=${PLAN[app_name]}
+
+azq cloud show --query "endpoints.[resourceManager, microsoftGraphResourceId]" -o tsv ||
+    fail 4 checks no-cloud "az cloud show failed: $ERR"
+read -r ARM GRAPH <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+ARM=${ARM%/} GRAPH=${GRAPH%/}
+
+azq ad app list --filter "displayName eq '$APP_NAME'" --query "[0].[appId, id]" -o tsv ||
+    fail 4 checks graph-unreadable "could not read app registrations: $ERR"
+read -r APP_ID APP_OBJECT_ID <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+
+# May the caller register an application? (Only asked when the app is not there yet.)
+may_create_apps() {
+    local roles
+    if [ "$USER_TYPE" = user ]; then
+        azq rest --method get --url "$GRAPH/v1.0/policies/authorizationPolicy" \
+            --query "defaultUserRolePermissions.allowedToCreateApps" -o tsv && [ "$OUT" = true ] && return 0
+        azq rest --method get --url "$GRAPH/v1.0/me/transitiveMemberOf/microsoft.graph.directoryRole" \
+            --query "value[].roleTemplateId" -o tsv || return 1
+        roles=$OUT
+    else
+        # An app signed in: Graph's Application.ReadWrite.All or .OwnedBy, or a directory role.
+        azq rest --method get --url "$GRAPH/v1.0/servicePrincipals(appId='$USER_NAME')/appRoleAssignments" \
+            --query "value[].appRoleId" -o tsv || return 1
+        case "$OUT" in
+            *1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9* | *18a4783c-866b-4cc7-a460-3d5e5662c884*) return 0 ;;
+        esac
+        azq rest --method get --url "$GRAPH/v1.0/servicePrincipals(appId='$USER_NAME')/transitiveMemberOf/microsoft.graph.directoryRole" \
+            --query "value[].roleTemplateId" -o tsv || return 1
+        roles=$OUT
+    fi
+    # Application Developer, Application Administrator, Cloud Application Administrator, Global Administrator.
+    case "$roles" in
+        *cf1c38e5-3621-4004-a7cb-879624dced7c* | *9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3* | \
+            *158c047a-c907-4556-b7ef-446551a6b5f7* | *62e90394-69f5-4237-9190-012177145e10*) return 0 ;;
+    esac
+    return 1
+}
+if [ -z "$APP_ID" ]; then
+    may_create_apps ||
+        fail 4 checks cannot-create-apps "$USER_NAME may not register applications in tenant $TENANT. Ask an administrator to turn on 'Users can register applications' (Microsoft Entra ID > User settings) or to give you the Application Developer role (or Application Administrator / Cloud Application Administrator), then run the command again."
+fi
+
+# The caller's own actions on the subscription (ARM's permissions API), wildcards honoured.
+azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" \
+    --query "value[].[join(' ', actions), join(' ', notActions)]" -o tsv ||
+    fail 4 checks permissions-unreadable "could not read your permissions on $ROLE_SCOPE: $ERR"
+PERMISSIONS=$OUT
+granted() {
+    local want=$1 actions not a ok
+    shopt -s nocasematch
+    while IFS=$'\t' read -r actions not; do
+        ok=0
+        for a in $actions; do
+            # shellcheck disable=SC2053 # an Azure wildcard is a glob
+            [[ $want == $a ]] && ok=1
+        done
+        for a in $not; do
+            # shellcheck disable=SC2053
+            [[ $want == $a ]] && ok=0
+        done
+        [ $ok = 1 ] && { shopt -u nocasematch; return 0; }
+    done <<<"$PERMISSIONS"
+    shopt -u nocasematch
+    return 1
+}
+set -f # the actions are globs to match, not to expand
+for need in Microsoft.Authorization/roleDefinitions/write Microsoft.Authorization/roleAssignments/write; do
+    granted "$need" ||
+        fail 4 checks missing-permission "$USER_NAME lacks $need on $ROLE_SCOPE. Ask an Owner or User Access Administrator of subscription $SUB_NAME for a role that grants it (for example User Access Administrator), then run the command again."
+done
+set +f
+say "    may register the app, create the role and assign it"
+report checked ",\"tenantId\":\"$TENANT\",\"subscriptionId\":\"$SUB\""
+
+# --- uninstall -----------------------------------------------------------------------------------
+
+if [ "$UNINSTALL" = 1 ]; then
+    phase uninstall "removing what azure-connect made for connection ${PLAN[connection]}"
+    if [ -n "$APP_ID" ]; then
+        azq ad sp show --id "$APP_ID" --query id -o tsv && SP_ID=$OUT || SP_ID=""
+        if [ -n "$SP_ID" ]; then
+            azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&\$filter=principalId eq '$SP_ID'" \
+                --query "value[].id" -o tsv || fail 5 uninstall assignments-unreadable "$ERR"
+            for id in $OUT; do
+                azw role assignment delete --ids "$id" || fail 5 uninstall assignment-not-deleted "$ERR"
+                say "    role assignment $id removed"
+            done
+        fi
+    fi
+    azq role definition list --name "$ROLE_NAME" --custom-role-only true --scope "$ROLE_SCOPE" --query "[0].name" -o tsv
+    if [ -n "$OUT" ]; then
+        if azw role definition delete --name "$ROLE_NAME" --scope "$ROLE_SCOPE"; then
+            say "    role $ROLE_NAME removed"
+        else
+            say "    role $ROLE_NAME kept: it is still assigned elsewhere ($ERR)"
+        fi
+    fi
+    if [ -n "$APP_ID" ]; then
+        azw ad app delete --id "$APP_ID" || fail 5 uninstall app-not-deleted "$ERR"
+        say "    app registration $APP_NAME ($APP_ID) removed, with its service principal and credentials"
+    fi
+    report uninstalled
+    say "uninstalled"
+    exit 0
+fi
+
+# --- writes, each one found before it is made ---------------------------------------------------
+
+phase application "$APP_NAME"
+if [ -n "$APP_ID" ]; then
+    say "    app registration exists: $APP_ID"
+else
+    azw ad app create --display-name "$APP_NAME" --sign-in-audience AzureADMyOrg --query "[appId, id]" -o tsv ||
+        fail 5 application app-not-created "could not register the app: $ERR"
+    read -r APP_ID APP_OBJECT_ID <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+    APP_ID=${APP_ID:-<new app id>}
+    say "    app registration created: $APP_ID"
+fi
+SP_ID=""
+if [ "$DRY_RUN" = 0 ] || [[ "$APP_ID" != "<"* ]]; then
+    azq ad sp show --id "$APP_ID" --query id -o tsv && SP_ID=$OUT
+fi
+if [ -z "$SP_ID" ]; then
+    azw ad sp create --id "$APP_ID" --query id -o tsv || {
+        # Made meanwhile (a run that died just after): find it.
+        azq ad sp show --id "$APP_ID" --query id -o tsv || fail 5 application sp-not-created "could not create the service principal: $ERR"
+    }
+    SP_ID=${OUT:-<new service principal id>}
+    say "    service principal created: $SP_ID"
+else
+    say "    service principal exists: $SP_ID"
+fi
+report application ",\"clientId\":\"$APP_ID\",\"applicationObjectId\":\"${APP_OBJECT_ID:-}\",\"servicePrincipalId\":\"$SP_ID\""
+
+SECRET_JSON=""
+if [ "$CLIENT_SECRET" = 1 ]; then
+    phase credential "a client secret (24 months) for Spot only"
+    if [ "${PLAN[status]}" = connected ] && [ "${PLAN[credential_type]}" = secret ] && [ "${PLAN[client_id]}" = "$APP_ID" ]; then
+        say "    connected with a client secret already: none added"
+    else
+        azw ad app credential reset --id "$APP_ID" --append --display-name "Spot (azure-connect)" --years 2 --query password -o tsv ||
+            fail 5 credential secret-not-added "could not add a client secret: $ERR"
+        [ -n "$OUT" ] && SECRET_JSON=",\"clientSecret\":\"$OUT\""
+        OUT=""
+        say "    client secret added (sent to Spot only, never shown)"
+    fi
+else
+    phase credential "federated credential ${PLAN[federated_name]} (no secret)"
+    [ -n "${PLAN[federated_issuer]:-}" ] ||
+        fail 4 credential no-issuer "Spot's backend has no issuer for secretless connections: run again with --client-secret"
+    PARAMS=$(printf '{"name":"%s","issuer":"%s","subject":"%s","audiences":["%s"],"description":"Spot (azure-connect): signs in without a client secret"}' \
+        "${PLAN[federated_name]}" "${PLAN[federated_issuer]}" "${PLAN[federated_subject]}" "${PLAN[federated_audience]}")
+    FOUND=""
+    if [[ "$APP_ID" != "<"* ]]; then
+        azq ad app federated-credential list --id "$APP_ID" \
+            --query "[?name=='${PLAN[federated_name]}'] | [0].[issuer, subject, join(' ', audiences)]" -o tsv ||
+            fail 5 credential credentials-unreadable "$ERR"
+        FOUND=$(printf '%s' "$OUT" | tr '\n\t' '  ')
+    fi
+    if [ "$FOUND" = "${PLAN[federated_issuer]} ${PLAN[federated_subject]} ${PLAN[federated_audience]}" ]; then
+        say "    federated credential in place"
+    elif [ -n "$FOUND" ]; then
+        azw ad app federated-credential update --id "$APP_ID" --federated-credential-id "${PLAN[federated_name]}" --parameters "$PARAMS" ||
+            fail 5 credential credential-not-updated "could not update the federated credential: $ERR"
+        say "    federated credential updated"
+    else
+        azw ad app federated-credential create --id "$APP_ID" --parameters "$PARAMS" --query id -o tsv ||
+            fail 5 credential credential-not-created "could not add the federated credential: $ERR"
+        say "    federated credential added: issuer ${PLAN[federated_issuer]}"
+    fi
+fi
+report credential
+
+phase role "$ROLE_NAME"
+read -ra ACTIONS <<<"${PLAN[role_actions]}"
+WANT_ACTIONS=$(printf '%s\n' "${ACTIONS[@]}" | sort -f | tr '\n' ' ')
+azq role definition list --name "$ROLE_NAME" --custom-role-only true --scope "$ROLE_SCOPE" \
+    --query "[0].[name, join(' ', permissions[0].actions), join(' ', assignableScopes)]" -o tsv ||
+    fail 5 role role-unreadable "could not read custom roles: $ERR"
+# az prints a list's items one per line.
+mapfile -t FOUND_ROLE <<<"$OUT"
+ROLE_ID=${FOUND_ROLE[0]:-} HAVE_SCOPES=${FOUND_ROLE[2]:-}
+read -ra HAVE <<<"${FOUND_ROLE[1]:-}"
+HAVE_ACTIONS=$(printf '%s\n' "${HAVE[@]}" | sort -f | tr '\n' ' ')
+ACTIONS_JSON=$(printf '"%s",' "${ACTIONS[@]}")
+role_file() {
+    printf '{"Name":"%s","IsCustom":true,"Description":"%s","Actions":[%s],"NotActions":[],"DataActions":[],"NotDataActions":[],"AssignableScopes":["%s"]%s}\n' \
+        "$ROLE_NAME" "${PLAN[role_description]}" "${ACTIONS_JSON%,}" "$ROLE_SCOPE" "$1" >"$WORK/role.json"
+}
+if [ -n "$ROLE_ID" ] && [ "${HAVE_ACTIONS,,}" = "${WANT_ACTIONS,,}" ] && [[ " $HAVE_SCOPES " == *" $ROLE_SCOPE "* ]]; then
+    say "    role in place with all ${#ACTIONS[@]} actions"
+elif [ -n "$ROLE_ID" ]; then
+    role_file ",\"roleName\":\"$ROLE_NAME\",\"Id\":\"$ROLE_SCOPE/providers/Microsoft.Authorization/roleDefinitions/$ROLE_ID\""
+    azw role definition update --role-definition @"$WORK/role.json" --query name -o tsv ||
+        fail 5 role role-not-updated "could not update the role: $ERR"
+    say "    role updated in place: $ROLE_ID"
+else
+    role_file ""
+    azw role definition create --role-definition @"$WORK/role.json" --query name -o tsv ||
+        fail 5 role role-not-created "could not create the role: $ERR"
+    ROLE_ID=${OUT:-<new role id>}
+    say "    role created: $ROLE_ID"
+fi
+report role ",\"roleDefinitionId\":\"$ROLE_ID\""
+
+phase assignment "$ROLE_NAME to the service principal at $ROLE_SCOPE"
+ASSIGNMENT=""
+if [[ "$SP_ID" != "<"* ]] && [[ "$ROLE_ID" != "<"* ]]; then
+    azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&\$filter=principalId eq '$SP_ID'" \
+        --query "value[?ends_with(properties.roleDefinitionId, '$ROLE_ID')] | [0].name" -o tsv ||
+        fail 5 assignment assignments-unreadable "$ERR"
+    ASSIGNMENT=$OUT
+fi
+if [ -n "$ASSIGNMENT" ]; then
+    say "    role assignment in place: $ASSIGNMENT"
+else
+    # A new service principal or role takes a while to reach ARM: retried, with the principal's
+    # type given (Azure's way around PrincipalNotFound).
+    for attempt in $(seq 1 24); do
+        if azw role assignment create --assignee-object-id "$SP_ID" --assignee-principal-type ServicePrincipal \
+            --role "$ROLE_SCOPE/providers/Microsoft.Authorization/roleDefinitions/$ROLE_ID" \
+            --scope "$ROLE_SCOPE" --name "${PLAN[assignment_name]}" --query name -o tsv; then
+            ASSIGNMENT=${OUT:-${PLAN[assignment_name]}}
+            break
+        fi
+        case "$ERR" in
+            *RoleAssignmentExists*) ASSIGNMENT=${PLAN[assignment_name]}; break ;;
+            *PrincipalNotFound* | *RoleDefinitionDoesNotExist* | *"does not exist"*)
+                say "    waiting for Azure to replicate the new principal and role ($attempt)"
+                sleep 5
+                ;;
+            *) fail 5 assignment assignment-not-created "could not assign the role: $ERR" ;;
+        esac
+    done
+    [ -n "$ASSIGNMENT" ] || fail 5 assignment assignment-not-created "Azure did not accept the assignment within 2 minutes: run the same command again"
+    say "    role assigned: $ASSIGNMENT"
+fi
+report assignment ",\"roleAssignmentId\":\"$ASSIGNMENT\""
+
+if [ "$DRY_RUN" = 1 ]; then
+    say "dry run: nothing was written ($AZ_CALLS az calls)"
+    exit 0
+fi
+
+# --- Spot validates and links -------------------------------------------------------------------
+
+phase connect "Spot validates the connection against Azure"
+printf '{"phase":"done","scriptVersion":"%s","tenantId":"%s","clientId":"%s","subscriptionId":"%s","applicationObjectId":"%s","servicePrincipalId":"%s","roleDefinitionId":"%s","roleAssignmentId":"%s"%s}' \
+    "$SCRIPT_VERSION" "$TENANT" "$APP_ID" "$SUB" "$APP_OBJECT_ID" "$SP_ID" "$ROLE_ID" "$ASSIGNMENT" "$SECRET_JSON" >"$WORK/done.json"
+SECRET_JSON=""
+DEADLINE=$(($(date +%s) + 600))
+while true; do
+    if api POST /setup/report "$WORK/done.json"; then
+        if [ "${R[status]}" = connected ]; then
+            rm -f "$WORK/done.json"
+            say "connected: subscription $SUB_NAME ($SUB) is linked to Spot ($AZ_CALLS az calls, $(($(date +%s) - STARTED)) s)"
+            exit 0
+        fi
+        echo "error: Spot answered status ${R[status]} (next step ${R[next_step]:-none})" >&2
+        exit 6
+    fi
+    if [ "${R[retryable]:-false}" = true ] && [ "$(date +%s)" -lt "$DEADLINE" ]; then
+        say "    ${R[title]:-not yet}: ${R[code]:-}; trying again in ${R[retry_after]:-10} s (Azure propagates new credentials and roles within minutes)"
+        sleep "${R[retry_after]:-10}"
+        continue
+    fi
+    echo "error [${R[step]:-connect}/${R[code]:-unknown}]: ${R[title]:-} ${R[detail]:-HTTP ${R[http_status]}}" >&2
+    [ -n "${R[missingActions]:-}" ] && echo "missing actions: ${R[missingActions]}" >&2
+    case "${R[http_status]}" in 422 | 409) exit 6 ;; *) exit 7 ;; esac
+done

@@ -1,0 +1,268 @@
+//! The one-command setup: a setup command for a connection (a one-time token, its hash kept on
+//! the connection), the plan the script reads with it (names and values particular to the
+//! connection), and the script's reports: progress, and at the end what it made, from which the
+//! backend fills steps 3.2–3.5 with the wizard's own rules and runs Connect Account. The backend,
+//! not the script, decides "connected".
+
+use chrono::{DateTime, Utc};
+
+use super::error::AppError;
+use super::events::{OutcomeEvent, Progress, SetupFailure, SetupIssued, SetupProgressed, Subject};
+use super::operations::{App, Outcome};
+use super::request::RequestMeta;
+use crate::domain::setup::{SetupAccess, SetupGrant, SetupPhase, SetupToken, SetupTokenError};
+use crate::domain::{
+    ClientId, ClientSecret, Command, Connection, ConnectionId, CredentialType, CustomRole, OrgId, Status,
+    Step, SubscriptionId, TenantId,
+};
+use crate::issuer::{AUDIENCE, Issuer};
+
+/// The version of the setup script this backend serves (the script reports its own).
+pub const SCRIPT_VERSION: &str = "1";
+/// The app registration's display name prefix (the connection id follows).
+pub const APP_NAME_PREFIX: &str = "spot-azure-connect-";
+
+/// A setup command just issued: the token is in here once, to be put in the command.
+#[derive(Debug)]
+pub struct IssuedSetup {
+    pub connection: Connection,
+    pub token: SetupToken,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the script needs to know, particular to the connection (and the subscription it chose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupPlan {
+    pub connection: ConnectionId,
+    pub status: Status,
+    /// Whether the token may still change the connection (spent once connected).
+    pub access: SetupAccess,
+    pub credential_type: CredentialType,
+    pub tenant: Option<TenantId>,
+    pub client: Option<ClientId>,
+    /// The connection's own subscription (3.4), if it has one.
+    pub subscription: Option<SubscriptionId>,
+    pub app_name: String,
+    /// The federated credential to add (none when this backend has no issuer).
+    pub federated: Option<FederatedPlan>,
+    /// For the subscription asked about (or the connection's own): the role and the assignment.
+    pub role: Option<RolePlan>,
+    pub script_version: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FederatedPlan {
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audience: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolePlan {
+    pub subscription: SubscriptionId,
+    pub name: String,
+    pub description: &'static str,
+    pub scope: String,
+    pub actions: Vec<String>,
+    /// The role assignment's name: fixed for the connection and subscription, so that running
+    /// the script again finds it instead of making a second one.
+    pub assignment_name: uuid::Uuid,
+}
+
+/// What the script reports (parsed at the edge).
+#[derive(Debug, Clone)]
+pub struct SetupReport {
+    pub phase: SetupPhase,
+    pub script_version: String,
+    pub tenant: Option<TenantId>,
+    pub client: Option<ClientId>,
+    pub subscription: Option<SubscriptionId>,
+    /// With `--client-secret`: the secret the script added to the app (it goes nowhere else).
+    pub client_secret: Option<ClientSecret>,
+    pub failure: Option<SetupFailure>,
+}
+
+/// The answer to a report.
+#[derive(Debug)]
+pub enum SetupAnswer {
+    /// Progress noted (or nothing to change): where the connection stands.
+    Noted(Connection),
+    /// Connect Account linked it.
+    Connected(Connection),
+}
+
+impl App {
+    /// `POST /connections/{id}/setup-command`: a new token (the one before stops working).
+    pub async fn issue_setup(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+    ) -> Result<IssuedSetup, AppError> {
+        let mut random = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| AppError::RandomUnavailable)?;
+        let token = SetupToken::mint(org.clone(), *id, random);
+        let grant = SetupGrant::new(&token, req.received_at);
+        let expires_at = grant.expires_at;
+        // Each command is new: not the replay of an earlier request.
+        let req = req.phase(&token.hash()[..16]);
+        let connection = self.update(&req, org, id, &Command::IssueSetup(grant)).await?;
+        let subject = Subject::new(&req, org, Step::Start, Some(*id));
+        self.publish(OutcomeEvent::SetupCommandIssued(SetupIssued {
+            progress: Progress::of(subject, &connection),
+            expires_at,
+        }))
+        .await;
+        Ok(IssuedSetup {
+            connection,
+            token,
+            expires_at,
+        })
+    }
+
+    /// The connection a setup token is for, if the token is its current one and in force.
+    pub async fn setup_access(
+        &self,
+        token: &SetupToken,
+        now: DateTime<Utc>,
+    ) -> Result<(Connection, SetupAccess), AppError> {
+        let connection = self
+            .store
+            .load(token.org(), &token.connection())
+            .await?
+            .ok_or(AppError::SetupToken(SetupTokenError::Unknown))?
+            .connection;
+        let access = connection.admit_setup(token, now).map_err(AppError::SetupToken)?;
+        Ok((connection, access))
+    }
+
+    /// `GET /setup/plan`: what the script needs, for `subscription` (else the connection's own).
+    pub fn setup_plan(
+        &self,
+        c: &Connection,
+        access: SetupAccess,
+        subscription: Option<SubscriptionId>,
+    ) -> SetupPlan {
+        let own = c.subscription.as_ref().map(|s| s.subscription);
+        let role = subscription.or(own).map(|sub| {
+            let role = CustomRole::for_subscription(sub);
+            RolePlan {
+                subscription: sub,
+                name: role.name(),
+                description: crate::domain::role::ROLE_DESCRIPTION,
+                scope: role.scope(),
+                actions: self.roles.actions().into_iter().map(str::to_owned).collect(),
+                assignment_name: uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_URL,
+                    format!("azure-connect:{}:{}:{sub}", c.org, c.id).as_bytes(),
+                ),
+            }
+        });
+        SetupPlan {
+            connection: c.id,
+            status: c.status,
+            access,
+            credential_type: c.credential_type,
+            tenant: c.app_registration.as_ref().map(|a| a.tenant.clone()),
+            client: c.app_registration.as_ref().map(|a| a.client),
+            subscription: own,
+            app_name: format!("{APP_NAME_PREFIX}{}", c.id),
+            federated: self.issuer.as_ref().map(|issuer| FederatedPlan {
+                name: format!("{APP_NAME_PREFIX}{}", c.id),
+                issuer: issuer.url().to_owned(),
+                subject: Issuer::subject(&c.org, &c.id, c.subject_salt.as_deref()),
+                audience: AUDIENCE,
+            }),
+            role,
+            script_version: SCRIPT_VERSION,
+        }
+    }
+
+    /// `POST /setup/report`. Every phase goes out as `Setup Progress`; `done` fills the steps
+    /// from what the script made (one write, the wizard's rules) and runs Connect Account.
+    pub async fn setup_report(
+        &self,
+        req: &RequestMeta,
+        connection: Connection,
+        access: SetupAccess,
+        report: SetupReport,
+    ) -> Result<SetupAnswer, AppError> {
+        let org = connection.org.clone();
+        let id = connection.id;
+        let subject = Subject::new(req, &org, Step::Start, Some(id));
+        self.publish(OutcomeEvent::SetupProgress(SetupProgressed {
+            progress: Progress::of(subject, &connection),
+            phase: report.phase.as_str(),
+            script_version: report.script_version.clone(),
+            failure: report.failure.clone(),
+        }))
+        .await;
+        // Spent (connected under this token): the run finds everything in place; nothing changes.
+        if access == SetupAccess::Spent || report.phase != SetupPhase::Done {
+            return Ok(SetupAnswer::Noted(connection));
+        }
+        if connection.status == Status::Connected && inputs_match(&connection, &report) {
+            return Ok(SetupAnswer::Connected(connection));
+        }
+        let missing = |field: &str| {
+            AppError::Rule(crate::domain::RuleError::MissingPrerequisite {
+                step: Step::RoleAssignment,
+                needs: match field {
+                    "subscriptionId" => Step::Subscription,
+                    _ => Step::AppRegistration,
+                },
+            })
+        };
+        let tenant = report.tenant.clone().ok_or_else(|| missing("tenantId"))?;
+        let client = report.client.ok_or_else(|| missing("clientId"))?;
+        let subscription = report.subscription.ok_or_else(|| missing("subscriptionId"))?;
+        let mut commands = Vec::new();
+        match report.client_secret {
+            Some(secret) => {
+                commands.push(Command::SetCredentialType(CredentialType::Secret));
+                commands.push(Command::AppRegistration { tenant, client });
+                commands.push(Command::ClientSecret {
+                    secret,
+                    expires_at: None,
+                });
+            }
+            None => {
+                commands.push(Command::SetCredentialType(CredentialType::Federated));
+                commands.push(Command::AppRegistration { tenant, client });
+                commands.push(Command::ExportFederatedCredential);
+            }
+        }
+        commands.push(Command::Subscription { subscription });
+        commands.push(Command::ExportCustomRole);
+        self.update_all(&req.phase("fill"), &org, &id, &commands, false)
+            .await?;
+        match self
+            .execute(
+                &req.phase("connect"),
+                &org,
+                super::Operation::Connect { connection: id },
+            )
+            .await?
+        {
+            Outcome::Connected(c) => Ok(SetupAnswer::Connected(c)),
+            Outcome::Created(c) | Outcome::Current(c) => Ok(SetupAnswer::Noted(c)),
+            _ => Err(AppError::NotFound),
+        }
+    }
+}
+
+/// Whether the report names what the connection already holds (a run after `connected`).
+fn inputs_match(c: &Connection, r: &SetupReport) -> bool {
+    {
+        let app = c
+            .app_registration
+            .as_ref()
+            .is_some_and(|a| Some(&a.tenant) == r.tenant.as_ref() && Some(a.client) == r.client);
+        let sub = c
+            .subscription
+            .as_ref()
+            .is_some_and(|s| Some(s.subscription) == r.subscription);
+        app && sub && r.client_secret.is_none()
+    }
+}

@@ -1,0 +1,303 @@
+//! The one-command setup: a one-time token that lets the setup script (run by the customer in
+//! Azure Cloud Shell) read its plan and report what it made, for one connection of one
+//! organization, for an hour. Only the token's SHA-256 is stored; the token itself is handed out
+//! once, in the command.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use super::connection::Connection;
+use super::ids::{ConnectionId, OrgId};
+
+/// How long a setup command can be used.
+pub const SETUP_TOKEN_MINUTES: i64 = 60;
+/// The token's first part: its format's version.
+const PREFIX: &str = "acs1";
+
+/// A setup token: `acs1.{organization, base64url}.{connection}.{256 random bits, base64url}`.
+/// The first parts say where to look; only the whole token's hash, stored on that connection,
+/// makes it valid. `Debug` shows where it points, never the random part.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SetupToken {
+    org: OrgId,
+    connection: ConnectionId,
+    random: [u8; 32],
+}
+
+impl fmt::Debug for SetupToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SetupToken({}/{}, …)", self.org, self.connection)
+    }
+}
+
+/// Why a presented token is refused. One answer for all of them (401): a caller learns nothing
+/// about which part was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SetupTokenError {
+    #[error("the setup token is malformed")]
+    Malformed,
+    #[error("the setup token is not this connection's current one")]
+    Unknown,
+    #[error("the setup token has expired")]
+    Expired,
+}
+
+impl SetupToken {
+    /// A new token for `connection`; `random` must come from a cryptographic source.
+    pub fn mint(org: OrgId, connection: ConnectionId, random: [u8; 32]) -> Self {
+        Self {
+            org,
+            connection,
+            random,
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, SetupTokenError> {
+        let mut parts = input.trim().split('.');
+        let (Some(PREFIX), Some(org), Some(connection), Some(random), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(SetupTokenError::Malformed);
+        };
+        let org = URL_SAFE_NO_PAD
+            .decode(org)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| OrgId::parse(&s).ok())
+            .ok_or(SetupTokenError::Malformed)?;
+        let connection = ConnectionId::parse(connection).map_err(|_| SetupTokenError::Malformed)?;
+        let random: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(random)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(SetupTokenError::Malformed)?;
+        Ok(Self {
+            org,
+            connection,
+            random,
+        })
+    }
+
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    pub fn connection(&self) -> ConnectionId {
+        self.connection
+    }
+
+    /// The token as handed out (once, in the command).
+    pub fn expose(&self) -> String {
+        format!(
+            "{PREFIX}.{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(self.org.as_str()),
+            self.connection,
+            URL_SAFE_NO_PAD.encode(self.random)
+        )
+    }
+
+    /// What is stored: the SHA-256 of the token, hex.
+    pub fn hash(&self) -> String {
+        let digest = Sha256::digest(self.expose().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The setup command issued last for a connection: its token's hash and its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupGrant {
+    pub token_hash: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When the connection reached `connected` with this token in force: the token then reads
+    /// (the plan, where the connection stands) and changes nothing.
+    pub spent_at: Option<DateTime<Utc>>,
+}
+
+impl SetupGrant {
+    pub fn new(token: &SetupToken, now: DateTime<Utc>) -> Self {
+        Self {
+            token_hash: token.hash(),
+            issued_at: now,
+            expires_at: now + Duration::minutes(SETUP_TOKEN_MINUTES),
+            spent_at: None,
+        }
+    }
+}
+
+/// Where a setup run stands, as the script reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupPhase {
+    /// The script read its plan.
+    Started,
+    /// Every check passed; nothing written yet.
+    Checked,
+    /// The app registration and its service principal exist.
+    Application,
+    /// The federated credential (or client secret) is on the app.
+    Credential,
+    /// The custom role exists with every action.
+    Role,
+    /// The role is assigned.
+    Assignment,
+    /// Everything is made: fill the steps and connect.
+    Done,
+    /// The script stopped at a check or an Azure write.
+    Failed,
+    /// `--uninstall` removed what the script made.
+    Uninstalled,
+}
+
+impl SetupPhase {
+    pub const ALL: [SetupPhase; 9] = [
+        Self::Started,
+        Self::Checked,
+        Self::Application,
+        Self::Credential,
+        Self::Role,
+        Self::Assignment,
+        Self::Done,
+        Self::Failed,
+        Self::Uninstalled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Checked => "checked",
+            Self::Application => "application",
+            Self::Credential => "credential",
+            Self::Role => "role",
+            Self::Assignment => "assignment",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Uninstalled => "uninstalled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// What a valid token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupAccess {
+    /// Report what was made; the backend fills the steps and connects.
+    Active,
+    /// The connection reached `connected` under this token: read where it stands, change nothing.
+    Spent,
+}
+
+impl Connection {
+    /// Whether `token` is this connection's current setup token, still in force.
+    pub fn admit_setup(
+        &self,
+        token: &SetupToken,
+        now: DateTime<Utc>,
+    ) -> Result<SetupAccess, SetupTokenError> {
+        let grant = self.setup.as_ref().ok_or(SetupTokenError::Unknown)?;
+        if token.org() != &self.org || token.connection() != self.id {
+            return Err(SetupTokenError::Unknown);
+        }
+        if !constant_time_eq(grant.token_hash.as_bytes(), token.hash().as_bytes()) {
+            return Err(SetupTokenError::Unknown);
+        }
+        if now >= grant.expires_at {
+            return Err(SetupTokenError::Expired);
+        }
+        Ok(if grant.spent_at.is_some() {
+            SetupAccess::Spent
+        } else {
+            SetupAccess::Active
+        })
+    }
+
+    /// A new setup command replaces the one before.
+    pub(super) fn issue_setup(&mut self, grant: &SetupGrant) -> bool {
+        let changed = self.setup.as_ref() != Some(grant);
+        self.setup = Some(grant.clone());
+        changed
+    }
+
+    /// The connection reached `connected`: the setup token in force is spent.
+    pub(super) fn spend_setup(&mut self, at: DateTime<Utc>) {
+        if let Some(grant) = self.setup.as_mut() {
+            if grant.spent_at.is_none() && at < grant.expires_at {
+                grant.spent_at = Some(at);
+            }
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org() -> OrgId {
+        OrgId::parse("606079861234").unwrap()
+    }
+
+    fn connection_with(token: &SetupToken, now: DateTime<Utc>) -> Connection {
+        let mut c = Connection::new(
+            token.connection(),
+            org(),
+            crate::domain::AccountId::parse("act-12345678").unwrap(),
+            now,
+        );
+        c.issue_setup(&SetupGrant::new(token, now));
+        c
+    }
+
+    #[test]
+    fn a_token_reads_back_and_shows_no_secret() {
+        let t = SetupToken::mint(org(), ConnectionId::new_random(), [7; 32]);
+        assert_eq!(SetupToken::parse(&t.expose()), Ok(t.clone()));
+        assert!(!format!("{t:?}").contains(&URL_SAFE_NO_PAD.encode([7u8; 32])));
+        assert_eq!(t.hash().len(), 64);
+        for bad in [
+            "",
+            "acs1",
+            "acs2.a.b.c",
+            &format!("{}.x", t.expose()),
+            "acs1.!!.x.y",
+        ] {
+            assert_eq!(SetupToken::parse(bad), Err(SetupTokenError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_current_token_in_force_is_admitted() {
+        let now = Utc::now();
+        let t = SetupToken::mint(org(), ConnectionId::new_random(), [1; 32]);
+        let mut c = connection_with(&t, now);
+        assert_eq!(c.admit_setup(&t, now), Ok(SetupAccess::Active));
+        // Another random part, another connection, another organization: unknown.
+        let other = SetupToken::mint(org(), t.connection(), [2; 32]);
+        assert_eq!(c.admit_setup(&other, now), Err(SetupTokenError::Unknown));
+        let elsewhere = SetupToken::mint(OrgId::parse("other").unwrap(), t.connection(), [1; 32]);
+        assert_eq!(c.admit_setup(&elsewhere, now), Err(SetupTokenError::Unknown));
+        // An hour later: expired.
+        let later = now + Duration::minutes(SETUP_TOKEN_MINUTES);
+        assert_eq!(c.admit_setup(&t, later), Err(SetupTokenError::Expired));
+        // Spent when connected: still reads.
+        c.spend_setup(now);
+        assert_eq!(c.admit_setup(&t, now), Ok(SetupAccess::Spent));
+        // A new command replaces it.
+        c.issue_setup(&SetupGrant::new(&other, now));
+        assert_eq!(c.admit_setup(&t, now), Err(SetupTokenError::Unknown));
+        assert_eq!(c.admit_setup(&other, now), Ok(SetupAccess::Active));
+    }
+}
