@@ -116,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let validator = azure.validator()?.with_issuer(issuer.clone());
     let app = App::new(store, Arc::new(FanOut(sinks)))
         .with_quotas(config.quotas.quotas())
+        .with_public_api_url(config.setup.public_api_url.clone())
         .with_validator(Arc::new(validator))
         .with_issuer(issuer.clone());
 

@@ -33,6 +33,9 @@ pub struct Behaviour {
     /// A new service principal is unknown to role assignments that do not give
     /// `principalType` for this long (`PrincipalNotFound`).
     pub principal_replication_seconds: u64,
+    /// Non-empty: every write (not GET) whose path contains this fails with 500 (a run that dies
+    /// half way).
+    pub fail_writes_to: String,
 }
 
 impl Default for Behaviour {
@@ -47,6 +50,7 @@ impl Default for Behaviour {
             new_secret_delay_seconds: 0,
             federated_credential_delay_seconds: 0,
             principal_replication_seconds: 0,
+            fail_writes_to: String::new(),
         }
     }
 }
@@ -98,6 +102,16 @@ pub(crate) async fn azure_behaviour(State(emu): State<Emulator>, req: Request, n
                 "The service is temporarily unavailable.",
             )
         };
+    }
+    if !behaviour.fail_writes_to.is_empty()
+        && parts.method != axum::http::Method::GET
+        && parts.uri.path().contains(&behaviour.fail_writes_to)
+    {
+        return arm_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Encountered internal server error.",
+        );
     }
     if behaviour.throttle_next > 0 {
         let retry = [(header::RETRY_AFTER, behaviour.retry_after_seconds.to_string())];

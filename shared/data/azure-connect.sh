@@ -152,17 +152,27 @@ fi
 phase checks "sign-in, tenant, subscription, permissions"
 azq account show --query "[tenantId, user.type, user.name, id]" -o tsv ||
     fail 4 checks not-signed-in "az is not signed in: run 'az login' (Cloud Shell signs you in), then run the command again"
-read -r TENANT USER_TYPE USER_NAME CURRENT_SUB <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+mapfile -t SIGNED_IN <<<"$OUT"
+TENANT=${SIGNED_IN[0]:-} USER_TYPE=${SIGNED_IN[1]:-} USER_NAME=${SIGNED_IN[2]:-} CURRENT_SUB=${SIGNED_IN[3]:-}
 say "    signed in as $USER_NAME ($USER_TYPE) in tenant $TENANT"
 WANT_TENANT=${PLAN[tenant_id]:-}
 if [ -n "$WANT_TENANT" ] && [[ "$WANT_TENANT" =~ ^[0-9a-fA-F-]{36}$ ]] && [ "${WANT_TENANT,,}" != "${TENANT,,}" ]; then
     fail 4 checks wrong-tenant "the connection is for tenant $WANT_TENANT but az is signed in to $TENANT: run 'az login --tenant $WANT_TENANT'"
 fi
 
+azq cloud show --query "endpoints.[resourceManager, microsoftGraphResourceId]" -o tsv ||
+    fail 4 checks no-cloud "az cloud show failed: $ERR"
+mapfile -t ENDPOINTS <<<"$OUT"
+ARM=${ENDPOINTS[0]%/} GRAPH=${ENDPOINTS[1]%/}
+
 SUB=${SUBSCRIPTION:-${PLAN[subscription_id]:-$CURRENT_SUB}}
-azq account show --subscription "$SUB" --query "[state, tenantId, name]" -o tsv ||
+[[ "$SUB" =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]] ||
+    fail 4 checks subscription-not-found "'$SUB' is not a subscription id (a GUID): pass --subscription ID"
+# Its state now (ARM), not as az remembers it from sign-in.
+azq rest --method get --url "$ARM/subscriptions/$SUB?api-version=2022-12-01" --query "[state, tenantId, displayName]" -o tsv ||
     fail 4 checks subscription-not-found "subscription $SUB is not visible to $USER_NAME: check the id, or sign in with an account that has access ('az account list --all' shows what you see)"
-read -r SUB_STATE SUB_TENANT SUB_NAME <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+mapfile -t FOUND_SUB <<<"$OUT"
+SUB_STATE=${FOUND_SUB[0]:-} SUB_TENANT=${FOUND_SUB[1]:-} SUB_NAME=${FOUND_SUB[2]:-}
 [ "$SUB_STATE" = Enabled ] ||
     fail 4 checks subscription-not-enabled "subscription $SUB is $SUB_STATE: only an Enabled subscription can be connected (re-enable it in the portal: Subscriptions > $SUB_NAME)"
 [ "${SUB_TENANT,,}" = "${TENANT,,}" ] ||
@@ -173,14 +183,10 @@ api GET "/setup/plan?subscription=$SUB" || { echo "error: the plan could not be 
 for k in "${!R[@]}"; do PLAN[$k]=${R[$k]}; done
 ROLE_NAME=${PLAN[role_name]} ROLE_SCOPE=${PLAN[role_scope]} APP_NAME=${PLAN[app_name]}
 
-azq cloud show --query "endpoints.[resourceManager, microsoftGraphResourceId]" -o tsv ||
-    fail 4 checks no-cloud "az cloud show failed: $ERR"
-read -r ARM GRAPH <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
-ARM=${ARM%/} GRAPH=${GRAPH%/}
-
 azq ad app list --filter "displayName eq '$APP_NAME'" --query "[0].[appId, id]" -o tsv ||
     fail 4 checks graph-unreadable "could not read app registrations: $ERR"
-read -r APP_ID APP_OBJECT_ID <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
+mapfile -t FOUND_APP <<<"$OUT"
+APP_ID=${FOUND_APP[0]:-} APP_OBJECT_ID=${FOUND_APP[1]:-}
 
 # May the caller register an application? (Only asked when the app is not there yet.)
 may_create_apps() {
@@ -286,8 +292,8 @@ if [ -n "$APP_ID" ]; then
 else
     azw ad app create --display-name "$APP_NAME" --sign-in-audience AzureADMyOrg --query "[appId, id]" -o tsv ||
         fail 5 application app-not-created "could not register the app: $ERR"
-    read -r APP_ID APP_OBJECT_ID <<<"$(printf '%s' "$OUT" | tr '\n' ' ')"
-    APP_ID=${APP_ID:-<new app id>}
+    mapfile -t FOUND_APP <<<"$OUT"
+    APP_ID=${FOUND_APP[0]:-<new app id>} APP_OBJECT_ID=${FOUND_APP[1]:-}
     say "    app registration created: $APP_ID"
 fi
 SP_ID=""
@@ -434,8 +440,8 @@ while true; do
         exit 6
     fi
     if [ "${R[retryable]:-false}" = true ] && [ "$(date +%s)" -lt "$DEADLINE" ]; then
-        say "    ${R[title]:-not yet}: ${R[code]:-}; trying again in ${R[retry_after]:-10} s (Azure propagates new credentials and roles within minutes)"
-        sleep "${R[retry_after]:-10}"
+        say "    ${R[title]:-not yet}: ${R[code]:-}; trying again in ${R[retry_after]:-5} s (Azure propagates new credentials and roles within minutes)"
+        sleep "${R[retry_after]:-5}"
         continue
     fi
     echo "error [${R[step]:-connect}/${R[code]:-unknown}]: ${R[title]:-} ${R[detail]:-HTTP ${R[http_status]}}" >&2

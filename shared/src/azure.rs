@@ -50,7 +50,7 @@ impl Cloud {
                 "https://graph.microsoft.us",
             ),
             "china" | "azurechinacloud" => (
-                "https://login.partner.microsoftonline.cn",
+                "https://login.chinacloudapi.cn",
                 "https://management.chinacloudapi.cn",
                 "https://microsoftgraph.chinacloudapi.cn",
             ),

@@ -63,6 +63,17 @@ pub struct Config {
     pub console: ConsoleConfig,
     #[command(flatten)]
     pub quotas: QuotaConfig,
+    #[command(flatten)]
+    pub setup: SetupConfig,
+}
+
+/// The one-command setup ([`crate::app::setup`]).
+#[derive(Debug, Clone, Args)]
+pub struct SetupConfig {
+    /// `setup`: the API's public URL, as the setup command names it (the script's download and
+    /// `--api`); unset: the domain the request came to (API Gateway's, or a custom domain's).
+    #[arg(long = "public-api-url", env = "PUBLIC_API_URL", value_name = "PUBLIC_API_URL", value_parser = parse_endpoint)]
+    pub public_api_url: Option<String>,
 }
 
 /// Per-organization quotas ([`crate::app::quota`]).
@@ -530,6 +541,7 @@ pub fn aws_app(config: &Config, sdk: &aws_config::SdkConfig) -> App {
     App::new(store.clone(), event_sink(&config.events, sdk))
         .with_rotation(store)
         .with_quotas(config.quotas.quotas())
+        .with_public_api_url(config.setup.public_api_url.clone())
 }
 
 /// EventBridge when a bus is configured; otherwise events are only logged.

@@ -169,6 +169,7 @@ impl Deployed {
             ("SecretPrefix", prefix.as_str()),
             ("CredentialPrefix", credential_prefix.as_str()),
             ("IssuerUrl", issuer_url.as_str()),
+            ("PublicApiUrl", url.as_str()),
             ("JwtIssuer", "https://auth.example.com/"),
             ("JwtAudience", "azure-connect"),
         ];
@@ -385,6 +386,8 @@ impl Deployed {
             .collect();
         let authorizer =
             org.map(|o| json!({"jwt": {"claims": {"org_id": o, "sub": "user-1"}, "scopes": null}}));
+        // When API Gateway received it: now.
+        let now = chrono::Utc::now();
         let mut payload = json!({
             "version": "2.0",
             "routeKey": route.route_key,
@@ -395,7 +398,7 @@ impl Deployed {
                 "accountId": ACCOUNT, "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
                 "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
                 "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": route.route_key, "stage": "$default",
-                "time": "29/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_687_200_000_u64,
+                "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(), "timeEpoch": now.timestamp_millis(),
             },
             "isBase64Encoded": false,
         });

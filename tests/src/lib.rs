@@ -2,6 +2,7 @@
 //! sample values.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod az;
 pub mod deployed;
 pub mod fault;
 pub mod iam;

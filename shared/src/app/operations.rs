@@ -126,6 +126,8 @@ pub struct App {
     pub(super) roles: Arc<RoleVersions>,
     pub(super) quotas: super::quota::Quotas,
     pub(super) claim_hints: super::quota::ClaimHints,
+    /// The API's public URL for setup commands (`None`: the edge takes the request's).
+    pub(super) public_api_url: Option<Arc<str>>,
 }
 
 impl App {
@@ -139,7 +141,18 @@ impl App {
             roles: Arc::new(RoleVersions::builtin()),
             quotas: super::quota::Quotas::default(),
             claim_hints: Default::default(),
+            public_api_url: None,
         }
+    }
+
+    /// The API's public URL, as setup commands name it.
+    pub fn with_public_api_url(mut self, url: Option<String>) -> Self {
+        self.public_api_url = url.map(Into::into);
+        self
+    }
+
+    pub fn public_api_url(&self) -> Option<&str> {
+        self.public_api_url.as_deref()
     }
 
     /// Per-organization quotas (the defaults otherwise).

@@ -90,6 +90,8 @@ pub enum SetupAnswer {
     Noted(Connection),
     /// Connect Account linked it.
     Connected(Connection),
+    /// Uninstalled: the connection is deleted.
+    Removed,
 }
 
 impl App {
@@ -199,8 +201,23 @@ impl App {
         }))
         .await;
         // Spent (connected under this token): the run finds everything in place; nothing changes.
-        if access == SetupAccess::Spent || report.phase != SetupPhase::Done {
+        if access == SetupAccess::Spent {
             return Ok(SetupAnswer::Noted(connection));
+        }
+        match report.phase {
+            SetupPhase::Done => {}
+            // `--uninstall` removed the app, its credentials, the role and its assignment: the
+            // connection goes too (its credential erased, as a delete does).
+            SetupPhase::Uninstalled => {
+                self.execute(
+                    &req.phase("uninstall"),
+                    &org,
+                    super::Operation::Delete { connection: id },
+                )
+                .await?;
+                return Ok(SetupAnswer::Removed);
+            }
+            _ => return Ok(SetupAnswer::Noted(connection)),
         }
         if connection.status == Status::Connected && inputs_match(&connection, &report) {
             return Ok(SetupAnswer::Connected(connection));

@@ -188,6 +188,17 @@ impl SetupPhase {
     }
 }
 
+/// Where a run can stop, as the script names its steps (the `failure.phase` of a report).
+pub const SCRIPT_STEPS: [&str; 7] = [
+    "checks",
+    "application",
+    "credential",
+    "role",
+    "assignment",
+    "connect",
+    "uninstall",
+];
+
 /// What a valid token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetupAccess {

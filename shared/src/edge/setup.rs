@@ -26,7 +26,7 @@ use super::request::{ApiState, Caller, json_response, problem_response, read_bod
 use crate::app::events::SetupFailure;
 use crate::app::setup::{SetupAnswer, SetupPlan, SetupReport};
 use crate::app::{App, AppError, FieldError};
-use crate::domain::setup::{SetupAccess, SetupPhase, SetupToken, SetupTokenError};
+use crate::domain::setup::{SCRIPT_STEPS, SetupAccess, SetupPhase, SetupToken, SetupTokenError};
 use crate::domain::{ClientId, ClientSecret, Connection, Step, SubscriptionId, TenantId};
 
 /// The script, one static file for everyone.
@@ -81,7 +81,9 @@ async fn issue(State(app): State<App>, caller: Caller, Path(id): Path<String>, r
     };
     match app.issue_setup(&caller.req, &org, &id).await {
         Ok(issued) => {
-            let base = public_base(&parts);
+            let base = app
+                .public_api_url()
+                .map_or_else(|| public_base(&parts), str::to_owned);
             let script_url = format!("{base}{SCRIPT_PATH}");
             let view = SetupCommandView {
                 command: format!(
@@ -292,7 +294,7 @@ impl ReportBody {
             .map(|s| ClientSecret::parse(s).map_err(|e| secret_error("clientSecret", e)))
             .transpose();
         let failure = match self.failure {
-            Some(f) if SetupPhase::parse(&f.phase).is_some() && short_token(&f.code, 64) => {
+            Some(f) if SCRIPT_STEPS.contains(&f.phase.as_str()) && short_token(&f.code, 64) => {
                 Some(SetupFailure {
                     phase: f.phase,
                     code: f.code,
@@ -301,7 +303,7 @@ impl ReportBody {
             Some(_) => {
                 errors.push(FieldError::new(
                     "failure",
-                    "must name a phase and a code of 1 to 64 of A-Z a-z 0-9 - . _",
+                    "must name the step (checks, application, credential, role, assignment, connect, uninstall) and a code of 1 to 64 of A-Z a-z 0-9 - . _",
                 ));
                 None
             }
@@ -363,6 +365,7 @@ async fn report(State(app): State<App>, caller: Caller, req: Request) -> Respons
                 ),
             ],
         ),
+        Ok(SetupAnswer::Removed) => lines(StatusCode::OK, &[("status", "deleted".to_owned())]),
         Err(e) => problem_lines(&e.into()),
     }
 }

@@ -20,5 +20,6 @@ mod least_privilege;
 mod live_azure;
 mod quotas;
 mod rotation;
+mod setup_script;
 mod store_contract;
 mod store_outage;

@@ -1,0 +1,650 @@
+//! One command: the setup script (`shared/data/azure-connect.sh`) run by bash with the real Azure
+//! CLI (`azure-cli` 2.91 from PyPI) signed in to the Azure emulator over HTTPS, against the
+//! backend deployed as `template.yaml` says (every call under its function's IAM policy). The
+//! command is the one `POST /connections/{id}/setup-command` hands out, pasted as a customer
+//! pastes it (`curl … | bash -s -- …`). Nothing leaves the machine: az's proxies point at a port
+//! that counts connections, and each test asserts it counted none.
+
+use std::sync::atomic::Ordering;
+
+use azure_emulator::{Emulator, Grant, World};
+use integration_tests::az::{AzCli, Ran, script_path};
+use integration_tests::deployed::Deployed;
+use serde_json::{Value, json};
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
+/// The customer signed in to az (a service principal: the emulator signs in apps).
+const CALLER: &str = "c0c0c0c0-1111-4222-8333-444455556666";
+const CALLER_SECRET: &str = "caller-secret-8Q~not-a-real-one";
+const ORG: &str = "org-setup";
+
+/// A tenant with the customer's own app (Graph `Application.ReadWrite.All`, Owner-like on the
+/// subscription) and nothing of Spot's yet.
+fn world() -> World {
+    let mut w = World::single(
+        TENANT,
+        "contoso.onmicrosoft.com",
+        CALLER,
+        &[CALLER_SECRET],
+        SUB,
+        None,
+    );
+    let caller = &mut w.tenants[0].apps[0];
+    caller.object_id = "c0c0c0c0-0000-4000-8000-000000000001".into();
+    caller.principal_id = "c0c0c0c0-0000-4000-8000-000000000002".into();
+    caller.display_name = "customer".into();
+    caller.graph_roles = vec!["Application.ReadWrite.All".into()];
+    w.subscriptions[0].display_name = "Contoso Production".into();
+    w.subscriptions[0].grants = vec![Grant {
+        app_id: CALLER.into(),
+        actions: vec!["*".into()],
+        ..Grant::default()
+    }];
+    w
+}
+
+struct Setup {
+    d: Deployed,
+    emulator: Emulator,
+    az: AzCli,
+    id: String,
+}
+
+impl Setup {
+    async fn start(world: World) -> Self {
+        let emulator = Emulator::new(world);
+        let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let d = Deployed::start(&format!("http://{addr}")).await;
+        let az = AzCli::sign_in(&emulator, TENANT, CALLER, CALLER_SECRET).await;
+        let r = d
+            .call(
+                "POST",
+                "/connections",
+                ORG,
+                Some(json!({"accountId": "act-5e7c0a11"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = r.body["connectionId"].as_str().unwrap().to_owned();
+        emulator.clear_requests();
+        Self { d, emulator, az, id }
+    }
+
+    /// A fresh setup command, as the wizard shows it.
+    async fn command(&self) -> String {
+        let r = self
+            .d
+            .call(
+                "POST",
+                &format!("/connections/{}/setup-command", self.id),
+                ORG,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let expires = chrono::DateTime::parse_from_rfc3339(r.body["expiresAt"].as_str().unwrap()).unwrap();
+        let minutes = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+        assert!((58..=60).contains(&minutes), "an hour: {minutes}");
+        let command = r.body["command"].as_str().unwrap().to_owned();
+        assert!(
+            command.starts_with(&format!(
+                "curl -fsSL {}/setup/scripts/azure-connect.sh | bash -s -- --token acs1.",
+                self.d.url
+            )),
+            "{command}"
+        );
+        command
+    }
+
+    async fn run(&self, command: &str, extra: &str) -> Ran {
+        let ran = self.az.paste(command, extra).await;
+        assert_eq!(
+            self.az.escaped.load(Ordering::SeqCst),
+            0,
+            "a call tried to leave the machine"
+        );
+        assert!(
+            self.d.gate.refused().is_empty(),
+            "refused by IAM: {:?}",
+            self.d.gate.refused()
+        );
+        ran
+    }
+
+    /// Every write az made in "Azure" since the last look (token requests are not writes).
+    fn writes(&self) -> Vec<String> {
+        let w = self
+            .emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && !r.path.contains("/oauth2/") && !r.path.contains("getByIds"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        self.emulator.clear_requests();
+        w
+    }
+
+    async fn connection(&self) -> Value {
+        self.d
+            .call("GET", &format!("/connections/{}", self.id), ORG, None)
+            .await
+            .body
+    }
+
+    /// The app the script made.
+    fn made_app(&self) -> Option<azure_emulator::App> {
+        self.emulator.world().tenants[0]
+            .apps
+            .iter()
+            .find(|a| a.display_name == format!("spot-azure-connect-{}", self.id))
+            .cloned()
+    }
+}
+
+fn connected(ran: &Ran) {
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.last_line().contains("connected"), "{ran:?}");
+}
+
+#[tokio::test]
+async fn one_command_connects_a_subscription_secretless_and_running_it_again_changes_nothing() {
+    let mut w = world();
+    // Azure's replication delays, a few seconds each: the new service principal (unknown to
+    // role assignments without a principal type), the federated credential (AADSTS70021), the
+    // role assignment (not yet in the token's permissions).
+    w.behaviour.principal_replication_seconds = 3;
+    w.behaviour.federated_credential_delay_seconds = 3;
+    w.behaviour.propagation_seconds = 3;
+    let s = Setup::start(w).await;
+    let before = s.emulator.world();
+    let command = s.command().await;
+    let started = std::time::Instant::now();
+    let ran = s.run(&command, "").await;
+    connected(&ran);
+    println!(
+        "figure: one command to connected in {:.1} s with replication delays of 3 s: {}",
+        started.elapsed().as_secs_f64(),
+        ran.last_line()
+    );
+
+    // Azure holds exactly what the issue says, nothing more.
+    let world = s.emulator.world();
+    assert_eq!(world.tenants[0].apps.len(), before.tenants[0].apps.len() + 1);
+    let app = s.made_app().expect("the app");
+    assert!(!app.principal_id.is_empty(), "with its service principal");
+    assert!(app.passwords.is_empty(), "no secret");
+    let fc =
+        s.d.call(
+            "GET",
+            &format!("/connections/{}/federated-credential", s.id),
+            ORG,
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(app.federated_credentials.len(), 1);
+    let f = &app.federated_credentials[0];
+    assert_eq!(
+        (
+            f.name.as_str(),
+            f.issuer.as_str(),
+            f.subject.as_str(),
+            f.audiences.clone()
+        ),
+        (
+            fc["name"].as_str().unwrap(),
+            fc["issuer"].as_str().unwrap(),
+            fc["subject"].as_str().unwrap(),
+            vec![fc["audiences"][0].as_str().unwrap().to_owned()]
+        ),
+        "equal to what GET …/federated-credential hands out"
+    );
+    let role =
+        s.d.call(
+            "GET",
+            &format!("/connections/{}/custom-role?format=cli", s.id),
+            ORG,
+            None,
+        )
+        .await
+        .body;
+    let defs = &world.tenants[0].role_definitions;
+    assert_eq!(defs.len(), 1, "{defs:?}");
+    assert_eq!(defs[0].role_name, role["Name"].as_str().unwrap());
+    assert_eq!(defs[0].role_name, format!("spotCustomRole_{SUB}"));
+    let mut want: Vec<String> = role["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let mut have = defs[0].actions.clone();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want, "every required action");
+    assert_eq!(defs[0].assignable_scopes, vec![format!("/subscriptions/{SUB}")]);
+    let assignments = &world.subscriptions[0].role_assignments;
+    assert_eq!(assignments.len(), 1, "{assignments:?}");
+    assert_eq!(
+        (
+            assignments[0].principal_id.as_str(),
+            assignments[0].principal_type.as_str(),
+            assignments[0].role_definition_id.as_str()
+        ),
+        (app.principal_id.as_str(), "ServicePrincipal", defs[0].id.as_str())
+    );
+    let c = s.connection().await;
+    assert_eq!(
+        (
+            &c["status"],
+            &c["credentialType"],
+            &c["clientId"],
+            &c["clientSecret"]
+        ),
+        (
+            &json!("connected"),
+            &json!("federated"),
+            &json!(app.app_id),
+            &Value::Null
+        ),
+        "{c}"
+    );
+    let events = s.d.bus_events().await;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["detail-type"].as_str()).collect();
+    for t in ["Setup Command Issued", "Setup Progress", "Account Connected"] {
+        assert!(types.contains(&t), "{t}: {types:?}");
+    }
+    let mut phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "Setup Progress")
+        .filter_map(|e| e["detail"]["phase"].as_str())
+        .collect();
+    // `done` is posted again while Azure propagates.
+    phases.dedup();
+    assert_eq!(
+        phases,
+        [
+            "checked",
+            "application",
+            "credential",
+            "role",
+            "assignment",
+            "done"
+        ],
+        "the page follows the run"
+    );
+    assert!(
+        !events.iter().any(|e| e.to_string().contains(
+            command
+                .split("--token ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+        )),
+        "the token is in no event"
+    );
+    s.writes();
+
+    // The same command again: everything is found in place, nothing is written, "connected".
+    let again = s.run(&command, "").await;
+    connected(&again);
+    assert_eq!(s.writes(), Vec::<String>::new(), "{again:?}");
+    assert_eq!(
+        s.emulator.world().tenants[0].apps.len(),
+        before.tenants[0].apps.len() + 1
+    );
+}
+
+#[tokio::test]
+async fn with_client_secret_the_secret_goes_to_our_api_and_nowhere_else() {
+    let s = Setup::start(world()).await;
+    let command = s.command().await;
+    let ran = s.run(&command, "--client-secret").await;
+    connected(&ran);
+    let app = s.made_app().unwrap();
+    assert_eq!(app.passwords.len(), 1, "one 24-month secret");
+    let p = &app.passwords[0];
+    let months = (p.end_date_time.unwrap() - chrono::Utc::now()).num_days() / 30;
+    assert!((23..=24).contains(&months), "{months}");
+    let secret = &p.secret_text;
+    assert!(
+        !ran.stdout.contains(secret) && !ran.stderr.contains(secret),
+        "never printed"
+    );
+    assert!(app.federated_credentials.is_empty());
+    let c = s.connection().await;
+    assert_eq!(
+        (&c["status"], &c["credentialType"], &c["clientId"]),
+        (&json!("connected"), &json!("secret"), &json!(app.app_id)),
+        "{c}"
+    );
+    assert_eq!(c["clientSecret"]["hint"], json!(secret[..3].to_owned()), "{c}");
+    let events = s.d.bus_events().await;
+    assert!(
+        !serde_json::to_string(&events).unwrap().contains(secret),
+        "in no event"
+    );
+    // Run again: connected already with a secret; no second secret is added.
+    s.writes();
+    connected(&s.run(&command, "--client-secret").await);
+    assert_eq!(s.writes(), Vec::<String>::new());
+    assert_eq!(s.made_app().unwrap().passwords.len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_that_dies_half_way_is_resumed_by_the_same_command() {
+    let mut w = world();
+    w.behaviour.fail_writes_to = "roleAssignments".into();
+    let s = Setup::start(w).await;
+    let command = s.command().await;
+    let died = s.run(&command, "").await;
+    assert_eq!(died.code, 5, "{died:?}");
+    assert!(died.stderr.contains("assignment"), "{died:?}");
+    assert_eq!(
+        s.emulator.world().tenants[0].role_definitions.len(),
+        1,
+        "the role was made"
+    );
+    assert_eq!(s.connection().await["status"], "draft");
+    s.emulator.update(|w| w.behaviour.fail_writes_to.clear());
+    connected(&s.run(&command, "").await);
+    let world = s.emulator.world();
+    let made: Vec<_> = world.tenants[0]
+        .apps
+        .iter()
+        .filter(|a| a.display_name.starts_with("spot-azure-connect-"))
+        .collect();
+    assert_eq!(made.len(), 1, "one app");
+    assert_eq!(made[0].federated_credentials.len(), 1, "one credential");
+    assert_eq!(world.tenants[0].role_definitions.len(), 1, "one role");
+    assert_eq!(world.subscriptions[0].role_assignments.len(), 1, "one assignment");
+}
+
+#[tokio::test]
+async fn each_check_stops_the_run_with_its_fix_before_anything_is_written() {
+    let s = Setup::start(world()).await;
+    let command = s.command().await;
+    let cases: Vec<(&str, Box<dyn Fn(&mut World)>, Box<dyn Fn(&mut World)>, &[&str])> = vec![
+        (
+            "may not create apps",
+            Box::new(|w: &mut World| w.tenants[0].apps[0].graph_roles.clear()),
+            Box::new(|w: &mut World| {
+                w.tenants[0].apps[0].graph_roles = vec!["Application.ReadWrite.All".into()]
+            }),
+            &[
+                "cannot-create-apps",
+                "Users can register applications",
+                "Application Developer",
+            ],
+        ),
+        (
+            "no roleAssignments/write",
+            Box::new(|w: &mut World| {
+                w.subscriptions[0].grants[0].actions = vec![
+                    "*/read".into(),
+                    "Microsoft.Authorization/roleDefinitions/write".into(),
+                ]
+            }),
+            Box::new(|w: &mut World| w.subscriptions[0].grants[0].actions = vec!["*".into()]),
+            &[
+                "missing-permission",
+                "Microsoft.Authorization/roleAssignments/write",
+                "User Access Administrator",
+            ],
+        ),
+        (
+            "excluded by notActions",
+            Box::new(|w: &mut World| {
+                w.subscriptions[0].grants[0].not_actions = vec!["Microsoft.Authorization/*/write".into()]
+            }),
+            Box::new(|w: &mut World| w.subscriptions[0].grants[0].not_actions.clear()),
+            &["missing-permission", "roleDefinitions/write"],
+        ),
+        (
+            "subscription disabled",
+            Box::new(|w: &mut World| w.subscriptions[0].state = "Disabled".into()),
+            Box::new(|w: &mut World| w.subscriptions[0].state = "Enabled".into()),
+            &["subscription-not-enabled", "Disabled"],
+        ),
+    ];
+    for (name, break_it, mend, says) in cases {
+        s.emulator.update(|w| break_it(w));
+        let ran = s.run(&command, "").await;
+        assert_eq!(ran.code, 4, "{name}: {ran:?}");
+        for text in says {
+            assert!(ran.stderr.contains(text), "{name}: {text:?} in {}", ran.stderr);
+        }
+        assert_eq!(s.writes(), Vec::<String>::new(), "{name}: nothing written");
+        assert!(s.made_app().is_none(), "{name}");
+        s.emulator.update(|w| mend(w));
+    }
+    // The failures were told to the page, and the connection is as it was.
+    let failures: Vec<String> =
+        s.d.bus_events()
+            .await
+            .iter()
+            .filter(|e| e["detail-type"] == "Setup Progress" && e["detail"]["phase"] == "failed")
+            .map(|e| e["detail"]["failure"]["code"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(
+        failures,
+        [
+            "cannot-create-apps",
+            "missing-permission",
+            "missing-permission",
+            "subscription-not-enabled"
+        ]
+    );
+    assert_eq!(s.connection().await["status"], "draft");
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_writes_and_makes_none() {
+    let s = Setup::start(world()).await;
+    let command = s.command().await;
+    let ran = s.run(&command, "--dry-run").await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    for w in [
+        "would run: az ad app create",
+        "would run: az ad sp create",
+        "would run: az ad app federated-credential create",
+        "would run: az role definition create",
+        "would run: az role assignment create",
+    ] {
+        assert!(ran.stdout.contains(w), "{w}: {}", ran.stdout);
+    }
+    assert_eq!(s.writes(), Vec::<String>::new());
+    let c = s.connection().await;
+    assert_eq!(
+        (&c["status"], &c["clientId"]),
+        (&json!("draft"), &Value::Null),
+        "{c}"
+    );
+    let reports =
+        s.d.bus_events()
+            .await
+            .iter()
+            .filter(|e| e["detail-type"] == "Setup Progress")
+            .count();
+    assert_eq!(reports, 0, "a dry run reports nothing");
+}
+
+#[tokio::test]
+async fn uninstall_with_a_fresh_command_leaves_azure_as_it_was() {
+    let s = Setup::start(world()).await;
+    let before = s.emulator.world();
+    let command = s.command().await;
+    connected(&s.run(&command, "").await);
+    // The command that connected is spent: it cannot uninstall.
+    let spent = s.run(&command, "--uninstall").await;
+    assert_eq!(spent.code, 3, "{spent:?}");
+    let fresh = s.command().await;
+    let ran = s.run(&fresh, "--uninstall").await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.last_line().contains("uninstalled"), "{ran:?}");
+    let after = s.emulator.world();
+    assert_eq!(
+        serde_json::to_value(&after.tenants[0].apps).unwrap(),
+        serde_json::to_value(&before.tenants[0].apps).unwrap()
+    );
+    assert_eq!(
+        after.tenants[0].role_definitions,
+        before.tenants[0].role_definitions
+    );
+    assert_eq!(
+        after.subscriptions[0].role_assignments,
+        before.subscriptions[0].role_assignments
+    );
+    let gone =
+        s.d.call("GET", &format!("/connections/{}", s.id), ORG, None)
+            .await;
+    assert_eq!(
+        gone.status, 404,
+        "the connection and its credential are deleted: {:?}",
+        gone.body
+    );
+}
+
+#[tokio::test]
+async fn a_replaced_or_forged_token_is_refused_before_anything_is_read_or_written() {
+    let s = Setup::start(world()).await;
+    let first = s.command().await;
+    let second = s.command().await;
+    let token = |c: &str| {
+        c.split("--token ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // The first command was replaced by the second.
+    let ran = s.run(&first, "").await;
+    assert_eq!(ran.code, 3, "{ran:?}");
+    assert!(ran.stderr.contains("fresh command"), "{ran:?}");
+    assert_eq!(s.writes(), Vec::<String>::new());
+    // Another organization's name in the token, the right connection and random part: refused.
+    let t = token(&second);
+    let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+    parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, "org-other");
+    let forged = parts.join(".");
+    for bad in [token(&first), forged, "acs1.x.y.z".into(), String::new()] {
+        for (method, path, body) in [
+            ("GET", "/setup/plan", None),
+            // A body that would be refused if it were read (too large, not JSON).
+            ("POST", "/setup/report", Some("x".repeat(200_000))),
+        ] {
+            let r =
+                s.d.http(
+                    method,
+                    path,
+                    None,
+                    &[
+                        ("authorization".into(), format!("Bearer {bad}")),
+                        ("content-type".into(), "application/json".into()),
+                    ],
+                    body,
+                )
+                .await;
+            assert_eq!(r.status, 401, "{method} {path} with {bad:?}: {:?}", r.body);
+            assert!(
+                r.body
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("code=setup-token-refused"),
+                "{:?}",
+                r.body
+            );
+        }
+    }
+    // The current one reads the plan.
+    let r =
+        s.d.http(
+            "GET",
+            "/setup/plan",
+            None,
+            &[("authorization".into(), format!("Bearer {}", token(&second)))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let plan = r.body.as_str().unwrap();
+    assert!(plan.contains(&format!("connection={}", s.id)), "{plan}");
+    assert!(plan.contains("token=active"), "{plan}");
+    assert_eq!(s.connection().await["status"], "draft");
+}
+
+#[tokio::test]
+async fn the_script_passes_shellcheck() {
+    let out = tokio::process::Command::new("shellcheck")
+        .args(["--severity=style", "--shell=bash"])
+        .arg(script_path())
+        .output()
+        .await
+        .expect("shellcheck is needed (Debian's package; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_script_served_is_the_one_in_the_repository_and_public() {
+    let s = Setup::start(world()).await;
+    let r =
+        s.d.http("GET", "/setup/scripts/azure-connect.sh", None, &[], None)
+            .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body.as_str().unwrap(),
+        std::fs::read_to_string(script_path()).unwrap()
+    );
+    assert!(
+        !r.body.as_str().unwrap().contains("microsoftonline")
+            && !r.body.as_str().unwrap().contains("management.azure.com"),
+        "no Azure host in the script"
+    );
+}
+
+/// Our cloud presets against `az cloud list`, a table we did not write.
+#[tokio::test]
+async fn the_cloud_presets_match_the_azure_clis_own_table() {
+    let s = Setup::start(world()).await;
+    let ran = s.az.az(&["cloud", "list", "-o", "json"]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let clouds: Value = serde_json::from_str(&ran.stdout).unwrap();
+    for (preset, name) in [
+        ("public", "AzureCloud"),
+        ("usgov", "AzureUSGovernment"),
+        ("china", "AzureChinaCloud"),
+    ] {
+        let ours = shared::azure::Cloud::preset(preset).unwrap();
+        let theirs = clouds
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        let e = &theirs["endpoints"];
+        let trim = |v: &Value| v.as_str().unwrap().trim_end_matches('/').to_owned();
+        assert_eq!(
+            (
+                ours.authority_host.clone(),
+                ours.resource_manager.clone(),
+                ours.graph.clone()
+            ),
+            (
+                trim(&e["activeDirectory"]),
+                trim(&e["resourceManager"]),
+                trim(&e["microsoftGraphResourceId"])
+            ),
+            "{preset}"
+        );
+    }
+}
