@@ -200,7 +200,7 @@ fn matches_filter(filter: &str, fields: &[(&str, &str)], names: &[&str]) -> bool
     false
 }
 
-fn find_app<'w>(tenant: &'w Tenant, object_id: &str) -> Option<usize> {
+fn find_app(tenant: &Tenant, object_id: &str) -> Option<usize> {
     tenant
         .apps
         .iter()

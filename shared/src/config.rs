@@ -681,6 +681,7 @@ mod tests {
                 "QUOTA_UNLINKED_CONNECTIONS",
                 "QUOTA_VALIDATIONS_PER_MINUTE",
                 "ABANDON_DRAFTS_AFTER_DAYS",
+                "PUBLIC_API_URL",
             ]
         );
         assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));

@@ -379,13 +379,12 @@ mod tests {
             AppError::IdTaken,
             AppError::KeyReused,
             AppError::Contended,
-            AppError::SetupToken(crate::domain::setup::SetupTokenError::Expired),
-            AppError::RandomUnavailable,
             AppError::Store(StoreError::Unavailable("x".into())),
             AppError::QuotaExceeded {
                 quota: Quota::Unlinked(50),
                 retry_after: None,
             },
+            AppError::SetupToken(crate::domain::setup::SetupTokenError::Expired),
             AppError::Store(StoreError::Backend("x".into())),
         ]
     }

@@ -10,7 +10,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
-use super::connection::Connection;
 use super::ids::{ConnectionId, OrgId};
 
 /// How long a setup command can be used.
@@ -208,43 +207,35 @@ pub enum SetupAccess {
     Spent,
 }
 
-impl Connection {
-    /// Whether `token` is this connection's current setup token, still in force.
-    pub fn admit_setup(
+impl SetupGrant {
+    /// Whether `token` is this grant's, for the connection `(org, connection)`, still in force.
+    pub fn admit(
         &self,
+        org: &OrgId,
+        connection: ConnectionId,
         token: &SetupToken,
         now: DateTime<Utc>,
     ) -> Result<SetupAccess, SetupTokenError> {
-        let grant = self.setup.as_ref().ok_or(SetupTokenError::Unknown)?;
-        if token.org() != &self.org || token.connection() != self.id {
+        if token.org() != org || token.connection() != connection {
             return Err(SetupTokenError::Unknown);
         }
-        if !constant_time_eq(grant.token_hash.as_bytes(), token.hash().as_bytes()) {
+        if !constant_time_eq(self.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Err(SetupTokenError::Unknown);
         }
-        if now >= grant.expires_at {
+        if now >= self.expires_at {
             return Err(SetupTokenError::Expired);
         }
-        Ok(if grant.spent_at.is_some() {
+        Ok(if self.spent_at.is_some() {
             SetupAccess::Spent
         } else {
             SetupAccess::Active
         })
     }
 
-    /// A new setup command replaces the one before.
-    pub(super) fn issue_setup(&mut self, grant: &SetupGrant) -> bool {
-        let changed = self.setup.as_ref() != Some(grant);
-        self.setup = Some(grant.clone());
-        changed
-    }
-
-    /// The connection reached `connected`: the setup token in force is spent.
-    pub(super) fn spend_setup(&mut self, at: DateTime<Utc>) {
-        if let Some(grant) = self.setup.as_mut() {
-            if grant.spent_at.is_none() && at < grant.expires_at {
-                grant.spent_at = Some(at);
-            }
+    /// The connection reached `connected` with this grant in force: it is spent.
+    pub fn spend(&mut self, at: DateTime<Utc>) {
+        if self.spent_at.is_none() && at < self.expires_at {
+            self.spent_at = Some(at);
         }
     }
 }
@@ -259,17 +250,6 @@ mod tests {
 
     fn org() -> OrgId {
         OrgId::parse("606079861234").unwrap()
-    }
-
-    fn connection_with(token: &SetupToken, now: DateTime<Utc>) -> Connection {
-        let mut c = Connection::new(
-            token.connection(),
-            org(),
-            crate::domain::AccountId::parse("act-12345678").unwrap(),
-            now,
-        );
-        c.issue_setup(&SetupGrant::new(token, now));
-        c
     }
 
     #[test]
@@ -293,22 +273,30 @@ mod tests {
     fn only_the_current_token_in_force_is_admitted() {
         let now = Utc::now();
         let t = SetupToken::mint(org(), ConnectionId::new_random(), [1; 32]);
-        let mut c = connection_with(&t, now);
-        assert_eq!(c.admit_setup(&t, now), Ok(SetupAccess::Active));
+        let id = t.connection();
+        let mut g = SetupGrant::new(&t, now);
+        assert_eq!(g.admit(&org(), id, &t, now), Ok(SetupAccess::Active));
         // Another random part, another connection, another organization: unknown.
         let other = SetupToken::mint(org(), t.connection(), [2; 32]);
-        assert_eq!(c.admit_setup(&other, now), Err(SetupTokenError::Unknown));
-        let elsewhere = SetupToken::mint(OrgId::parse("other").unwrap(), t.connection(), [1; 32]);
-        assert_eq!(c.admit_setup(&elsewhere, now), Err(SetupTokenError::Unknown));
+        assert_eq!(g.admit(&org(), id, &other, now), Err(SetupTokenError::Unknown));
+        let elsewhere = SetupToken::mint(OrgId::parse("other").unwrap(), id, [1; 32]);
+        assert_eq!(
+            g.admit(&org(), id, &elsewhere, now),
+            Err(SetupTokenError::Unknown)
+        );
+        assert_eq!(
+            g.admit(&org(), ConnectionId::new_random(), &t, now),
+            Err(SetupTokenError::Unknown)
+        );
         // An hour later: expired.
         let later = now + Duration::minutes(SETUP_TOKEN_MINUTES);
-        assert_eq!(c.admit_setup(&t, later), Err(SetupTokenError::Expired));
+        assert_eq!(g.admit(&org(), id, &t, later), Err(SetupTokenError::Expired));
         // Spent when connected: still reads.
-        c.spend_setup(now);
-        assert_eq!(c.admit_setup(&t, now), Ok(SetupAccess::Spent));
-        // A new command replaces it.
-        c.issue_setup(&SetupGrant::new(&other, now));
-        assert_eq!(c.admit_setup(&t, now), Err(SetupTokenError::Unknown));
-        assert_eq!(c.admit_setup(&other, now), Ok(SetupAccess::Active));
+        g.spend(now);
+        assert_eq!(g.admit(&org(), id, &t, now), Ok(SetupAccess::Spent));
+        // A new command replaces it (the connection keeps the last grant only).
+        let g = SetupGrant::new(&other, now);
+        assert_eq!(g.admit(&org(), id, &t, now), Err(SetupTokenError::Unknown));
+        assert_eq!(g.admit(&org(), id, &other, now), Ok(SetupAccess::Active));
     }
 }

@@ -117,6 +117,7 @@ mod tests {
                 retry_after: Some(std::time::Duration::from_secs(20)),
             }
             .into(),
+            AppError::SetupToken(crate::domain::setup::SetupTokenError::Unknown).into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
     }

@@ -640,7 +640,7 @@ async fn every_answer_with_connection_data_is_neither_cached_nor_sniffed() {
         .iter()
         .map(|(_, m, p)| (*m, p.replace("{id}", &id)))
     {
-        if path.starts_with("/oidc/") {
+        if path.starts_with("/oidc/") || path == "/setup/scripts/azure-connect.sh" {
             continue; // public and cacheable by design: no connection data
         }
         answers.push(api.call(method, &path, "org-1", None).await);

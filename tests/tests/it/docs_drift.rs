@@ -354,6 +354,15 @@ fn the_sam_template_limits_the_keys_and_the_public_routes() {
         ("client-secret", set(&["kms:GenerateDataKey"])),
         ("spot-credentials", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
         ("secret-expiry", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
+        (
+            "setup",
+            set(&[
+                "kms:Sign",
+                "kms:GetPublicKey",
+                "kms:GenerateDataKey",
+                "kms:Decrypt",
+            ]),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -361,7 +370,13 @@ fn the_sam_template_limits_the_keys_and_the_public_routes() {
     assert_eq!(kms, expected);
     assert_eq!(
         public,
-        set(&["/oidc/.well-known/openid-configuration", "/oidc/jwks"])
+        set(&[
+            "/oidc/.well-known/openid-configuration",
+            "/oidc/jwks",
+            "/setup/plan",
+            "/setup/report",
+            "/setup/scripts/azure-connect.sh"
+        ])
     );
     let key = &template["Resources"]["IssuerKey"]["Properties"];
     assert_eq!(

@@ -140,6 +140,31 @@ async fn run_sample(function: Function, file: &str) {
             );
             return;
         }
+        if function == Function::Setup {
+            let body = out["body"].as_str().unwrap();
+            if name == "http-get-script.json" {
+                assert_eq!(out["statusCode"], 200, "{name}: {out}");
+                assert!(body.starts_with("#!/usr/bin/env bash"), "{name}");
+                assert!(published.is_empty(), "{name}: the script publishes nothing");
+            } else {
+                assert_eq!(out["statusCode"], 201, "{name}: {out}");
+                let body: Value = serde_json::from_str(body).unwrap();
+                // The command names the API by the domain the request came to.
+                assert!(
+                    body["command"].as_str().unwrap().starts_with(
+                        "curl -fsSL https://abc123.execute-api.us-east-1.amazonaws.com/setup/scripts/azure-connect.sh | bash -s -- --token acs1."
+                    ),
+                    "{name}: {body}"
+                );
+                assert_eq!(published.len(), 1, "{name}: {published:?}");
+                assert_eq!(published[0].detail_type, "Setup Command Issued", "{name}");
+                assert!(
+                    !published[0].detail.to_string().contains("acs1."),
+                    "{name}: the token is in no event"
+                );
+            }
+            return;
+        }
         if name == "http-read.json" {
             assert_eq!(out["statusCode"], 200, "{name}: {out}");
             let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
@@ -224,6 +249,8 @@ sample_tests! {
     federated_credential_http_put_credential_type: FederatedCredential, "http-put-credential-type.json";
     oidc_http_get_openid_configuration: Issuer, "http-get-openid-configuration.json";
     oidc_http_get_jwks: Issuer, "http-get-jwks.json";
+    setup_http_setup_command: Setup, "http-setup-command.json";
+    setup_http_get_script: Setup, "http-get-script.json";
 }
 
 #[test]

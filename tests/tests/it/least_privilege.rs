@@ -388,6 +388,7 @@ async fn only_the_functions_that_use_the_secret_can_read_it() {
         BTreeSet::from([
             "ConnectAccountFunction",
             "HealthCheckFunction",
+            "SetupFunction",
             "SecretExpiryFunction",
             "SpotCredentialsFunction"
         ])
@@ -484,18 +485,23 @@ fn the_keys_serve_only_the_roles_that_need_them() {
     let sign = verdicts(issuer, "kms:Sign", None);
     assert_eq!(
         sign[&Verdict::Allowed],
-        names(&["ConnectAccountFunction", "HealthCheckFunction"])
+        names(&["ConnectAccountFunction", "HealthCheckFunction", "SetupFunction"])
     );
     assert_eq!(
         sign.get(&Verdict::NotAllowed),
         None,
         "everyone else is refused explicitly: {sign:?}"
     );
-    assert_eq!(sign[&Verdict::Denied].len(), principals.len() - 2);
+    assert_eq!(sign[&Verdict::Denied].len(), principals.len() - 3);
     let publish = verdicts(issuer, "kms:GetPublicKey", None);
     assert_eq!(
         publish[&Verdict::Allowed],
-        names(&["ConnectAccountFunction", "HealthCheckFunction", "OidcFunction"])
+        names(&[
+            "ConnectAccountFunction",
+            "HealthCheckFunction",
+            "OidcFunction",
+            "SetupFunction"
+        ])
     );
 
     let credentials = &stack.attrs["CredentialKey.Arn"];
@@ -505,6 +511,7 @@ fn the_keys_serve_only_the_roles_that_need_them() {
         "ConnectAccountFunction",
         "HealthCheckFunction",
         "SecretExpiryFunction",
+        "SetupFunction",
         "SpotCredentialsFunction",
     ]);
     assert_eq!(decrypt[&Verdict::Allowed], readers);
@@ -518,6 +525,7 @@ fn the_keys_serve_only_the_roles_that_need_them() {
         names(&[
             "ClientSecretFunction",
             "SecretExpiryFunction",
+            "SetupFunction",
             "SpotCredentialsFunction"
         ])
     );

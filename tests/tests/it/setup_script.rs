@@ -367,7 +367,14 @@ async fn a_run_that_dies_half_way_is_resumed_by_the_same_command() {
 async fn each_check_stops_the_run_with_its_fix_before_anything_is_written() {
     let s = Setup::start(world()).await;
     let command = s.command().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut World)>, Box<dyn Fn(&mut World)>, &[&str])> = vec![
+    /// What breaks, how it is mended, what the run must say.
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&mut World)>,
+        Box<dyn Fn(&mut World)>,
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
         (
             "may not create apps",
             Box::new(|w: &mut World| w.tenants[0].apps[0].graph_roles.clear()),

@@ -384,6 +384,18 @@ impl Connection {
         }
     }
 
+    /// Whether `token` is this connection's current setup token, still in force.
+    pub fn admit_setup(
+        &self,
+        token: &super::setup::SetupToken,
+        now: DateTime<Utc>,
+    ) -> Result<super::setup::SetupAccess, super::setup::SetupTokenError> {
+        self.setup
+            .as_ref()
+            .ok_or(super::setup::SetupTokenError::Unknown)?
+            .admit(&self.org, self.id, token, now)
+    }
+
     /// The first step still missing, or `None` once connected.
     pub fn next_step(&self) -> Option<Step> {
         // Connected with a role the customer made themselves (never exported here) is done too.
@@ -633,7 +645,9 @@ impl Connection {
                     }
                     self.status = Status::Connected;
                     self.linked_at.get_or_insert(record.checked_at);
-                    self.spend_setup(record.checked_at);
+                    if let Some(grant) = self.setup.as_mut() {
+                        grant.spend(record.checked_at);
+                    }
                     if record.credential == CredentialType::Federated {
                         // Proven without a secret: the secret (of a connection moving off it)
                         // goes, and with it reminders and rotation.
@@ -672,7 +686,11 @@ impl Connection {
                 self.rotation = *settings;
                 changed
             }
-            Command::IssueSetup(grant) => self.issue_setup(grant),
+            Command::IssueSetup(grant) => {
+                let changed = self.setup.as_ref() != Some(grant);
+                self.setup = Some(grant.clone());
+                changed
+            }
             Command::SetCredentialType(credential) => {
                 let changed = self.credential_type != *credential;
                 self.credential_type = *credential;
