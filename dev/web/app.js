@@ -9,6 +9,7 @@ const state = { org: "org-1", token: "", id: null, connection: null, source: nul
 const $ = (id) => document.getElementById(id);
 const STEP_TITLES = {
   "start": "3.1 Start",
+  "setup": "3.2–3.6 One command",
   "app-registration": "3.2 App registration",
   "client-secret": "3.3 Client secret",
   "federated-credential": "3.3 Federated credential",
@@ -138,9 +139,17 @@ function bind() {
     state.org = $("orgId").value.trim();
     const token = $("devToken").value.trim();
     if (token !== state.token) { state.token = token; await listen(); }
-    const credentialType = form.querySelector("[name=credentialType]:checked").value;
+    const choice = form.querySelector("[name=credentialType]:checked").value;
+    // The one command sets up a secretless connection.
+    const credentialType = choice === "command" ? "federated" : choice;
     const r = await api("POST", "/connections", { accountId: $("accountId").value.trim(), credentialType });
     if (r.status === 401) { $("err-orgId").textContent = "Organization is required."; $("orgId").focus(); return; }
+    if (choice === "command" && r.ok) {
+      render(r.body);
+      show("setup", false);
+      await makeCommand();
+      return;
+    }
     await afterStep(r, "start", form);
   });
 
@@ -226,6 +235,8 @@ function bind() {
   $("role-next").addEventListener("click", () => show("role-assignment", true));
 
   $("connect").addEventListener("click", connect);
+  $("setup-make").addEventListener("click", makeCommand);
+  $("setup-copy").addEventListener("click", () => copy($("setup-command").textContent, $("setup-copy")));
 
   $("form-rotation").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -241,6 +252,45 @@ function bind() {
     render(r.body);
     $("status-rotation").textContent = r.body.rotation.enabled ? "Rotation on." : "Rotation off.";
   });
+}
+
+// The one command: a fresh setup command (the one before stops working), shown with a copy button.
+async function makeCommand() {
+  $("status-setup").textContent = "";
+  $("setup-progress").textContent = "";
+  const r = await api("POST", `/connections/${state.id}/setup-command`);
+  if (!r.ok) { $("status-setup").append(problemBlock(r.body)); return; }
+  $("setup-command").textContent = r.body.command;
+  $("setup-expires").textContent = `Valid until ${new Date(r.body.expiresAt).toLocaleTimeString()}; a new command replaces it.`;
+  $("setup-box").hidden = false;
+  $("setup-copy").textContent = "Copy the command";
+  $("setup-copy").focus();
+}
+
+// The setup script's reports, as they come (Setup Progress events), then the verdict.
+const PHASES = {
+  checked: "Checks passed: signed in, the subscription is enabled, you may register the app and assign the role",
+  application: "App registration and its service principal ready",
+  credential: "Credential on the app",
+  role: "Custom role ready",
+  assignment: "Role assigned",
+  done: "Spot is validating the connection",
+  uninstalled: "Removed",
+};
+async function setupEvent(type, d) {
+  const list = $("setup-progress");
+  if (type === "Setup Progress") {
+    const li = document.createElement("li");
+    li.dataset.phase = d.phase;
+    li.textContent = d.phase === "failed"
+      ? `Stopped at ${d.failure ? d.failure.phase : "a step"}: ${d.failure ? d.failure.code : "see the terminal"} (the terminal says what to do)`
+      : (PHASES[d.phase] || d.phase);
+    if (d.phase !== "done" || !list.querySelector("[data-phase=done]")) list.append(li);
+  } else if (type === "Account Connected" && shown === "setup") {
+    const c = await api("GET", `/connections/${state.id}`);
+    if (c.ok) render(c.body);
+    $("status-setup").textContent = "Connected.";
+  }
 }
 
 async function copy(text, button) {
@@ -327,6 +377,7 @@ async function listen() {
     const step = d.step ? ` (${d.step})` : "";
     const code = d.problem && d.problem.code ? `: ${d.problem.code}` : "";
     li.textContent = `${ev["detail-type"]}${step}${code}`;
+    if (state.id && d.connectionId === state.id) setupEvent(ev["detail-type"], d);
     const list = $("events");
     list.prepend(li);
     while (list.children.length > 20) list.lastChild.remove();

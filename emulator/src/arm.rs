@@ -109,6 +109,9 @@ pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -
 }
 
 pub(crate) fn principal_of(world: &World, token: &Token) -> String {
+    if token.user {
+        return token.oid.clone().unwrap_or_default();
+    }
     world
         .tenants
         .iter()

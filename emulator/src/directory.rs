@@ -93,13 +93,34 @@ impl Caller {
             .find(|a| a.app_id.eq_ignore_ascii_case(&self.token.app_id))
     }
 
+    fn user<'w>(&self, world: &'w World) -> Option<&'w super::world::User> {
+        if !self.token.user {
+            return None;
+        }
+        world.tenants[self.tenant]
+            .users
+            .iter()
+            .find(|u| u.object_id.eq_ignore_ascii_case(&self.token.app_id))
+    }
+
+    fn directory_roles<'w>(&self, world: &'w World) -> &'w [String] {
+        match (self.user(world), self.app(world)) {
+            (Some(u), _) => &u.directory_roles,
+            (None, Some(a)) if !self.token.user => &a.directory_roles,
+            _ => &[],
+        }
+    }
+
     fn has_directory_role(&self, world: &World, roles: &[&str]) -> bool {
-        self.app(world)
-            .is_some_and(|a| a.directory_roles.iter().any(|r| roles.contains(&r.as_str())))
+        self.directory_roles(world)
+            .iter()
+            .any(|r| roles.contains(&r.as_str()))
     }
 
     fn may_create_apps(&self, world: &World) -> bool {
-        self.token.has_role("Application.ReadWrite.All")
+        // A member, when "Users can register applications" is on.
+        (self.token.user && !world.tenants[self.tenant].users_may_not_create_apps)
+            || self.token.has_role("Application.ReadWrite.All")
             || self.token.has_role("Application.ReadWrite.OwnedBy")
             || self.has_directory_role(world, APP_CREATORS)
     }
@@ -425,6 +446,14 @@ pub(crate) async fn dispatch(
                 None => not_found(sp),
             }
         }
+        (&Method::GET, ["me", "transitiveMemberOf", "microsoft.graph.directoryRole"]) if caller.token.user => {
+            axum::Json(json!({"value": directory_roles_json(caller.directory_roles(&world))})).into_response()
+        }
+        (&Method::GET, ["me"]) if caller.token.user => match caller.user(&world) {
+            Some(u) => axum::Json(json!({"id": u.object_id, "userPrincipalName": u.user_principal_name, "displayName": u.display_name}))
+                .into_response(),
+            None => not_found("me"),
+        },
         (_, ["me", ..]) => graph_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

@@ -55,6 +55,10 @@ pub(crate) struct TokenForm {
     client_assertion: Option<String>,
     client_assertion_type: Option<String>,
     scope: String,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    device_code: Option<String>,
 }
 
 /// Tokens are JWTs as Entra's are (unsigned here: `alg: none`), their payload readable on purpose:
@@ -67,8 +71,11 @@ pub(crate) struct Token {
     pub(crate) issued: DateTime<Utc>,
     /// Application permissions (Graph): what the caller may do there.
     pub(crate) roles: Vec<String>,
-    /// The app's service principal (object id), as Entra puts it in app-only tokens.
+    /// The app's service principal (object id), as Entra puts it in app-only tokens; a user's
+    /// object id in a user's token.
     pub(crate) oid: Option<String>,
+    /// A user's token (delegated): `app_id` is then the user's object id.
+    pub(crate) user: bool,
 }
 
 impl Token {
@@ -91,6 +98,7 @@ impl Token {
         if let Some(oid) = &self.oid {
             payload["oid"] = json!(oid);
         }
+        payload["idtyp"] = json!(if self.user { "user" } else { "app" });
         format!("{}.{}.emu", b64(&header), b64(&payload))
     }
 
@@ -117,6 +125,7 @@ impl Token {
                 .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
             oid: claims["oid"].as_str().map(str::to_owned),
+            user: claims["idtyp"].as_str() == Some("user"),
         })
     }
 
@@ -129,9 +138,16 @@ impl Token {
 pub(crate) async fn token(
     State(emu): State<Emulator>,
     Path(tenant_in): Path<String>,
+    headers: HeaderMap,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
     let world = emu.world();
+    if matches!(
+        form.grant_type.as_str(),
+        "password" | "refresh_token" | "urn:ietf:params:oauth:grant-type:device_code"
+    ) {
+        return user_token(&world, &tenant_in, &form, &headers);
+    }
     if form.grant_type != "client_credentials" {
         return aad_error(
             StatusCode::BAD_REQUEST,
@@ -306,6 +322,7 @@ pub(crate) async fn token(
         issued: now,
         roles,
         oid: Some(app.principal_id.clone()).filter(|p| !p.is_empty()),
+        user: false,
     };
     axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token.encode()}))
         .into_response()
@@ -333,6 +350,7 @@ pub(crate) async fn openid(
         "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", tenant.id),
         "authorization_endpoint": format!("{base}/{}/oauth2/v2.0/authorize", tenant.id),
         "jwks_uri": format!("{base}/{}/discovery/v2.0/keys", tenant.id),
+        "device_authorization_endpoint": format!("{base}/{}/oauth2/v2.0/devicecode", tenant.id),
         "tenant_region_scope": "EU",
     }))
     .into_response()
@@ -348,4 +366,125 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("http");
     format!("{scheme}://{host}")
+}
+
+/// A user signs in (`az login -u … -p …`: the password grant), and later tokens come from the
+/// refresh token (another resource, another tenant path). The answer carries what MSAL keeps of
+/// an account: `id_token` (unsigned here) and `client_info`.
+fn user_token(world: &World, tenant_in: &str, form: &TokenForm, headers: &HeaderMap) -> Response {
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let username = match form.grant_type.as_str() {
+        "password" => form.username.clone().unwrap_or_default(),
+        _ => form
+            .refresh_token
+            .as_deref()
+            .or(form.device_code.as_deref())
+            .and_then(|t| t.strip_prefix("emu-rt.").or_else(|| t.strip_prefix("emu-dc.")))
+            .and_then(|t| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default(),
+    };
+    let found = world.tenants.iter().find_map(|t| {
+        t.users
+            .iter()
+            .find(|u| u.user_principal_name.eq_ignore_ascii_case(&username))
+            .map(|u| (t, u))
+    });
+    let Some((tenant, user)) = found else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            "The user account does not exist in this directory.",
+        );
+    };
+    if form.grant_type == "password" && form.password.as_deref() != Some(user.password.as_str()) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        );
+    }
+    if !matches!(tenant_in, "organizations" | "common")
+        && find_tenant(world, tenant_in).is_none_or(|t| t.id != tenant.id)
+    {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50020,
+            "The user account does not exist in the tenant.",
+        );
+    }
+    let resource = form
+        .scope
+        .split(' ')
+        .find(|s| s.ends_with("/.default"))
+        .and_then(|s| s.strip_suffix("/.default"))
+        .map(|r| r.trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let now = now();
+    let token = Token {
+        tenant: tenant.id.to_ascii_lowercase(),
+        app_id: user.object_id.to_ascii_lowercase(),
+        resource,
+        issued: now,
+        roles: Vec::new(),
+        oid: Some(user.object_id.clone()),
+        user: true,
+    };
+    let base = base_url(headers);
+    let id_token = format!(
+        "{}.{}.",
+        b64(json!({"typ": "JWT", "alg": "none"}).to_string().as_bytes()),
+        b64(json!({
+            "iss": format!("{base}/{}/v2.0", tenant.id),
+            "aud": form.client_id,
+            "iat": now.timestamp(), "nbf": now.timestamp(), "exp": now.timestamp() + 3600,
+            "oid": user.object_id, "sub": user.object_id, "tid": tenant.id,
+            "preferred_username": user.user_principal_name, "name": user.display_name,
+        })
+        .to_string()
+        .as_bytes())
+    );
+    axum::Json(json!({
+        "token_type": "Bearer",
+        "scope": form.scope,
+        "expires_in": 3599,
+        "ext_expires_in": 3599,
+        "access_token": token.encode(),
+        "refresh_token": format!("emu-rt.{}", b64(user.user_principal_name.as_bytes())),
+        "id_token": id_token,
+        "client_info": b64(json!({"uid": user.object_id, "utid": tenant.id}).to_string().as_bytes()),
+    }))
+    .into_response()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode`: a device code that the tenant's `deviceCodeUser`
+/// completes at once (the first poll gets the tokens).
+pub(crate) async fn device_code(State(emu): State<Emulator>, Path(tenant_in): Path<String>) -> Response {
+    use base64::Engine;
+    let world = emu.world();
+    let Some(tenant) = find_tenant(&world, &tenant_in).filter(|t| !t.device_code_user.is_empty()) else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant_in}' has no one to complete a device code sign-in."),
+        );
+    };
+    let code = format!(
+        "emu-dc.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tenant.device_code_user.as_bytes())
+    );
+    axum::Json(json!({
+        "device_code": code,
+        "user_code": "EMULATOR",
+        "verification_uri": "https://microsoft.com/devicelogin",
+        "expires_in": 900,
+        "interval": 1,
+        "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code EMULATOR to authenticate.",
+    }))
+    .into_response()
 }

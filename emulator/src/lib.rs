@@ -29,7 +29,8 @@ mod world;
 pub use behaviour::{Behaviour, Recorded};
 pub use tls::Certificate;
 pub use world::{
-    App, FederatedCredential, Grant, Password, RoleAssignment, RoleDefinition, Subscription, Tenant, World,
+    App, FederatedCredential, Grant, Password, RoleAssignment, RoleDefinition, Subscription, Tenant, User,
+    World,
 };
 
 use arm::{permissions, role_assignments, subscription};
@@ -115,8 +116,10 @@ impl Emulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/{tenant}/oauth2/v2.0/devicecode", post(entra::device_code))
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
             .route("/subscriptions", get(rbac::list_subscriptions))
+            .route("/tenants", get(rbac::list_tenants))
             .route("/subscriptions/{id}", get(subscription))
             .route(
                 "/subscriptions/{id}/providers/Microsoft.Authorization/permissions",

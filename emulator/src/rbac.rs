@@ -461,3 +461,31 @@ pub(crate) fn assignments_of(sub: &Subscription, principal: Option<&str>) -> Vec
         .map(|a| assignment_json(&sub.id, a))
         .collect()
 }
+
+/// `GET /tenants`: the caller's own tenant (what `az login` lists for a user).
+pub(crate) async fn list_tenants(State(emu): State<Emulator>, headers: HeaderMap) -> Response {
+    let Some(token) = Token::from_headers(&headers).filter(|t| is_arm(&t.resource)) else {
+        return arm_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        );
+    };
+    let world = emu.world();
+    let value: Vec<Value> = world
+        .tenants
+        .iter()
+        .filter(|t| t.id.eq_ignore_ascii_case(&token.tenant))
+        .map(|t| {
+            json!({
+                "id": format!("/tenants/{}", t.id),
+                "tenantId": t.id,
+                "tenantCategory": "Home",
+                "displayName": t.domains.first().cloned().unwrap_or_default(),
+                "defaultDomain": t.domains.first().cloned().unwrap_or_default(),
+                "domains": t.domains,
+            })
+        })
+        .collect();
+    axum::Json(json!({"value": value})).into_response()
+}

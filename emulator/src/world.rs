@@ -78,6 +78,24 @@ pub struct Tenant {
     pub users_may_not_create_apps: bool,
     /// Custom role definitions (names unique in the tenant).
     pub role_definitions: Vec<RoleDefinition>,
+    /// People who sign in (`az login -u … -p …`: the password grant). A user's grants on a
+    /// subscription name its object id as `appId`.
+    pub users: Vec<User>,
+    /// The user (UPN) who completes every device code sign-in of this tenant at once (`az login
+    /// --use-device-code`: the person at microsoft.com/devicelogin).
+    pub device_code_user: String,
+}
+
+/// A member of the tenant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct User {
+    pub object_id: String,
+    pub user_principal_name: String,
+    pub password: String,
+    pub display_name: String,
+    /// Directory roles (display names, e.g. "Application Developer").
+    pub directory_roles: Vec<String>,
 }
 
 /// A custom role (ARM `Microsoft.Authorization/roleDefinitions`).

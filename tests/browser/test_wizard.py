@@ -101,6 +101,15 @@ def test_the_whole_walk_to_connected_with_the_keyboard_only(stack, browser):
     active(d).send_keys(Keys.TAB)  # organization prefilled: org-1
     assert focused_id(d) == "accountId"
     active(d).send_keys("act-1a2b3c4d")
+    # The recommended way (one command) is selected; this walk takes the portal with a secret:
+    # into the radio group, two down, back to the account and Enter.
+    active(d).send_keys(Keys.TAB)
+    assert active(d).get_attribute("value") == "command", "the recommended way is selected"
+    active(d).send_keys(Keys.ARROW_DOWN)
+    active(d).send_keys(Keys.ARROW_DOWN)
+    assert d.find_element(By.CSS_SELECTOR, "input[name=credentialType][value=secret]").is_selected()
+    active(d).send_keys(Keys.SHIFT + Keys.TAB)
+    assert focused_id(d) == "accountId"
     active(d).send_keys(Keys.ENTER)
     wait(d, lambda d: focused_id(d) == "tenantId")
     shot(d, "02-app-registration")
@@ -178,7 +187,9 @@ def test_the_whole_walk_to_connected_with_the_keyboard_only(stack, browser):
 
 
 def start_connection(d, stack, account="act-0c0c0c0c"):
+    """A connection walked in the portal with a client secret."""
     d.get(stack["api"] + "/")
+    d.find_element(By.CSS_SELECTOR, "input[name=credentialType][value=secret]").click()
     d.find_element(By.ID, "accountId").send_keys(account + Keys.ENTER)
     wait(d, lambda d: focused_id(d) == "tenantId")
 
@@ -264,6 +275,49 @@ def test_a_secretless_connection_shows_the_values_to_enter_and_connects(stack, b
     assert d.find_element(By.ID, "side-credential").text == "federated credential"
     assert d.find_element(By.ID, "side-secret").text == "-"
     shot(d, "15-federated-connected")
+    assert console_errors(d) == []
+
+
+def setup_call(api, method, path, token, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/plain"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    with urllib.request.urlopen(urllib.request.Request(api + path, data=data, headers=headers, method=method)) as r:
+        return dict(line.split("=", 1) for line in r.read().decode().splitlines() if "=" in line)
+
+
+def test_the_one_command_is_offered_first_and_its_run_shows_on_the_page(stack, browser):
+    d = browser
+    d.get(stack["api"] + "/")
+    assert d.find_element(By.CSS_SELECTOR, "input[name=credentialType][value=command]").is_selected()
+    d.find_element(By.ID, "accountId").send_keys("act-0c0c0c0c" + Keys.ENTER)
+    wait(d, lambda d: d.find_element(By.ID, "setup-command").text.startswith("curl -fsSL "))
+    assert focused_id(d) == "setup-copy"
+    command = d.find_element(By.ID, "setup-command").text
+    assert f"{stack['api']}/setup/scripts/azure-connect.sh | bash -s -- --token acs1." in command, command
+    shot(d, "16-one-command")
+    token = command.split("--token ")[1].split(" ")[0]
+    # What the script does in Azure (tests/tests/it/setup_script.rs runs the real one with az):
+    # here the emulator is told directly, and the script's reports are sent as it sends them.
+    plan = setup_call(stack["api"], "GET", f"/setup/plan?subscription={SUB}", token)
+    cred = json.dumps({"name": plan["federated_name"], "issuer": plan["federated_issuer"], "subject": plan["federated_subject"],
+                       "audiences": [plan["federated_audience"]]}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{stack['emu']}/_emulator/apps/{APP}/federated-credentials", data=cred,
+                                                  headers={"Content-Type": "application/json"}, method="POST")).read()
+    assign_role(stack, plan["role_actions"].split(" "))
+    for phase in ["checked", "application", "credential", "role", "assignment"]:
+        setup_call(stack["api"], "POST", "/setup/report", token, {"phase": phase, "scriptVersion": "1"})
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#setup-progress li")) == 5)
+    done = setup_call(stack["api"], "POST", "/setup/report", token,
+                      {"phase": "done", "scriptVersion": "1", "tenantId": TENANT, "clientId": APP, "subscriptionId": SUB})
+    assert done["status"] == "connected", done
+    wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
+    wait(d, lambda d: d.find_element(By.ID, "status-setup").text == "Connected.")
+    assert d.find_element(By.ID, "side-credential").text == "federated credential"
+    items = [li.text for li in d.find_elements(By.CSS_SELECTOR, "#setup-progress li")]
+    assert items[0].startswith("Checks passed") and items[-1] == "Spot is validating the connection", items
+    shot(d, "17-one-command-connected")
     assert console_errors(d) == []
 
 

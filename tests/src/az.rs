@@ -57,9 +57,33 @@ pub struct AzCli {
 }
 
 impl AzCli {
-    /// Serves the emulator over HTTPS (login and ARM on one port, Graph on another, as `az rest`
-    /// needs), registers it as a cloud and signs in.
+    /// [`Self::sign_in_with`] as the service principal `app_id`.
     pub async fn sign_in(emulator: &Emulator, tenant: &str, app_id: &str, secret: &str) -> Self {
+        Self::sign_in_with(
+            emulator,
+            &[
+                "--service-principal",
+                "-u",
+                app_id,
+                "-p",
+                secret,
+                "--tenant",
+                tenant,
+            ],
+        )
+        .await
+    }
+
+    /// [`Self::sign_in_with`] as a user, as a person in Cloud Shell is: the device code flow,
+    /// completed at once by the tenant's `deviceCodeUser`. (`az login -u -p` cannot be used: MSAL
+    /// asks `https://{host}/common/userrealm/…` on port 443 whatever the authority's port.)
+    pub async fn sign_in_user(emulator: &Emulator, tenant: &str) -> Self {
+        Self::sign_in_with(emulator, &["--use-device-code", "--tenant", tenant]).await
+    }
+
+    /// Serves the emulator over HTTPS (login and ARM on one port, Graph on another, as `az rest`
+    /// needs), registers it as a cloud and runs `az login` with `login`.
+    pub async fn sign_in_with(emulator: &Emulator, login: &[&str]) -> Self {
         let cert = Certificate::self_signed().unwrap();
         let login_arm = emulator
             .spawn_tls("127.0.0.1:0".parse().unwrap(), &cert)
@@ -144,20 +168,11 @@ impl AzCli {
         assert_eq!(register.code, 0, "{register:?}");
         let set = cli.az(&["cloud", "set", "--name", "Local"]).await;
         assert_eq!(set.code, 0, "{set:?}");
-        let login = cli
-            .az(&[
-                "login",
-                "--service-principal",
-                "-u",
-                app_id,
-                "-p",
-                secret,
-                "--tenant",
-                tenant,
-                "-o",
-                "none",
-            ])
-            .await;
+        let args: Vec<&str> = std::iter::once("login")
+            .chain(login.iter().copied())
+            .chain(["-o", "none"])
+            .collect();
+        let login = cli.az(&args).await;
         assert_eq!(login.code, 0, "{login:?}");
         cli
     }

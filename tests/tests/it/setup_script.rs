@@ -298,6 +298,63 @@ async fn one_command_connects_a_subscription_secretless_and_running_it_again_cha
     );
 }
 
+/// A person signed in to az (Cloud Shell's case): the checks ask Graph about the user, not an app.
+#[tokio::test]
+async fn a_user_signed_in_connects_and_a_user_who_may_not_register_apps_is_told_what_is_needed() {
+    const USER: &str = "d0d0d0d0-0000-4000-8000-000000000001";
+    let mut w = world();
+    w.tenants[0].users = vec![azure_emulator::User {
+        object_id: USER.into(),
+        user_principal_name: "ada@contoso.onmicrosoft.com".into(),
+        password: "user-password".into(),
+        display_name: "Ada".into(),
+        directory_roles: vec![],
+    }];
+    w.tenants[0].device_code_user = "ada@contoso.onmicrosoft.com".into();
+    // Members may not register apps in this tenant; Ada holds no role that may.
+    w.tenants[0].users_may_not_create_apps = true;
+    w.subscriptions[0].grants.push(Grant {
+        app_id: USER.into(),
+        actions: vec!["*".into()],
+        ..Grant::default()
+    });
+    let emulator = Emulator::new(w);
+    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let d = Deployed::start(&format!("http://{addr}")).await;
+    let az = AzCli::sign_in_user(&emulator, TENANT).await;
+    let r = d
+        .call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(json!({"accountId": "act-5e7c0a12"})),
+        )
+        .await;
+    let id = r.body["connectionId"].as_str().unwrap().to_owned();
+    let s = Setup { d, emulator, az, id };
+    let command = s.command().await;
+    let refused = s.run(&command, "").await;
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(
+        refused.stderr.contains("Users can register applications")
+            && refused.stderr.contains("Application Developer"),
+        "{refused:?}"
+    );
+    assert!(s.made_app().is_none());
+    // Given the Application Developer role, Ada connects.
+    s.emulator
+        .update(|w| w.tenants[0].users[0].directory_roles = vec!["Application Developer".into()]);
+    let ran = s.run(&command, "").await;
+    connected(&ran);
+    assert!(ran.stdout.contains("(user)"), "{ran:?}");
+    let app = s.made_app().unwrap();
+    assert_eq!(
+        app.owners,
+        vec![USER.to_owned()],
+        "Ada owns the app she registered"
+    );
+}
+
 #[tokio::test]
 async fn with_client_secret_the_secret_goes_to_our_api_and_nowhere_else() {
     let s = Setup::start(world()).await;
