@@ -712,3 +712,66 @@ async fn the_cloud_presets_match_the_azure_clis_own_table() {
         );
     }
 }
+
+/// An hour after it was made, the command's token is refused (401) and changes nothing.
+#[tokio::test]
+async fn an_expired_setup_token_is_refused() {
+    use shared::domain::{AccountId, CredentialType, OrgId};
+    let (app, sink) =
+        integration_tests::app(integration_tests::store(integration_tests::StoreKind::Embedded).await);
+    let org = OrgId::parse(ORG).unwrap();
+    let started = app
+        .execute(
+            &integration_tests::request("start"),
+            &org,
+            shared::app::Operation::Start {
+                account: AccountId::parse("act-5e7c0a13").unwrap(),
+                connection: None,
+                credential: CredentialType::Federated,
+            },
+        )
+        .await
+        .unwrap();
+    let shared::app::Outcome::Created(c) = started else {
+        panic!()
+    };
+    // Issued 61 minutes ago (the request's time is API Gateway's).
+    let mut then = integration_tests::request("issue");
+    then.received_at = chrono::Utc::now() - chrono::Duration::minutes(61);
+    let issued = app.issue_setup(&then, &org, &c.id).await.unwrap();
+    let router = shared::edge::http::router(
+        app.clone(),
+        shared::edge::http::OrgSource::local_header(),
+        &[shared::edge::Function::Setup],
+    );
+    let bearer = format!("Bearer {}", issued.token.expose());
+    for (method, path, body) in [
+        ("GET", "/setup/plan", None),
+        (
+            "POST",
+            "/setup/report",
+            Some(r#"{"phase":"done","scriptVersion":"1"}"#.to_owned()),
+        ),
+    ] {
+        let r =
+            integration_tests::send(&router, method, path, None, &[("authorization", &bearer)], body).await;
+        assert_eq!(r.status, 401, "{method} {path}: {:?}", r.body);
+    }
+    let events: Vec<String> = sink.events().iter().map(|e| e.detail_type.clone()).collect();
+    assert!(!events.iter().any(|e| e == "Setup Progress"), "{events:?}");
+    // A fresh command works.
+    let fresh = app
+        .issue_setup(&integration_tests::request("again"), &org, &c.id)
+        .await
+        .unwrap();
+    let r = integration_tests::send(
+        &router,
+        "GET",
+        "/setup/plan",
+        None,
+        &[("authorization", &format!("Bearer {}", fresh.token.expose()))],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
