@@ -321,6 +321,13 @@ async function connect() {
     p.textContent = `Subscription ${v.subscriptionName || r.body.subscriptionId} is linked to ${r.body.accountId}.${expiry}`;
     box.append(h, p);
     (v.warnings || []).forEach((w) => { const wp = document.createElement("p"); wp.className = "warning"; wp.textContent = w; box.append(wp); });
+    if (v.overPrivileged) {
+      const op = document.createElement("p");
+      op.className = "warning";
+      op.id = "over-privileged";
+      op.textContent = v.overPrivileged.advice;
+      box.append(op);
+    }
     out.append(box);
     h.focus();
     return;

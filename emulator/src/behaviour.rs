@@ -36,6 +36,8 @@ pub struct Behaviour {
     /// Non-empty: every write (not GET) whose path contains this fails with 500 (a run that dies
     /// half way).
     pub fail_writes_to: String,
+    /// Entries per page of management group lists (nextLink paging).
+    pub management_groups_page_size: usize,
 }
 
 impl Default for Behaviour {
@@ -51,6 +53,7 @@ impl Default for Behaviour {
             federated_credential_delay_seconds: 0,
             principal_replication_seconds: 0,
             fail_writes_to: String::new(),
+            management_groups_page_size: 100,
         }
     }
 }

@@ -29,8 +29,8 @@ mod world;
 pub use behaviour::{Behaviour, Recorded};
 pub use tls::Certificate;
 pub use world::{
-    App, FederatedCredential, Grant, Password, RoleAssignment, RoleDefinition, Subscription, Tenant, User,
-    World,
+    App, FederatedCredential, Grant, ManagementGroup, Password, RoleAssignment, RoleDefinition, Subscription,
+    Tenant, User, World,
 };
 
 use arm::{permissions, role_assignments, subscription};
@@ -120,6 +120,14 @@ impl Emulator {
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
             .route("/subscriptions", get(rbac::list_subscriptions))
             .route("/tenants", get(rbac::list_tenants))
+            .route(
+                "/providers/Microsoft.Management/managementGroups",
+                get(rbac::list_management_groups),
+            )
+            .route(
+                "/providers/Microsoft.Management/managementGroups/{name}/descendants",
+                get(rbac::descendants),
+            )
             .route("/subscriptions/{id}", get(subscription))
             .route(
                 "/subscriptions/{id}/providers/Microsoft.Authorization/permissions",

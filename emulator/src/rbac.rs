@@ -489,3 +489,132 @@ pub(crate) async fn list_tenants(State(emu): State<Emulator>, headers: HeaderMap
         .collect();
     axum::Json(json!({"value": value})).into_response()
 }
+
+const MANAGEMENT_GROUPS: &str = "/providers/Microsoft.Management/managementGroups";
+
+fn token_of(headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Token, Box<Response>> {
+    if !query.contains_key("api-version") {
+        return Err(Box::new(arm_error(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )));
+    }
+    Token::from_headers(headers)
+        .filter(|t| is_arm(&t.resource))
+        .ok_or_else(|| {
+            Box::new(arm_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "The access token is invalid.",
+            ))
+        })
+}
+
+/// One page of `items` (`$skiptoken` = offset), with ARM's `nextLink`.
+fn page(
+    items: Vec<Value>,
+    query: &HashMap<String, String>,
+    path: &str,
+    headers: &HeaderMap,
+    size: usize,
+) -> Value {
+    let size = size.max(1);
+    let skip: usize = query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut body = json!({"value": items.iter().skip(skip).take(size).cloned().collect::<Vec<_>>()});
+    if skip + size < items.len() {
+        body["nextLink"] = json!(format!(
+            "{}{path}?api-version={}&$skiptoken={}",
+            super::entra::base_url(headers),
+            query.get("api-version").map_or("2021-04-01", String::as_str),
+            skip + size
+        ));
+    }
+    body
+}
+
+/// `GET /providers/Microsoft.Management/managementGroups`: the caller's tenant's groups
+/// (`az account management-group list --no-register`), paged.
+pub(crate) async fn list_management_groups(
+    State(emu): State<Emulator>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let token = match token_of(&headers, &query) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let world = emu.world();
+    let items: Vec<Value> = world
+        .management_groups
+        .iter()
+        .filter(|g| g.tenant_id.eq_ignore_ascii_case(&token.tenant))
+        .map(|g| {
+            json!({
+                "id": format!("{MANAGEMENT_GROUPS}/{}", g.name),
+                "type": "Microsoft.Management/managementGroups",
+                "name": g.name,
+                "properties": {"tenantId": g.tenant_id, "displayName": g.display_name},
+            })
+        })
+        .collect();
+    let size = world.behaviour.management_groups_page_size;
+    axum::Json(page(items, &query, MANAGEMENT_GROUPS, &headers, size)).into_response()
+}
+
+/// `GET /providers/Microsoft.Management/managementGroups/{name}/descendants`: every group and
+/// subscription below, subscriptions typed `/subscriptions` as the live service answers.
+pub(crate) async fn descendants(
+    State(emu): State<Emulator>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let token = match token_of(&headers, &query) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let world = emu.world();
+    let find = |n: &str| {
+        world
+            .management_groups
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(n) && g.tenant_id.eq_ignore_ascii_case(&token.tenant))
+    };
+    let Some(root) = find(&name) else {
+        return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{name}' not found"));
+    };
+    let mut items = Vec::new();
+    let mut queue = vec![root];
+    while let Some(g) = queue.pop() {
+        let parent = json!({"id": format!("{MANAGEMENT_GROUPS}/{}", g.name)});
+        for sub in &g.subscriptions {
+            let display = world
+                .subscriptions
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(sub))
+                .map(|s| s.display_name.clone())
+                .unwrap_or_default();
+            items.push(json!({
+                "id": format!("/subscriptions/{sub}"),
+                "type": "/subscriptions",
+                "name": sub,
+                "properties": {"displayName": display, "parent": parent},
+            }));
+        }
+        for child in &g.children {
+            if let Some(c) = find(child) {
+                items.push(json!({
+                    "id": format!("{MANAGEMENT_GROUPS}/{}", c.name),
+                    "type": "Microsoft.Management/managementGroups",
+                    "name": c.name,
+                    "properties": {"displayName": c.display_name, "parent": parent},
+                }));
+                queue.push(c);
+            }
+        }
+    }
+    let size = world.behaviour.management_groups_page_size;
+    let path = format!("{MANAGEMENT_GROUPS}/{}/descendants", root.name);
+    axum::Json(page(items, &query, &path, &headers, size)).into_response()
+}

@@ -10,6 +10,8 @@ use super::behaviour::Behaviour;
 pub struct World {
     pub tenants: Vec<Tenant>,
     pub subscriptions: Vec<Subscription>,
+    /// Management groups (of the tenants above), each with its direct subscriptions and children.
+    pub management_groups: Vec<ManagementGroup>,
     pub behaviour: Behaviour,
 }
 
@@ -58,6 +60,7 @@ impl World {
                     .collect(),
                 role_assignments: vec![],
             }],
+            management_groups: vec![],
             behaviour: Behaviour::default(),
         }
     }
@@ -84,6 +87,19 @@ pub struct Tenant {
     /// The user (UPN) who completes every device code sign-in of this tenant at once (`az login
     /// --use-device-code`: the person at microsoft.com/devicelogin).
     pub device_code_user: String,
+}
+
+/// A management group: `name` is its id (`/providers/Microsoft.Management/managementGroups/{name}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ManagementGroup {
+    pub name: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    /// Child management groups (names).
+    pub children: Vec<String>,
+    /// Subscriptions directly under it (ids).
+    pub subscriptions: Vec<String>,
 }
 
 /// A member of the tenant.

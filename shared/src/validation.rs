@@ -32,6 +32,8 @@ pub struct Validated {
     pub missing_recommended: Vec<String>,
     /// The id of the one role definition assigned to the app, when there is exactly one.
     pub role_id: Option<String>,
+    /// What the app may do beyond Spot's role (`None`: no more than it needs).
+    pub over_privilege: Option<crate::domain::privilege::OverPrivilege>,
 }
 
 /// Whether the app may manage its own credentials (rotation needs it) and, where it may, the
@@ -289,8 +291,11 @@ impl Validator {
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
+            let assigned = assigned.unwrap_or_default();
+            let over_privilege =
+                crate::domain::privilege::over_privilege(self.roles.actions(), &perms, &assigned);
             // One role assigned: the customer's custom role, whose id the export can name.
-            let role_id = assigned.ok().filter(|r| r.len() == 1).and_then(|mut r| r.pop());
+            let role_id = Some(assigned).filter(|r| r.len() == 1).and_then(|mut r| r.pop());
             return Ok(Validated {
                 subscription_name: sub.display_name,
                 warnings,
@@ -298,6 +303,7 @@ impl Validator {
                 role_version: self.roles.latest(),
                 missing_recommended,
                 role_id,
+                over_privilege,
             });
         }
     }

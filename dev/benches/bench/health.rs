@@ -87,6 +87,7 @@ pub(crate) async fn health_bench(n: usize) {
                 credential: CredentialType::Secret,
                 role_version: 1,
                 role_id: None,
+                over_privilege: None,
             };
             c.apply(&Command::RecordValidation(Box::new(linked)), "seed-linked", now)
                 .unwrap();

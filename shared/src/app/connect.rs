@@ -56,6 +56,7 @@ impl App {
                 |v| v.role_version,
             ),
             role_id: verdict.as_ref().ok().and_then(|v| v.role_id.clone()),
+            over_privilege: verdict.as_ref().ok().and_then(|v| v.over_privilege.clone()),
         };
         if let Some(d) = &diagnosis {
             tracing::info!(request_id = %req.request_id, connection = %id, step = %d.step, code = d.code, retryable = d.retryable, "connect failed");
@@ -72,6 +73,7 @@ impl App {
         if diagnosis.is_none() && credential == CredentialType::Federated {
             self.retire_secret(req, &current, &inputs, validator).await?;
         }
+        self.announce_over_privilege(req, &current, &connection).await;
         match diagnosis {
             None => Ok(Outcome::Connected(connection)),
             Some(d) => Err(AppError::Validation(Box::new(d))),

@@ -70,11 +70,14 @@ pub enum OutcomeEvent {
     /// The setup script reported a phase (the page shows the run's progress).
     #[serde(rename = "Setup Progress")]
     SetupProgress(SetupProgressed),
+    /// The app may do more than Spot needs (once per change): the extra grants and their roles.
+    #[serde(rename = "Connection Over-Privileged")]
+    ConnectionOverPrivileged(OverPrivileged),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 19] = [
+    pub const DETAIL_TYPES: [&'static str; 20] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -94,6 +97,7 @@ impl OutcomeEvent {
         "Connection Abandoned",
         "Setup Command Issued",
         "Setup Progress",
+        "Connection Over-Privileged",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
@@ -138,6 +142,18 @@ pub struct Abandoned {
     pub account_id: AccountId,
     pub status: Status,
     pub last_changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverPrivileged {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub extra_grants: Vec<String>,
+    pub roles: Vec<String>,
+    /// How to narrow the grant.
+    pub advice: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -145,12 +145,13 @@ impl App {
             return Ok(Checked::Deferred);
         }
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
-        let (mut graph, mut role_version, mut outdated) = (None, None, Vec::new());
+        let (mut graph, mut role_version, mut outdated, mut over) = (None, None, Vec::new(), None);
         let verdict = match validator.validate(&inputs).await {
             Ok(v) => {
                 graph = v.graph.map(|g| g.manages_credentials);
                 role_version = Some(v.role_version);
                 outdated = v.missing_recommended;
+                over = Some(v.over_privilege);
                 HealthVerdict::Healthy
             }
             Err(failure) => {
@@ -180,7 +181,7 @@ impl App {
                 "health|{}|{}|{}",
                 health::period_index(now, schedule.period),
                 entry.connection,
-                verdict_key(&verdict, graph, role_version, &outdated)
+                verdict_key(&verdict, graph, role_version, &outdated, over.as_ref())
             ),
             received_at: now,
             trigger: Trigger::Schedule,
@@ -193,6 +194,7 @@ impl App {
             graph_manages_credentials: graph,
             role_version,
             outdated,
+            over_privilege: over,
         };
         // From the version read above: a healthy check costs that one read.
         let (after, wrote) = self
@@ -216,6 +218,7 @@ impl App {
             .validation
             .as_ref()
             .and_then(|v| v.graph_manages_credentials);
+        self.announce_over_privilege(&req, &connection, &after).await;
         if after.rotation.is_some() && could_rotate != Some(false) && can_rotate == Some(false) {
             self.publish(rotation_unavailable(&req, &entry.org, &after)).await;
         }
@@ -271,12 +274,16 @@ fn verdict_key(
     graph: Option<bool>,
     role_version: Option<u32>,
     outdated: &[String],
+    over: Option<&Option<crate::domain::privilege::OverPrivilege>>,
 ) -> String {
     let verdict = match v {
         HealthVerdict::Healthy => "healthy".to_owned(),
         HealthVerdict::Broken(d) => format!("{}:{}:{}", d.step, d.code, d.missing_actions.join(",")),
     };
-    let facts = format!("{verdict}|{graph:?}|{role_version:?}|{}", outdated.join(","));
+    let facts = format!(
+        "{verdict}|{graph:?}|{role_version:?}|{}|{over:?}",
+        outdated.join(",")
+    );
     // Short and stable: the key is kept among the connection's recent requests.
     format!("{:016x}", health::stable_hash(facts.as_bytes()))
 }

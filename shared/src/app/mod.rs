@@ -20,6 +20,7 @@ pub mod expiry;
 pub mod federated;
 pub mod health;
 mod operations;
+mod privilege;
 pub mod quota;
 pub mod request;
 pub mod setup;

@@ -155,6 +155,15 @@ struct ValidationDoc {
     role_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    over_privilege: Option<OverPrivilegeDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OverPrivilegeDoc {
+    extra_grants: Vec<String>,
+    roles: Vec<String>,
 }
 
 /// Documents written before role versions were validated against version 1.
@@ -191,6 +200,10 @@ impl From<&ValidationRecord> for ValidationDoc {
             credential: v.credential,
             role_version: v.role_version,
             role_id: v.role_id.clone(),
+            over_privilege: v.over_privilege.as_ref().map(|o| OverPrivilegeDoc {
+                extra_grants: o.extra_grants.clone(),
+                roles: o.roles.clone(),
+            }),
         }
     }
 }
@@ -215,6 +228,10 @@ impl From<ValidationDoc> for ValidationRecord {
             credential: v.credential,
             role_version: v.role_version,
             role_id: v.role_id,
+            over_privilege: v.over_privilege.map(|o| super::privilege::OverPrivilege {
+                extra_grants: o.extra_grants,
+                roles: o.roles,
+            }),
         }
     }
 }

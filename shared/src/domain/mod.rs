@@ -6,6 +6,7 @@ pub mod document;
 pub mod expiry;
 pub mod health;
 pub mod ids;
+pub mod privilege;
 pub mod rbac;
 pub mod role;
 pub mod secret;

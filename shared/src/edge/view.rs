@@ -72,6 +72,17 @@ pub struct ValidationView {
     pub graph_manages_credentials: Option<bool>,
     /// The version of Spot's role whose required actions were found granted.
     pub role_version: u32,
+    /// More than Spot needs (a warning): the extra grants, the roles, how to narrow them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_privileged: Option<OverPrivilegedView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverPrivilegedView {
+    pub extra_grants: Vec<String>,
+    pub roles: Vec<String>,
+    pub advice: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,6 +138,11 @@ impl From<&Connection> for ConnectionView {
                 subscription_name: v.subscription_name.clone(),
                 graph_manages_credentials: v.graph_manages_credentials,
                 role_version: v.role_version,
+                over_privileged: v.over_privilege.as_ref().map(|o| OverPrivilegedView {
+                    extra_grants: o.extra_grants.clone(),
+                    roles: o.roles.clone(),
+                    advice: o.advice(),
+                }),
                 failure: v.failure.as_ref().map(|f| FailureView {
                     step: f.step,
                     code: f.code.clone(),

@@ -57,6 +57,7 @@ fn world(grants: Vec<Grant>) -> World {
             grants,
             role_assignments: vec![],
         }],
+        management_groups: vec![],
         behaviour: Behaviour::default(),
     }
 }

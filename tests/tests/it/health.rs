@@ -34,7 +34,7 @@ struct Setup {
 }
 
 /// The id of the custom role assigned to the app in the emulator.
-const ROLE_ID: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+const ROLE_ID: &str = "0c3ce3a1-2a5d-4a5a-9c84-5b1f9b6b0e4f";
 
 fn world() -> azure_emulator::World {
     let mut w = azure_emulator::World::single(
@@ -643,5 +643,80 @@ async fn a_recommended_role_version_is_a_warning_only() {
         let c = s.store.load(&s.org, &s.id).await.unwrap().unwrap().connection;
         assert!(c.health.unwrap().outdated.is_empty(), "{kind:?}");
         assert_eq!(s.events("Custom Role Outdated").len(), 1, "{kind:?}");
+    }
+}
+
+/// More than Spot needs is reported, once per change, by a health pass and by Connect Account;
+/// narrowed, it is cleared without an event.
+#[tokio::test]
+async fn over_privilege_is_reported_once_per_change_with_the_roles_it_comes_from() {
+    const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    for kind in STORES {
+        let s = Setup::connected(kind).await;
+        let over = || async {
+            s.store
+                .load(&s.org, &s.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .connection
+                .validation
+                .unwrap()
+                .over_privilege
+        };
+        assert_eq!(over().await, None, "{kind:?}: Spot's role alone");
+        assert!(s.events("Connection Over-Privileged").is_empty());
+        // Someone also makes the app an Owner.
+        s.emulator.update(|w| {
+            w.subscriptions[0].grants.push(azure_emulator::Grant {
+                app_id: "11111111-2222-4333-8444-555555555555".into(),
+                role_definition_id: OWNER.into(),
+                actions: vec!["*".into()],
+                ..Default::default()
+            })
+        });
+        let report = s.pass().await;
+        assert_eq!(
+            s.status().await.0,
+            Status::Connected,
+            "{kind:?}: a warning, not a failure"
+        );
+        let found = over().await.expect("found by the health pass");
+        assert_eq!(found.extra_grants, ["*"], "{kind:?}");
+        assert_eq!(
+            found.roles,
+            ["Owner (built-in)".to_owned(), format!("custom role {ROLE_ID}")],
+            "{kind:?}"
+        );
+        let events = s.events("Connection Over-Privileged");
+        assert_eq!(events.len(), 1, "{kind:?}: {report:?}");
+        assert_eq!(events[0]["extraGrants"], serde_json::json!(["*"]));
+        assert!(events[0]["advice"].as_str().unwrap().contains("Owner (built-in)"));
+        // The same again: nothing written, nothing announced.
+        let again = s.pass().await;
+        assert_eq!(
+            (again.unchanged, s.events("Connection Over-Privileged").len()),
+            (1, 1),
+            "{kind:?}"
+        );
+        // Narrowed: cleared, without an event.
+        s.emulator.update(|w| w.subscriptions[0].grants.truncate(1));
+        s.pass().await;
+        assert_eq!(over().await, None, "{kind:?}");
+        assert_eq!(s.events("Connection Over-Privileged").len(), 1, "{kind:?}");
+        // A write outside Spot's role in its own custom role, found by Connect Account.
+        s.emulator.update(|w| {
+            w.subscriptions[0].grants[0]
+                .actions
+                .push("Microsoft.Sql/servers/write".into())
+        });
+        let connect = shared::app::Operation::Connect { connection: s.id };
+        s.app
+            .execute(&integration_tests::request("again"), &s.org, connect)
+            .await
+            .unwrap();
+        let found = over().await.expect("found by Connect Account");
+        assert_eq!(found.extra_grants, ["Microsoft.Sql/servers/write"], "{kind:?}");
+        assert_eq!(s.events("Connection Over-Privileged").len(), 2, "{kind:?}");
     }
 }

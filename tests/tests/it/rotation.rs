@@ -61,6 +61,7 @@ fn world(manages: bool) -> World {
             }],
             role_assignments: vec![],
         }],
+        management_groups: vec![],
         behaviour: Default::default(),
     }
 }

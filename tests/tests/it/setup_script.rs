@@ -775,3 +775,40 @@ async fn an_expired_setup_token_is_refused() {
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
+
+/// `az account management-group list --no-register` (what a management-group setup will ask):
+/// every page, and no resource provider registered on the way.
+#[tokio::test]
+async fn az_lists_management_groups_without_registering_anything() {
+    let mut w = world();
+    w.behaviour.management_groups_page_size = 2;
+    w.management_groups = ["root", "platform", "workloads"]
+        .iter()
+        .map(|n| azure_emulator::ManagementGroup {
+            name: (*n).into(),
+            tenant_id: TENANT.into(),
+            display_name: format!("{n} group"),
+            ..Default::default()
+        })
+        .collect();
+    let s = Setup::start(w).await;
+    let ran =
+        s.az.az(&[
+            "account",
+            "management-group",
+            "list",
+            "--no-register",
+            "--query",
+            "[].name",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        ran.stdout.lines().collect::<Vec<_>>(),
+        ["root", "platform", "workloads"]
+    );
+    assert_eq!(s.writes(), Vec::<String>::new(), "nothing registered");
+    assert_eq!(s.az.escaped.load(Ordering::SeqCst), 0);
+}

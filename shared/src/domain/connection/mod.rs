@@ -158,6 +158,8 @@ pub struct ValidationRecord {
     /// The id of the role definition assigned to the app (when it has exactly one): the export
     /// names it, so the customer updates that role.
     pub role_id: Option<String>,
+    /// What the app may do beyond Spot's role, as last found (a warning, not a failure).
+    pub over_privilege: Option<super::privilege::OverPrivilege>,
 }
 
 /// The last rotation of the client secret: which rotation (Secrets Manager's token), which version
@@ -282,6 +284,8 @@ pub enum Command {
         /// When healthy: the role version validated, and the recommended actions not granted.
         role_version: Option<u32>,
         outdated: Vec<String>,
+        /// When healthy: what the app may do beyond Spot's role (`None`: no more than it needs).
+        over_privilege: Option<Option<super::privilege::OverPrivilege>>,
     },
     /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
     SetRotation(Option<RotationSettings>),
@@ -722,6 +726,7 @@ impl Connection {
                 graph_manages_credentials,
                 role_version,
                 outdated,
+                over_privilege,
             } => {
                 if !matches!(self.status, Status::Connected | Status::Degraded) {
                     // Not linked (or expired): a health check has nothing to say.
@@ -744,6 +749,13 @@ impl Connection {
                 if let (Some(version), Some(v)) = (role_version, self.validation.as_mut()) {
                     if v.role_version != *version {
                         v.role_version = *version;
+                        graph_changed = true;
+                    }
+                }
+                // More (or less) than Spot needs since the last look: recorded once per change.
+                if let (Some(found), Some(v)) = (over_privilege, self.validation.as_mut()) {
+                    if v.over_privilege != *found {
+                        v.over_privilege = found.clone();
                         graph_changed = true;
                     }
                 }

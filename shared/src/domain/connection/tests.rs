@@ -106,6 +106,7 @@ fn record(c: &Connection, failure: Option<FailureRecord>) -> ValidationRecord {
         credential: c.credential_type,
         role_version: 1,
         role_id: None,
+        over_privilege: None,
     }
 }
 
