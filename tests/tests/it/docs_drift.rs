@@ -1,5 +1,5 @@
-//! `openapi.yaml` and `template.yaml` are held against the real router, and the README against the
-//! configuration and the events, so none can drift.
+//! `openapi.yaml` and `template.yaml` are held against the real router, and the docs against the
+//! configuration and the events (and their links against the files), so none can drift.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -270,15 +270,10 @@ fn the_sam_template_sends_each_console_event_to_its_function() {
     assert_eq!(found, expected);
 }
 
-/// The README's configuration table lists exactly the variables `Config` reads, with their defaults.
+/// The configuration page's table lists exactly the variables `Config` reads, with their defaults.
 #[test]
-fn readme_configuration_table_matches_the_code() {
-    let readme = read("README.md");
-    let section = readme
-        .split("## Configuration\n")
-        .nth(1)
-        .and_then(|s| s.split("\n## ").next())
-        .expect("README has a Configuration section");
+fn the_configuration_table_matches_the_code() {
+    let section = read("docs/configuration.md");
     let rows: BTreeMap<String, String> = section
         .lines()
         .filter_map(|l| {
@@ -290,24 +285,70 @@ fn readme_configuration_table_matches_the_code() {
     let vars = shared::config::Config::variables();
     let names: BTreeSet<&str> = vars.iter().map(|(n, _, _)| n.as_str()).collect();
     let documented: BTreeSet<&str> = rows.keys().map(String::as_str).collect();
-    assert_eq!(documented, names, "README configuration table vs Config");
+    assert_eq!(documented, names, "docs/configuration.md vs Config");
     for (name, default, _) in &vars {
         if let Some(d) = default {
-            assert_eq!(rows[name], format!("`{d}`"), "{name}'s default in the README");
+            assert_eq!(
+                rows[name],
+                format!("`{d}`"),
+                "{name}'s default in docs/configuration.md"
+            );
         }
     }
 }
 
-/// Every event we publish is named in the README's Events section.
+/// Every event we publish is named in the API page's Events section.
 #[test]
-fn readme_names_every_outcome_event() {
-    let readme = read("README.md");
+fn the_api_page_names_every_outcome_event() {
+    let page = read("docs/api.md");
+    let events = page
+        .split("## Events\n")
+        .nth(1)
+        .expect("docs/api.md has an Events section");
     for name in shared::app::OutcomeEvent::DETAIL_TYPES {
         assert!(
-            readme.contains(&format!("`{name}`")),
-            "README does not name `{name}`"
+            events.contains(&format!("`{name}`")),
+            "docs/api.md does not name `{name}`"
         );
     }
+}
+
+/// The README is a front door (at most ~250 lines) and every relative link of it and of the
+/// pages in `docs/` leads to a file that exists.
+#[test]
+fn the_readme_is_short_and_every_link_resolves() {
+    let readme = read("README.md");
+    assert!(
+        readme.lines().count() <= 250,
+        "README: {} lines",
+        readme.lines().count()
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        let dir = page.parent().unwrap();
+        for rest in text.match_indices("](").map(|(i, _)| &text[i + 2..]) {
+            let Some(target) = rest.split(')').next() else {
+                continue;
+            };
+            let file = target.split('#').next().unwrap_or_default();
+            if file.is_empty() || file.contains("://") || file.contains(' ') {
+                continue;
+            }
+            if !dir.join(file).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links: {broken:#?}");
 }
 
 /// The keys are used only where needed, by the roles' policies: the issuer key's `kms:Sign` by

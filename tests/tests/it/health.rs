@@ -157,7 +157,7 @@ fn breakages() -> Vec<Breakage> {
     ]
 }
 
-/// What each breakage is diagnosed as: (breakage, step, code). The README's table is this one.
+/// What each breakage is diagnosed as: (breakage, step, code). The table of docs/health.md is this one.
 pub const DETECTION: &[(&str, &str, &str)] = &[
     ("secret revoked", "client-secret", "client-secret-invalid"),
     ("app deleted", "app-registration", "application-not-found"),
@@ -396,13 +396,13 @@ async fn the_scheduled_sample_runs_through_the_handler_once() {
 }
 
 #[test]
-fn the_readme_detection_table_is_the_tested_one() {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+fn the_documented_detection_table_is_the_tested_one() {
+    let page =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/health.md"))
             .unwrap();
     for (breakage, step, code) in DETECTION {
         let row = format!("| {breakage} | `{step}` | `{code}`");
-        assert!(readme.contains(&row), "README lacks: {row}");
+        assert!(page.contains(&row), "docs/health.md lacks: {row}");
     }
 }
 
