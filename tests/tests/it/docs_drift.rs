@@ -499,3 +499,47 @@ fn connect_account_answers_inside_the_lambda_time_out_at_its_slowest() {
         "the code's default and the template's differ"
     );
 }
+
+/// Deleting the stack keeps what customers trust and what failed for good; the health schedule is
+/// a valid rate for every interval the template allows (EventBridge wants `rate(1 minute)`); the
+/// architecture is a parameter (x86_64 where the arm64 target cannot be had).
+#[test]
+fn the_sam_template_keeps_what_matters_and_schedules_validly() {
+    use integration_tests::iam::{Resolved, Stack, resolve};
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let resources = &template["Resources"];
+    for name in ["IssuerKey", "CredentialKey", "FailedEventsQueue"] {
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(
+                resources[name][policy].as_str(),
+                Some("Retain"),
+                "{name} {policy}"
+            );
+        }
+    }
+    let expression = &resources["HealthCheckFunction"]["Properties"]["Events"]["Every"]["Properties"]["ScheduleExpression"];
+    for (minutes, expected) in [
+        ("1", "rate(1 minute)"),
+        ("2", "rate(2 minutes)"),
+        ("15", "rate(15 minutes)"),
+    ] {
+        let stack = Stack::new(&template, "azc", &[("HealthCheckIntervalMinutes", minutes)]);
+        let Resolved::One(got) = resolve(expression, &template, &stack) else {
+            panic!("one expression")
+        };
+        assert_eq!(got, expected);
+    }
+    assert_eq!(
+        serde_yaml_ng::to_string(&template["Globals"]["Function"]["Architectures"])
+            .unwrap()
+            .trim(),
+        "- !Ref Architecture"
+    );
+    let allowed: Vec<&str> = template["Parameters"]["Architecture"]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(allowed, ["arm64", "x86_64"]);
+}
