@@ -543,3 +543,35 @@ fn the_sam_template_keeps_what_matters_and_schedules_validly() {
         .collect();
     assert_eq!(allowed, ["arm64", "x86_64"]);
 }
+
+/// The deploy page's parameter table names every parameter of the template, with its default.
+#[test]
+fn the_deploy_page_lists_every_parameter_with_its_default() {
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let page = read("docs/deploy.md");
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|l| l.trim_start().starts_with("| `"))
+        .collect();
+    for (name, p) in template["Parameters"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| {
+                r.split('|')
+                    .nth(1)
+                    .is_some_and(|c| c.contains(&format!("`{name}`")))
+            })
+            .unwrap_or_else(|| panic!("docs/deploy.md does not list the parameter {name}"));
+        let default = match &p["Default"] {
+            serde_yaml_ng::Value::String(s) if s.is_empty() => "empty".to_owned(),
+            serde_yaml_ng::Value::String(s) => format!("`{s}`"),
+            serde_yaml_ng::Value::Number(n) => format!("`{n}`"),
+            _ => "(required)".to_owned(),
+        };
+        assert!(
+            row.split('|').nth(2).is_some_and(|c| c.contains(&default)),
+            "{name}: default {default} in {row}"
+        );
+    }
+}
