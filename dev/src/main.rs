@@ -98,6 +98,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(parent) = args.events_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    // The functions' metrics (EMF in Lambda), here in the Prometheus text format at GET /metrics.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))?;
+    shared::metrics::describe();
     let page_events = web::Broadcast::new();
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![
         Arc::new(JsonLinesSink::open(&args.events_file).await?),
@@ -139,6 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let console = shared::edge::console::ConsoleGate::of(&config.console, &config.auth.org_claim)?;
     let router = http::with_console_events(router, app, console, &Function::ALL)
         .merge(web::router(page_events))
+        .merge(web::metrics(metrics))
         .layer(axum::middleware::from_fn_with_state(doors, doors::guard));
 
     tracing::info!(

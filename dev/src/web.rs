@@ -58,6 +58,25 @@ pub fn router(events: Broadcast) -> Router {
         .with_state(events)
 }
 
+/// `GET /metrics`: the functions' metrics (`shared::metrics`) in the Prometheus text format.
+pub fn metrics(handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    )
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [

@@ -522,6 +522,24 @@ async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowh
         seen: String::new(),
     };
     exercise(&mut client, &emulator).await;
+    // The funnel at GET /metrics (Prometheus text), as the functions emit it in EMF.
+    let metrics = client
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "StepCompleted{step=\"app-registration\"}",
+        "AccountConnected{credentialType=\"secret\"}",
+        "ConnectionStarted{credentialType=\"secret\"}",
+        "StepRejected{step=\"custom-role\",code=\"step-prerequisite-missing\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
     let logs = server.stop();
 
     let file = store_dir.join("connections.json");
@@ -546,6 +564,7 @@ async fn over_the_embedded_store_the_file_is_private_and_the_secret_appears_nowh
     assert_no_secret("responses", &client.seen);
     assert_no_secret("logs", &logs);
     assert_no_secret("events file", &events);
+    assert_no_secret("metrics", &metrics);
     assert!(events.contains("Account Connected") && events.contains("Connection Failed"));
     assert_no_secret_beyond_the_token_endpoint(&emulator);
     let sent = assertions(&emulator);

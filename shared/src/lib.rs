@@ -24,6 +24,7 @@ pub mod domain;
 pub mod edge;
 pub mod events;
 pub mod issuer;
+pub mod metrics;
 pub mod retry;
 pub mod rotation;
 pub mod store;

@@ -37,8 +37,9 @@ pub fn lambda_filter(level: Option<&str>) -> EnvFilter {
     EnvFilter::new(directives.join(","))
 }
 
-/// For Lambda functions.
+/// For Lambda functions: logs, and the metrics' EMF recorder.
 pub fn init_lambda() {
+    crate::metrics::install_emf();
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
     let builder = tracing_subscriber::fmt()
         .with_target(false)

@@ -28,12 +28,17 @@ impl App {
         let inputs = current.validation_inputs()?;
         self.admit_validation(org, Utc::now()).await?;
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
+        let started = std::time::Instant::now();
         let verdict = validator.validate(&inputs).await;
         let credential = inputs.proof.credential_type();
         let diagnosis = verdict
             .as_ref()
             .err()
             .map(|f| Diagnosis::of_credential(f, credential));
+        crate::metrics::connect_outcome(
+            diagnosis.as_ref().map_or("connected", |d| d.code),
+            started.elapsed(),
+        );
         let graph = verdict.as_ref().ok().and_then(|v| v.graph.as_ref());
         let record = ValidationRecord {
             checked_at: Utc::now(),

@@ -122,6 +122,10 @@ impl App {
             )
             .await?;
         if wrote {
+            match due {
+                Due::Remind { threshold } => crate::metrics::secret_reminder(threshold),
+                Due::Expire | Due::Rotate => crate::metrics::secret_expired(),
+            }
             self.publish(expiry_event(req, &entry.org, &connection, due))
                 .await;
         }

@@ -117,6 +117,12 @@ impl App {
             }
         }
         report.checked = report.degraded + report.restored + report.unchanged;
+        crate::metrics::health_pass(
+            report.checked as u64,
+            report.degraded as u64,
+            report.restored as u64,
+            report.deferred as u64,
+        );
         tracing::info!(run, ?report, "health check done");
         Ok(report)
     }

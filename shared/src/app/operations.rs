@@ -90,6 +90,23 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The funnel: a connection started, a step taken, an account connected.
+    fn count(&self, step: Step) {
+        match self {
+            Self::Created(c) => crate::metrics::connection_started(c.credential_type),
+            Self::Connected(c) => {
+                let since = (c.linked_at.unwrap_or(c.updated_at) - c.created_at)
+                    .to_std()
+                    .unwrap_or_default();
+                crate::metrics::account_connected(c.credential_type, since);
+            }
+            Self::Current(_) | Self::Role { .. } | Self::FederatedCredential { .. } => {
+                crate::metrics::step_completed(step)
+            }
+            Self::Deleted => {}
+        }
+    }
+
     /// The event announcing this outcome (reads announce nothing: the caller skips them).
     fn event(&self, subject: Subject) -> OutcomeEvent {
         match self {
@@ -199,6 +216,7 @@ impl App {
         match &result {
             Ok(_) if is_read => {}
             Ok(outcome) => {
+                outcome.count(step);
                 self.publish(outcome.event(Subject::new(req, org, step, connection)))
                     .await
             }
@@ -214,8 +232,8 @@ impl App {
         result
     }
 
-    /// Logs a rejected request with every cause of its error (faults at error level) and
-    /// publishes `Step Rejected`; for requests that failed at the edge or in [`Self::execute`].
+    /// Logs a rejected request with every cause of its error (faults at error level), counts it
+    /// and publishes `Step Rejected`; for requests that failed at the edge or in [`Self::execute`].
     pub async fn reject(
         &self,
         req: &RequestMeta,
@@ -225,6 +243,7 @@ impl App {
         err: &dyn Rejectable,
     ) {
         let rejection = err.rejection(step);
+        crate::metrics::step_rejected(step, rejection.code);
         let chain = error::error_chain(err);
         if rejection.kind.is_fault() {
             tracing::error!(request_id = %req.request_id, step = %step, code = rejection.code, error = %chain, "request failed");

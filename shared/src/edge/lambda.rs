@@ -144,7 +144,12 @@ pub async fn serve<H: EventHandler>(handler: H) -> Result<(), Error> {
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle_event(event).await }
+        async move {
+            let result = handler.handle_event(event).await;
+            // The invocation's metrics, as EMF lines next to its logs.
+            crate::metrics::flush_emf(std::io::stdout());
+            result
+        }
     }))
     .await
 }

@@ -575,3 +575,16 @@ fn the_deploy_page_lists_every_parameter_with_its_default() {
         );
     }
 }
+
+/// The operations page's metrics table names every metric the code declares.
+#[test]
+fn the_operations_page_lists_every_metric() {
+    let page = read("docs/operations.md");
+    for m in shared::metrics::METRICS {
+        assert!(
+            page.contains(&format!("`{}`", m.name)),
+            "docs/operations.md does not list {}",
+            m.name
+        );
+    }
+}

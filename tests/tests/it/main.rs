@@ -18,6 +18,7 @@ mod health;
 mod lambda_events;
 mod least_privilege;
 mod live_azure;
+mod metrics_emf;
 mod quotas;
 mod rotation;
 mod setup_script;
