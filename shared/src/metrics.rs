@@ -124,8 +124,22 @@ pub const METRICS: &[MetricDef] = &[
     MetricDef {
         name: "Throttled",
         unit: Unit::Count,
-        labels: &["quota"],
+        labels: &[],
         help: "requests refused for an organization's quota",
+        histogram: false,
+    },
+    MetricDef {
+        name: "Rotations",
+        unit: Unit::Count,
+        labels: &["outcome", "step"],
+        help: "client secret rotations, `rotated` or `failed` at a step",
+        histogram: false,
+    },
+    MetricDef {
+        name: "HealthPasses",
+        unit: Unit::Count,
+        labels: &[],
+        help: "health passes run (one each, whatever they found: its absence means passes stopped)",
         histogram: false,
     },
 ];
@@ -157,7 +171,7 @@ pub fn step_completed(step: Step) {
 pub fn step_rejected(step: Step, code: &'static str) {
     metrics::counter!("StepRejected", "step" => step.as_str(), "code" => code).increment(1);
     if code == "quota-exceeded" {
-        metrics::counter!("Throttled", "quota" => step.as_str()).increment(1);
+        metrics::counter!("Throttled").increment(1);
     }
 }
 
@@ -172,7 +186,12 @@ pub fn connect_outcome(code: &'static str, took: std::time::Duration) {
     metrics::histogram!("ConnectDuration").record(took.as_secs_f64() * 1000.0);
 }
 
+pub fn rotation(outcome: &'static str, step: &'static str) {
+    metrics::counter!("Rotations", "outcome" => outcome, "step" => step).increment(1);
+}
+
 pub fn health_pass(checked: u64, degraded: u64, restored: u64, deferred: u64) {
+    metrics::counter!("HealthPasses").increment(1);
     metrics::counter!("HealthChecked").increment(checked);
     metrics::counter!("HealthDegraded").increment(degraded);
     metrics::counter!("HealthRestored").increment(restored);

@@ -443,6 +443,7 @@ impl Rotator {
             }
         }
         if let Some((org, id)) = self.parse_name(&info.name) {
+            crate::metrics::rotation("rotated", "finishSecret");
             let event = OutcomeEvent::ClientSecretRotated(Rotated {
                 subject: RotationSubject::new(&org, &id, token),
                 step: Step::ClientSecret,
@@ -512,6 +513,7 @@ impl Rotator {
                 tracing::error!(secret_id, error = %error_chain(&err), "could not remove the pending version of a failed rotation");
             }
         }
+        crate::metrics::rotation("failed", step.as_str());
         if let Some((org, id)) = self.parse_name(&info.name) {
             let event = OutcomeEvent::ClientSecretRotationFailed(RotationFailed {
                 subject: RotationSubject::new(&org, &id, token),

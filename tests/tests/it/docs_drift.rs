@@ -588,3 +588,122 @@ fn the_operations_page_lists_every_metric() {
         );
     }
 }
+
+/// Every alarm notifies the alarm topic; every metric an alarm or the dashboard names in our
+/// namespace is one the code declares (with labels it may carry), and the dashboard shows the
+/// whole funnel: they cannot drift apart.
+#[test]
+fn alarms_and_the_dashboard_name_only_metrics_the_code_emits() {
+    use serde_yaml_ng::Value as Y;
+    let template: Y = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let mut named: Vec<(String, Vec<String>)> = Vec::new();
+    let mut alarms = 0;
+    for (logical, r) in template["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        alarms += 1;
+        let runbook = read("docs/operations.md");
+        let heading = format!("### {}", logical.as_str().unwrap());
+        assert!(
+            runbook.contains(&heading),
+            "docs/operations.md has no entry {heading}"
+        );
+        let p = &r["Properties"];
+        let actions = serde_yaml_ng::to_string(&p["AlarmActions"]).unwrap();
+        assert!(
+            actions.contains("AlarmTopic"),
+            "{logical:?} notifies the alarm topic: {actions}"
+        );
+        let mut metrics = vec![(
+            p["Namespace"].clone(),
+            p["MetricName"].clone(),
+            p["Dimensions"].clone(),
+        )];
+        for q in p["Metrics"].as_sequence().into_iter().flatten() {
+            let m = &q["MetricStat"]["Metric"];
+            metrics.push((
+                m["Namespace"].clone(),
+                m["MetricName"].clone(),
+                m["Dimensions"].clone(),
+            ));
+        }
+        for (ns, name, dims) in metrics {
+            if ns.as_str() != Some(shared::metrics::NAMESPACE) {
+                continue;
+            }
+            let dims: Vec<String> = dims
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["Name"].as_str().map(str::to_owned))
+                .collect();
+            named.push((name.as_str().unwrap().to_owned(), dims));
+        }
+    }
+    assert!(alarms >= 10, "{alarms} alarms");
+    let body = match &template["Resources"]["Dashboard"]["Properties"]["DashboardBody"] {
+        Y::Tagged(t) => t.value.as_str().unwrap().to_owned(),
+        other => panic!("a !Sub body: {other:?}"),
+    };
+    // Substituted as CloudFormation would (any value will do for the JSON to parse).
+    let mut text = String::new();
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("${") {
+        text.push_str(&rest[..i]);
+        let end = rest[i..].find('}').unwrap();
+        text.push('x');
+        rest = &rest[i + end + 1..];
+    }
+    text.push_str(rest);
+    let dashboard: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("dashboard JSON: {e}\n{text}"));
+    let mut shown = BTreeSet::new();
+    for w in dashboard["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            let m = m.as_array().unwrap();
+            if m[0] == shared::metrics::NAMESPACE {
+                shown.insert(m[1].as_str().unwrap().to_owned());
+            }
+            if let Some(e) = m[0]["expression"].as_str() {
+                let name = e
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                let labels: Vec<String> = e
+                    .split('{')
+                    .nth(1)
+                    .unwrap()
+                    .split('}')
+                    .next()
+                    .unwrap()
+                    .split(',')
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect();
+                named.push((name.to_owned(), labels));
+                shown.insert(name.to_owned());
+            }
+        }
+    }
+    for name in &shown {
+        named.push((name.clone(), vec![]));
+    }
+    for (name, dims) in &named {
+        let def = shared::metrics::def(name).unwrap_or_else(|| panic!("{name} is named but not emitted"));
+        for d in dims {
+            assert!(def.labels.contains(&d.as_str()), "{name} has no label {d}");
+        }
+    }
+    for funnel in [
+        "ConnectionStarted",
+        "StepCompleted",
+        "StepRejected",
+        "AccountConnected",
+    ] {
+        assert!(shown.contains(funnel), "the dashboard shows {funnel}");
+    }
+}
