@@ -4,6 +4,7 @@
 
 mod coldstart;
 mod connect;
+mod cost;
 mod expiry_scan;
 mod health;
 mod lambdas;
@@ -33,7 +34,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
-        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart picks figures (default: all).
+        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart,cost picks figures (default: all).
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         let wants = |figure: &str| only.is_empty() || only.split(',').any(|f| f.trim() == figure);
 
@@ -69,6 +70,10 @@ fn main() {
             );
         }
 
+        }
+
+        if wants("cost") {
+            cost::cost().await;
         }
 
         if wants("connect") {
