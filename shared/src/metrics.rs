@@ -80,6 +80,20 @@ pub const METRICS: &[MetricDef] = &[
         histogram: true,
     },
     MetricDef {
+        name: "AzureCalls",
+        unit: Unit::Count,
+        labels: &["retry"],
+        help: "Azure calls of Connect Account, the early checks and health checks (`retry`: `yes` for a retry of a transient failure)",
+        histogram: false,
+    },
+    MetricDef {
+        name: "PropagationWaits",
+        unit: Unit::Count,
+        labels: &[],
+        help: "waits for a role assignment to become visible (Connect Account and health checks)",
+        histogram: false,
+    },
+    MetricDef {
         name: "HealthChecked",
         unit: Unit::Count,
         labels: &[],
@@ -184,6 +198,14 @@ pub fn account_connected(credential: CredentialType, since_start: std::time::Dur
 pub fn connect_outcome(code: &'static str, took: std::time::Duration) {
     metrics::counter!("ConnectOutcome", "code" => code).increment(1);
     metrics::histogram!("ConnectDuration").record(took.as_secs_f64() * 1000.0);
+}
+
+pub fn azure_call(retry: bool) {
+    metrics::counter!("AzureCalls", "retry" => if retry { "yes" } else { "no" }).increment(1);
+}
+
+pub fn propagation_wait() {
+    metrics::counter!("PropagationWaits").increment(1);
 }
 
 pub fn rotation(outcome: &'static str, step: &'static str) {

@@ -261,6 +261,7 @@ impl Validator {
                         wait_ms = wait.as_millis() as u64,
                         "role assignment not visible yet; asking again"
                     );
+                    crate::metrics::propagation_wait();
                     tokio::time::sleep(wait).await;
                     round += 1;
                     continue;
@@ -404,7 +405,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AzureFailure>>,
 {
-    retry::until(deadline, Backoff::AZURE, f, azure_verdict)
+    let mut f = f;
+    let mut attempts = 0u32;
+    let counted = move || {
+        attempts += 1;
+        crate::metrics::azure_call(attempts > 1);
+        f()
+    };
+    retry::until(deadline, Backoff::AZURE, counted, azure_verdict)
         .await
         .map_err(|gave_up| match gave_up {
             GaveUp::Failed(e) => ValidationFailure::Azure(e),

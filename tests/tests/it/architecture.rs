@@ -343,7 +343,10 @@ fn each_layer_imports_only_what_the_picture_allows() {
         ("store", &["domain", "store"]),
         ("events", &["events"]),
         ("azure", &["domain"]),
-        ("validation", &["domain", "azure", "issuer", "retry", "telemetry"]),
+        (
+            "validation",
+            &["domain", "azure", "issuer", "retry", "telemetry", "metrics"],
+        ),
         (
             "app",
             &[

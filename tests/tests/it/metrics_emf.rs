@@ -182,6 +182,8 @@ async fn every_metric_line_is_valid_emf_and_declared() {
         "ConnectOutcome",
         "ConnectDuration",
         "HealthChecked",
+        "HealthPasses",
+        "AzureCalls",
     ] {
         assert!(
             seen.contains(funnel),
