@@ -122,6 +122,20 @@ pub const METRICS: &[MetricDef] = &[
         histogram: false,
     },
     MetricDef {
+        name: "DegradedConnections",
+        unit: Unit::Count,
+        labels: &[],
+        help: "linked connections degraded after the health pass (a gauge over all of them)",
+        histogram: false,
+    },
+    MetricDef {
+        name: "LinkedConnections",
+        unit: Unit::Count,
+        labels: &[],
+        help: "linked connections (connected or degraded) at the health pass (a gauge)",
+        histogram: false,
+    },
+    MetricDef {
         name: "SecretReminders",
         unit: Unit::Count,
         labels: &["threshold"],
@@ -218,6 +232,11 @@ pub fn health_pass(checked: u64, degraded: u64, restored: u64, deferred: u64) {
     metrics::counter!("HealthDegraded").increment(degraded);
     metrics::counter!("HealthRestored").increment(restored);
     metrics::counter!("HealthDeferred").increment(deferred);
+}
+
+pub fn linked_gauges(linked: u64, degraded: u64) {
+    metrics::gauge!("LinkedConnections").set(linked as f64);
+    metrics::gauge!("DegradedConnections").set(degraded as f64);
 }
 
 pub fn secret_reminder(threshold: u32) {

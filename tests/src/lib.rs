@@ -4,6 +4,7 @@
 
 pub mod az;
 pub mod deployed;
+pub mod emf;
 pub mod fault;
 pub mod iam;
 pub mod idp;

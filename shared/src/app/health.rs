@@ -82,9 +82,13 @@ impl App {
         // Tenants that throttled or failed transiently in this pass: their other connections wait.
         let mut resting: HashSet<TenantId> = HashSet::new();
         let mut next = None;
+        // Every linked connection is listed each pass: the gauges of all of them.
+        let (mut linked, mut listed_degraded) = (0u64, 0u64);
         loop {
             let page = self.store.linked_page(next.take()).await?;
             for entry in page.entries {
+                linked += 1;
+                listed_degraded += u64::from(entry.degraded);
                 let due = match window {
                     Window::All => true,
                     Window::Slots { from, to } => {
@@ -123,6 +127,8 @@ impl App {
             report.restored as u64,
             report.deferred as u64,
         );
+        let degraded_now = (listed_degraded + report.degraded as u64).saturating_sub(report.restored as u64);
+        crate::metrics::linked_gauges(linked, degraded_now);
         tracing::info!(run, ?report, "health check done");
         Ok(report)
     }

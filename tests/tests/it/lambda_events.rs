@@ -58,6 +58,22 @@ fn every_function_has_a_sample_for_every_trigger() {
 /// One sample through its function's handler, on a connection with every input step done so that
 /// each sample can succeed.
 async fn run_sample(function: Function, file: &str) {
+    shared::metrics::install_emf();
+    run_sample_through(function, file).await;
+    // The function's metrics, as CloudWatch reads them: every line valid EMF, every metric declared.
+    let mut out = Vec::new();
+    shared::metrics::flush_emf(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        !text.is_empty() || function == Function::Issuer,
+        "{file}: no metrics"
+    );
+    for line in text.lines() {
+        integration_tests::emf::check_declared(line);
+    }
+}
+
+async fn run_sample_through(function: Function, file: &str) {
     {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../events")
