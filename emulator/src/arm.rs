@@ -72,18 +72,21 @@ pub(crate) fn arm_access(
     Ok((token, sub.clone()))
 }
 
-/// The grants of the token's app that its token can see (propagation): the world's own and those
-/// of the role assignments made through ARM to its service principal.
-pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -> Vec<Grant> {
-    let delay = chrono::Duration::seconds(world.behaviour.propagation_seconds as i64);
+/// What the token's app (or user) holds among `grants` (the world's own, by app id) and
+/// `assignments` (made through ARM, to its principal: their roles' actions).
+pub(crate) fn holdings<'w>(
+    world: &'w World,
+    tenant_id: &str,
+    token: &Token,
+    grants: impl Iterator<Item = &'w Grant>,
+    assignments: impl Iterator<Item = &'w super::world::RoleAssignment>,
+) -> Vec<Grant> {
     let principal = principal_of(world, token);
     let tenant = world
         .tenants
         .iter()
-        .find(|t| t.id.eq_ignore_ascii_case(&sub.tenant_id));
-    let assigned = sub
-        .role_assignments
-        .iter()
+        .find(|t| t.id.eq_ignore_ascii_case(tenant_id));
+    let assigned = assignments
         .filter(|a| !principal.is_empty() && a.principal_id.eq_ignore_ascii_case(&principal))
         .filter_map(|a| {
             let d = tenant?
@@ -99,13 +102,36 @@ pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -
                 assignment_id: Some(a.id.clone()),
             })
         });
-    sub.grants
-        .iter()
+    grants
         .filter(|g| g.app_id.eq_ignore_ascii_case(&token.app_id))
         .cloned()
         .chain(assigned)
-        .filter(|g| g.assigned_at.is_none_or(|at| token.issued >= at + delay))
         .collect()
+}
+
+/// The grants of the token's app on `sub` that its token can see (propagation): the
+/// subscription's and those of every management group above it.
+pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -> Vec<Grant> {
+    let delay = chrono::Duration::seconds(world.behaviour.propagation_seconds as i64);
+    let ancestors = world.ancestors(&sub.id);
+    holdings(
+        world,
+        &sub.tenant_id,
+        token,
+        sub.grants
+            .iter()
+            .chain(ancestors.iter().flat_map(|g| g.grants.iter())),
+        sub.role_assignments
+            .iter()
+            .chain(ancestors.iter().flat_map(|g| g.role_assignments.iter())),
+    )
+    .into_iter()
+    // Tokens carry their time to the millisecond: compared at that grain.
+    .filter(|g| {
+        g.assigned_at
+            .is_none_or(|at| token.issued.timestamp_millis() >= (at + delay).timestamp_millis())
+    })
+    .collect()
 }
 
 pub(crate) fn principal_of(world: &World, token: &Token) -> String {

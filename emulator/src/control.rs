@@ -85,3 +85,72 @@ pub(crate) async fn add_federated_credential(
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct MoveTo {
+    to: String,
+}
+
+/// `POST /_emulator/subscriptions/{id}/move {"to": "<group>"}`: the subscription moves under
+/// another management group (what a customer does in the portal).
+pub(crate) async fn move_subscription(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    axum::Json(to): axum::Json<MoveTo>,
+) -> StatusCode {
+    let mut moved = false;
+    emu.update(|w| moved = w.move_subscription(&id, &to.to));
+    if moved {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct StateTo {
+    state: String,
+}
+
+/// `PUT /_emulator/subscriptions/{id}/state {"state": "Disabled"}` (Enabled, Warned, PastDue,
+/// Disabled).
+pub(crate) async fn set_state(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+    axum::Json(to): axum::Json<StateTo>,
+) -> StatusCode {
+    let mut found = false;
+    emu.update(|w| {
+        if let Some(s) = w
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.id.eq_ignore_ascii_case(&id))
+        {
+            s.state = to.state.clone();
+            found = true;
+        }
+    });
+    if found {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+/// `DELETE /_emulator/subscriptions/{id}`: the subscription is gone (from its group too).
+pub(crate) async fn delete_subscription(State(emu): State<Emulator>, Path(id): Path<String>) -> StatusCode {
+    let mut found = false;
+    emu.update(|w| {
+        let before = w.subscriptions.len();
+        w.subscriptions.retain(|s| !s.id.eq_ignore_ascii_case(&id));
+        found = w.subscriptions.len() != before;
+        for g in &mut w.management_groups {
+            g.subscriptions.retain(|s| !s.eq_ignore_ascii_case(&id));
+        }
+    });
+    if found {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}

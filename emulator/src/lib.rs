@@ -128,6 +128,10 @@ impl Emulator {
                 "/providers/Microsoft.Management/managementGroups/{name}/descendants",
                 get(rbac::descendants),
             )
+            .route(
+                "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments/{name}",
+                any(rbac::group_role_assignment),
+            )
             .route("/subscriptions/{id}", get(subscription))
             .route(
                 "/subscriptions/{id}/providers/Microsoft.Authorization/permissions",
@@ -154,6 +158,9 @@ impl Emulator {
             .route("/_emulator/world", get(get_world).put(put_world))
             .route("/_emulator/behaviour", put(put_behaviour))
             .route("/_emulator/subscriptions/{id}/grants", post(add_grant))
+            .route("/_emulator/subscriptions/{id}/move", post(control::move_subscription))
+            .route("/_emulator/subscriptions/{id}/state", put(control::set_state))
+            .route("/_emulator/subscriptions/{id}", delete(control::delete_subscription))
             .route(
                 "/_emulator/apps/{app}/federated-credentials",
                 post(add_federated_credential),

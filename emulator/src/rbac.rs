@@ -618,3 +618,172 @@ pub(crate) async fn descendants(
     let path = format!("{MANAGEMENT_GROUPS}/{}/descendants", root.name);
     axum::Json(page(items, &query, &path, &headers, size)).into_response()
 }
+
+/// The grants the token's app (or user) holds at group `name`: its own and its ancestors'.
+fn group_grants(world: &World, name: &str, token: &Token) -> Vec<super::world::Grant> {
+    let chain = world.group_chain(name);
+    super::arm::holdings(
+        world,
+        &token.tenant,
+        token,
+        chain.iter().flat_map(|g| g.grants.iter()),
+        chain.iter().flat_map(|g| g.role_assignments.iter()),
+    )
+}
+
+fn group_may(world: &World, name: &str, token: &Token, action: &str) -> bool {
+    group_grants(world, name, token).iter().any(|g| {
+        g.actions.iter().any(|p| action_matches(p, action))
+            && !g.not_actions.iter().any(|p| action_matches(p, action))
+    })
+}
+
+fn group_assignment_json(group: &str, a: &RoleAssignment) -> Value {
+    let scope = format!("{MANAGEMENT_GROUPS}/{group}");
+    json!({
+        "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
+        "name": a.id,
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{}", a.role_definition_id),
+            "principalId": a.principal_id,
+            "principalType": a.principal_type,
+            "scope": scope,
+            "createdOn": a.created_at,
+        }
+    })
+}
+
+/// `PUT|GET|DELETE /providers/Microsoft.Management/managementGroups/{name}/providers/
+/// Microsoft.Authorization/roleAssignments/{guid}`: a role assigned at a group, inherited by every
+/// subscription below it. The role must be assignable at the group (or a group above it).
+pub(crate) async fn group_role_assignment(
+    State(emu): State<Emulator>,
+    Path((group, name)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match token_of(&headers, &query) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let world = emu.world();
+    let Some(gi) = world
+        .management_groups
+        .iter()
+        .position(|g| g.name.eq_ignore_ascii_case(&group) && g.tenant_id.eq_ignore_ascii_case(&token.tenant))
+    else {
+        return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{group}' not found"));
+    };
+    let scope = format!("{MANAGEMENT_GROUPS}/{}", world.management_groups[gi].name);
+    let existing = world.management_groups[gi]
+        .role_assignments
+        .iter()
+        .find(|a| a.id.eq_ignore_ascii_case(&name))
+        .cloned();
+    match method {
+        Method::GET => match existing {
+            Some(a) => axum::Json(group_assignment_json(&group, &a)).into_response(),
+            None => arm_error(
+                StatusCode::NOT_FOUND,
+                "RoleAssignmentNotFound",
+                "The role assignment is not found.",
+            ),
+        },
+        Method::DELETE => {
+            if !group_may(
+                &world,
+                &group,
+                &token,
+                "Microsoft.Authorization/roleAssignments/delete",
+            ) {
+                return refused(
+                    &world,
+                    &token,
+                    "Microsoft.Authorization/roleAssignments/delete",
+                    &scope,
+                );
+            }
+            let Some(a) = existing else {
+                return StatusCode::NO_CONTENT.into_response();
+            };
+            emu.update(|w| w.management_groups[gi].role_assignments.retain(|x| x.id != a.id));
+            axum::Json(group_assignment_json(&group, &a)).into_response()
+        }
+        Method::PUT => {
+            if !group_may(
+                &world,
+                &group,
+                &token,
+                "Microsoft.Authorization/roleAssignments/write",
+            ) {
+                return refused(
+                    &world,
+                    &token,
+                    "Microsoft.Authorization/roleAssignments/write",
+                    &scope,
+                );
+            }
+            let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let p = &input["properties"];
+            let role = p["roleDefinitionId"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let principal = p["principalId"].as_str().unwrap_or_default().to_ascii_lowercase();
+            // Assignable here when one of its scopes is this group or a group above it.
+            let above: Vec<String> = world
+                .group_chain(&group)
+                .iter()
+                .map(|g| format!("{MANAGEMENT_GROUPS}/{}", g.name).to_ascii_lowercase())
+                .collect();
+            let tenant = world
+                .tenants
+                .iter()
+                .find(|t| t.id.eq_ignore_ascii_case(&token.tenant));
+            let assignable = tenant.is_some_and(|t| {
+                t.role_definitions.iter().any(|d| {
+                    d.id == role
+                        && d.assignable_scopes
+                            .iter()
+                            .any(|s| above.contains(&s.to_ascii_lowercase()))
+                })
+            });
+            if !assignable {
+                return arm_error(
+                    StatusCode::BAD_REQUEST,
+                    "RoleDefinitionDoesNotExist",
+                    &format!(
+                        "The specified role definition with ID '{role}' does not exist at scope '{scope}'."
+                    ),
+                );
+            }
+            if let Some(a) = existing {
+                return (StatusCode::CREATED, axum::Json(group_assignment_json(&group, &a))).into_response();
+            }
+            let assignment = RoleAssignment {
+                id: name.to_ascii_lowercase(),
+                role_definition_id: role,
+                principal_id: principal,
+                principal_type: p["principalType"]
+                    .as_str()
+                    .unwrap_or("ServicePrincipal")
+                    .to_owned(),
+                created_at: Some(now()),
+            };
+            let answer = group_assignment_json(&group, &assignment);
+            emu.update(|w| w.management_groups[gi].role_assignments.push(assignment));
+            (StatusCode::CREATED, axum::Json(answer)).into_response()
+        }
+        _ => arm_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "Not supported.",
+        ),
+    }
+}

@@ -16,6 +16,53 @@ pub struct World {
 }
 
 impl World {
+    /// The management groups above subscription `sub`, nearest first.
+    pub fn ancestors(&self, sub: &str) -> Vec<&ManagementGroup> {
+        self.management_groups
+            .iter()
+            .find(|g| g.subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub)))
+            .map(|g| self.group_chain(&g.name))
+            .unwrap_or_default()
+    }
+
+    /// Group `name` and the groups above it, nearest first.
+    pub fn group_chain(&self, name: &str) -> Vec<&ManagementGroup> {
+        let mut out: Vec<&ManagementGroup> = Vec::new();
+        let mut current = self
+            .management_groups
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name));
+        while let Some(g) = current {
+            if out.iter().any(|o| o.name == g.name) {
+                break;
+            }
+            out.push(g);
+            current = self
+                .management_groups
+                .iter()
+                .find(|p| p.children.iter().any(|c| c.eq_ignore_ascii_case(&g.name)));
+        }
+        out
+    }
+
+    /// Moves subscription `sub` under group `to` (out of wherever it was).
+    pub fn move_subscription(&mut self, sub: &str, to: &str) -> bool {
+        if !self
+            .management_groups
+            .iter()
+            .any(|g| g.name.eq_ignore_ascii_case(to))
+        {
+            return false;
+        }
+        for g in &mut self.management_groups {
+            g.subscriptions.retain(|s| !s.eq_ignore_ascii_case(sub));
+            if g.name.eq_ignore_ascii_case(to) {
+                g.subscriptions.push(sub.to_owned());
+            }
+        }
+        true
+    }
+
     /// The usual small world: one tenant (GUID and one verified domain) with one app knowing
     /// `secrets`, and one enabled subscription of that tenant where the app holds a role granting
     /// `actions` (`None`: no role assigned).
@@ -100,6 +147,10 @@ pub struct ManagementGroup {
     pub children: Vec<String>,
     /// Subscriptions directly under it (ids).
     pub subscriptions: Vec<String>,
+    /// Roles granted at the group (as a subscription's): inherited by everything below it.
+    pub grants: Vec<Grant>,
+    /// Role assignments made through ARM at the group: inherited by everything below it.
+    pub role_assignments: Vec<RoleAssignment>,
 }
 
 /// A member of the tenant.
