@@ -132,6 +132,14 @@ impl Emulator {
                 "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments/{name}",
                 any(rbac::group_role_assignment),
             )
+            .route(
+                "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleDefinitions",
+                get(rbac::group_role_definitions),
+            )
+            .route(
+                "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+                any(rbac::group_role_definitions),
+            )
             .route("/subscriptions/{id}", get(subscription))
             .route(
                 "/subscriptions/{id}/providers/Microsoft.Authorization/permissions",

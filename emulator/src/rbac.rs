@@ -62,9 +62,9 @@ fn refused(world: &World, token: &Token, action: &str, scope: &str) -> Response 
     )
 }
 
-pub(crate) fn definition_json(sub: &str, d: &RoleDefinition) -> Value {
+pub(crate) fn definition_json(scope: &str, d: &RoleDefinition) -> Value {
     json!({
-        "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{}", d.id),
+        "id": format!("{scope}/providers/Microsoft.Authorization/roleDefinitions/{}", d.id),
         "name": d.id,
         "type": "Microsoft.Authorization/roleDefinitions",
         "properties": {
@@ -151,16 +151,113 @@ pub(crate) async fn role_definitions(
         Err(r) => return *r,
     };
     let scope = format!("/subscriptions/{}", sub.id);
+    let role = params.get("role").cloned();
+    let may = |action: &str| caller_may(&world, &sub, &token, action);
+    definitions_at(
+        &emu,
+        &world,
+        &sub.tenant_id,
+        &scope,
+        &may,
+        &token,
+        method,
+        role,
+        &query,
+        &body,
+    )
+}
+
+/// `/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/
+/// roleDefinitions[/{guid}]`: custom roles at a group (one group in their assignable scopes, no
+/// DataActions there, as Azure has it).
+pub(crate) async fn group_role_definitions(
+    State(emu): State<Emulator>,
+    Path(params): Path<Vec<(String, String)>>,
+    Query(query): Query<HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params: HashMap<String, String> = params.into_iter().collect();
+    let group = params.get("group").cloned().unwrap_or_default();
+    let token = match token_of(&headers, &query) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let world = emu.world();
+    let Some(g) = world
+        .management_groups
+        .iter()
+        .find(|g| g.name.eq_ignore_ascii_case(&group) && g.tenant_id.eq_ignore_ascii_case(&token.tenant))
+    else {
+        return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{group}' not found"));
+    };
+    let scope = format!("{MANAGEMENT_GROUPS}/{}", g.name);
+    if method == Method::PUT {
+        let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let p = &input["properties"];
+        let groups = p["assignableScopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s.as_str().is_some_and(|s| {
+                    s.to_ascii_lowercase()
+                        .starts_with("/providers/microsoft.management/")
+                })
+            })
+            .count();
+        let data = p["permissions"][0]["dataActions"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        if groups > 1 || data {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRoleDefinition",
+                "A custom role can have one management group in its assignable scopes, and no DataActions at a management group.",
+            );
+        }
+    }
+    let role = params.get("role").cloned();
+    let may = |action: &str| group_may(&world, &group, &token, action);
+    definitions_at(
+        &emu,
+        &world,
+        &token.tenant,
+        &scope,
+        &may,
+        &token,
+        method,
+        role,
+        &query,
+        &body,
+    )
+}
+
+/// Custom role definitions at `scope` (a subscription's or a group's), the caller's rights there
+/// being `may`.
+#[allow(clippy::too_many_arguments)]
+fn definitions_at(
+    emu: &Emulator,
+    world: &World,
+    tenant_id: &str,
+    scope: &str,
+    may: &dyn Fn(&str) -> bool,
+    token: &Token,
+    method: Method,
+    role: Option<String>,
+    query: &HashMap<String, String>,
+    body: &[u8],
+) -> Response {
     let Some(ti) = world
         .tenants
         .iter()
-        .position(|t| t.id.eq_ignore_ascii_case(&sub.tenant_id))
+        .position(|t| t.id.eq_ignore_ascii_case(tenant_id))
     else {
         return arm_error(StatusCode::NOT_FOUND, "TenantNotFound", "No tenant.");
     };
     let assignable_here =
-        |d: &RoleDefinition| d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(&scope));
-    let role = params.get("role").cloned();
+        |d: &RoleDefinition| d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(scope));
     match (method, role) {
         (Method::GET, None) => {
             let filter = query.get("$filter").cloned().unwrap_or_default();
@@ -173,7 +270,7 @@ pub(crate) async fn role_definitions(
                 .iter()
                 .filter(|d| assignable_here(d))
                 .filter(|d| name.as_ref().is_none_or(|n| d.role_name == *n))
-                .map(|d| definition_json(&sub.id, d))
+                .map(|d| definition_json(scope, d))
                 .collect();
             axum::Json(json!({"value": value})).into_response()
         }
@@ -182,7 +279,7 @@ pub(crate) async fn role_definitions(
             .iter()
             .find(|d| d.id.eq_ignore_ascii_case(&role) && assignable_here(d))
         {
-            Some(d) => axum::Json(definition_json(&sub.id, d)).into_response(),
+            Some(d) => axum::Json(definition_json(scope, d)).into_response(),
             None => arm_error(
                 StatusCode::NOT_FOUND,
                 "RoleDefinitionDoesNotExist",
@@ -190,20 +287,15 @@ pub(crate) async fn role_definitions(
             ),
         },
         (Method::PUT, Some(role)) => {
-            if !caller_may(
-                &world,
-                &sub,
-                &token,
-                "Microsoft.Authorization/roleDefinitions/write",
-            ) {
+            if !may("Microsoft.Authorization/roleDefinitions/write") {
                 return refused(
-                    &world,
-                    &token,
+                    world,
+                    token,
                     "Microsoft.Authorization/roleDefinitions/write",
-                    &scope,
+                    scope,
                 );
             }
-            let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             let p = &input["properties"];
             let strings = |v: &Value| -> Vec<String> {
                 v.as_array()
@@ -237,7 +329,7 @@ pub(crate) async fn role_definitions(
                     "A custom role with the same name already exists in this directory. Use a different name.",
                 );
             }
-            let answer = definition_json(&sub.id, &definition);
+            let answer = definition_json(scope, &definition);
             emu.update(|w| {
                 let defs = &mut w.tenants[ti].role_definitions;
                 match defs.iter_mut().find(|d| d.id == definition.id) {
@@ -248,17 +340,12 @@ pub(crate) async fn role_definitions(
             (StatusCode::CREATED, axum::Json(answer)).into_response()
         }
         (Method::DELETE, Some(role)) => {
-            if !caller_may(
-                &world,
-                &sub,
-                &token,
-                "Microsoft.Authorization/roleDefinitions/delete",
-            ) {
+            if !may("Microsoft.Authorization/roleDefinitions/delete") {
                 return refused(
-                    &world,
-                    &token,
+                    world,
+                    token,
                     "Microsoft.Authorization/roleDefinitions/delete",
-                    &scope,
+                    scope,
                 );
             }
             let Some(d) = world.tenants[ti]
@@ -272,6 +359,7 @@ pub(crate) async fn role_definitions(
                 .subscriptions
                 .iter()
                 .flat_map(|s| &s.role_assignments)
+                .chain(world.management_groups.iter().flat_map(|g| &g.role_assignments))
                 .any(|a| a.role_definition_id.eq_ignore_ascii_case(&d.id));
             if assigned {
                 return arm_error(
@@ -280,7 +368,7 @@ pub(crate) async fn role_definitions(
                     "There are existing role assignments referencing role. Remove them first.",
                 );
             }
-            let answer = definition_json(&sub.id, d);
+            let answer = definition_json(scope, d);
             emu.update(|w| {
                 w.tenants[ti]
                     .role_definitions

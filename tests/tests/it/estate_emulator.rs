@@ -214,6 +214,48 @@ async fn an_estate_is_inherited_moved_disabled_and_deleted_as_in_azure() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 403);
 
+    // A custom role made at the group (one group in its scopes, no DataActions there).
+    let role_at = |id: &str, body: Value| {
+        az.http
+            .put(format!(
+                "{}/providers/Microsoft.Management/managementGroups/root/providers/Microsoft.Authorization/roleDefinitions/{id}?api-version=2022-04-01",
+                az.base
+            ))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let group_role = |data: bool| {
+        json!({"properties": {"roleName": "spotCustomRole_estate", "assignableScopes": ["/providers/Microsoft.Management/managementGroups/root"],
+            "permissions": [{"actions": ["Microsoft.Management/managementGroups/descendants/read"], "notActions": [], "dataActions": if data { json!(["Microsoft.Storage/x/read"]) } else { json!([]) }}]}})
+    };
+    assert_eq!(
+        role_at("1c3ce3a1-2a5d-4a5a-9c84-5b1f9b6b0e4f", group_role(true))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
+    assert_eq!(
+        role_at("1c3ce3a1-2a5d-4a5a-9c84-5b1f9b6b0e4f", group_role(false))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
+    let (_, listed) = az
+        .get(&admin, "/providers/Microsoft.Management/managementGroups/root/providers/Microsoft.Authorization/roleDefinitions")
+        .await;
+    let names: Vec<&str> = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["properties"]["roleName"].as_str())
+        .collect();
+    assert!(names.contains(&"spotCustomRole_estate"), "{listed}");
+
     // Moved out of the estate: no longer a descendant, nothing inherited.
     assert_eq!(
         az.control(
