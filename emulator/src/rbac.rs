@@ -77,19 +77,35 @@ pub(crate) fn definition_json(scope: &str, d: &RoleDefinition) -> Value {
     })
 }
 
-fn assignment_json(sub: &str, a: &RoleAssignment) -> Value {
+/// A role assignment at `scope` (`/subscriptions/{id}` or a management group's id).
+fn assignment_json(scope: &str, a: &RoleAssignment) -> Value {
     json!({
-        "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
+        "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
         "name": a.id,
         "type": "Microsoft.Authorization/roleAssignments",
         "properties": {
-            "roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{}", a.role_definition_id),
+            "roleDefinitionId": format!("{scope}/providers/Microsoft.Authorization/roleDefinitions/{}", a.role_definition_id),
             "principalId": a.principal_id,
             "principalType": a.principal_type,
-            "scope": format!("/subscriptions/{sub}"),
+            "scope": scope,
             "createdOn": a.created_at,
         }
     })
+}
+
+/// What a `PUT …/roleAssignments/{id}` asks: the role definition's GUID, the principal, its type.
+fn requested_assignment(body: &[u8]) -> (String, String, Option<String>) {
+    let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let p = &input["properties"];
+    let role = p["roleDefinitionId"]
+        .as_str()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let principal = p["principalId"].as_str().unwrap_or_default().to_ascii_lowercase();
+    (role, principal, p["principalType"].as_str().map(str::to_owned))
 }
 
 /// `GET /subscriptions`: the subscriptions of the caller's tenant where it holds a role.
@@ -406,7 +422,7 @@ pub(crate) async fn role_assignment(
         .cloned();
     match method {
         Method::GET => match existing {
-            Some(a) => axum::Json(assignment_json(&sub.id, &a)).into_response(),
+            Some(a) => axum::Json(assignment_json(&scope, &a)).into_response(),
             None => arm_error(
                 StatusCode::NOT_FOUND,
                 "RoleAssignmentNotFound",
@@ -436,7 +452,7 @@ pub(crate) async fn role_assignment(
                     s.role_assignments.retain(|x| x.id != a.id);
                 }
             });
-            axum::Json(assignment_json(&sub.id, &a)).into_response()
+            axum::Json(assignment_json(&scope, &a)).into_response()
         }
         Method::PUT => {
             if !caller_may(
@@ -452,17 +468,7 @@ pub(crate) async fn role_assignment(
                     &scope,
                 );
             }
-            let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let p = &input["properties"];
-            let role = p["roleDefinitionId"]
-                .as_str()
-                .unwrap_or_default()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let principal = p["principalId"].as_str().unwrap_or_default().to_owned();
-            let principal_type = p["principalType"].as_str().map(str::to_owned);
+            let (role, principal, principal_type) = requested_assignment(&body);
             let tenant = world
                 .tenants
                 .iter()
@@ -498,7 +504,7 @@ pub(crate) async fn role_assignment(
             }
             if let Some(a) = &existing {
                 if a.principal_id.eq_ignore_ascii_case(&principal) && a.role_definition_id == role {
-                    return (StatusCode::CREATED, axum::Json(assignment_json(&sub.id, a))).into_response();
+                    return (StatusCode::CREATED, axum::Json(assignment_json(&scope, a))).into_response();
                 }
                 return arm_error(
                     StatusCode::BAD_REQUEST,
@@ -520,11 +526,11 @@ pub(crate) async fn role_assignment(
             let assignment = RoleAssignment {
                 id: name.to_ascii_lowercase(),
                 role_definition_id: role,
-                principal_id: principal.to_ascii_lowercase(),
+                principal_id: principal,
                 principal_type: principal_type.unwrap_or_else(|| "ServicePrincipal".to_owned()),
                 created_at: Some(now()),
             };
-            let answer = assignment_json(&sub.id, &assignment);
+            let answer = assignment_json(&scope, &assignment);
             let sid = sub.id.clone();
             emu.update(|w| {
                 if let Some(s) = w.subscriptions.iter_mut().find(|s| s.id == sid) {
@@ -546,7 +552,7 @@ pub(crate) fn assignments_of(sub: &Subscription, principal: Option<&str>) -> Vec
     sub.role_assignments
         .iter()
         .filter(|a| principal.is_none_or(|p| a.principal_id.eq_ignore_ascii_case(p)))
-        .map(|a| assignment_json(&sub.id, a))
+        .map(|a| assignment_json(&format!("/subscriptions/{}", sub.id), a))
         .collect()
 }
 
@@ -726,22 +732,6 @@ fn group_may(world: &World, name: &str, token: &Token, action: &str) -> bool {
     })
 }
 
-fn group_assignment_json(group: &str, a: &RoleAssignment) -> Value {
-    let scope = format!("{MANAGEMENT_GROUPS}/{group}");
-    json!({
-        "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
-        "name": a.id,
-        "type": "Microsoft.Authorization/roleAssignments",
-        "properties": {
-            "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{}", a.role_definition_id),
-            "principalId": a.principal_id,
-            "principalType": a.principal_type,
-            "scope": scope,
-            "createdOn": a.created_at,
-        }
-    })
-}
-
 /// `PUT|GET|DELETE /providers/Microsoft.Management/managementGroups/{name}/providers/
 /// Microsoft.Authorization/roleAssignments/{guid}`: a role assigned at a group, inherited by every
 /// subscription below it. The role must be assignable at the group (or a group above it).
@@ -773,7 +763,7 @@ pub(crate) async fn group_role_assignment(
         .cloned();
     match method {
         Method::GET => match existing {
-            Some(a) => axum::Json(group_assignment_json(&group, &a)).into_response(),
+            Some(a) => axum::Json(assignment_json(&scope, &a)).into_response(),
             None => arm_error(
                 StatusCode::NOT_FOUND,
                 "RoleAssignmentNotFound",
@@ -798,7 +788,7 @@ pub(crate) async fn group_role_assignment(
                 return StatusCode::NO_CONTENT.into_response();
             };
             emu.update(|w| w.management_groups[gi].role_assignments.retain(|x| x.id != a.id));
-            axum::Json(group_assignment_json(&group, &a)).into_response()
+            axum::Json(assignment_json(&scope, &a)).into_response()
         }
         Method::PUT => {
             if !group_may(
@@ -814,16 +804,7 @@ pub(crate) async fn group_role_assignment(
                     &scope,
                 );
             }
-            let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let p = &input["properties"];
-            let role = p["roleDefinitionId"]
-                .as_str()
-                .unwrap_or_default()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let principal = p["principalId"].as_str().unwrap_or_default().to_ascii_lowercase();
+            let (role, principal, principal_type) = requested_assignment(&body);
             // Assignable here when one of its scopes is this group or a group above it.
             let above: Vec<String> = world
                 .group_chain(&group)
@@ -852,19 +833,16 @@ pub(crate) async fn group_role_assignment(
                 );
             }
             if let Some(a) = existing {
-                return (StatusCode::CREATED, axum::Json(group_assignment_json(&group, &a))).into_response();
+                return (StatusCode::CREATED, axum::Json(assignment_json(&scope, &a))).into_response();
             }
             let assignment = RoleAssignment {
                 id: name.to_ascii_lowercase(),
                 role_definition_id: role,
                 principal_id: principal,
-                principal_type: p["principalType"]
-                    .as_str()
-                    .unwrap_or("ServicePrincipal")
-                    .to_owned(),
+                principal_type: principal_type.unwrap_or_else(|| "ServicePrincipal".to_owned()),
                 created_at: Some(now()),
             };
-            let answer = group_assignment_json(&group, &assignment);
+            let answer = assignment_json(&scope, &assignment);
             emu.update(|w| w.management_groups[gi].role_assignments.push(assignment));
             (StatusCode::CREATED, axum::Json(answer)).into_response()
         }

@@ -16,6 +16,7 @@ use crate::domain::{
     Step, SubscriptionId, TenantId,
 };
 use crate::issuer::{AUDIENCE, Issuer};
+use crate::store::Versioned;
 
 /// The version of the setup script this backend serves (the script reports its own).
 pub const SCRIPT_VERSION: &str = "1";
@@ -123,20 +124,23 @@ impl App {
         })
     }
 
-    /// The connection a setup token is for, if the token is its current one and in force.
+    /// The connection a setup token is for (the version read: a report writes from it), if the
+    /// token is its current one and in force.
     pub async fn setup_access(
         &self,
         token: &SetupToken,
         now: DateTime<Utc>,
-    ) -> Result<(Connection, SetupAccess), AppError> {
-        let connection = self
+    ) -> Result<(Versioned, SetupAccess), AppError> {
+        let read = self
             .store
             .load(token.org(), &token.connection())
             .await?
-            .ok_or(AppError::SetupToken(SetupTokenError::Unknown))?
-            .connection;
-        let access = connection.admit_setup(token, now).map_err(AppError::SetupToken)?;
-        Ok((connection, access))
+            .ok_or(AppError::SetupToken(SetupTokenError::Unknown))?;
+        let access = read
+            .connection
+            .admit_setup(token, now)
+            .map_err(AppError::SetupToken)?;
+        Ok((read, access))
     }
 
     /// `GET /setup/plan`: what the script needs, for `subscription` (else the connection's own).
@@ -186,10 +190,11 @@ impl App {
     pub async fn setup_report(
         &self,
         req: &RequestMeta,
-        connection: Connection,
+        read: Versioned,
         access: SetupAccess,
         report: SetupReport,
     ) -> Result<SetupAnswer, AppError> {
+        let connection = read.connection.clone();
         let org = connection.org.clone();
         let id = connection.id;
         let subject = Subject::new(req, &org, Step::Start, Some(id));
@@ -252,7 +257,8 @@ impl App {
         }
         commands.push(Command::Subscription { subscription });
         commands.push(Command::ExportCustomRole);
-        self.update_all(&req.phase("fill"), &org, &id, &commands, false)
+        // From the version the token was checked against: no second read.
+        self.update_from(&req.phase("fill"), &org, &id, &commands, false, Some(read))
             .await?;
         match self
             .execute(
@@ -271,15 +277,13 @@ impl App {
 
 /// Whether the report names what the connection already holds (a run after `connected`).
 fn inputs_match(c: &Connection, r: &SetupReport) -> bool {
-    {
-        let app = c
-            .app_registration
-            .as_ref()
-            .is_some_and(|a| Some(&a.tenant) == r.tenant.as_ref() && Some(a.client) == r.client);
-        let sub = c
-            .subscription
-            .as_ref()
-            .is_some_and(|s| Some(s.subscription) == r.subscription);
-        app && sub && r.client_secret.is_none()
-    }
+    let app = c
+        .app_registration
+        .as_ref()
+        .is_some_and(|a| Some(&a.tenant) == r.tenant.as_ref() && Some(a.client) == r.client);
+    let sub = c
+        .subscription
+        .as_ref()
+        .is_some_and(|s| Some(s.subscription) == r.subscription);
+    app && sub && r.client_secret.is_none()
 }

@@ -219,7 +219,10 @@ impl SetupGrant {
         if token.org() != org || token.connection() != connection {
             return Err(SetupTokenError::Unknown);
         }
-        if !constant_time_eq(self.token_hash.as_bytes(), token.hash().as_bytes()) {
+        // Compared in constant time, as the local server's bearer tokens are (`subtle`).
+        let same: bool =
+            subtle::ConstantTimeEq::ct_eq(self.token_hash.as_bytes(), token.hash().as_bytes()).into();
+        if !same {
             return Err(SetupTokenError::Unknown);
         }
         if now >= self.expires_at {
@@ -238,10 +241,6 @@ impl SetupGrant {
             self.spent_at = Some(at);
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

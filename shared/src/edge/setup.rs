@@ -27,7 +27,8 @@ use crate::app::events::SetupFailure;
 use crate::app::setup::{SetupAnswer, SetupPlan, SetupReport};
 use crate::app::{App, AppError, FieldError};
 use crate::domain::setup::{SCRIPT_STEPS, SetupAccess, SetupPhase, SetupToken, SetupTokenError};
-use crate::domain::{ClientId, ClientSecret, Connection, Step, SubscriptionId, TenantId};
+use crate::domain::{ClientId, ClientSecret, Step, SubscriptionId, TenantId};
+use crate::store::Versioned;
 
 /// The script, one static file for everyone.
 pub const SCRIPT: &str = include_str!("../../data/azure-connect.sh");
@@ -134,7 +135,7 @@ fn bearer(parts: &Parts) -> Result<SetupToken, AppError> {
         .and_then(|t| SetupToken::parse(t).map_err(AppError::SetupToken))
 }
 
-async fn admit(app: &App, parts: &Parts, now: DateTime<Utc>) -> Result<(Connection, SetupAccess), AppError> {
+async fn admit(app: &App, parts: &Parts, now: DateTime<Utc>) -> Result<(Versioned, SetupAccess), AppError> {
     let token = bearer(parts)?;
     app.setup_access(&token, now).await
 }
@@ -152,7 +153,7 @@ async fn plan(
     req: Request,
 ) -> Response {
     let (parts, _) = req.into_parts();
-    let (connection, access) = match admit(&app, &parts, caller.req.received_at).await {
+    let (read, access) = match admit(&app, &parts, caller.req.received_at).await {
         Ok(ok) => ok,
         Err(e) => return problem_lines(&e.into()),
     };
@@ -165,7 +166,7 @@ async fn plan(
     };
     lines(
         StatusCode::OK,
-        &plan_lines(&app.setup_plan(&connection, access, subscription)),
+        &plan_lines(&app.setup_plan(&read.connection, access, subscription)),
     )
 }
 
@@ -331,7 +332,7 @@ impl ReportBody {
 /// `POST /setup/report`.
 async fn report(State(app): State<App>, caller: Caller, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let (connection, access) = match admit(&app, &parts, caller.req.received_at).await {
+    let (read, access) = match admit(&app, &parts, caller.req.received_at).await {
         Ok(ok) => ok,
         Err(e) => return problem_lines(&e.into()),
     };
@@ -344,16 +345,16 @@ async fn report(State(app): State<App>, caller: Caller, req: Request) -> Respons
         Err(e) => {
             app.reject(
                 &caller.req,
-                Some(&connection.org),
+                Some(&read.connection.org),
                 Step::Start,
-                Some(connection.id),
+                Some(read.connection.id),
                 &e,
             )
             .await;
             return problem_lines(&e);
         }
     };
-    match app.setup_report(&caller.req, connection, access, report).await {
+    match app.setup_report(&caller.req, read, access, report).await {
         Ok(SetupAnswer::Connected(c)) | Ok(SetupAnswer::Noted(c)) => lines(
             StatusCode::OK,
             &[
