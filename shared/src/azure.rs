@@ -11,7 +11,10 @@ use serde::Deserialize;
 
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState};
 use crate::domain::rbac::PermissionEntry;
-use crate::domain::{ClientId, ClientSecret, SubscriptionId, TenantId};
+use crate::domain::{ClientId, ClientSecret, ManagementGroupId, SubscriptionId, TenantId};
+
+mod estate;
+pub use estate::{DescendantsPage, MANAGEMENT_GROUPS_API};
 
 pub const SUBSCRIPTION_API: &str = "2022-12-01";
 pub const PERMISSIONS_API: &str = "2022-04-01";
@@ -160,6 +163,13 @@ pub trait AzureReads: Send + Sync + std::fmt::Debug {
         token: &AccessToken,
         id: &SubscriptionId,
     ) -> Result<Vec<String>, AzureFailure>;
+    /// One page of the subscriptions below a management group ([`estate`]).
+    async fn descendants(
+        &self,
+        token: &AccessToken,
+        group: &ManagementGroupId,
+        next: Option<&str>,
+    ) -> Result<DescendantsPage, AzureFailure>;
 }
 
 /// One password credential of an app registration, as Graph lists it (never the secret text).
@@ -418,6 +428,15 @@ impl TokenClient for AzureHttp {
 
 #[async_trait]
 impl AzureReads for AzureHttp {
+    async fn descendants(
+        &self,
+        token: &AccessToken,
+        group: &ManagementGroupId,
+        next: Option<&str>,
+    ) -> Result<DescendantsPage, AzureFailure> {
+        self.descendants_page(token, group, next).await
+    }
+
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, AzureFailure> {
         let url = format!(
             "{}/{tenant}/v2.0/.well-known/openid-configuration",

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+mod estate;
+pub use estate::SURVEY_CONCURRENCY;
+
 use crate::azure::{AccessToken, AzureReads, Credential, GraphApps, TokenClient};
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::rbac;
 use crate::domain::role::RoleVersions;
-use crate::domain::{ClientId, ClientSecret, Proof, TenantId, ValidationInputs};
+use crate::domain::{ClientId, ClientSecret, Proof, Scope, TenantId, ValidationInputs};
 use crate::issuer::{Issuer, SigningError};
 use crate::retry::{self, Backoff, GaveUp, Verdict};
 
@@ -34,6 +37,8 @@ pub struct Validated {
     pub role_id: Option<String>,
     /// What the app may do beyond Spot's role (`None`: no more than it needs).
     pub over_privilege: Option<crate::domain::privilege::OverPrivilege>,
+    /// A management group's survey (an estate connection).
+    pub survey: Option<crate::domain::estate::Survey>,
 }
 
 /// Whether the app may manage its own credentials (rotation needs it) and, where it may, the
@@ -226,6 +231,10 @@ impl Validator {
     }
 
     pub async fn validate(&self, inputs: &ValidationInputs) -> Result<Validated, ValidationFailure> {
+        let subscription = match &inputs.scope {
+            Scope::Subscription(s) => *s,
+            Scope::ManagementGroup(group) => return self.validate_estate(inputs, group).await,
+        };
         let deadline = Instant::now() + self.budget;
         let mut round = 0;
         let mut refreshed = false;
@@ -237,13 +246,13 @@ impl Validator {
             );
             let token = token?;
             let (sub, perms, graph, assigned) = tokio::join!(
-                retrying(deadline, || self.reads.subscription(&token, &inputs.subscription)),
-                retrying(deadline, || self.reads.permissions(&token, &inputs.subscription)),
+                retrying(deadline, || self.reads.subscription(&token, &subscription)),
+                retrying(deadline, || self.reads.permissions(&token, &subscription)),
                 self.graph_look(graph_token.as_ref(), inputs, deadline),
                 // Which role is assigned, for the export to name it (best effort).
                 retrying(deadline, || self
                     .reads
-                    .assigned_roles(&token, &inputs.subscription)),
+                    .assigned_roles(&token, &subscription)),
             );
             let token_rejected = stale_token(&sub) || stale_token(&perms);
             if token_rejected && !refreshed {
@@ -305,6 +314,7 @@ impl Validator {
                 missing_recommended,
                 role_id,
                 over_privilege,
+                survey: None,
             });
         }
     }

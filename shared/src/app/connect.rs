@@ -9,7 +9,7 @@ use super::operations::{App, Outcome};
 use super::request::RequestMeta;
 use crate::domain::diagnosis::{AzureFailure, Diagnosis, ValidationFailure};
 use crate::domain::{
-    Command, Connection, ConnectionId, CredentialType, FailureRecord, OrgId, ValidationInputs,
+    Command, Connection, ConnectionId, CredentialType, FailureRecord, OrgId, Scope, ValidationInputs,
     ValidationRecord,
 };
 use crate::validation::{CHECKS, Validator};
@@ -72,9 +72,15 @@ impl App {
                 return Err(AppError::Validation(Box::new(d.clone())));
             }
         }
-        let connection = self
-            .update(req, org, id, &Command::RecordValidation(Box::new(record)))
-            .await?;
+        let command = match (&inputs.scope, verdict.as_ref().ok()) {
+            (Scope::ManagementGroup(_), found) => Command::RecordEstateValidation {
+                record: Box::new(record),
+                survey: found.and_then(|v| v.survey.clone()),
+            },
+            (Scope::Subscription(_), _) => Command::RecordValidation(Box::new(record)),
+        };
+        let connection = self.update(req, org, id, &command).await?;
+        self.announce_estate(req, &current, &connection).await;
         if diagnosis.is_none() && credential == CredentialType::Federated {
             self.retire_secret(req, &current, &inputs, validator).await?;
         }

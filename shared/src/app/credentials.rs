@@ -8,6 +8,7 @@ use super::operations::{App, Operation, Outcome};
 use super::request::{RequestMeta, derive_connection_id};
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::{
+    Scope,
     AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, SecretExpiry, Step,
     SubscriptionId, TenantId, ValidationInputs,
 };
@@ -97,7 +98,7 @@ impl App {
             tenant: credentials.tenant.clone(),
             client: credentials.client,
             proof: Proof::Secret(credentials.secret.clone()),
-            subscription: credentials.subscription,
+            scope: Scope::Subscription(credentials.subscription),
             fingerprint: String::new(),
         };
         validator

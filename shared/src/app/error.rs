@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::domain::diagnosis::{Diagnosis, DiagnosisKind};
+use crate::domain::estate::EstateError;
 use crate::domain::{RuleError, Step};
 use crate::store::StoreError;
 
@@ -217,6 +218,11 @@ pub const CODES: &[&str] = &[
     "store-unavailable",
     "quota-exceeded",
     "setup-token-refused",
+    "not-an-estate",
+    "subscription-not-in-estate",
+    "subscription-lost",
+    "subscription-already-linked",
+    "account-already-linked",
     "internal-error",
 ];
 
@@ -235,7 +241,9 @@ impl AppError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound => ErrorKind::NotFound,
+            Self::NotFound | Self::Rule(RuleError::Estate(EstateError::UnknownSubscription)) => {
+                ErrorKind::NotFound
+            }
             Self::Rule(RuleError::GraphPermissionMissing) | Self::KeyReused => ErrorKind::Unprocessable,
             Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
             Self::QuotaExceeded { .. } => ErrorKind::TooMany,
@@ -291,6 +299,38 @@ impl Rejectable for AppError {
                 ),
                 Step::Start,
             ),
+            Self::Rule(RuleError::NotAnEstate) => Rejection::new(
+                kind,
+                "not-an-estate",
+                "Not a management group connection",
+                "This connection is for one subscription: its subscriptions are not listed or linked one by one. Set a management group as its scope (PUT /connections/{id}/scope) to connect a group's subscriptions.",
+                Step::Subscription,
+            ),
+            Self::Rule(RuleError::Estate(e)) => {
+                let (code, title, detail) = match e {
+                    EstateError::UnknownSubscription => (
+                        "subscription-not-in-estate",
+                        "Subscription not found under the group",
+                        "Connect Account (or the last health check) did not find this subscription under the connection's management group. Move it under the group in Azure, then connect again.",
+                    ),
+                    EstateError::SubscriptionLost => (
+                        "subscription-lost",
+                        "Subscription no longer under the group",
+                        "This subscription was moved out of the management group, deleted, or is no longer visible to the app.",
+                    ),
+                    EstateError::SubscriptionTaken => (
+                        "subscription-already-linked",
+                        "Subscription already linked",
+                        "This subscription is already linked to another Spot account. A subscription belongs to one account.",
+                    ),
+                    EstateError::AccountTaken => (
+                        "account-already-linked",
+                        "Account already holds a subscription",
+                        "This Spot account already holds another subscription. An account holds one subscription: create an account for this one.",
+                    ),
+                };
+                Rejection::new(kind, code, title, detail, Step::Subscription)
+            }
             Self::Rule(RuleError::GraphPermissionMissing) => Rejection::new(
                 kind,
                 "graph-permission-missing",

@@ -73,11 +73,25 @@ pub enum OutcomeEvent {
     /// The app may do more than Spot needs (once per change): the extra grants and their roles.
     #[serde(rename = "Connection Over-Privileged")]
     ConnectionOverPrivileged(OverPrivileged),
+    /// A subscription found under an estate's management group for the first time (the console
+    /// may create a Spot account for it).
+    #[serde(rename = "Subscription Discovered")]
+    SubscriptionDiscovered(SubscriptionChanged),
+    /// A subscription of an estate tied to a Spot account.
+    #[serde(rename = "Subscription Linked")]
+    SubscriptionLinked(SubscriptionChanged),
+    /// A subscription moved out of the group, deleted, or no longer visible to the app.
+    #[serde(rename = "Subscription Lost")]
+    SubscriptionLost(SubscriptionChanged),
+    /// Any other change of a subscription's status (permissions reduced or restored, disabled,
+    /// found again).
+    #[serde(rename = "Subscription Changed")]
+    SubscriptionChanged(SubscriptionChanged),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 20] = [
+    pub const DETAIL_TYPES: [&'static str; 24] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -98,12 +112,37 @@ impl OutcomeEvent {
         "Setup Command Issued",
         "Setup Progress",
         "Connection Over-Privileged",
+        "Subscription Discovered",
+        "Subscription Linked",
+        "Subscription Lost",
+        "Subscription Changed",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
     pub fn to_wire(&self) -> Result<OutEvent, serde_json::Error> {
         serde_json::from_value(serde_json::to_value(self)?)
     }
+}
+
+/// One subscription of an estate, as it now stands.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionChanged {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub management_group_id: String,
+    pub subscription_id: SubscriptionId,
+    pub display_name: String,
+    /// Azure's state (`Enabled`, `Disabled`, …).
+    pub state: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<&'static str>,
+    /// The Spot account holding the subscription, once linked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -158,12 +158,14 @@ impl App {
         }
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let (mut graph, mut role_version, mut outdated, mut over) = (None, None, Vec::new(), None);
+        let mut survey = None;
         let verdict = match validator.validate(&inputs).await {
             Ok(v) => {
                 graph = v.graph.map(|g| g.manages_credentials);
                 role_version = Some(v.role_version);
                 outdated = v.missing_recommended;
                 over = Some(v.over_privilege);
+                survey = v.survey;
                 HealthVerdict::Healthy
             }
             Err(failure) => {
@@ -193,8 +195,8 @@ impl App {
                 "health|{}|{}|{}",
                 health::period_index(now, schedule.period),
                 entry.connection,
-                verdict_key(&verdict, graph, role_version, &outdated, over.as_ref())
-            ),
+                verdict_key(&verdict, graph, role_version, &outdated, over.as_ref()),
+            ) + &super::estate::survey_key(survey.as_ref()),
             received_at: now,
             trigger: Trigger::Schedule,
             fingerprint: None,
@@ -207,6 +209,7 @@ impl App {
             role_version,
             outdated,
             over_privilege: over,
+            survey,
         };
         // From the version read above: a healthy check costs that one read.
         let (after, wrote) = self
@@ -231,6 +234,7 @@ impl App {
             .as_ref()
             .and_then(|v| v.graph_manages_credentials);
         self.announce_over_privilege(&req, &connection, &after).await;
+        self.announce_estate(&req, &connection, &after).await;
         if after.rotation.is_some() && could_rotate != Some(false) && can_rotate == Some(false) {
             self.publish(rotation_unavailable(&req, &entry.org, &after)).await;
         }

@@ -13,6 +13,7 @@
 mod abandon;
 mod admission;
 mod connect;
+pub mod estate;
 pub mod credentials;
 pub mod error;
 pub mod events;

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use crate::domain::role::RoleVersions;
-use crate::domain::{AccountId, Command, Connection, ConnectionId, CredentialType, OrgId, RoleFormat, Step};
+use crate::domain::estate::EstateEntry;
+use crate::domain::{
+    AccountId, Command, Connection, ConnectionId, CredentialType, OrgId, RoleFormat, Step, SubscriptionId,
+};
 use crate::events::EventSink;
 use crate::issuer::Issuer;
 use crate::store::{ConnectionStore, RotationStore, StoreError, Versioned, WriteToken};
@@ -45,6 +48,18 @@ pub enum Operation {
     ExportFederatedCredential {
         connection: ConnectionId,
     },
+    /// An estate's subscriptions, one page (by subscription id, after `after`).
+    ListSubscriptions {
+        connection: ConnectionId,
+        after: Option<SubscriptionId>,
+        limit: usize,
+    },
+    /// Ties a subscription of an estate to a Spot account.
+    LinkSubscription {
+        connection: ConnectionId,
+        subscription: SubscriptionId,
+        account: AccountId,
+    },
 }
 
 impl Operation {
@@ -55,6 +70,7 @@ impl Operation {
             Self::ExportRole { .. } => Step::CustomRole,
             Self::Connect { .. } => Step::RoleAssignment,
             Self::ExportFederatedCredential { .. } => Step::FederatedCredential,
+            Self::ListSubscriptions { .. } | Self::LinkSubscription { .. } => Step::Subscription,
         }
     }
 
@@ -66,7 +82,9 @@ impl Operation {
             | Self::Submit { connection, .. }
             | Self::ExportRole { connection, .. }
             | Self::Connect { connection }
-            | Self::ExportFederatedCredential { connection } => Some(*connection),
+            | Self::ExportFederatedCredential { connection }
+            | Self::ListSubscriptions { connection, .. }
+            | Self::LinkSubscription { connection, .. } => Some(*connection),
         }
     }
 }
@@ -87,6 +105,17 @@ pub enum Outcome {
         connection: Connection,
         values: FederatedCredentialValues,
     },
+    /// One page of an estate's subscriptions (`next`: the last one, when more follow).
+    Subscriptions {
+        connection: Connection,
+        items: Vec<EstateEntry>,
+        next: Option<SubscriptionId>,
+    },
+    /// One subscription of an estate, as it stands after a change.
+    Subscription {
+        connection: Connection,
+        entry: Box<EstateEntry>,
+    },
 }
 
 impl Outcome {
@@ -100,9 +129,11 @@ impl Outcome {
                     .unwrap_or_default();
                 crate::metrics::account_connected(c.credential_type, since);
             }
-            Self::Current(_) | Self::Role { .. } | Self::FederatedCredential { .. } => {
-                crate::metrics::step_completed(step)
-            }
+            Self::Current(_)
+            | Self::Role { .. }
+            | Self::FederatedCredential { .. }
+            | Self::Subscriptions { .. }
+            | Self::Subscription { .. } => crate::metrics::step_completed(step),
             Self::Deleted => {}
         }
     }
@@ -110,7 +141,10 @@ impl Outcome {
     /// The event announcing this outcome (reads announce nothing: the caller skips them).
     fn event(&self, subject: Subject) -> OutcomeEvent {
         match self {
-            Self::Created(c) | Self::Current(c) => OutcomeEvent::StepCompleted(Progress::of(subject, c)),
+            Self::Created(c)
+            | Self::Current(c)
+            | Self::Subscriptions { connection: c, .. }
+            | Self::Subscription { connection: c, .. } => OutcomeEvent::StepCompleted(Progress::of(subject, c)),
             Self::Deleted => OutcomeEvent::ConnectionDeleted(subject),
             Self::Connected(c) => OutcomeEvent::AccountConnected(Connected::of(subject, c)),
             Self::Role {
@@ -211,7 +245,7 @@ impl App {
     pub async fn execute(&self, req: &RequestMeta, org: &OrgId, op: Operation) -> Result<Outcome, AppError> {
         let step = op.step();
         let connection = op.connection();
-        let is_read = matches!(op, Operation::Read { .. });
+        let is_read = matches!(op, Operation::Read { .. } | Operation::ListSubscriptions { .. });
         let result = self.run(req, org, op).await;
         match &result {
             Ok(_) if is_read => {}
@@ -291,6 +325,19 @@ impl App {
                 Ok(Outcome::Current(c))
             }
             Operation::Connect { connection } => self.connect(req, org, &connection).await,
+            Operation::ListSubscriptions {
+                connection,
+                after,
+                limit,
+            } => self.list_subscriptions(org, &connection, after, limit).await,
+            Operation::LinkSubscription {
+                connection,
+                subscription,
+                account,
+            } => {
+                self.link_subscription(req, org, &connection, subscription, account)
+                    .await
+            }
             Operation::ExportRole { connection, format } => {
                 // Recorded on the first export; exporting again (or in the other format) changes
                 // nothing, so it costs one read.

@@ -99,6 +99,8 @@ pub enum ValidationFailure {
     NotPropagated,
     /// Azure stayed throttled or unavailable until the budget ran out.
     OutOfTime(AzureFailure),
+    /// No management group with this name (ID) in the app's directory (an estate's scope).
+    ManagementGroupNotFound,
     /// Our issuer could not sign an assertion (its key service refused, or was unavailable).
     Signing {
         retryable: bool,
@@ -215,6 +217,12 @@ impl Diagnosis {
                     ),
                 )
             },
+            ValidationFailure::ManagementGroupNotFound => customer(
+                Step::Subscription,
+                "management-group-not-found",
+                "Management group not found",
+                "No management group with this ID exists in the app's directory. Enter the group's ID, not its display name (Azure portal > Management groups > the group > ID).",
+            ),
             ValidationFailure::NotPropagated => Diagnosis {
                 retryable: true,
                 ..customer(
@@ -723,6 +731,7 @@ mod tests {
             ValidationFailure::SubscriptionState(SubscriptionState::Deleted),
             ValidationFailure::MissingActions(vec![]),
             ValidationFailure::NotPropagated,
+            ValidationFailure::ManagementGroupNotFound,
             ValidationFailure::Azure(AzureFailure::Protocol("x".into())),
         ] {
             seen.push(Diagnosis::of(&f).code);

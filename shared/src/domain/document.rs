@@ -18,6 +18,9 @@ use super::connection::{
 use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
 use super::secret::{ClientSecret, SecretExpiry, SecretFingerprint, SecretHint};
 
+mod estate;
+pub use estate::{MAX_ENCODED as MAX_ESTATE_ENCODED, encode_entries as encode_estate_entries};
+
 /// Version of the document layout; bump and migrate in [`decode`] when it changes.
 pub const SCHEMA: u32 = 2;
 /// Schema 1: the same, with the client secret's value inline.
@@ -33,6 +36,8 @@ pub enum DocumentError {
     Secret(#[source] super::secret::SecretError),
     #[error("stored client secret has no valid hint or fingerprint")]
     SecretRecord,
+    #[error("stored estate subscriptions are not valid")]
+    Estate,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,6 +80,8 @@ struct Doc<'a> {
     subject_salt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     setup: Option<SetupDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    estate: Option<estate::EstateDoc>,
 }
 
 /// The setup command issued last: its token's SHA-256 only.
@@ -338,6 +345,7 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
             expires_at: g.expires_at,
             spent_at: g.spent_at,
         }),
+        estate: c.estate.as_ref().map(estate::EstateDoc::of),
     };
     // Serializing plain data into a String cannot fail.
     Zeroizing::new(serde_json::to_string(&doc).unwrap_or_default())
@@ -425,6 +433,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
             expires_at: g.expires_at,
             spent_at: g.spent_at,
         }),
+        estate: doc.estate.map(estate::EstateDoc::estate).transpose()?,
     })
 }
 

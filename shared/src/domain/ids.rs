@@ -19,6 +19,8 @@ pub enum IdError {
     NotAnAccount,
     #[error("must be 1 to 64 letters, digits, '.', '_' or '-'")]
     NotAnOrganization,
+    #[error("must be a management group's name (ID): 1 to 90 letters, digits, '-', '_', '(', ')' or '.', not ending with '.'")]
+    NotAManagementGroup,
 }
 
 /// What a paste may add around a value: spaces, tabs and line breaks (exactly these, as the
@@ -249,6 +251,20 @@ string_id!(
         .then(|| s.to_owned())
     },
     IdError::NotAnOrganization
+);
+
+string_id!(
+    /// A management group's name (its ID in the portal, not its display name), as Azure allows it:
+    /// 1 to 90 letters, digits, `-`, `_`, `(`, `)` or `.`, not ending with `.`.
+    ManagementGroupId,
+    |s| {
+        (s.len() <= 90
+            && !s.ends_with('.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')' | b'.')))
+        .then(|| s.to_owned())
+    },
+    IdError::NotAManagementGroup
 );
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod diagnosis;
 pub mod document;
+pub mod estate;
 pub mod expiry;
 pub mod health;
 pub mod ids;
@@ -16,6 +17,9 @@ pub use connection::{
     Command, Connection, CredentialType, FailureRecord, Proof, RuleError, Status, Step, ValidationInputs,
     ValidationRecord,
 };
-pub use ids::{AccountId, ClientId, ConnectionId, IdError, OrgId, SubscriptionId, TenantId};
+pub use estate::{Estate, Scope};
+pub use ids::{
+    AccountId, ClientId, ConnectionId, IdError, ManagementGroupId, OrgId, SubscriptionId, TenantId,
+};
 pub use role::{CustomRole, RoleFormat};
 pub use secret::{ClientSecret, ExpiryError, SecretError, SecretExpiry, SecretHint};

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::estate::{GROUP_ACTIONS, Scope};
 use super::ids::SubscriptionId;
 
 const ACTIONS_TXT: &str = include_str!("../../data/spot-azure-role-actions.txt");
@@ -174,24 +175,41 @@ impl RoleFormat {
     }
 }
 
-/// The role for one subscription. The name is derived from the subscription id only, so it is
-/// unique per subscription and the same on every export.
+/// The role for one subscription or one management group. The name is derived from the scope's
+/// id only, so it is unique per scope (role names are unique in a tenant) and the same on every
+/// export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomRole {
-    pub subscription: SubscriptionId,
+    pub scope: Scope,
 }
 
 impl CustomRole {
     pub fn for_subscription(subscription: SubscriptionId) -> Self {
-        Self { subscription }
+        Self::for_scope(Scope::Subscription(subscription))
+    }
+
+    pub fn for_scope(scope: Scope) -> Self {
+        Self { scope }
     }
 
     pub fn name(&self) -> String {
-        format!("spotCustomRole_{}", self.subscription)
+        match &self.scope {
+            Scope::Subscription(s) => format!("spotCustomRole_{s}"),
+            Scope::ManagementGroup(g) => format!("spotCustomRole_mg_{g}"),
+        }
     }
 
     pub fn scope(&self) -> String {
-        format!("/subscriptions/{}", self.subscription)
+        self.scope.arm_path()
+    }
+
+    /// Spot's actions, and at a management group what discovery needs as well.
+    fn actions<'a>(&self, versions: &'a RoleVersions) -> Vec<&'a str> {
+        let mut actions = versions.actions();
+        if let Scope::ManagementGroup(_) = self.scope {
+            actions.extend(GROUP_ACTIONS);
+        }
+        actions
     }
 
     pub fn to_json(&self, format: RoleFormat) -> Value {
@@ -205,7 +223,7 @@ impl CustomRole {
     /// `Id` is given, and dies with `KeyError: 'roleName'` without it). `az role definition
     /// create` takes the same file (it ignores both).
     pub fn to_json_with(&self, format: RoleFormat, versions: &RoleVersions, id: Option<&str>) -> Value {
-        let actions = versions.actions();
+        let actions = self.actions(versions);
         let mut role = match format {
             RoleFormat::Portal => json!({
                 "properties": {

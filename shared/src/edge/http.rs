@@ -41,6 +41,13 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
     (Function::ClientSecret, "PUT", "/connections/{id}/client-secret"),
     (Function::ClientSecret, "PUT", "/connections/{id}/rotation"),
     (Function::Subscription, "PUT", "/connections/{id}/subscription"),
+    (Function::Subscription, "PUT", "/connections/{id}/scope"),
+    (Function::Subscription, "GET", "/connections/{id}/subscriptions"),
+    (
+        Function::Subscription,
+        "PUT",
+        "/connections/{id}/subscriptions/{subscriptionId}",
+    ),
     (Function::CustomRole, "GET", "/connections/{id}/custom-role"),
     (Function::ConnectAccount, "POST", "/connections/{id}/connect"),
     (
@@ -80,10 +87,12 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
                     put(put_step::<ClientSecretBody>),
                 )
                 .route("/connections/{id}/rotation", put(put_step::<RotationBody>)),
-            Function::Subscription => r.route(
-                "/connections/{id}/subscription",
-                put(put_step::<SubscriptionBody>),
-            ),
+            Function::Subscription => r
+                .route(
+                    "/connections/{id}/subscription",
+                    put(put_step::<SubscriptionBody>),
+                )
+                .merge(super::estate::routes()),
             Function::CustomRole => r.route("/connections/{id}/custom-role", get(get_custom_role)),
             Function::ConnectAccount => r.route("/connections/{id}/connect", post(connect_account)),
             Function::FederatedCredential => r
@@ -158,7 +167,7 @@ async fn console_event(State(s): State<ConsoleState>, req: Request) -> Response 
 
 /// The one path of every route: organization, parse, execute, respond; every failure is logged,
 /// published and answered as a problem document.
-async fn respond(
+pub(super) async fn respond(
     app: &App,
     caller: Caller,
     step: Step,
@@ -202,6 +211,12 @@ fn success_response(outcome: Outcome) -> Response {
         Outcome::Deleted => StatusCode::NO_CONTENT.into_response(),
         Outcome::Role { role, .. } => json_response(StatusCode::OK, &role),
         Outcome::FederatedCredential { values, .. } => json_response(StatusCode::OK, &values),
+        Outcome::Subscriptions {
+            connection,
+            items,
+            next,
+        } => super::estate::page_response(&connection, &items, next),
+        Outcome::Subscription { entry, .. } => super::estate::entry_response(&entry),
     }
 }
 
@@ -238,7 +253,7 @@ async fn delete_connection(State(app): State<App>, caller: Caller, Path(id): Pat
 }
 
 /// `PUT /connections/{id}/<step>`: the body `B` becomes that step's command.
-async fn put_step<B: StepInput>(
+pub(super) async fn put_step<B: StepInput>(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,

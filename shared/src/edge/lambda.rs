@@ -62,9 +62,11 @@ impl Handler {
             Ok(outcome) => Ok(json!({
                 "outcome": match outcome {
                     Outcome::Created(_) => "created",
-                    Outcome::Current(_) | Outcome::Role { .. } | Outcome::FederatedCredential { .. } => {
-                        "completed"
-                    }
+                    Outcome::Current(_)
+                    | Outcome::Role { .. }
+                    | Outcome::FederatedCredential { .. }
+                    | Outcome::Subscriptions { .. }
+                    | Outcome::Subscription { .. } => "completed",
                     Outcome::Deleted => "deleted",
                     Outcome::Connected(_) => "connected",
                 },

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod error;
+pub mod estate;
 pub mod expiry;
 pub mod function;
 pub mod health;

@@ -37,6 +37,18 @@ pub enum PublishError {
 #[async_trait]
 pub trait EventSink: Send + Sync + fmt::Debug {
     async fn publish(&self, event: &OutEvent) -> Result<(), PublishError>;
+
+    /// Publishes many events (an estate's survey can announce a thousand); each failure is
+    /// returned with its event's index. One at a time unless the sink batches.
+    async fn publish_all(&self, events: &[OutEvent]) -> Vec<(usize, PublishError)> {
+        let mut failed = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if let Err(err) = self.publish(e).await {
+                failed.push((i, err));
+            }
+        }
+        failed
+    }
 }
 
 /// Keeps events in memory; for tests and tools.

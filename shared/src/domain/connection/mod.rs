@@ -5,7 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
+use super::estate::{Estate, EstateError, Scope, Survey};
+use super::ids::{AccountId, ClientId, ConnectionId, ManagementGroupId, OrgId, SubscriptionId, TenantId};
 use super::role::CustomRole;
 use super::secret::{ClientSecret, SecretExpiry};
 pub use super::secret::{SecretRecord, SecretValue};
@@ -246,7 +247,8 @@ pub struct ValidationInputs {
     pub tenant: TenantId,
     pub client: ClientId,
     pub proof: Proof,
-    pub subscription: SubscriptionId,
+    /// The subscription, or the management group whose subscriptions are surveyed.
+    pub scope: Scope,
     /// Identifies these inputs (no secret material: the secret's submission time stands for it).
     pub fingerprint: String,
 }
@@ -264,6 +266,22 @@ pub enum Command {
     },
     Subscription {
         subscription: SubscriptionId,
+    },
+    /// `PUT …/scope` for a management group: its subscriptions, surveyed at Connect Account; the
+    /// connection's own account holds `default_subscription` when one is named.
+    ManagementGroup {
+        group: ManagementGroupId,
+        default_subscription: Option<SubscriptionId>,
+    },
+    /// Ties a subscription of the estate to a Spot account.
+    LinkSubscription {
+        subscription: SubscriptionId,
+        account: AccountId,
+    },
+    /// Connect Account's verdict on an estate, with its survey when it connected.
+    RecordEstateValidation {
+        record: Box<ValidationRecord>,
+        survey: Option<Survey>,
     },
     /// "Export JSON Policy": hands out the role and records that it was handed out.
     ExportCustomRole,
@@ -286,6 +304,8 @@ pub enum Command {
         outdated: Vec<String>,
         /// When healthy: what the app may do beyond Spot's role (`None`: no more than it needs).
         over_privilege: Option<Option<super::privilege::OverPrivilege>>,
+        /// An estate's survey (when the group could be read).
+        survey: Option<Survey>,
     },
     /// `PUT /connections/{id}/rotation`: on (days before expiry) or off.
     SetRotation(Option<RotationSettings>),
@@ -302,9 +322,13 @@ impl Command {
         match self {
             Self::AppRegistration { .. } => Step::AppRegistration,
             Self::ClientSecret { .. } => Step::ClientSecret,
-            Self::Subscription { .. } => Step::Subscription,
+            Self::Subscription { .. } | Self::ManagementGroup { .. } | Self::LinkSubscription { .. } => {
+                Step::Subscription
+            }
             Self::ExportCustomRole => Step::CustomRole,
-            Self::RecordValidation(_) | Self::RecordHealth { .. } => Step::RoleAssignment,
+            Self::RecordValidation(_) | Self::RecordEstateValidation { .. } | Self::RecordHealth { .. } => {
+                Step::RoleAssignment
+            }
             Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
             Self::SetCredentialType(_) => Step::Start,
             Self::ExportFederatedCredential => Step::FederatedCredential,
@@ -323,6 +347,10 @@ pub enum RuleError {
     GraphPermissionMissing,
     #[error("step {step} is not for connections with a {credential} credential")]
     WrongCredentialType { step: Step, credential: CredentialType },
+    #[error("the connection is not for a management group")]
+    NotAnEstate,
+    #[error("{0}")]
+    Estate(#[from] EstateError),
     /// A use case asked for the secret's value without revealing it from the store first.
     #[error("the client secret's value was not read from the store")]
     SecretSealed,
@@ -359,6 +387,8 @@ pub struct Connection {
     pub recent_requests: Vec<String>,
     /// The setup command issued last ([`super::setup`]).
     pub setup: Option<super::setup::SetupGrant>,
+    /// A management group's subscriptions, in place of [`Self::subscription`] ([`super::estate`]).
+    pub estate: Option<Estate>,
 }
 
 impl Connection {
@@ -385,6 +415,7 @@ impl Connection {
             subject_salt: Some(uuid::Uuid::new_v4().simple().to_string()),
             recent_requests: Vec::new(),
             setup: None,
+            estate: None,
         }
     }
 
@@ -417,7 +448,7 @@ impl Connection {
             Some(Step::ClientSecret)
         } else if self.credential_type == CredentialType::Federated && self.federated.is_none() {
             Some(Step::FederatedCredential)
-        } else if self.subscription.is_none() {
+        } else if self.scope().is_none() {
             Some(Step::Subscription)
         } else if self.custom_role.is_none() {
             Some(Step::CustomRole)
@@ -426,11 +457,19 @@ impl Connection {
         }
     }
 
-    /// The role to create for this connection's subscription.
+    /// The subscription (3.4) or the management group the connection reaches, once entered.
+    pub fn scope(&self) -> Option<Scope> {
+        match (&self.subscription, &self.estate) {
+            (Some(s), _) => Some(Scope::Subscription(s.subscription)),
+            (None, Some(e)) => Some(e.scope()),
+            (None, None) => None,
+        }
+    }
+
+    /// The role to create for this connection's subscription or management group.
     pub fn custom_role(&self) -> Result<CustomRole, RuleError> {
-        self.subscription
-            .as_ref()
-            .map(|s| CustomRole::for_subscription(s.subscription))
+        self.scope()
+            .map(CustomRole::for_scope)
             .ok_or(RuleError::MissingPrerequisite {
                 step: Step::CustomRole,
                 needs: Step::Subscription,
@@ -441,7 +480,7 @@ impl Connection {
     /// have been revealed ([`SecretRecord::reveal`]).
     pub fn validation_inputs(&self) -> Result<ValidationInputs, RuleError> {
         let fingerprint = self.inputs_fingerprint()?;
-        let (Some(app), Some(sub)) = (&self.app_registration, &self.subscription) else {
+        let (Some(app), Some(scope)) = (&self.app_registration, self.scope()) else {
             return Err(RuleError::SecretSealed);
         };
         let proof = match self.credential_type {
@@ -462,7 +501,7 @@ impl Connection {
             tenant: app.tenant.clone(),
             client: app.client,
             proof,
-            subscription: sub.subscription,
+            scope,
             fingerprint,
         })
     }
@@ -488,11 +527,11 @@ impl Connection {
                 format!("federated:{}", export.exported_at.timestamp_micros())
             }
         };
-        let sub = self.subscription.as_ref().ok_or(missing(Step::Subscription))?;
-        Ok(format!(
-            "{}|{}|{}|{}",
-            app.tenant, app.client, sub.subscription, proven_by
-        ))
+        let scope = match self.scope().ok_or(missing(Step::Subscription))? {
+            Scope::Subscription(s) => s.to_string(),
+            Scope::ManagementGroup(g) => format!("mg:{g}"),
+        };
+        Ok(format!("{}|{}|{}|{}", app.tenant, app.client, scope, proven_by))
     }
 
     /// The document of a rotation: this connection with the new secret (its value, Azure's end and
@@ -602,10 +641,45 @@ impl Connection {
                         subscription: *subscription,
                         submitted_at: at,
                     });
+                    self.estate = None;
                     // A role exported for another subscription has the wrong scope.
                     self.custom_role = None;
                 }
                 !same
+            }
+            Command::ManagementGroup {
+                group,
+                default_subscription,
+            } => match self.estate.as_mut() {
+                Some(e) if &e.group == group => {
+                    // Another default subscription only: what is known of the group stays.
+                    let changed = e.default_subscription != *default_subscription;
+                    e.default_subscription = *default_subscription;
+                    changed
+                }
+                _ => {
+                    self.estate = Some(Estate::new(group.clone(), *default_subscription, at));
+                    self.subscription = None;
+                    self.custom_role = None;
+                    true
+                }
+            },
+            Command::LinkSubscription {
+                subscription,
+                account,
+            } => self
+                .estate
+                .as_mut()
+                .ok_or(RuleError::NotAnEstate)?
+                .link(*subscription, account, at)?,
+            Command::RecordEstateValidation { record, survey } => {
+                let changed = self.record_validation(record)?;
+                match (survey, self.estate.as_mut()) {
+                    (Some(survey), Some(estate)) if record.failure.is_none() => {
+                        estate.record(survey, &self.account) || changed
+                    }
+                    _ => changed,
+                }
             }
             Command::ExportCustomRole => {
                 let role = self.custom_role()?;
@@ -619,52 +693,7 @@ impl Connection {
                 }
                 !same
             }
-            Command::RecordValidation(record) => {
-                if self.inputs_fingerprint()? != record.inputs {
-                    return Err(RuleError::InputsChanged);
-                }
-                let moving_off_a_secret = record.credential == CredentialType::Federated
-                    && self.client_secret.is_some()
-                    && self.status == Status::Connected;
-                if moving_off_a_secret && record.failure.is_some() {
-                    // It keeps working on its secret, exactly as it was, until the switch succeeds.
-                    return Ok(false);
-                }
-                // Azure's own word on the secret's end beats what was typed.
-                if let (Some(end), Some(secret)) = (record.secret_end, self.client_secret.as_mut()) {
-                    let real = Some(SecretExpiry::from_azure(end));
-                    if secret.expires_at != real {
-                        secret.expires_at = real;
-                        self.reminded = None;
-                    }
-                }
-                if record.failure.is_none() {
-                    if self.status == Status::Degraded {
-                        // "Check now": fixed, as a health check would have found.
-                        self.health = Some(HealthRecord {
-                            checked_at: record.checked_at,
-                            diagnosis: None,
-                            outdated: Vec::new(),
-                        });
-                    }
-                    self.status = Status::Connected;
-                    self.linked_at.get_or_insert(record.checked_at);
-                    if let Some(grant) = self.setup.as_mut() {
-                        grant.spend(record.checked_at);
-                    }
-                    if record.credential == CredentialType::Federated {
-                        // Proven without a secret: the secret (of a connection moving off it)
-                        // goes, and with it reminders and rotation.
-                        self.client_secret = None;
-                        self.reminded = None;
-                        self.rotation = None;
-                    }
-                } else {
-                    self.status = Status::Failed;
-                }
-                self.validation = Some((**record).clone());
-                true
-            }
+            Command::RecordValidation(record) => self.record_validation(record)?,
             Command::RecordReminder { threshold } => {
                 if self.reminded.is_some_and(|r| r <= *threshold) {
                     false
@@ -727,6 +756,7 @@ impl Connection {
                 role_version,
                 outdated,
                 over_privilege,
+                survey,
             } => {
                 if !matches!(self.status, Status::Connected | Status::Degraded) {
                     // Not linked (or expired): a health check has nothing to say.
@@ -796,7 +826,12 @@ impl Connection {
                         true
                     }
                 };
-                health_changed || graph_changed
+                // An estate's subscriptions: found, lost, changed (the group itself could be read).
+                let estate_changed = match (survey, self.estate.as_mut()) {
+                    (Some(survey), Some(estate)) => estate.record(survey, &self.account),
+                    _ => false,
+                };
+                health_changed || graph_changed || estate_changed
             }
             Command::MarkExpired => {
                 let expired = self
@@ -817,12 +852,61 @@ impl Connection {
             if matches!(
                 command,
                 Command::AppRegistration { .. } | Command::ClientSecret { .. } | Command::Subscription { .. }
-            ) {
+            ) || matches!(command, Command::ManagementGroup { .. } if self.custom_role.is_none())
+            {
                 self.status = Status::Draft;
             }
             self.touch(request_id, at);
         }
         Ok(changed)
+    }
+
+    /// Connect Account's verdict; `Ok(false)` when it changes nothing.
+    fn record_validation(&mut self, record: &ValidationRecord) -> Result<bool, RuleError> {
+        if self.inputs_fingerprint()? != record.inputs {
+            return Err(RuleError::InputsChanged);
+        }
+        let moving_off_a_secret = record.credential == CredentialType::Federated
+            && self.client_secret.is_some()
+            && self.status == Status::Connected;
+        if moving_off_a_secret && record.failure.is_some() {
+            // It keeps working on its secret, exactly as it was, until the switch succeeds.
+            return Ok(false);
+        }
+        // Azure's own word on the secret's end beats what was typed.
+        if let (Some(end), Some(secret)) = (record.secret_end, self.client_secret.as_mut()) {
+            let real = Some(SecretExpiry::from_azure(end));
+            if secret.expires_at != real {
+                secret.expires_at = real;
+                self.reminded = None;
+            }
+        }
+        if record.failure.is_none() {
+            if self.status == Status::Degraded {
+                // "Check now": fixed, as a health check would have found.
+                self.health = Some(HealthRecord {
+                    checked_at: record.checked_at,
+                    diagnosis: None,
+                    outdated: Vec::new(),
+                });
+            }
+            self.status = Status::Connected;
+            self.linked_at.get_or_insert(record.checked_at);
+            if let Some(grant) = self.setup.as_mut() {
+                grant.spend(record.checked_at);
+            }
+            if record.credential == CredentialType::Federated {
+                // Proven without a secret: the secret (of a connection moving off it)
+                // goes, and with it reminders and rotation.
+                self.client_secret = None;
+                self.reminded = None;
+                self.rotation = None;
+            }
+        } else {
+            self.status = Status::Failed;
+        }
+        self.validation = Some(record.clone());
+        Ok(true)
     }
 
     fn touch(&mut self, request_id: &str, at: DateTime<Utc>) {

@@ -1,0 +1,157 @@
+//! An estate's use cases (issue 18): its subscriptions listed and tied to Spot accounts, and what
+//! a survey changed announced, one event per change (a thousand subscriptions found at once go out
+//! in batches).
+
+use sha2::{Digest, Sha256};
+
+use super::error::AppError;
+use super::events::{OutcomeEvent, Subject, SubscriptionChanged};
+use super::operations::{App, Outcome};
+use super::request::RequestMeta;
+use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, Survey};
+use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId};
+
+/// Subscriptions in one page of `GET …/subscriptions` unless the caller asks fewer.
+pub const PAGE_SIZE: usize = 100;
+/// The most a caller may ask for in one page.
+pub const MAX_PAGE_SIZE: usize = 500;
+
+impl App {
+    /// Announces what changed in the estate from `before` to `after`.
+    pub(super) async fn announce_estate(&self, req: &RequestMeta, before: &Connection, after: &Connection) {
+        let Some(estate) = &after.estate else {
+            return;
+        };
+        let changes = Estate::changes(before.estate.as_ref(), estate);
+        if changes.is_empty() {
+            return;
+        }
+        let subject = Subject::new(req, &after.org, Step::Subscription, Some(after.id));
+        let wire: Vec<_> = changes
+            .into_iter()
+            .filter_map(|change| {
+                let event = estate_event(subject.clone(), estate, change);
+                match event.to_wire() {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::error!(error = %e, "estate event not serializable; not published");
+                        None
+                    }
+                }
+            })
+            .collect();
+        let failed = self.events.publish_all(&wire).await;
+        for (i, e) in &failed {
+            tracing::error!(detail_type = %wire[*i].detail_type, error = %super::error::error_chain(e), "event not published");
+        }
+        tracing::info!(connection = %after.id, announced = wire.len() - failed.len(), "estate changes announced");
+    }
+
+    /// `PUT /connections/{id}/subscriptions/{subscriptionId}`: ties a found subscription to a Spot
+    /// account, one to one across the organization (an account started another connection: it
+    /// holds that connection's subscription). The same pair again changes and announces nothing.
+    pub(super) async fn link_subscription(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        subscription: SubscriptionId,
+        account: AccountId,
+    ) -> Result<Outcome, AppError> {
+        let current = self.load(org, id).await?;
+        let before = current.connection.clone();
+        let estate = before.estate.as_ref().ok_or(RuleError::NotAnEstate)?;
+        let already = estate
+            .entries
+            .get(&subscription)
+            .is_some_and(|e| e.account.as_ref() == Some(&account));
+        if !already && self.store.find(org, &account).await?.iter().any(|other| other != id) {
+            return Err(RuleError::Estate(EstateError::AccountTaken).into());
+        }
+        let command = Command::LinkSubscription {
+            subscription,
+            account,
+        };
+        let (after, wrote) = self
+            .update_from(req, org, id, std::slice::from_ref(&command), false, Some(current))
+            .await?;
+        if wrote {
+            self.announce_estate(req, &before, &after).await;
+        }
+        let entry = after
+            .estate
+            .as_ref()
+            .and_then(|e| e.entries.get(&subscription).cloned())
+            .ok_or(RuleError::Estate(EstateError::UnknownSubscription))?;
+        Ok(Outcome::Subscription {
+            connection: after,
+            entry: Box::new(entry),
+        })
+    }
+
+    /// `GET /connections/{id}/subscriptions`: one page, by subscription id, after `after`.
+    pub(super) async fn list_subscriptions(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        after: Option<SubscriptionId>,
+        limit: usize,
+    ) -> Result<Outcome, AppError> {
+        let connection = self.load(org, id).await?.connection;
+        let estate = connection.estate.as_ref().ok_or(RuleError::NotAnEstate)?;
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let mut rest = estate
+            .entries
+            .range((
+                after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(_, e)| e.clone());
+        let items: Vec<EstateEntry> = rest.by_ref().take(limit).collect();
+        let next = match rest.next() {
+            Some(_) => items.last().map(|e| e.subscription),
+            None => None,
+        };
+        Ok(Outcome::Subscriptions {
+            connection,
+            items,
+            next,
+        })
+    }
+}
+
+/// What a health pass's survey found, for its write's request id: a pass that finds the estate
+/// as it was gets the same key (and writes nothing), one that finds a change gets another.
+pub(super) fn survey_key(survey: Option<&Survey>) -> String {
+    let Some(survey) = survey else {
+        return String::new();
+    };
+    let mut h = Sha256::new();
+    for s in &survey.found {
+        h.update(format!("{}|{}|{}|{};", s.subscription, s.state, s.display_name, s.missing_actions.join(",")));
+    }
+    let digest = h.finalize();
+    format!("|estate:{}", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn estate_event(subject: Subject, estate: &Estate, change: EstateChange) -> OutcomeEvent {
+    let of = |entry: EstateEntry, from: Option<&'static str>| SubscriptionChanged {
+        subject,
+        management_group_id: estate.group.to_string(),
+        subscription_id: entry.subscription,
+        display_name: entry.display_name.clone(),
+        state: entry.state.to_string(),
+        status: entry.status().as_str(),
+        previous_status: from,
+        account_id: entry.account.clone(),
+        missing_actions: entry.missing_actions,
+    };
+    match change {
+        EstateChange::Discovered(e) => OutcomeEvent::SubscriptionDiscovered(of(e, None)),
+        EstateChange::Linked(e) => OutcomeEvent::SubscriptionLinked(of(e, None)),
+        EstateChange::Lost(e) => OutcomeEvent::SubscriptionLost(of(e, None)),
+        EstateChange::StatusChanged { entry, from } => {
+            OutcomeEvent::SubscriptionChanged(of(entry, Some(from.as_str())))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! A management group's subscriptions: ARM's management group descendants, one page per call.
+//! The live service types a subscription `/subscriptions` (the API's documented example differs),
+//! so a subscription is known by its `/subscriptions/{id}` id whatever its type says.
+
+use serde::Deserialize;
+
+use super::{Api, AzureHttp, read_json};
+use crate::domain::diagnosis::AzureFailure;
+use crate::domain::{ManagementGroupId, SubscriptionId};
+
+pub const MANAGEMENT_GROUPS_API: &str = "2021-04-01";
+
+/// One page of the subscriptions below a management group (every level).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescendantsPage {
+    /// Each subscription's id and display name.
+    pub subscriptions: Vec<(SubscriptionId, String)>,
+    /// The next page's link, as ARM gave it.
+    pub next: Option<String>,
+}
+
+impl AzureHttp {
+    /// One page of `group`'s descendants: the first without `next`, then the link ARM gave.
+    pub(super) async fn descendants_page(
+        &self,
+        token: &super::AccessToken,
+        group: &ManagementGroupId,
+        next: Option<&str>,
+    ) -> Result<DescendantsPage, AzureFailure> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            value: Vec<Item>,
+            next_link: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            id: String,
+            #[serde(default)]
+            properties: Option<Properties>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Properties {
+            #[serde(default)]
+            display_name: Option<String>,
+        }
+        let base = &self.cloud.resource_manager;
+        let url = match next {
+            Some(link) => self.same_origin(link.to_owned(), base)?,
+            None => format!(
+                "{base}/providers/Microsoft.Management/managementGroups/{group}/descendants?api-version={MANAGEMENT_GROUPS_API}"
+            ),
+        };
+        let res = self.get_ok(&url, token, Api::Arm).await?;
+        let page: Page = read_json(res, "management group descendants unreadable").await?;
+        let subscriptions = page
+            .value
+            .into_iter()
+            .filter_map(|item| {
+                let id = item.id.strip_prefix("/subscriptions/")?;
+                let id = SubscriptionId::parse(id).ok()?;
+                let name = item.properties.and_then(|p| p.display_name).unwrap_or_default();
+                Some((id, name))
+            })
+            .collect();
+        Ok(DescendantsPage {
+            subscriptions,
+            next: page.next_link.filter(|n| !n.is_empty()),
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! An estate's stored form. A secret's value holds at most 64 KiB and a group can hold a thousand
+//! subscriptions, so the subscriptions are kept as one JSON array of compact rows, deflated
+//! (miniz_oxide, pure Rust) and base64-encoded: ~30 bytes a subscription instead of ~150 (the
+//! figures: `BENCH_ONLY=estate scripts/bench`). [`MAX_ENCODED`] bounds what a document may carry.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::DocumentError;
+use crate::domain::diagnosis::SubscriptionState;
+use crate::domain::estate::{Estate, EstateEntry};
+use crate::domain::ids::{AccountId, ManagementGroupId, SubscriptionId};
+
+/// The most the encoded subscriptions may take, leaving the rest of a 64 KiB secret to the
+/// connection's other fields.
+pub const MAX_ENCODED: usize = 56 * 1024;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct EstateDoc {
+    management_group_id: ManagementGroupId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_subscription_id: Option<SubscriptionId>,
+    submitted_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    surveyed_at: Option<DateTime<Utc>>,
+    /// Base64 of the deflated JSON array of [`Row`]s.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    subscriptions: String,
+}
+
+/// One subscription: id, display name, state, account, lost, when its status changed, the
+/// missing actions.
+type Row = (
+    SubscriptionId,
+    String,
+    String,
+    Option<AccountId>,
+    bool,
+    DateTime<Utc>,
+    Vec<String>,
+);
+
+/// The encoded subscriptions of `estate` (what [`EstateDoc`] carries): the size a store checks.
+pub fn encode_entries(estate: &Estate) -> String {
+    if estate.entries.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Row> = estate
+        .entries
+        .values()
+        .map(|e| {
+            (
+                e.subscription,
+                e.display_name.clone(),
+                e.state.to_string(),
+                e.account.clone(),
+                e.lost,
+                e.checked_at,
+                e.missing_actions.clone(),
+            )
+        })
+        .collect();
+    // Plain data into JSON cannot fail.
+    let json = serde_json::to_vec(&rows).unwrap_or_default();
+    STANDARD.encode(miniz_oxide::deflate::compress_to_vec(&json, 9))
+}
+
+impl EstateDoc {
+    pub(super) fn of(e: &Estate) -> Self {
+        Self {
+            management_group_id: e.group.clone(),
+            default_subscription_id: e.default_subscription,
+            submitted_at: e.submitted_at,
+            surveyed_at: e.surveyed_at,
+            subscriptions: encode_entries(e),
+        }
+    }
+
+    pub(super) fn estate(self) -> Result<Estate, DocumentError> {
+        let mut estate = Estate::new(
+            self.management_group_id,
+            self.default_subscription_id,
+            self.submitted_at,
+        );
+        estate.surveyed_at = self.surveyed_at;
+        if self.subscriptions.is_empty() {
+            return Ok(estate);
+        }
+        let deflated = STANDARD
+            .decode(self.subscriptions.as_bytes())
+            .map_err(|_| DocumentError::Estate)?;
+        let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, 16 << 20)
+            .map_err(|_| DocumentError::Estate)?;
+        let rows: Vec<Row> = serde_json::from_slice(&json).map_err(DocumentError::Invalid)?;
+        for (subscription, display_name, state, account, lost, checked_at, missing_actions) in rows {
+            estate.entries.insert(
+                subscription,
+                EstateEntry {
+                    subscription,
+                    display_name,
+                    state: SubscriptionState::parse(&state),
+                    account,
+                    missing_actions,
+                    lost,
+                    checked_at,
+                },
+            );
+        }
+        Ok(estate)
+    }
+}
