@@ -678,6 +678,17 @@ pub(crate) async fn descendants(
     let Some(root) = find(&name) else {
         return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{name}' not found"));
     };
+    // Reading what is below a group is an action of its own, granted at the group or above.
+    if !group_may(&world, &root.name, &token, "Microsoft.Management/managementGroups/descendants/read") {
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            &format!(
+                "The client does not have authorization to perform action 'Microsoft.Management/managementGroups/descendants/read' over scope '{MANAGEMENT_GROUPS}/{}'.",
+                root.name
+            ),
+        );
+    }
     let mut items = Vec::new();
     let mut queue = vec![root];
     while let Some(g) = queue.pop() {

@@ -425,6 +425,11 @@ mod tests {
                 retry_after: None,
             },
             AppError::SetupToken(crate::domain::setup::SetupTokenError::Expired),
+            AppError::Rule(RuleError::NotAnEstate),
+            AppError::Rule(RuleError::Estate(EstateError::UnknownSubscription)),
+            AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)),
+            AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)),
+            AppError::Rule(RuleError::Estate(EstateError::AccountTaken)),
             AppError::Store(StoreError::Backend("x".into())),
         ]
     }

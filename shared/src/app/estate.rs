@@ -120,13 +120,17 @@ impl App {
     }
 }
 
-/// What a health pass's survey found, for its write's request id: a pass that finds the estate
-/// as it was gets the same key (and writes nothing), one that finds a change gets another.
-pub(super) fn survey_key(survey: Option<&Survey>) -> String {
+/// What a health pass's survey found, from which state of the estate, for its write's request id:
+/// overlapping runs that find the same change from the same state get the same key (one write,
+/// one announcement); a change back to an earlier state gets another.
+pub(super) fn survey_key(survey: Option<&Survey>, from: Option<&Estate>) -> String {
     let Some(survey) = survey else {
         return String::new();
     };
     let mut h = Sha256::new();
+    if let Some(at) = from.and_then(|e| e.surveyed_at) {
+        h.update(at.timestamp_micros().to_le_bytes());
+    }
     for s in &survey.found {
         h.update(format!("{}|{}|{}|{};", s.subscription, s.state, s.display_name, s.missing_actions.join(",")));
     }

@@ -196,7 +196,7 @@ impl App {
                 health::period_index(now, schedule.period),
                 entry.connection,
                 verdict_key(&verdict, graph, role_version, &outdated, over.as_ref()),
-            ) + &super::estate::survey_key(survey.as_ref()),
+            ) + &super::estate::survey_key(survey.as_ref(), connection.estate.as_ref()),
             received_at: now,
             trigger: Trigger::Schedule,
             fingerprint: None,

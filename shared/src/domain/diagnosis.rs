@@ -123,6 +123,7 @@ pub struct Diagnosis {
 
 /// Every code a diagnosis can carry (documented in `openapi.yaml`).
 pub const CODES: &[&str] = &[
+    "management-group-not-found",
     "client-secret-invalid",
     "client-secret-expired",
     "application-not-found",

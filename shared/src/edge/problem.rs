@@ -76,6 +76,7 @@ pub fn type_uri(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::estate::EstateError;
     use crate::app::{AppError, FieldError};
     use crate::domain::RuleError;
     use crate::store::StoreError;
@@ -118,6 +119,11 @@ mod tests {
             }
             .into(),
             AppError::SetupToken(crate::domain::setup::SetupTokenError::Unknown).into(),
+            AppError::Rule(RuleError::NotAnEstate).into(),
+            AppError::Rule(RuleError::Estate(EstateError::UnknownSubscription)).into(),
+            AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)).into(),
+            AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)).into(),
+            AppError::Rule(RuleError::Estate(EstateError::AccountTaken)).into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
     }

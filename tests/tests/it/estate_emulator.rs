@@ -74,7 +74,10 @@ fn world() -> World {
         },
         Grant {
             app_id: SPOT.into(),
-            actions: vec!["Microsoft.Resources/subscriptions/resourceGroups/read".into()],
+            actions: vec![
+                "Microsoft.Resources/subscriptions/resourceGroups/read".into(),
+                "Microsoft.Management/managementGroups/descendants/read".into(),
+            ],
             ..Grant::default()
         },
     ];

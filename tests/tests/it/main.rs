@@ -10,6 +10,7 @@ mod connect;
 mod console_door;
 mod docs_drift;
 mod erasure;
+mod estate;
 mod estate_emulator;
 mod expiry_scan;
 mod faults;

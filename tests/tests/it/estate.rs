@@ -1,0 +1,432 @@
+//! An estate (issue 18), on both stores, through the real router and the Azure emulator over real
+//! HTTP: a management-group connection walks to `connected` with its subscriptions listed (paged)
+//! and tied to accounts one to one; a subscription added to the group later is discovered by the
+//! next health pass (announced once), one moved out becomes `lost`, a reduced role lists exactly
+//! the missing actions on each subscription, and a pass that finds nothing new writes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use chrono::Utc;
+use integration_tests::{Reply, SECRET, STORES, StoreKind, send};
+use serde_json::{Value, json};
+use shared::app::{App, HealthSchedule, Window};
+use shared::domain::estate::GROUP_ACTIONS;
+use shared::domain::role::required_actions;
+use shared::edge::Function;
+use shared::edge::http::{OrgSource, router};
+use shared::events::MemorySink;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const SPOT: &str = "11111111-2222-4333-8444-555555555555";
+const S1: &str = "00000000-0000-4000-8000-0000000000a1";
+const S2: &str = "00000000-0000-4000-8000-0000000000a2";
+const S3: &str = "00000000-0000-4000-8000-0000000000a3";
+const S4: &str = "00000000-0000-4000-8000-0000000000a4";
+const ORG: &str = "org-estate";
+const OWN: &str = "act-0000e001";
+const SCHEDULE: HealthSchedule = HealthSchedule {
+    period: Duration::from_secs(86_400),
+    pace: Duration::ZERO,
+};
+
+/// `contoso` holds S1 and the group `prod` (S2, S3); S4 sits in `elsewhere`. Spot's app holds its
+/// role at `contoso`: every required action and discovery's two.
+fn world() -> azure_emulator::World {
+    use azure_emulator::{App as AzApp, Grant, ManagementGroup, Password, Subscription, Tenant, World};
+    let sub = |id: &str, name: &str| Subscription {
+        id: id.into(),
+        tenant_id: TENANT.into(),
+        display_name: name.into(),
+        state: "Enabled".into(),
+        ..Subscription::default()
+    };
+    let group = |name: &str, children: &[&str], subs: &[&str]| ManagementGroup {
+        name: name.into(),
+        tenant_id: TENANT.into(),
+        display_name: name.into(),
+        children: children.iter().map(|c| (*c).to_owned()).collect(),
+        subscriptions: subs.iter().map(|s| (*s).to_owned()).collect(),
+        ..ManagementGroup::default()
+    };
+    let mut w = World {
+        subscriptions: vec![
+            sub(S1, "Contoso Shared"),
+            sub(S2, "Contoso Prod EU"),
+            sub(S3, "Contoso Prod US"),
+            sub(S4, "Contoso Lab"),
+        ],
+        management_groups: vec![
+            group("contoso", &["prod"], &[S1]),
+            group("prod", &[], &[S2, S3]),
+            group("elsewhere", &[], &[S4]),
+        ],
+        ..World::default()
+    };
+    w.tenants.push(Tenant {
+        id: TENANT.into(),
+        domains: vec!["contoso.onmicrosoft.com".into()],
+        apps: vec![AzApp {
+            app_id: SPOT.into(),
+            passwords: vec![Password {
+                secret_text: SECRET.into(),
+                ..Password::default()
+            }],
+            ..AzApp::default()
+        }],
+        ..Tenant::default()
+    });
+    w.management_groups[0].grants = vec![Grant {
+        app_id: SPOT.into(),
+        actions: required_actions()
+            .chain(GROUP_ACTIONS)
+            .map(str::to_owned)
+            .collect(),
+        ..Grant::default()
+    }];
+    w
+}
+
+struct Estate {
+    emulator: azure_emulator::Emulator,
+    app: App,
+    router: Router,
+    sink: Arc<MemorySink>,
+    id: String,
+}
+
+impl Estate {
+    async fn new(kind: StoreKind) -> Self {
+        let (emulator, azure) = integration_tests::emulator(world(), Duration::from_secs(5)).await;
+        let store = integration_tests::store(kind).await;
+        let sink = Arc::new(MemorySink::default());
+        let app = App::new(store, sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
+        let router = router(app.clone(), OrgSource::local_header(), &Function::ALL);
+        Self {
+            emulator,
+            app,
+            router,
+            sink,
+            id: String::new(),
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
+        send(
+            &self.router,
+            method,
+            path,
+            Some(ORG),
+            headers,
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/connections/{}{rest}", self.id)
+    }
+
+    /// Started, app registration and secret entered, scope set to `contoso` with S1 for the
+    /// connection's own account.
+    async fn entered(kind: StoreKind) -> Self {
+        let mut e = Self::new(kind).await;
+        let r = e.call("POST", "/connections", Some(json!({"accountId": OWN}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        e.id = r.body["connectionId"].as_str().unwrap().to_owned();
+        for (step, body) in [
+            (
+                "/app-registration",
+                json!({"tenantId": TENANT, "clientId": SPOT}),
+            ),
+            ("/client-secret", json!({"clientSecret": SECRET})),
+            (
+                "/scope",
+                json!({"managementGroupId": "contoso", "defaultSubscriptionId": S1}),
+            ),
+        ] {
+            let r = e.call("PUT", &e.path(step), Some(body)).await;
+            assert_eq!(r.status, StatusCode::OK, "{step}: {:?}", r.body);
+        }
+        e
+    }
+
+    async fn connected(kind: StoreKind) -> Self {
+        let e = Self::entered(kind).await;
+        let r = e.call("POST", &e.path("/connect"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["status"], "connected");
+        e
+    }
+
+    /// Every subscription, following `next` (pages of `limit`).
+    async fn list(&self, limit: usize) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut path = self.path(&format!("/subscriptions?limit={limit}"));
+        loop {
+            let r = self.call("GET", &path, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            items.extend(r.body["items"].as_array().unwrap().iter().cloned());
+            match r.body["next"].as_str() {
+                Some(next) => path = format!("{next}&limit={limit}"),
+                None => return items,
+            }
+        }
+    }
+
+    async fn status_of(&self, sub: &str) -> Value {
+        self.list(100)
+            .await
+            .into_iter()
+            .find(|i| i["subscriptionId"] == sub)
+            .unwrap_or(Value::Null)
+    }
+
+    fn events(&self, detail_type: &str) -> Vec<Value> {
+        self.sink
+            .events()
+            .into_iter()
+            .filter(|e| e.detail_type == detail_type)
+            .map(|e| e.detail)
+            .collect()
+    }
+
+    fn events_for(&self, detail_type: &str, sub: &str) -> usize {
+        self.events(detail_type)
+            .iter()
+            .filter(|e| e["subscriptionId"] == sub)
+            .count()
+    }
+
+    async fn pass(&self) -> shared::app::HealthReport {
+        self.app
+            .health_pass(&format!("run-{}", uuid::Uuid::new_v4()), Utc::now(), Window::All, SCHEDULE)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_role_for_a_group_is_assignable_there_and_reads_what_is_below() {
+    let e = Estate::entered(StoreKind::Embedded).await;
+    let r = e.call("GET", &e.path("/custom-role"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let props = &r.body["properties"];
+    assert_eq!(props["roleName"], "spotCustomRole_mg_contoso");
+    assert_eq!(
+        props["assignableScopes"],
+        json!(["/providers/Microsoft.Management/managementGroups/contoso"])
+    );
+    let actions = props["permissions"][0]["actions"].as_array().unwrap();
+    for a in required_actions().chain(GROUP_ACTIONS) {
+        assert!(actions.iter().any(|x| x == a), "{a} missing");
+    }
+    // Azure takes no DataActions at a management group: Spot's role has none.
+    assert_eq!(props["permissions"][0]["dataActions"], json!([]));
+    let view = e.call("GET", &e.path(""), None).await.body;
+    assert_eq!(view["scope"], json!({"type": "managementGroup", "id": "contoso"}));
+    assert_eq!(view["nextStep"], "role-assignment");
+    // A single subscription again: the group goes.
+    let r = e
+        .call("PUT", &e.path("/scope"), Some(json!({"subscriptionId": S4})))
+        .await;
+    assert_eq!(r.body["scope"], json!({"type": "subscription", "id": S4}));
+    assert!(r.body.get("estate").is_none());
+    let r = e.call("GET", &e.path("/subscriptions"), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["code"], "not-an-estate");
+    for bad in [
+        json!({}),
+        json!({"subscriptionId": S1, "managementGroupId": "contoso"}),
+        json!({"managementGroupId": "has space"}),
+        json!({"managementGroupId": "contoso", "defaultSubscriptionId": "nope"}),
+    ] {
+        let r = e.call("PUT", &e.path("/scope"), Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn a_group_connects_with_its_subscriptions_listed_and_linked_one_to_one() {
+    for kind in STORES {
+        let e = Estate::connected(kind).await;
+        let view = e.call("GET", &e.path(""), None).await.body;
+        assert_eq!(view["estate"]["subscriptions"], 3, "{kind:?}");
+        assert_eq!(
+            view["estate"]["byStatus"],
+            json!({"linked": 1, "awaiting-account": 2})
+        );
+        // Paged by two: every subscription once, in order.
+        let items = e.list(2).await;
+        let ids: Vec<_> = items.iter().map(|i| i["subscriptionId"].clone()).collect();
+        assert_eq!(ids, json!([S1, S2, S3]).as_array().unwrap().clone(), "{kind:?}");
+        assert_eq!(items[0]["status"], "linked");
+        assert_eq!(items[0]["accountId"], OWN);
+        assert_eq!(items[1]["status"], "awaiting-account");
+        assert_eq!(items[1]["displayName"], "Contoso Prod EU");
+        assert_eq!(items[1]["state"], "Enabled");
+        assert!(items[1].get("accountId").is_none());
+        for s in [S1, S2, S3] {
+            assert_eq!(e.events_for("Subscription Discovered", s), 1, "{kind:?} {s}");
+        }
+        assert_eq!(e.events_for("Subscription Discovered", S4), 0);
+        assert_eq!(e.events_for("Subscription Linked", S1), 1);
+
+        // S2 to a new account; the same pair again is 200 and announces nothing more.
+        for _ in 0..2 {
+            let r = e
+                .call(
+                    "PUT",
+                    &e.path(&format!("/subscriptions/{S2}")),
+                    Some(json!({"accountId": "act-0000e002"})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            assert_eq!(r.body["status"], "linked");
+            assert_eq!(r.body["accountId"], "act-0000e002");
+        }
+        assert_eq!(e.events_for("Subscription Linked", S2), 1, "{kind:?}");
+        // One account, one subscription; one subscription, one account.
+        for (sub, account, status, code) in [
+            (S3, "act-0000e002", 409, "account-already-linked"),
+            (S3, OWN, 409, "account-already-linked"),
+            (S2, "act-0000e003", 409, "subscription-already-linked"),
+            (S4, "act-0000e003", 404, "subscription-not-in-estate"),
+        ] {
+            let r = e
+                .call(
+                    "PUT",
+                    &e.path(&format!("/subscriptions/{sub}")),
+                    Some(json!({"accountId": account})),
+                )
+                .await;
+            assert_eq!(r.status.as_u16(), status, "{sub} {account}: {:?}", r.body);
+            assert_eq!(r.body["code"], code);
+        }
+        // An account that started another connection of the organization holds that one's.
+        let other = e
+            .call("POST", "/connections", Some(json!({"accountId": "act-0000e004"})))
+            .await;
+        assert_eq!(other.status, StatusCode::CREATED);
+        let r = e
+            .call(
+                "PUT",
+                &e.path(&format!("/subscriptions/{S3}")),
+                Some(json!({"accountId": "act-0000e004"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?}: {:?}", r.body);
+        assert_eq!(r.body["code"], "account-already-linked");
+    }
+}
+
+#[tokio::test]
+async fn health_passes_discover_lose_and_diagnose_subscriptions_once_per_change() {
+    for kind in STORES {
+        let e = Estate::connected(kind).await;
+        let writes = |e: &Estate| e.sink.events().len();
+        // Nothing changed: nothing written, nothing announced.
+        let before = writes(&e);
+        let r = e.pass().await;
+        assert_eq!((r.unchanged, r.degraded, r.restored), (1, 0, 0), "{kind:?}");
+        assert_eq!(writes(&e), before);
+
+        // S4 moved under the group: discovered by the next pass, once.
+        e.emulator.update(|w| assert!(w.move_subscription(S4, "prod")));
+        e.pass().await;
+        e.pass().await;
+        assert_eq!(e.events_for("Subscription Discovered", S4), 1, "{kind:?}");
+        assert_eq!(e.status_of(S4).await["status"], "awaiting-account");
+
+        // S3 moved out: lost, once; the connection stays connected.
+        e.emulator.update(|w| assert!(w.move_subscription(S3, "elsewhere")));
+        e.pass().await;
+        e.pass().await;
+        assert_eq!(e.events_for("Subscription Lost", S3), 1, "{kind:?}");
+        assert_eq!(e.status_of(S3).await["status"], "lost");
+        let view = e.call("GET", &e.path(""), None).await.body;
+        assert_eq!(view["status"], "connected");
+        // A lost subscription is not linked to an account.
+        let r = e
+            .call(
+                "PUT",
+                &e.path(&format!("/subscriptions/{S3}")),
+                Some(json!({"accountId": "act-0000e009"})),
+            )
+            .await;
+        assert_eq!(r.body["code"], "subscription-lost");
+
+        // The group's role loses one action: every subscription under it lists exactly that one.
+        let dropped = required_actions().nth(3).unwrap().to_owned();
+        let d = dropped.clone();
+        e.emulator.update(move |w| {
+            w.management_groups[0].grants[0].actions.retain(|a| *a != d);
+        });
+        e.pass().await;
+        e.pass().await;
+        for s in [S1, S2, S4] {
+            let item = e.status_of(s).await;
+            assert_eq!(item["status"], "missing-actions", "{kind:?} {s}");
+            assert_eq!(item["missingActions"], json!([dropped]), "{kind:?} {s}");
+            let changed: Vec<_> = e
+                .events("Subscription Changed")
+                .into_iter()
+                .filter(|ev| ev["subscriptionId"] == s && ev["status"] == "missing-actions")
+                .collect();
+            assert_eq!(changed.len(), 1, "{kind:?} {s}");
+            assert_eq!(changed[0]["missingActions"], json!([dropped]));
+        }
+        // Lost beats missing actions.
+        assert_eq!(e.status_of(S3).await["status"], "lost");
+        // Granted again: back as they were, announced once more.
+        let d = dropped.clone();
+        e.emulator.update(move |w| w.management_groups[0].grants[0].actions.push(d));
+        e.pass().await;
+        assert_eq!(e.status_of(S1).await["status"], "linked");
+        assert_eq!(e.status_of(S2).await["status"], "awaiting-account");
+        assert_eq!(e.events_for("Subscription Changed", S1), 2, "{kind:?}");
+        // Every event names its subscription and the group; none carries the secret.
+        for ev in e.sink.events() {
+            assert!(!ev.detail.to_string().contains(SECRET));
+            if ev.detail_type.starts_with("Subscription ") {
+                assert_eq!(ev.detail["managementGroupId"], "contoso");
+                assert!(ev.detail["subscriptionId"].is_string());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_group_the_app_cannot_read_below_is_diagnosed() {
+    let e = Estate::entered(StoreKind::Embedded).await;
+    // No discovery action: the role was made for a subscription, not for a group.
+    e.emulator.update(|w| {
+        w.management_groups[0].grants[0]
+            .actions
+            .retain(|a| !a.starts_with("Microsoft.Management/"))
+    });
+    let r = e.call("POST", &e.path("/connect"), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["code"], "role-not-assigned");
+    assert_eq!(r.body["retryable"], true);
+    // A group that does not exist.
+    let r = e
+        .call(
+            "PUT",
+            &e.path("/scope"),
+            Some(json!({"managementGroupId": "no-such-group"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = e.call("POST", &e.path("/connect"), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["code"], "management-group-not-found");
+    assert_eq!(r.body["step"], "subscription");
+}
