@@ -13,8 +13,7 @@ use crate::domain::diagnosis::{AzureFailure, SubscriptionState};
 use crate::domain::rbac::PermissionEntry;
 use crate::domain::{ClientId, ClientSecret, ManagementGroupId, SubscriptionId, TenantId};
 
-mod estate;
-pub use estate::{DescendantsPage, MANAGEMENT_GROUPS_API};
+pub mod estate;
 
 pub const SUBSCRIPTION_API: &str = "2022-12-01";
 pub const PERMISSIONS_API: &str = "2022-04-01";
@@ -170,6 +169,15 @@ pub trait AzureReads: Send + Sync + std::fmt::Debug {
         group: &ManagementGroupId,
         next: Option<&str>,
     ) -> Result<DescendantsPage, AzureFailure>;
+}
+
+/// One page of the subscriptions below a management group (every level).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescendantsPage {
+    /// Each subscription's id and display name.
+    pub subscriptions: Vec<(SubscriptionId, String)>,
+    /// The next page's link, as ARM gave it.
+    pub next: Option<String>,
 }
 
 /// One password credential of an app registration, as Graph lists it (never the secret text).

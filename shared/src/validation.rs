@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-mod estate;
-pub use estate::SURVEY_CONCURRENCY;
+pub mod estate;
 
 use crate::azure::{AccessToken, AzureReads, Credential, GraphApps, TokenClient};
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};

@@ -5,6 +5,7 @@
 mod coldstart;
 mod connect;
 mod cost;
+mod estate;
 mod expiry_scan;
 mod health;
 mod lambdas;
@@ -34,7 +35,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
-        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart,cost picks figures (default: all).
+        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart,cost,estate picks figures (default: all).
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         let wants = |figure: &str| only.is_empty() || only.split(',').any(|f| f.trim() == figure);
 
@@ -70,6 +71,11 @@ fn main() {
             );
         }
 
+        }
+
+        if wants("estate") {
+            let n = std::env::var("BENCH_ESTATE_SUBSCRIPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+            estate::estate_bench(n).await;
         }
 
         if wants("cost") {

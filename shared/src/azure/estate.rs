@@ -4,20 +4,11 @@
 
 use serde::Deserialize;
 
-use super::{Api, AzureHttp, read_json};
+use super::{Api, AzureHttp, DescendantsPage, read_json};
 use crate::domain::diagnosis::AzureFailure;
 use crate::domain::{ManagementGroupId, SubscriptionId};
 
 pub const MANAGEMENT_GROUPS_API: &str = "2021-04-01";
-
-/// One page of the subscriptions below a management group (every level).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DescendantsPage {
-    /// Each subscription's id and display name.
-    pub subscriptions: Vec<(SubscriptionId, String)>,
-    /// The next page's link, as ARM gave it.
-    pub next: Option<String>,
-}
 
 impl AzureHttp {
     /// One page of `group`'s descendants: the first without `next`, then the link ARM gave.

@@ -2,7 +2,6 @@
 //! back to, with a stable code and a message that says what is wrong and where in the Azure portal
 //! to fix it. Pure: the Azure adapter reports plain facts ([`AzureFailure`]), this decides.
 
-use std::fmt;
 use std::time::Duration;
 
 use super::connection::{CredentialType, Step};
@@ -50,42 +49,7 @@ impl AzureFailure {
     }
 }
 
-/// `state` of a subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubscriptionState {
-    Enabled,
-    Warned,
-    PastDue,
-    Disabled,
-    Deleted,
-    Other(String),
-}
-
-impl SubscriptionState {
-    pub fn parse(s: &str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
-            "enabled" => Self::Enabled,
-            "warned" => Self::Warned,
-            "pastdue" => Self::PastDue,
-            "disabled" => Self::Disabled,
-            "deleted" => Self::Deleted,
-            _ => Self::Other(s.to_owned()),
-        }
-    }
-}
-
-impl fmt::Display for SubscriptionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Enabled => "Enabled",
-            Self::Warned => "Warned",
-            Self::PastDue => "PastDue",
-            Self::Disabled => "Disabled",
-            Self::Deleted => "Deleted",
-            Self::Other(s) => s,
-        })
-    }
-}
+pub use super::estate::SubscriptionState;
 
 /// Why a validation did not connect.
 #[derive(Debug, Clone, PartialEq, Eq)]

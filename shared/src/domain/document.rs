@@ -18,8 +18,7 @@ use super::connection::{
 use super::ids::{AccountId, ClientId, ConnectionId, OrgId, SubscriptionId, TenantId};
 use super::secret::{ClientSecret, SecretExpiry, SecretFingerprint, SecretHint};
 
-mod estate;
-pub use estate::{MAX_ENCODED as MAX_ESTATE_ENCODED, encode_entries as encode_estate_entries};
+pub mod estate;
 
 /// Version of the document layout; bump and migrate in [`decode`] when it changes.
 pub const SCHEMA: u32 = 2;
@@ -37,7 +36,7 @@ pub enum DocumentError {
     #[error("stored client secret has no valid hint or fingerprint")]
     SecretRecord,
     #[error("stored estate subscriptions are not valid")]
-    Estate,
+    Estate(#[source] estate::EstateDocError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -433,7 +432,11 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
             expires_at: g.expires_at,
             spent_at: g.spent_at,
         }),
-        estate: doc.estate.map(estate::EstateDoc::estate).transpose()?,
+        estate: doc
+            .estate
+            .map(estate::EstateDoc::estate)
+            .transpose()
+            .map_err(DocumentError::Estate)?,
     })
 }
 

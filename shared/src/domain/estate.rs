@@ -12,8 +12,44 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::diagnosis::SubscriptionState;
 use super::ids::{AccountId, ManagementGroupId, SubscriptionId};
+
+/// `state` of a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionState {
+    Enabled,
+    Warned,
+    PastDue,
+    Disabled,
+    Deleted,
+    Other(String),
+}
+
+impl SubscriptionState {
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "enabled" => Self::Enabled,
+            "warned" => Self::Warned,
+            "pastdue" => Self::PastDue,
+            "disabled" => Self::Disabled,
+            "deleted" => Self::Deleted,
+            _ => Self::Other(s.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for SubscriptionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Enabled => "Enabled",
+            Self::Warned => "Warned",
+            Self::PastDue => "PastDue",
+            Self::Disabled => "Disabled",
+            Self::Deleted => "Deleted",
+            Self::Other(s) => s,
+        })
+    }
+}
 
 /// What a connection reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,16 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::EdgeError;
-use super::http::{put_step, respond};
+use super::respond::{put_step, respond};
 use super::input::{self, StepInput};
-use super::request::{ApiState, Caller, RawBody, json_response};
+use super::request::{ApiState, Caller, RawBody};
 use crate::app::estate::PAGE_SIZE;
 use crate::app::{App, FieldError, Operation};
-use crate::domain::estate::{EstateEntry, Scope};
-use crate::domain::{AccountId, Command, Connection, ManagementGroupId, Step, SubscriptionId};
+use crate::domain::{AccountId, Command, ManagementGroupId, Step, SubscriptionId};
 
 /// The estate's routes (served by the subscription step's function).
 pub fn routes() -> Router<ApiState> {
@@ -136,97 +135,3 @@ async fn link(
     .await
 }
 
-/// What a connection reaches, in its view.
-#[derive(Debug, Serialize)]
-pub struct ScopeView {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub id: String,
-}
-
-impl ScopeView {
-    pub fn of(c: &Connection) -> Option<Self> {
-        c.scope().map(|s| Self {
-            kind: s.kind(),
-            id: s.id(),
-        })
-    }
-}
-
-/// An estate in its connection's view: the group and how many subscriptions stand where.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EstateView {
-    pub management_group_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_subscription_id: Option<SubscriptionId>,
-    pub surveyed_at: Option<DateTime<Utc>>,
-    pub subscriptions: usize,
-    /// Subscriptions per status (only the statuses some have).
-    pub by_status: std::collections::BTreeMap<&'static str, usize>,
-}
-
-impl EstateView {
-    pub fn of(c: &Connection) -> Option<Self> {
-        let e = c.estate.as_ref()?;
-        debug_assert!(matches!(e.scope(), Scope::ManagementGroup(_)));
-        Some(Self {
-            management_group_id: e.group.to_string(),
-            default_subscription_id: e.default_subscription,
-            surveyed_at: e.surveyed_at,
-            subscriptions: e.entries.len(),
-            by_status: e.counts().into_iter().map(|(s, n)| (s.as_str(), n)).collect(),
-        })
-    }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubscriptionView {
-    pub subscription_id: SubscriptionId,
-    pub display_name: String,
-    pub state: String,
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<AccountId>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing_actions: Vec<String>,
-    pub checked_at: DateTime<Utc>,
-}
-
-impl From<&EstateEntry> for SubscriptionView {
-    fn from(e: &EstateEntry) -> Self {
-        Self {
-            subscription_id: e.subscription,
-            display_name: e.display_name.clone(),
-            state: e.state.to_string(),
-            status: e.status().as_str(),
-            account_id: e.account.clone(),
-            missing_actions: e.missing_actions.clone(),
-            checked_at: e.checked_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct PageView {
-    items: Vec<SubscriptionView>,
-    /// The next page's path, or null.
-    next: Option<String>,
-}
-
-pub(super) fn page_response(
-    connection: &Connection,
-    items: &[EstateEntry],
-    next: Option<SubscriptionId>,
-) -> Response {
-    let page = PageView {
-        items: items.iter().map(SubscriptionView::from).collect(),
-        next: next.map(|after| format!("/connections/{}/subscriptions?after={after}", connection.id)),
-    };
-    json_response(axum::http::StatusCode::OK, &page)
-}
-
-pub(super) fn entry_response(entry: &EstateEntry) -> Response {
-    json_response(axum::http::StatusCode::OK, &SubscriptionView::from(entry))
-}

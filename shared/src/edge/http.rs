@@ -7,24 +7,23 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use super::error::EdgeError;
 use super::function::Function;
 use super::input::{
-    self, AppRegistrationBody, ClientSecretBody, CredentialTypeBody, RotationBody, StartBody, StepInput,
+    self, AppRegistrationBody, ClientSecretBody, CredentialTypeBody, RotationBody, StartBody,
     SubscriptionBody,
 };
 pub use super::request::OrgSource;
 use super::request::{ApiState, Caller, RawBody, json_response, problem_response, read_body};
-use super::view::ConnectionView;
+use super::respond::{put_step, respond, success_response};
 use super::{console, spot};
-use crate::app::{App, FieldError, Operation, Outcome, RequestMeta};
+use crate::app::{App, FieldError, Operation};
 use crate::domain::{RoleFormat, Step};
 
 /// Every HTTP route as (function, method, path): what [`router`] serves, and what the drift tests
@@ -165,61 +164,6 @@ async fn console_event(State(s): State<ConsoleState>, req: Request) -> Response 
     }
 }
 
-/// The one path of every route: organization, parse, execute, respond; every failure is logged,
-/// published and answered as a problem document.
-pub(super) async fn respond(
-    app: &App,
-    caller: Caller,
-    step: Step,
-    raw_id: Option<&str>,
-    parse: impl FnOnce(&RequestMeta) -> Result<Operation, EdgeError>,
-) -> Response {
-    let req = caller.req;
-    let connection = raw_id.and_then(|id| input::connection_id(id).ok());
-    let org = match caller.org {
-        Ok(org) => org,
-        Err(e) => {
-            app.reject(&req, None, step, connection, &e).await;
-            return problem_response(&e, step);
-        }
-    };
-    let op = match parse(&req) {
-        Ok(op) => op,
-        Err(e) => {
-            app.reject(&req, Some(&org), step, connection, &e).await;
-            return problem_response(&e, step);
-        }
-    };
-    match app.execute(&req, &org, op).await {
-        Ok(outcome) => success_response(outcome),
-        Err(e) => problem_response(&e.into(), step),
-    }
-}
-
-fn success_response(outcome: Outcome) -> Response {
-    match outcome {
-        Outcome::Created(c) => {
-            let mut r = json_response(StatusCode::CREATED, &ConnectionView::from(&c));
-            if let Ok(v) = HeaderValue::from_str(&format!("/connections/{}", c.id)) {
-                r.headers_mut().insert(LOCATION, v);
-            }
-            r
-        }
-        Outcome::Current(c) | Outcome::Connected(c) => {
-            json_response(StatusCode::OK, &ConnectionView::from(&c))
-        }
-        Outcome::Deleted => StatusCode::NO_CONTENT.into_response(),
-        Outcome::Role { role, .. } => json_response(StatusCode::OK, &role),
-        Outcome::FederatedCredential { values, .. } => json_response(StatusCode::OK, &values),
-        Outcome::Subscriptions {
-            connection,
-            items,
-            next,
-        } => super::estate::page_response(&connection, &items, next),
-        Outcome::Subscription { entry, .. } => super::estate::entry_response(&entry),
-    }
-}
-
 async fn create_connection(State(app): State<App>, caller: Caller, body: RawBody) -> Response {
     let caller = caller.with_body(&body);
     respond(&app, caller, Step::Start, None, |_| {
@@ -248,22 +192,6 @@ async fn delete_connection(State(app): State<App>, caller: Caller, Path(id): Pat
         Ok(Operation::Delete {
             connection: input::connection_id(&id)?,
         })
-    })
-    .await
-}
-
-/// `PUT /connections/{id}/<step>`: the body `B` becomes that step's command.
-pub(super) async fn put_step<B: StepInput>(
-    State(app): State<App>,
-    caller: Caller,
-    Path(id): Path<String>,
-    body: RawBody,
-) -> Response {
-    let caller = caller.with_body(&body);
-    respond(&app, caller, B::STEP, Some(&id), |req| {
-        let connection = input::connection_id(&id)?;
-        let command = input::parse_json::<B>(&body.0?)?.into_command(req.received_at)?;
-        Ok(Operation::Submit { connection, command })
     })
     .await
 }

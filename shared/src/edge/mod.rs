@@ -4,6 +4,7 @@
 pub mod console;
 pub mod error;
 pub mod estate;
+pub mod estate_view;
 pub mod expiry;
 pub mod function;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod input;
 pub mod lambda;
 pub mod problem;
 pub mod request;
+pub mod respond;
 pub mod schedule;
 pub mod setup;
 pub mod spot;

@@ -19,10 +19,10 @@ pub struct ConnectionView {
     pub client_id: Option<ClientId>,
     pub subscription_id: Option<SubscriptionId>,
     /// What the connection reaches: `{type: subscription|managementGroup, id}`.
-    pub scope: Option<super::estate::ScopeView>,
+    pub scope: Option<super::estate_view::ScopeView>,
     /// A management group's subscriptions, counted by status (the list: `GET …/subscriptions`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub estate: Option<super::estate::EstateView>,
+    pub estate: Option<super::estate_view::EstateView>,
     pub client_secret: Option<SecretView>,
     pub custom_role: Option<RoleView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,8 +125,8 @@ impl From<&Connection> for ConnectionView {
             tenant_id: c.app_registration.as_ref().map(|a| a.tenant.clone()),
             client_id: c.app_registration.as_ref().map(|a| a.client),
             subscription_id: c.subscription.as_ref().map(|s| s.subscription),
-            scope: super::estate::ScopeView::of(c),
-            estate: super::estate::EstateView::of(c),
+            scope: super::estate_view::ScopeView::of(c),
+            estate: super::estate_view::EstateView::of(c),
             client_secret: c.client_secret.as_ref().map(|s| SecretView {
                 hint: s.hint().as_str().to_owned(),
                 expires_at: s.expires_at.map(|e| e.at()),

@@ -8,18 +8,25 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::DocumentError;
-use crate::domain::diagnosis::SubscriptionState;
-use crate::domain::estate::{Estate, EstateEntry};
+use crate::domain::estate::{Estate, EstateEntry, SubscriptionState};
 use crate::domain::ids::{AccountId, ManagementGroupId, SubscriptionId};
 
 /// The most the encoded subscriptions may take, leaving the rest of a 64 KiB secret to the
 /// connection's other fields.
 pub const MAX_ENCODED: usize = 56 * 1024;
 
-#[derive(Serialize, Deserialize)]
+/// Why stored subscriptions did not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum EstateDocError {
+    #[error("not base64 of deflated data")]
+    Encoding,
+    #[error("not the rows expected")]
+    Rows(#[source] serde_json::Error),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct EstateDoc {
+pub struct EstateDoc {
     management_group_id: ManagementGroupId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default_subscription_id: Option<SubscriptionId>,
@@ -69,7 +76,7 @@ pub fn encode_entries(estate: &Estate) -> String {
 }
 
 impl EstateDoc {
-    pub(super) fn of(e: &Estate) -> Self {
+    pub fn of(e: &Estate) -> Self {
         Self {
             management_group_id: e.group.clone(),
             default_subscription_id: e.default_subscription,
@@ -79,7 +86,7 @@ impl EstateDoc {
         }
     }
 
-    pub(super) fn estate(self) -> Result<Estate, DocumentError> {
+    pub fn estate(self) -> Result<Estate, EstateDocError> {
         let mut estate = Estate::new(
             self.management_group_id,
             self.default_subscription_id,
@@ -91,10 +98,10 @@ impl EstateDoc {
         }
         let deflated = STANDARD
             .decode(self.subscriptions.as_bytes())
-            .map_err(|_| DocumentError::Estate)?;
+            .map_err(|_| EstateDocError::Encoding)?;
         let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, 16 << 20)
-            .map_err(|_| DocumentError::Estate)?;
-        let rows: Vec<Row> = serde_json::from_slice(&json).map_err(DocumentError::Invalid)?;
+            .map_err(|_| EstateDocError::Encoding)?;
+        let rows: Vec<Row> = serde_json::from_slice(&json).map_err(EstateDocError::Rows)?;
         for (subscription, display_name, state, account, lost, checked_at, missing_actions) in rows {
             estate.entries.insert(
                 subscription,
