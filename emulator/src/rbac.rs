@@ -679,7 +679,12 @@ pub(crate) async fn descendants(
         return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{name}' not found"));
     };
     // Reading what is below a group is an action of its own, granted at the group or above.
-    if !group_may(&world, &root.name, &token, "Microsoft.Management/managementGroups/descendants/read") {
+    if !group_may(
+        &world,
+        &root.name,
+        &token,
+        "Microsoft.Management/managementGroups/descendants/read",
+    ) {
         return arm_error(
             StatusCode::FORBIDDEN,
             "AuthorizationFailed",

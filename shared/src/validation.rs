@@ -249,9 +249,7 @@ impl Validator {
                 retrying(deadline, || self.reads.permissions(&token, &subscription)),
                 self.graph_look(graph_token.as_ref(), inputs, deadline),
                 // Which role is assigned, for the export to name it (best effort).
-                retrying(deadline, || self
-                    .reads
-                    .assigned_roles(&token, &subscription)),
+                retrying(deadline, || self.reads.assigned_roles(&token, &subscription)),
             );
             let token_rejected = stale_token(&sub) || stale_token(&perms);
             if token_rejected && !refreshed {

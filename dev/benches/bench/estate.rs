@@ -11,7 +11,9 @@ use shared::app::{App, HealthSchedule, Operation, Outcome, RequestMeta, Trigger,
 use shared::domain::document::{self, estate::MAX_ENCODED, estate::encode_entries};
 use shared::domain::estate::{Estate, GROUP_ACTIONS, Sighting, SubscriptionState, Survey};
 use shared::domain::role::required_actions;
-use shared::domain::{AccountId, ClientId, ClientSecret, Command, ManagementGroupId, OrgId, SubscriptionId, TenantId};
+use shared::domain::{
+    AccountId, ClientId, ClientSecret, Command, ManagementGroupId, OrgId, SubscriptionId, TenantId,
+};
 use shared::events::MemorySink;
 use shared::store::secrets_manager::SecretsManagerStore;
 
@@ -20,8 +22,13 @@ use crate::support::{SECRET, mb, status_kb};
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const APP: &str = "11111111-2222-4333-8444-555555555555";
 
+/// Subscription `i`'s id: random-looking as Azure's are (a sequence would deflate to nothing and
+/// flatter the stored size), the same on every run.
 fn sub_id(i: usize) -> String {
-    format!("00000000-0000-4000-8000-{i:012x}")
+    let mut rng = fastrand::Rng::with_seed(i as u64 ^ 0x5eed_e57a7e);
+    uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 fn world(n: usize, latency_ms: u64) -> azure_emulator::World {
@@ -46,7 +53,10 @@ fn world(n: usize, latency_ms: u64) -> azure_emulator::World {
         children: (0..groups).map(|g| format!("contoso-{g}")).collect(),
         grants: vec![Grant {
             app_id: APP.into(),
-            actions: required_actions().chain(GROUP_ACTIONS).map(str::to_owned).collect(),
+            actions: required_actions()
+                .chain(GROUP_ACTIONS)
+                .map(str::to_owned)
+                .collect(),
             ..Grant::default()
         }],
         ..ManagementGroup::default()
@@ -96,7 +106,9 @@ pub(crate) async fn estate_bench(n: usize) {
     let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let url = format!("http://{addr}");
     let azure = shared::config::AzureConfig::from_lookup(|k| match k {
-        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => Some(url.clone()),
+        "AZURE_AUTHORITY_HOST" | "AZURE_RESOURCE_MANAGER_ENDPOINT" | "AZURE_GRAPH_ENDPOINT" => {
+            Some(url.clone())
+        }
         "AZURE_VALIDATION_BUDGET_MS" => Some("25000".into()),
         _ => None,
     })
@@ -194,7 +206,11 @@ pub(crate) async fn estate_bench(n: usize) {
     // Capacity of the stored list: typical rows, and the worst case (every action missing).
     let per_sub = list_bytes as f64 / estate.entries.len() as f64;
     let worst = {
-        let mut e = Estate::new(ManagementGroupId::parse("contoso").unwrap(), None, chrono::Utc::now());
+        let mut e = Estate::new(
+            ManagementGroupId::parse("contoso").unwrap(),
+            None,
+            chrono::Utc::now(),
+        );
         let missing: Vec<String> = required_actions().map(str::to_owned).collect();
         let survey = Survey {
             checked_at: chrono::Utc::now(),
@@ -211,17 +227,44 @@ pub(crate) async fn estate_bench(n: usize) {
         encode_entries(&e).len() as f64 / n as f64
     };
 
-    println!("\n## An estate: one management group of {n} subscriptions (ARM {latency_ms} ms away, Secrets Manager in moto)\n");
+    println!(
+        "\n## An estate: one management group of {n} subscriptions (ARM {latency_ms} ms away, Secrets Manager in moto)\n"
+    );
     println!("| what | figure |");
     println!("|---|---|");
-    println!("| Connect Account, wall time | {:.2} s (API Gateway's limit: 29 s) |", connect_wall.as_secs_f64());
-    println!("| Connect Account, ARM calls | {arm_calls} (descendants pages + 2 per subscription, 32 at a time) |");
+    println!(
+        "| Connect Account, wall time | {:.2} s (API Gateway's limit: 29 s) |",
+        connect_wall.as_secs_f64()
+    );
+    println!(
+        "| Connect Account, ARM calls | {arm_calls} (descendants pages + 2 per subscription, 32 at a time) |"
+    );
     println!("| Connect Account, Secrets Manager calls | {sm_calls} |");
-    println!("| Connect Account, events | {events} (`Subscription Discovered` × {n}, `Linked` × 1, …; PutEvents by 10) |");
-    println!("| connection document stored | {:.1} KiB of 64 KiB (the list: {:.1} KiB deflated) |", doc_bytes as f64 / 1024.0, list_bytes as f64 / 1024.0);
-    println!("| stored list per subscription | {per_sub:.1} B typical, {worst:.1} B with every action missing |");
-    println!("| subscriptions the list holds at most | ~{} typical, ~{} with every action missing |", (MAX_ENCODED as f64 / per_sub) as usize, (MAX_ENCODED as f64 / worst) as usize);
-    println!("| health pass over the estate, wall time | {:.2} s ({} unchanged, nothing written) |", pass_wall.as_secs_f64(), report.unchanged);
+    println!(
+        "| Connect Account, events | {events} (`Subscription Discovered` × {n}, `Linked` × 1, …; PutEvents by 10) |"
+    );
+    println!(
+        "| connection document stored | {:.1} KiB of 64 KiB (the list: {:.1} KiB deflated) |",
+        doc_bytes as f64 / 1024.0,
+        list_bytes as f64 / 1024.0
+    );
+    println!(
+        "| stored list per subscription | {per_sub:.1} B typical, {worst:.1} B with every action missing |"
+    );
+    println!(
+        "| subscriptions the list holds at most | ~{} typical, ~{} with every action missing |",
+        (MAX_ENCODED as f64 / per_sub) as usize,
+        (MAX_ENCODED as f64 / worst) as usize
+    );
+    println!(
+        "| health pass over the estate, wall time | {:.2} s ({} unchanged, nothing written) |",
+        pass_wall.as_secs_f64(),
+        report.unchanged
+    );
     println!("| health pass, ARM calls / Secrets Manager calls | {pass_arm} / {pass_sm} |");
-    println!("| process memory during Connect Account (bench + emulator) | {} → {} |", mb(rss_before), mb(rss_after));
+    println!(
+        "| process memory during Connect Account (bench + emulator) | {} → {} |",
+        mb(rss_before),
+        mb(rss_after)
+    );
 }

@@ -8,9 +8,8 @@ use super::operations::{App, Operation, Outcome};
 use super::request::{RequestMeta, derive_connection_id};
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::{
-    Scope,
-    AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, SecretExpiry, Step,
-    SubscriptionId, TenantId, ValidationInputs,
+    AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, Scope,
+    SecretExpiry, Step, SubscriptionId, TenantId, ValidationInputs,
 };
 use crate::validation::Validated;
 

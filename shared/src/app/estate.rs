@@ -65,7 +65,14 @@ impl App {
             .entries
             .get(&subscription)
             .is_some_and(|e| e.account.as_ref() == Some(&account));
-        if !already && self.store.find(org, &account).await?.iter().any(|other| other != id) {
+        if !already
+            && self
+                .store
+                .find(org, &account)
+                .await?
+                .iter()
+                .any(|other| other != id)
+        {
             return Err(RuleError::Estate(EstateError::AccountTaken).into());
         }
         let command = Command::LinkSubscription {
@@ -132,10 +139,19 @@ pub(super) fn survey_key(survey: Option<&Survey>, from: Option<&Estate>) -> Stri
         h.update(at.timestamp_micros().to_le_bytes());
     }
     for s in &survey.found {
-        h.update(format!("{}|{}|{}|{};", s.subscription, s.state, s.display_name, s.missing_actions.join(",")));
+        h.update(format!(
+            "{}|{}|{}|{};",
+            s.subscription,
+            s.state,
+            s.display_name,
+            s.missing_actions.join(",")
+        ));
     }
     let digest = h.finalize();
-    format!("|estate:{}", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "|estate:{}",
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn estate_event(subject: Subject, estate: &Estate, change: EstateChange) -> OutcomeEvent {

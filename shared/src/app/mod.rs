@@ -13,9 +13,9 @@
 mod abandon;
 mod admission;
 mod connect;
-pub mod estate;
 pub mod credentials;
 pub mod error;
+pub mod estate;
 pub mod events;
 pub mod expiry;
 pub mod federated;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::domain::role::RoleVersions;
 use crate::domain::estate::EstateEntry;
+use crate::domain::role::RoleVersions;
 use crate::domain::{
     AccountId, Command, Connection, ConnectionId, CredentialType, OrgId, RoleFormat, Step, SubscriptionId,
 };
@@ -144,7 +144,9 @@ impl Outcome {
             Self::Created(c)
             | Self::Current(c)
             | Self::Subscriptions { connection: c, .. }
-            | Self::Subscription { connection: c, .. } => OutcomeEvent::StepCompleted(Progress::of(subject, c)),
+            | Self::Subscription { connection: c, .. } => {
+                OutcomeEvent::StepCompleted(Progress::of(subject, c))
+            }
             Self::Deleted => OutcomeEvent::ConnectionDeleted(subject),
             Self::Connected(c) => OutcomeEvent::AccountConnected(Connected::of(subject, c)),
             Self::Role {

@@ -19,7 +19,9 @@ pub enum IdError {
     NotAnAccount,
     #[error("must be 1 to 64 letters, digits, '.', '_' or '-'")]
     NotAnOrganization,
-    #[error("must be a management group's name (ID): 1 to 90 letters, digits, '-', '_', '(', ')' or '.', not ending with '.'")]
+    #[error(
+        "must be a management group's name (ID): 1 to 90 letters, digits, '-', '_', '(', ')' or '.', not ending with '.'"
+    )]
     NotAManagementGroup,
 }
 

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::error::EdgeError;
-use super::respond::{put_step, respond};
 use super::input::{self, StepInput};
 use super::request::{ApiState, Caller, RawBody};
+use super::respond::{put_step, respond};
 use crate::app::estate::PAGE_SIZE;
 use crate::app::{App, FieldError, Operation};
 use crate::domain::{AccountId, Command, ManagementGroupId, Step, SubscriptionId};
@@ -90,7 +90,9 @@ async fn list(
         let after = query
             .after
             .as_deref()
-            .map(|raw| SubscriptionId::parse(raw).map_err(|e| EdgeError::invalid(vec![FieldError::new("after", e)])))
+            .map(|raw| {
+                SubscriptionId::parse(raw).map_err(|e| EdgeError::invalid(vec![FieldError::new("after", e)]))
+            })
             .transpose()?;
         let limit = match query.limit.as_deref() {
             None => PAGE_SIZE,
@@ -99,7 +101,10 @@ async fn list(
                 .ok()
                 .filter(|n| (1..=crate::app::estate::MAX_PAGE_SIZE).contains(n))
                 .ok_or_else(|| {
-                    EdgeError::invalid(vec![FieldError::new("limit", "must be a whole number from 1 to 500")])
+                    EdgeError::invalid(vec![FieldError::new(
+                        "limit",
+                        "must be a whole number from 1 to 500",
+                    )])
                 })?,
         };
         Ok(Operation::ListSubscriptions {
@@ -134,4 +139,3 @@ async fn link(
     })
     .await
 }
-

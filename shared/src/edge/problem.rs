@@ -76,9 +76,9 @@ pub fn type_uri(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::estate::EstateError;
     use crate::app::{AppError, FieldError};
     use crate::domain::RuleError;
+    use crate::domain::estate::EstateError;
     use crate::store::StoreError;
 
     fn every_error() -> Vec<EdgeError> {

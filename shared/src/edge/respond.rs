@@ -65,7 +65,9 @@ pub(super) fn success_response(outcome: Outcome) -> Response {
             items,
             next,
         } => json_response(StatusCode::OK, &SubscriptionsPage::of(&connection, &items, next)),
-        Outcome::Subscription { entry, .. } => json_response(StatusCode::OK, &SubscriptionView::from(&*entry)),
+        Outcome::Subscription { entry, .. } => {
+            json_response(StatusCode::OK, &SubscriptionView::from(&*entry))
+        }
     }
 }
 
@@ -84,4 +86,3 @@ pub async fn put_step<B: StepInput>(
     })
     .await
 }
-

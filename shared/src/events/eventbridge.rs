@@ -57,7 +57,10 @@ impl EventBridgeSink {
                 .enumerate()
                 .filter_map(|(i, entry)| {
                     entry.error_code().map(|code| {
-                        (first + i, PublishError::Bus(format!("PutEvents entry failed: {code}").into()))
+                        (
+                            first + i,
+                            PublishError::Bus(format!("PutEvents entry failed: {code}").into()),
+                        )
                     })
                 })
                 .collect(),

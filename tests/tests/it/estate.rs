@@ -138,14 +138,13 @@ impl Estate {
     /// connection's own account.
     async fn entered(kind: StoreKind) -> Self {
         let mut e = Self::new(kind).await;
-        let r = e.call("POST", "/connections", Some(json!({"accountId": OWN}))).await;
+        let r = e
+            .call("POST", "/connections", Some(json!({"accountId": OWN})))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         e.id = r.body["connectionId"].as_str().unwrap().to_owned();
         for (step, body) in [
-            (
-                "/app-registration",
-                json!({"tenantId": TENANT, "clientId": SPOT}),
-            ),
+            ("/app-registration", json!({"tenantId": TENANT, "clientId": SPOT})),
             ("/client-secret", json!({"clientSecret": SECRET})),
             (
                 "/scope",
@@ -207,7 +206,12 @@ impl Estate {
 
     async fn pass(&self) -> shared::app::HealthReport {
         self.app
-            .health_pass(&format!("run-{}", uuid::Uuid::new_v4()), Utc::now(), Window::All, SCHEDULE)
+            .health_pass(
+                &format!("run-{}", uuid::Uuid::new_v4()),
+                Utc::now(),
+                Window::All,
+                SCHEDULE,
+            )
             .await
             .unwrap()
     }
@@ -346,7 +350,8 @@ async fn health_passes_discover_lose_and_diagnose_subscriptions_once_per_change(
         assert_eq!(e.status_of(S4).await["status"], "awaiting-account");
 
         // S3 moved out: lost, once; the connection stays connected.
-        e.emulator.update(|w| assert!(w.move_subscription(S3, "elsewhere")));
+        e.emulator
+            .update(|w| assert!(w.move_subscription(S3, "elsewhere")));
         e.pass().await;
         e.pass().await;
         assert_eq!(e.events_for("Subscription Lost", S3), 1, "{kind:?}");
@@ -387,7 +392,8 @@ async fn health_passes_discover_lose_and_diagnose_subscriptions_once_per_change(
         assert_eq!(e.status_of(S3).await["status"], "lost");
         // Granted again: back as they were, announced once more.
         let d = dropped.clone();
-        e.emulator.update(move |w| w.management_groups[0].grants[0].actions.push(d));
+        e.emulator
+            .update(move |w| w.management_groups[0].grants[0].actions.push(d));
         e.pass().await;
         assert_eq!(e.status_of(S1).await["status"], "linked");
         assert_eq!(e.status_of(S2).await["status"], "awaiting-account");

@@ -27,7 +27,9 @@ async fn connect_account_against_real_azure() {
         proof: shared::domain::Proof::Secret(
             ClientSecret::parse(SecretString::from(var("AZURE_LIVE_CLIENT_SECRET"))).unwrap(),
         ),
-        scope: shared::domain::Scope::Subscription(SubscriptionId::parse(&var("AZURE_LIVE_SUBSCRIPTION_ID")).unwrap()),
+        scope: shared::domain::Scope::Subscription(
+            SubscriptionId::parse(&var("AZURE_LIVE_SUBSCRIPTION_ID")).unwrap(),
+        ),
         fingerprint: format!("live-{}", Utc::now().timestamp()),
     };
     let validator = Config::from_env().unwrap().azure.validator().unwrap();
