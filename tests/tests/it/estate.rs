@@ -251,6 +251,8 @@ async fn the_role_for_a_group_is_assignable_there_and_reads_what_is_below() {
         json!({"subscriptionId": S1, "managementGroupId": "contoso"}),
         json!({"managementGroupId": "has space"}),
         json!({"managementGroupId": "contoso", "defaultSubscriptionId": "nope"}),
+        json!({"managementGroupId": "contoso", "defaultSubscriptionId": null}),
+        json!({"subscriptionId": null}),
     ] {
         let r = e.call("PUT", &e.path("/scope"), Some(bad.clone())).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
