@@ -260,19 +260,8 @@ impl Validator {
                 || not_yet_authorized(&perms)
                 || matches!(&perms, Ok(p) if p.is_empty());
             if propagating {
-                // Another round needs the wait plus a round trip or two.
-                let wait = Backoff::PROPAGATION.delay(round);
-                if Instant::now() + wait + Duration::from_secs(1) < deadline {
-                    tracing::info!(
-                        wait_ms = wait.as_millis() as u64,
-                        "role assignment not visible yet; asking again"
-                    );
-                    crate::metrics::propagation_wait();
-                    tokio::time::sleep(wait).await;
-                    round += 1;
-                    continue;
-                }
-                return Err(ValidationFailure::NotPropagated);
+                wait_for_propagation(&mut round, deadline).await?;
+                continue;
             }
             let sub = sub?;
             let perms = perms?;
@@ -375,6 +364,24 @@ impl Validator {
     fn early_budget(&self) -> Duration {
         EARLY_CHECK_BUDGET.min(self.budget / 2)
     }
+}
+
+/// A role assignment not visible yet: waits for the next round (a new token then) while the
+/// budget allows the wait plus a round trip or two; [`ValidationFailure::NotPropagated`] once it
+/// does not.
+async fn wait_for_propagation(round: &mut u32, deadline: Instant) -> Result<(), ValidationFailure> {
+    let wait = Backoff::PROPAGATION.delay(*round);
+    if Instant::now() + wait + Duration::from_secs(1) >= deadline {
+        return Err(ValidationFailure::NotPropagated);
+    }
+    tracing::info!(
+        wait_ms = wait.as_millis() as u64,
+        "role assignment not visible yet; asking again"
+    );
+    crate::metrics::propagation_wait();
+    tokio::time::sleep(wait).await;
+    *round += 1;
+    Ok(())
 }
 
 /// ARM refused the token itself: a new one may do.

@@ -15,7 +15,7 @@ use shared::events::MemorySink;
 use shared::issuer::{Issuer, Jwk, Signer, SigningError};
 use shared::store::secrets_manager::SecretsManagerStore;
 
-use crate::support::{SECRET, azure};
+use crate::support::{SECRET, azure, req};
 
 /// Public prices, us-east-1, as read on 2026-11-29 (aws.amazon.com/<service>/pricing). Free tiers
 /// left out (an account's, not a connection's).
@@ -111,12 +111,6 @@ async fn measure(credential: CredentialType, rounds: u32) -> PerCheck {
     );
     tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
     let org = OrgId::parse("org-cost").unwrap();
-    let req = |id: &str| shared::app::RequestMeta {
-        request_id: id.to_owned(),
-        received_at: chrono::Utc::now(),
-        trigger: shared::app::Trigger::Http,
-        fingerprint: None,
-    };
     let start = Operation::Start {
         account: AccountId::parse("act-0000c057").unwrap(),
         connection: None,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::app::{App, HealthSchedule, Operation, Outcome, RequestMeta, Trigger, Window};
+use shared::app::{App, HealthSchedule, Operation, Outcome, Window};
 use shared::domain::document::{self, estate::MAX_ENCODED, estate::encode_entries};
 use shared::domain::estate::{Estate, GROUP_ACTIONS, Sighting, SubscriptionState, Survey};
 use shared::domain::role::required_actions;
@@ -17,7 +17,7 @@ use shared::domain::{
 use shared::events::MemorySink;
 use shared::store::secrets_manager::SecretsManagerStore;
 
-use crate::support::{SECRET, mb, status_kb};
+use crate::support::{SECRET, mb, req, status_kb};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const APP: &str = "11111111-2222-4333-8444-555555555555";
@@ -89,15 +89,6 @@ fn world(n: usize, latency_ms: u64) -> azure_emulator::World {
         ..Default::default()
     };
     w
-}
-
-fn req(id: &str) -> RequestMeta {
-    RequestMeta {
-        request_id: id.to_owned(),
-        received_at: chrono::Utc::now(),
-        trigger: Trigger::Http,
-        fingerprint: None,
-    }
 }
 
 pub(crate) async fn estate_bench(n: usize) {

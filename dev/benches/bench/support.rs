@@ -60,6 +60,16 @@ pub(crate) fn status_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A request of the HTTP trigger with this id, received now.
+pub(crate) fn req(id: &str) -> shared::app::RequestMeta {
+    shared::app::RequestMeta {
+        request_id: id.to_owned(),
+        received_at: chrono::Utc::now(),
+        trigger: shared::app::Trigger::Http,
+        fingerprint: None,
+    }
+}
+
 pub(crate) fn mb(kb: u64) -> String {
     format!("{:.1} MB", kb as f64 / 1024.0)
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::estate::{EstateEntry, Scope};
+use crate::domain::estate::EstateEntry;
 use crate::domain::{AccountId, Connection, SubscriptionId};
 
 /// What a connection reaches, in its view.
@@ -40,7 +40,6 @@ pub struct EstateView {
 impl EstateView {
     pub fn of(c: &Connection) -> Option<Self> {
         let e = c.estate.as_ref()?;
-        debug_assert!(matches!(e.scope(), Scope::ManagementGroup(_)));
         Some(Self {
             management_group_id: e.group.to_string(),
             default_subscription_id: e.default_subscription,

@@ -8,13 +8,12 @@
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use super::{Validated, Validator, not_yet_authorized, retrying, stale_token};
+use super::{Validated, Validator, not_yet_authorized, retrying, stale_token, wait_for_propagation};
 use crate::azure::AccessToken;
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::estate::{Sighting, Survey};
 use crate::domain::rbac;
 use crate::domain::{ManagementGroupId, SubscriptionId, ValidationInputs};
-use crate::retry::Backoff;
 
 /// Subscriptions read side by side (two ARM reads each). ARM limits reads per principal and per
 /// subscription; these are spread over many subscriptions, so 32 at a time stays far below the
@@ -50,14 +49,8 @@ impl Validator {
                 continue;
             }
             if not_yet_authorized(&listing) {
-                let wait = Backoff::PROPAGATION.delay(round);
-                if Instant::now() + wait + std::time::Duration::from_secs(1) < deadline {
-                    crate::metrics::propagation_wait();
-                    tokio::time::sleep(wait).await;
-                    round += 1;
-                    continue;
-                }
-                return Err(ValidationFailure::NotPropagated);
+                wait_for_propagation(&mut round, deadline).await?;
+                continue;
             }
             let listing = listing.map_err(|e| match e {
                 ValidationFailure::Azure(AzureFailure::Arm { status: 404, .. }) => {
