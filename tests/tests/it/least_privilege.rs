@@ -23,8 +23,39 @@ const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
 const ORG: &str = "org-iam";
 const OLD_KEY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
+/// The app's subscription and 11 more under the management group `estate`, where the app holds
+/// Spot's role with discovery's actions (the estate's walk: more discoveries than one `PutEvents`
+/// batch carries).
 fn world() -> World {
-    integration_tests::world_of_one_app(true, OLD_KEY, Some(10))
+    let mut w = integration_tests::world_of_one_app(true, OLD_KEY, Some(10));
+    let mut under = vec![SUB.to_owned()];
+    for i in 0..11 {
+        let id = format!("00000000-0000-4000-8000-0000000e57{i:02}");
+        w.subscriptions.push(azure_emulator::Subscription {
+            id: id.clone(),
+            tenant_id: TENANT.into(),
+            display_name: format!("estate {i}"),
+            state: "Enabled".into(),
+            ..azure_emulator::Subscription::default()
+        });
+        under.push(id);
+    }
+    w.management_groups.push(azure_emulator::ManagementGroup {
+        name: "estate".into(),
+        tenant_id: TENANT.into(),
+        display_name: "Estate".into(),
+        subscriptions: under,
+        grants: vec![azure_emulator::Grant {
+            app_id: APP.into(),
+            actions: shared::domain::role::required_actions()
+                .chain(shared::domain::estate::GROUP_ACTIONS)
+                .map(str::to_owned)
+                .collect(),
+            ..azure_emulator::Grant::default()
+        }],
+        ..azure_emulator::ManagementGroup::default()
+    });
+    w
 }
 
 /// The body of a successful answer; on any other, the failure with every call the gate refused.
@@ -241,8 +272,72 @@ async fn rotation(d: &Deployed, id: &str) {
 }
 
 /// Walks every path; returns the stack (its gate holds every call) and the emulator.
+/// An estate over the HTTP API: scope, connect (12 subscriptions discovered, announced in
+/// batches), the list, a subscription tied to an account (the organization's connections of that
+/// account looked up by tag).
+async fn estate(d: &Deployed) {
+    let c = ok(
+        d,
+        &d.call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(json!({"accountId": "act-e5e5e5e5"})),
+        )
+        .await,
+        "estate start",
+    );
+    let base = format!("/connections/{}", c["connectionId"].as_str().unwrap());
+    for (step, body) in [
+        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+        ("client-secret", json!({"clientSecret": SECRET})),
+        ("scope", json!({"managementGroupId": "estate"})),
+    ] {
+        ok(
+            d,
+            &d.call("PUT", &format!("{base}/{step}"), ORG, Some(body)).await,
+            step,
+        );
+    }
+    let c = ok(
+        d,
+        &d.call("POST", &format!("{base}/connect"), ORG, None).await,
+        "estate connect",
+    );
+    assert_eq!(c["estate"]["subscriptions"], 12, "{c}");
+    let page = ok(
+        d,
+        &d.call("GET", &format!("{base}/subscriptions"), ORG, None).await,
+        "list",
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 12, "{page}");
+    let linked = ok(
+        d,
+        &d.call(
+            "PUT",
+            &format!("{base}/subscriptions/{SUB}"),
+            ORG,
+            Some(json!({"accountId": "act-e6e6e6e6"})),
+        )
+        .await,
+        "link",
+    );
+    assert_eq!(linked["status"], "linked", "{linked}");
+    // Every discovery reached the bus (two PutEvents batches and more).
+    let discovered = d
+        .bus_events()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["detail-type"] == "Subscription Discovered" && e["detail"]["managementGroupId"] == "estate"
+        })
+        .count();
+    assert_eq!(discovered, 12);
+}
+
 async fn walk_everything(d: &Deployed, emulator: &Emulator) {
     let secret = wizard_over_http(d).await;
+    estate(d).await;
     wizard_over_console(d).await;
     spots_api(d).await;
     rotation(d, &secret).await;
