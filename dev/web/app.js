@@ -119,6 +119,13 @@ function render(c) {
   if (c.tenantId) $("tenantId").value = c.tenantId;
   if (c.clientId) $("clientId").value = c.clientId;
   if (c.subscriptionId) $("subscriptionId").value = c.subscriptionId;
+  if (c.estate) {
+    document.querySelector("input[name=scope][value=managementGroup]").checked = true;
+    $("managementGroupId").value = c.estate.managementGroupId;
+    if (c.estate.defaultSubscriptionId) $("defaultSubscriptionId").value = c.estate.defaultSubscriptionId;
+  }
+  showScope();
+  $("estate").hidden = !c.estate || !["connected", "degraded"].includes(c.status);
   try { sessionStorage.setItem("azure-connect", JSON.stringify({ org: state.org, id: c.connectionId })); } catch (_) { /* private mode */ }
 }
 
@@ -205,11 +212,20 @@ function bind() {
 
   document.querySelectorAll("button.copy").forEach((b) => b.addEventListener("click", () => copy($(b.dataset.copy).textContent, b)));
 
+  document.querySelectorAll("input[name=scope]").forEach((r) => r.addEventListener("change", showScope));
   $("form-subscription").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.target;
     clearErrors(form);
-    const r = await api("PUT", `/connections/${state.id}/subscription`, { subscriptionId: $("subscriptionId").value.trim() });
+    let r;
+    if (groupChosen()) {
+      const body = { managementGroupId: $("managementGroupId").value.trim() };
+      const own = $("defaultSubscriptionId").value.trim();
+      if (own) body.defaultSubscriptionId = own;
+      r = await api("PUT", `/connections/${state.id}/scope`, body);
+    } else {
+      r = await api("PUT", `/connections/${state.id}/subscription`, { subscriptionId: $("subscriptionId").value.trim() });
+    }
     await afterStep(r, "subscription", form);
   });
 
@@ -293,6 +309,94 @@ async function setupEvent(type, d) {
   }
 }
 
+const STATUS_TITLES = {
+  "linked": "linked",
+  "awaiting-account": "awaiting an account",
+  "missing-actions": "missing permissions",
+  "disabled": "disabled in Azure",
+  "lost": "no longer in the group",
+};
+
+function groupChosen() {
+  return document.querySelector("input[name=scope][value=managementGroup]").checked;
+}
+
+function showScope() {
+  $("scope-group").hidden = !groupChosen();
+  $("scope-subscription").hidden = groupChosen();
+}
+
+// An estate's subscriptions, every page, each with its status; an account field for each one
+// awaiting an account.
+async function showEstate() {
+  const items = [];
+  let path = `/connections/${state.id}/subscriptions?limit=500`;
+  while (path) {
+    const r = await api("GET", path);
+    if (!r.ok) return;
+    items.push(...r.body.items);
+    path = r.body.next ? `${r.body.next}&limit=500` : null;
+  }
+  const body = document.querySelector("#estate-table tbody");
+  body.replaceChildren(...items.map(estateRow));
+  $("estate").hidden = false;
+}
+
+function estateRow(item) {
+  const row = document.createElement("tr");
+  row.id = `sub-${item.subscriptionId}`;
+  const name = document.createElement("td");
+  name.textContent = `${item.displayName} (${item.subscriptionId})`;
+  const status = document.createElement("td");
+  status.className = `status-${item.status}`;
+  status.textContent = STATUS_TITLES[item.status] || item.status;
+  if (item.missingActions && item.missingActions.length) {
+    status.textContent += `: ${item.missingActions.join(", ")}`;
+  }
+  const account = document.createElement("td");
+  if (item.accountId) {
+    account.textContent = item.accountId;
+  } else if (item.status === "awaiting-account") {
+    const form = document.createElement("form");
+    form.noValidate = true;
+    const id = `account-${item.subscriptionId}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.className = "visually-hidden";
+    label.textContent = `Spot account for ${item.displayName}`;
+    const input = document.createElement("input");
+    input.id = id;
+    input.placeholder = "act-…";
+    input.autocomplete = "off";
+    const button = document.createElement("button");
+    button.type = "submit";
+    button.textContent = "Link";
+    const err = document.createElement("p");
+    err.className = "error";
+    err.setAttribute("role", "alert");
+    form.append(label, input, button, err);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const r = await api("PUT", `/connections/${state.id}/subscriptions/${item.subscriptionId}`, { accountId: input.value.trim() });
+      if (r.ok) {
+        const next = estateRow(r.body);
+        row.replaceWith(next);
+        next.querySelector("td").tabIndex = -1;
+        next.querySelector("td").focus();
+      } else {
+        err.textContent = (r.body && r.body.detail) || "Not linked.";
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      }
+    });
+    account.append(form);
+  } else {
+    account.textContent = "-";
+  }
+  row.append(name, status, account);
+  return row;
+}
+
 async function copy(text, button) {
   try { await navigator.clipboard.writeText(text); button.textContent = "Copied"; } catch (_) { button.textContent = "Select and copy (Ctrl+C)"; }
 }
@@ -318,7 +422,10 @@ async function connect() {
     h.tabIndex = -1;
     const p = document.createElement("p");
     const expiry = r.body.clientSecret && r.body.clientSecret.expiresAt ? ` The client secret expires on ${r.body.clientSecret.expiresAt.slice(0, 10)}.` : "";
-    p.textContent = `Subscription ${v.subscriptionName || r.body.subscriptionId} is linked to ${r.body.accountId}.${expiry}`;
+    const e = r.body.estate;
+    p.textContent = e
+      ? `Management group ${e.managementGroupId}: ${e.subscriptions} subscriptions found (${Object.entries(e.byStatus).map(([k, n]) => `${n} ${STATUS_TITLES[k] || k}`).join(", ")}).${expiry}`
+      : `Subscription ${v.subscriptionName || r.body.subscriptionId} is linked to ${r.body.accountId}.${expiry}`;
     box.append(h, p);
     (v.warnings || []).forEach((w) => { const wp = document.createElement("p"); wp.className = "warning"; wp.textContent = w; box.append(wp); });
     if (v.overPrivileged) {
@@ -330,6 +437,7 @@ async function connect() {
     }
     out.append(box);
     h.focus();
+    if (r.body.estate) await showEstate();
     return;
   }
   const c = await api("GET", `/connections/${state.id}`);

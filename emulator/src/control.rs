@@ -33,17 +33,42 @@ pub(crate) async fn put_behaviour(
 pub(crate) async fn add_grant(
     State(emu): State<Emulator>,
     Path(id): Path<String>,
-    axum::Json(mut grant): axum::Json<Grant>,
+    axum::Json(grant): axum::Json<Grant>,
+) -> StatusCode {
+    grant_where(&emu, grant, |w| {
+        w.subscriptions
+            .iter_mut()
+            .find(|s| s.id.eq_ignore_ascii_case(&id))
+            .map(|s| &mut s.grants)
+    })
+}
+
+/// `POST /_emulator/management-groups/{name}/grants`: a role granted at a group, inherited by
+/// everything below it.
+pub(crate) async fn add_group_grant(
+    State(emu): State<Emulator>,
+    Path(name): Path<String>,
+    axum::Json(grant): axum::Json<Grant>,
+) -> StatusCode {
+    grant_where(&emu, grant, |w| {
+        w.management_groups
+            .iter_mut()
+            .find(|g| g.name.eq_ignore_ascii_case(&name))
+            .map(|g| &mut g.grants)
+    })
+}
+
+/// Adds `grant` (assigned now unless it says when) to the grants `at` finds; 404 without them.
+fn grant_where(
+    emu: &Emulator,
+    mut grant: Grant,
+    at: impl FnOnce(&mut World) -> Option<&mut Vec<Grant>>,
 ) -> StatusCode {
     grant.assigned_at.get_or_insert_with(now);
     let mut found = false;
     emu.update(|w| {
-        if let Some(sub) = w
-            .subscriptions
-            .iter_mut()
-            .find(|s| s.id.eq_ignore_ascii_case(&id))
-        {
-            sub.grants.push(grant);
+        if let Some(grants) = at(w) {
+            grants.push(grant);
             found = true;
         }
     });

@@ -166,6 +166,10 @@ impl Emulator {
             .route("/_emulator/world", get(get_world).put(put_world))
             .route("/_emulator/behaviour", put(put_behaviour))
             .route("/_emulator/subscriptions/{id}/grants", post(add_grant))
+            .route(
+                "/_emulator/management-groups/{name}/grants",
+                post(control::add_group_grant),
+            )
             .route("/_emulator/subscriptions/{id}/move", post(control::move_subscription))
             .route("/_emulator/subscriptions/{id}/state", put(control::set_state))
             .route("/_emulator/subscriptions/{id}", delete(control::delete_subscription))

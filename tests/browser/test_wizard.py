@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -56,7 +57,8 @@ def shot(driver, name):
 
 
 def wait(driver, condition, seconds=15):
-    return WebDriverWait(driver, seconds).until(condition)
+    # An element the page has just replaced (a re-rendered row) is looked up again.
+    return WebDriverWait(driver, seconds, ignored_exceptions=[StaleElementReferenceException]).until(condition)
 
 
 def active(driver):
@@ -336,3 +338,50 @@ def test_with_a_dev_token_the_page_takes_it_and_its_stream_needs_a_ticket(browse
         stored = browser.execute_script("return JSON.stringify(sessionStorage)")
         assert "page-token" not in stored
         assert not console_errors(browser)
+
+
+def test_a_whole_management_group_connects_and_its_subscriptions_take_accounts(stack, browser):
+    d = browser
+    start_connection(d, stack, account="act-0e0e0e0e")
+    active(d).send_keys(TENANT + Keys.TAB)
+    active(d).send_keys(APP + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "clientSecret")
+    active(d).send_keys(SECRET + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "subscriptionId")
+    d.find_element(By.CSS_SELECTOR, "input[name=scope][value=managementGroup]").click()
+    assert not d.find_element(By.ID, "subscriptionId").is_displayed()
+    d.find_element(By.ID, "managementGroupId").send_keys("contoso-prod")
+    d.find_element(By.ID, "defaultSubscriptionId").send_keys(SUB + Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "roleFormat")
+    active(d).send_keys(Keys.TAB)
+    active(d).send_keys(Keys.ENTER)
+    wait(d, lambda d: focused_id(d) == "role-copy")
+    role = json.loads(d.find_element(By.ID, "role-json").text)["properties"]
+    assert role["assignableScopes"] == ["/providers/Microsoft.Management/managementGroups/contoso-prod"]
+    body = json.dumps({"appId": APP, "actions": role["permissions"][0]["actions"]}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{stack['emu']}/_emulator/management-groups/contoso-prod/grants",
+                                                  data=body, headers={"Content-Type": "application/json"},
+                                                  method="POST")).read()
+    d.find_element(By.ID, "role-next").click()
+    d.find_element(By.ID, "connect").click()
+    wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
+    result = d.find_element(By.ID, "connect-result").text
+    assert "Management group contoso-prod: 3 subscriptions found" in result, result
+    rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#estate-table tbody tr"))
+    assert len(rows) == 3
+    own = d.find_element(By.ID, f"sub-{SUB}").text
+    assert "linked" in own and "act-0e0e0e0e" in own, own
+    shot(d, "16-estate")
+    # One awaiting an account takes one; the connection's own account is refused for another.
+    awaiting = d.find_elements(By.CSS_SELECTOR, "#estate-table input[id^=account-]")
+    assert len(awaiting) == 2
+    first, second = [a.get_attribute("id").removeprefix("account-") for a in awaiting]
+    d.find_element(By.ID, f"account-{first}").send_keys("act-0f0f0f0f" + Keys.ENTER)
+    wait(d, lambda d: "act-0f0f0f0f" in d.find_element(By.ID, f"sub-{first}").text)
+    assert "linked" in d.find_element(By.ID, f"sub-{first}").text
+    d.find_element(By.ID, f"account-{second}").send_keys("act-0e0e0e0e" + Keys.ENTER)
+    err = wait(d, lambda d: d.find_element(By.CSS_SELECTOR, f"#sub-{second} .error").text or None)
+    assert "already holds" in err, err
+    assert focused_id(d) == f"account-{second}"
+    shot(d, "17-estate-linked")
+    assert console_errors(d) == []
