@@ -11,6 +11,7 @@ use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, Scope,
     SecretExpiry, Step, SubscriptionId, TenantId, ValidationInputs,
 };
+use crate::store::Lookup;
 use crate::validation::Validated;
 
 /// The four values (and the optional expiry) of Spot's credentials API, parsed.
@@ -52,7 +53,7 @@ impl App {
         credentials: Credentials,
     ) -> Result<Outcome, AppError> {
         // Each phase gets its own request id, so that each is idempotent on its own.
-        let id = match self.store.find(org, &account).await?.first() {
+        let id = match self.store.find(org, &Lookup::Account(&account)).await?.first() {
             Some(id) => *id,
             None => {
                 let id = derive_connection_id(org, &format!("spot-credentials|{account}"));
@@ -106,15 +107,36 @@ impl App {
             .map_err(|f| AppError::Validation(Box::new(Diagnosis::of(&f))))
     }
 
-    /// `GET /azure/setup/credentials`: the account's connection.
-    pub async fn credentials_of(&self, org: &OrgId, account: &AccountId) -> Result<Connection, AppError> {
-        let id = self
-            .store
-            .find(org, account)
-            .await?
-            .first()
-            .copied()
-            .ok_or(AppError::NotFound)?;
-        Ok(self.load(org, &id).await?.connection)
+    /// `GET /azure/setup/credentials`: the account's connection and the subscription it holds:
+    /// the connection the account started, or the estate one of whose subscriptions it holds.
+    pub async fn credentials_of(&self, org: &OrgId, account: &AccountId) -> Result<Holding, AppError> {
+        if let Some(id) = self.store.find(org, &Lookup::Account(account)).await?.first() {
+            let connection = self.load(org, id).await?.connection;
+            let subscription = match &connection.estate {
+                Some(estate) => estate.holder_of(account),
+                None => connection.subscription.as_ref().map(|s| s.subscription),
+            };
+            return Ok(Holding {
+                connection,
+                subscription,
+            });
+        }
+        for connection in self.estates(org, None).await? {
+            if let Some(subscription) = connection.estate.as_ref().and_then(|e| e.holder_of(account)) {
+                return Ok(Holding {
+                    connection,
+                    subscription: Some(subscription),
+                });
+            }
+        }
+        Err(AppError::NotFound)
     }
+}
+
+/// A Spot account's connection, and the subscription the account holds through it (none yet for
+/// an estate's own account that awaits one).
+#[derive(Debug)]
+pub struct Holding {
+    pub connection: Connection,
+    pub subscription: Option<SubscriptionId>,
 }

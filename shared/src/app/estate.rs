@@ -10,6 +10,7 @@ use super::operations::{App, Outcome};
 use super::request::RequestMeta;
 use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, Survey};
 use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId};
+use crate::store::Lookup;
 
 /// Subscriptions in one page of `GET …/subscriptions` unless the caller asks fewer.
 pub const PAGE_SIZE: usize = 100;
@@ -65,15 +66,8 @@ impl App {
             .entries
             .get(&subscription)
             .is_some_and(|e| e.account.as_ref() == Some(&account));
-        if !already
-            && self
-                .store
-                .find(org, &account)
-                .await?
-                .iter()
-                .any(|other| other != id)
-        {
-            return Err(RuleError::Estate(EstateError::AccountTaken).into());
+        if !already {
+            self.check_unique_across(org, id, subscription, &account).await?;
         }
         let command = Command::LinkSubscription {
             subscription,
@@ -94,6 +88,59 @@ impl App {
             connection: after,
             entry: Box::new(entry),
         })
+    }
+
+    /// Across the organization's other connections: the account started none and holds no
+    /// subscription of another estate; the subscription is no other connection's (3.4) and is
+    /// linked in no other estate. Found by tags, then the few estates read.
+    async fn check_unique_across(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        subscription: SubscriptionId,
+        account: &AccountId,
+    ) -> Result<(), AppError> {
+        let others = |found: Vec<ConnectionId>| found.into_iter().any(|other| other != *id);
+        if others(self.store.find(org, &Lookup::Account(account)).await?) {
+            return Err(RuleError::Estate(EstateError::AccountTaken).into());
+        }
+        if others(self.store.find(org, &Lookup::Subscription(subscription)).await?) {
+            return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
+        }
+        for other in self.estates(org, Some(id)).await? {
+            let Some(estate) = &other.estate else { continue };
+            if estate.holder_of(account).is_some() {
+                return Err(RuleError::Estate(EstateError::AccountTaken).into());
+            }
+            if estate
+                .entries
+                .get(&subscription)
+                .is_some_and(|e| e.account.is_some())
+            {
+                return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The organization's estate connections (but `except`), read.
+    pub(super) async fn estates(
+        &self,
+        org: &OrgId,
+        except: Option<&ConnectionId>,
+    ) -> Result<Vec<Connection>, AppError> {
+        let mut estates = Vec::new();
+        for other in self.store.find(org, &Lookup::Estates).await? {
+            if Some(&other) == except {
+                continue;
+            }
+            if let Some(read) = self.store.load(org, &other).await? {
+                if read.connection.estate.is_some() {
+                    estates.push(read.connection);
+                }
+            }
+        }
+        Ok(estates)
     }
 
     /// `GET /connections/{id}/subscriptions`: one page, by subscription id, after `after`.

@@ -175,15 +175,22 @@ fn error(echo: &Echo, err: &EdgeError, step: Step) -> Response {
     response
 }
 
-fn item(c: &Connection) -> Value {
+fn item(c: &Connection, subscription: Option<SubscriptionId>) -> Value {
     let mut item = json!({
         "clientId": c.app_registration.as_ref().map(|a| a.client),
         "tenantId": c.app_registration.as_ref().map(|a| a.tenant.clone()),
-        "subscriptionId": c.subscription.as_ref().map(|s| s.subscription),
+        "subscriptionId": subscription,
         "connectionId": c.id,
         "status": c.status,
         "credentialType": c.credential_type,
     });
+    // Held through an estate: the group, and where the subscription stands in it.
+    if let Some(estate) = &c.estate {
+        item["managementGroupId"] = json!(estate.group);
+        if let Some(entry) = subscription.and_then(|s| estate.entries.get(&s)) {
+            item["subscriptionStatus"] = json!(entry.status().as_str());
+        }
+    }
     // What the health checks found once it was linked (Spot's console shows it per item).
     if let Some(health) = super::view::health_of(c) {
         item["health"] = json!(health);
@@ -300,7 +307,7 @@ async fn get_credentials(
         Err(e) => return error(&echo, &e, Step::Start),
     };
     match app.credentials_of(&org, &account).await {
-        Ok(c) => ok(&echo, vec![item(&c)], vec![]),
+        Ok(held) => ok(&echo, vec![item(&held.connection, held.subscription)], vec![]),
         Err(e) => error(&echo, &e.into(), Step::Start),
     }
 }

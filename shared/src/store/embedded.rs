@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, CredentialChange, LinkedEntry, LinkedPage, STATUS_TAG, ScanEntry, ScanPage,
+    ConnectionStore, CredentialChange, LinkedEntry, LinkedPage, Lookup, STATUS_TAG, ScanEntry, ScanPage,
     StoreError, VersionId, Versioned, WriteToken, claim_name, credential_name, secret_name, tags_of,
 };
 use crate::domain::document;
-use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId};
+use crate::domain::{ClientSecret, Connection, ConnectionId, OrgId};
 
 const FILE_NAME: &str = "connections.json";
 
@@ -357,16 +357,14 @@ impl ConnectionStore for EmbeddedStore {
         Ok(true)
     }
 
-    async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn find(&self, org: &OrgId, by: &Lookup<'_>) -> Result<Vec<ConnectionId>, StoreError> {
+        let (key, value) = by.tag();
         let prefix = format!("{}{org}/", self.prefix);
         let state = self.lock()?;
         let mut found: Vec<(u64, ConnectionId)> = state
             .secrets
             .iter()
-            .filter(|(name, e)| {
-                name.starts_with(&prefix)
-                    && e.tags.get(ACCOUNT_TAG).map(String::as_str) == Some(account.as_str())
-            })
+            .filter(|(name, e)| name.starts_with(&prefix) && e.tags.get(key) == Some(&value))
             .filter_map(|(name, e)| {
                 ConnectionId::parse(&name[prefix.len()..])
                     .ok()

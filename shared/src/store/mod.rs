@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use crate::domain::connection::SecretRecord;
 use crate::domain::document::DocumentError;
 use crate::domain::expiry::ExpiryTags;
-use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId};
+use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId, SubscriptionId};
 
 pub mod embedded;
 pub mod secrets_manager;
@@ -146,9 +146,9 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// (no secret value is read). `next` is the previous page's continuation.
     async fn scan_page(&self, next: Option<String>) -> Result<ScanPage, StoreError>;
 
-    /// The organization's connections of one Spot account, most recently changed first, found
-    /// by tags (no secret value is read).
-    async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError>;
+    /// The organization's connections with one tag ([`Lookup`]: of a Spot account, of a
+    /// subscription, the estates), most recently changed first, found by tags (no value read).
+    async fn find(&self, org: &OrgId, by: &Lookup<'_>) -> Result<Vec<ConnectionId>, StoreError>;
 
     /// The value of `connection`'s client secret, read from its credential: only the functions
     /// that use the secret may. `None` without a secret, or when its credential is gone (a
@@ -222,6 +222,28 @@ pub fn claim_name(prefix: &str, job: &str, run: &str) -> String {
     format!("{prefix}runs+{job}+{run}")
 }
 
+/// What [`ConnectionStore::find`] looks for: one tag and its value.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup<'a> {
+    /// The connections a Spot account started (3.1).
+    Account(&'a AccountId),
+    /// The connections of one subscription (3.4).
+    Subscription(SubscriptionId),
+    /// The connections of a management group (estates).
+    Estates,
+}
+
+impl Lookup<'_> {
+    /// The tag's key and value.
+    pub fn tag(&self) -> (&'static str, String) {
+        match self {
+            Self::Account(a) => (ACCOUNT_TAG, a.to_string()),
+            Self::Subscription(s) => (SUBSCRIPTION_TAG, s.to_string()),
+            Self::Estates => (SCOPE_TAG, "managementGroup".to_owned()),
+        }
+    }
+}
+
 /// The tags a scan needs (org, account, status, secret expiry); nothing sensitive.
 pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
     let mut tags = vec![
@@ -239,10 +261,20 @@ pub fn tags_of(c: &Connection) -> Vec<(&'static str, String)> {
     if let Some(r) = c.rotation {
         tags.push((ROTATION_TAG, r.days_before.to_string()));
     }
+    if let Some(s) = &c.subscription {
+        tags.push((SUBSCRIPTION_TAG, s.subscription.to_string()));
+    }
+    if c.estate.is_some() {
+        tags.push((SCOPE_TAG, "managementGroup".to_owned()));
+    }
     tags
 }
 
 pub const ACCOUNT_TAG: &str = "azure-connect:account";
+/// A single-subscription connection's subscription (3.4).
+pub const SUBSCRIPTION_TAG: &str = "azure-connect:subscription";
+/// `managementGroup` on an estate's connection.
+pub const SCOPE_TAG: &str = "azure-connect:scope";
 pub const STATUS_TAG: &str = "azure-connect:status";
 /// The client secret's expiry date (UTC, `YYYY-MM-DD`): what the expiry scan lists by.
 pub const EXPIRES_TAG: &str = "azure-connect:secret-expires";

@@ -130,6 +130,12 @@ impl Estate {
         .await
     }
 
+    /// `PUT …/subscriptions/{sub}` with `account`.
+    async fn link(&self, sub: &str, account: &str) -> Reply {
+        let path = self.path(&format!("/subscriptions/{sub}"));
+        self.call("PUT", &path, Some(json!({"accountId": account}))).await
+    }
+
     fn path(&self, rest: &str) -> String {
         format!("/connections/{}{rest}", self.id)
     }
@@ -437,4 +443,82 @@ async fn a_group_the_app_cannot_read_below_is_diagnosed() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
     assert_eq!(r.body["code"], "management-group-not-found");
     assert_eq!(r.body["step"], "subscription");
+}
+
+#[tokio::test]
+async fn one_account_one_subscription_across_the_organization_and_spots_api_answers_for_each() {
+    for kind in STORES {
+        let mut e = Estate::connected(kind).await;
+        assert_eq!(e.link(S2, "act-0000e002").await.status, StatusCode::OK);
+        // S3 is another connection's subscription (3.4): not linked here.
+        let single = e
+            .call("POST", "/connections", Some(json!({"accountId": "act-0000e007"})))
+            .await;
+        let single = single.body["connectionId"].as_str().unwrap().to_owned();
+        let r = e
+            .call(
+                "PUT",
+                &format!("/connections/{single}/subscription"),
+                Some(json!({"subscriptionId": S3})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = e.link(S3, "act-0000e008").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?}: {:?}", r.body);
+        assert_eq!(r.body["code"], "subscription-already-linked");
+
+        // A second estate of the organization, over `prod` (S2, S3, and S4 moved in): S2 is
+        // linked in the first.
+        e.emulator.update(|w| assert!(w.move_subscription(S4, "prod")));
+        let first = e.id.clone();
+        let r = e
+            .call("POST", "/connections", Some(json!({"accountId": "act-0000e00a"})))
+            .await;
+        e.id = r.body["connectionId"].as_str().unwrap().to_owned();
+        for (step, body) in [
+            ("/app-registration", json!({"tenantId": TENANT, "clientId": SPOT})),
+            ("/client-secret", json!({"clientSecret": SECRET})),
+            ("/scope", json!({"managementGroupId": "prod"})),
+        ] {
+            assert_eq!(
+                e.call("PUT", &e.path(step), Some(body)).await.status,
+                StatusCode::OK
+            );
+        }
+        let r = e.call("POST", &e.path("/connect"), None).await;
+        assert_eq!(r.body["estate"]["subscriptions"], 3, "{kind:?}: {:?}", r.body);
+        let r = e.link(S2, "act-0000e00b").await;
+        assert_eq!(r.body["code"], "subscription-already-linked", "{kind:?}");
+        // An account holding a subscription of the first estate holds no other.
+        let r = e.link(S4, "act-0000e002").await;
+        assert_eq!(r.body["code"], "account-already-linked", "{kind:?}");
+        assert_eq!(e.link(S4, "act-0000e00c").await.status, StatusCode::OK);
+
+        // Spot's credentials API: each account's subscription, through the estate that holds it.
+        for (account, sub) in [("act-0000e002", S2), (OWN, S1)] {
+            let r = e
+                .call(
+                    "GET",
+                    &format!("/azure/setup/credentials?accountId={account}"),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+            let item = &r.body["response"]["items"][0];
+            assert_eq!(item["subscriptionId"], sub, "{kind:?} {account}");
+            assert_eq!(item["connectionId"], first.as_str());
+            assert_eq!(item["managementGroupId"], "contoso");
+            assert_eq!(item["subscriptionStatus"], "linked");
+            assert_eq!(item["clientId"], SPOT);
+        }
+        // The second estate's own account holds nothing yet.
+        let r = e
+            .call("GET", "/azure/setup/credentials?accountId=act-0000e00a", None)
+            .await;
+        assert_eq!(r.body["response"]["items"][0]["subscriptionId"], Value::Null);
+        let r = e
+            .call("GET", "/azure/setup/credentials?accountId=act-0000e0ff", None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{kind:?}");
+    }
 }

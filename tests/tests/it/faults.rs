@@ -153,7 +153,10 @@ async fn stored(rig: &Rig, id: Option<&str>) -> Value {
     let org = OrgId::parse(ORG).unwrap();
     let found = rig
         .direct_store
-        .find(&org, &AccountId::parse(ACCOUNT).unwrap())
+        .find(
+            &org,
+            &shared::store::Lookup::Account(&AccountId::parse(ACCOUNT).unwrap()),
+        )
         .await
         .unwrap();
     assert!(found.len() <= 1, "two connections for one start: {found:?}");

@@ -2,8 +2,10 @@
 
 use chrono::Utc;
 use integration_tests::{STORES, StoreKind, app_registration, client_secret, store, subscription};
-use shared::domain::{AccountId, Connection, ConnectionId, OrgId};
-use shared::store::{ConnectionStore, StoreError, Versioned, WriteToken};
+use shared::domain::{AccountId, Command, Connection, ConnectionId, OrgId, SubscriptionId};
+use shared::store::{ConnectionStore, Lookup, StoreError, Versioned, WriteToken};
+
+const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
 
 fn new_connection() -> Connection {
     Connection::new(
@@ -196,12 +198,13 @@ fn both_stores_are_under_contract() {
 }
 
 #[tokio::test]
-async fn find_lists_an_accounts_connections_by_tag() {
+async fn find_lists_connections_by_tag_of_account_subscription_or_estate() {
     for kind in STORES {
         let s = store(kind).await;
         let org = OrgId::parse("org-contract").unwrap();
         let account = AccountId::parse("act-0000beef").unwrap();
         let mut mine = Vec::new();
+        let mut ids = Vec::new();
         for (i, (o, a)) in [
             ("org-contract", "act-0000beef"),
             ("org-contract", "act-0000beef"),
@@ -211,28 +214,55 @@ async fn find_lists_an_accounts_connections_by_tag() {
         .into_iter()
         .enumerate()
         {
-            let c = Connection::new(
+            let mut c = Connection::new(
                 ConnectionId::new_random(),
                 OrgId::parse(o).unwrap(),
                 AccountId::parse(a).unwrap(),
                 Utc::now(),
             );
+            // The first and the last of one subscription (in two organizations); the third an
+            // estate.
+            let scope = match i {
+                0 | 3 => Some(Command::Subscription {
+                    subscription: SubscriptionId::parse(SUB).unwrap(),
+                }),
+                2 => Some(Command::ManagementGroup {
+                    group: shared::domain::ManagementGroupId::parse("contoso").unwrap(),
+                    default_subscription: None,
+                }),
+                _ => None,
+            };
+            if let Some(command) = scope {
+                c.apply(&command, "scope", Utc::now()).unwrap();
+            }
             s.create(&c, &WriteToken::derive(&format!("c{i}"), None, 0))
                 .await
                 .unwrap();
             if o == "org-contract" && a == "act-0000beef" {
                 mine.push(c.id);
             }
+            ids.push(c.id);
         }
-        let mut found = s.find(&org, &account).await.unwrap();
+        let mut found = s.find(&org, &Lookup::Account(&account)).await.unwrap();
         found.sort();
         mine.sort();
         assert_eq!(found, mine, "{kind:?}");
         assert!(
-            s.find(&org, &AccountId::parse("act-00000000").unwrap())
+            s.find(&org, &Lookup::Account(&AccountId::parse("act-00000000").unwrap()))
                 .await
                 .unwrap()
                 .is_empty(),
+            "{kind:?}"
+        );
+        let sub = SubscriptionId::parse(SUB).unwrap();
+        assert_eq!(
+            s.find(&org, &Lookup::Subscription(sub)).await.unwrap(),
+            [ids[0]],
+            "{kind:?}"
+        );
+        assert_eq!(
+            s.find(&org, &Lookup::Estates).await.unwrap(),
+            [ids[2]],
             "{kind:?}"
         );
     }

@@ -16,13 +16,12 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 mod rotation;
 
 use super::{
-    ACCOUNT_TAG, ConnectionStore, CredentialChange, EXPIRES_TAG, LinkedEntry, LinkedPage, STATUS_TAG,
-    ScanEntry, ScanPage, Stage, StoreError, VersionId, Versioned, WriteToken, claim_name, secret_name,
-    tags_of,
+    ConnectionStore, CredentialChange, EXPIRES_TAG, LinkedEntry, LinkedPage, Lookup, STATUS_TAG, ScanEntry,
+    ScanPage, Stage, StoreError, VersionId, Versioned, WriteToken, claim_name, secret_name, tags_of,
 };
 use crate::domain::connection::SecretRecord;
 use crate::domain::document;
-use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId};
+use crate::domain::{ClientSecret, Connection, ConnectionId, OrgId};
 
 /// Our staging label for a version that is written but not yet current.
 /// Our staging label: a write waits under it for its compare-and-swap.
@@ -641,7 +640,8 @@ impl ConnectionStore for SecretsManagerStore {
         Ok(true)
     }
 
-    async fn find(&self, org: &OrgId, account: &AccountId) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn find(&self, org: &OrgId, by: &Lookup<'_>) -> Result<Vec<ConnectionId>, StoreError> {
+        let (key, value) = by.tag();
         let prefix = format!("{}{org}/", self.prefix);
         let filter = |key, value: &str| Filter::builder().key(key).values(value).build();
         let mut found = Vec::new();
@@ -649,8 +649,8 @@ impl ConnectionStore for SecretsManagerStore {
             .client
             .list_secrets()
             .filters(filter(FilterNameStringType::Name, &prefix))
-            .filters(filter(FilterNameStringType::TagKey, ACCOUNT_TAG))
-            .filters(filter(FilterNameStringType::TagValue, account.as_str()))
+            .filters(filter(FilterNameStringType::TagKey, key))
+            .filters(filter(FilterNameStringType::TagValue, &value))
             .max_results(100)
             .into_paginator()
             .send();
@@ -661,7 +661,7 @@ impl ConnectionStore for SecretsManagerStore {
                 let tagged = s
                     .tags()
                     .iter()
-                    .any(|t| t.key() == Some(ACCOUNT_TAG) && t.value() == Some(account.as_str()));
+                    .any(|t| t.key() == Some(key) && t.value() == Some(value.as_str()));
                 let id = s
                     .name()
                     .and_then(|n| n.strip_prefix(&prefix))
