@@ -223,6 +223,7 @@ pub const CODES: &[&str] = &[
     "subscription-lost",
     "subscription-already-linked",
     "account-already-linked",
+    "estate-too-large",
     "internal-error",
 ];
 
@@ -244,7 +245,8 @@ impl AppError {
             Self::NotFound | Self::Rule(RuleError::Estate(EstateError::UnknownSubscription)) => {
                 ErrorKind::NotFound
             }
-            Self::Rule(RuleError::GraphPermissionMissing) | Self::KeyReused => ErrorKind::Unprocessable,
+            Self::Rule(RuleError::GraphPermissionMissing | RuleError::EstateTooLarge(_))
+            | Self::KeyReused => ErrorKind::Unprocessable,
             Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
             Self::QuotaExceeded { .. } => ErrorKind::TooMany,
             Self::SetupToken(_) => ErrorKind::Unauthenticated,
@@ -304,6 +306,15 @@ impl Rejectable for AppError {
                 "not-an-estate",
                 "Not a management group connection",
                 "This connection is for one subscription: its subscriptions are not listed or linked one by one. Set a management group as its scope (PUT /connections/{id}/scope) to connect a group's subscriptions.",
+                Step::Subscription,
+            ),
+            Self::Rule(RuleError::EstateTooLarge(n)) => Rejection::new(
+                kind,
+                "estate-too-large",
+                "Too many subscriptions for one connection",
+                format!(
+                    "The management group holds {n} subscriptions: more than one connection keeps. Connect its child groups one by one (a connection each), then connect again."
+                ),
                 Step::Subscription,
             ),
             Self::Rule(RuleError::Estate(e)) => {
@@ -430,6 +441,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)),
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)),
             AppError::Rule(RuleError::Estate(EstateError::AccountTaken)),
+            AppError::Rule(RuleError::EstateTooLarge(5000)),
             AppError::Store(StoreError::Backend("x".into())),
         ]
     }

@@ -124,6 +124,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)).into(),
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)).into(),
             AppError::Rule(RuleError::Estate(EstateError::AccountTaken)).into(),
+            AppError::Rule(RuleError::EstateTooLarge(5000)).into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
     }

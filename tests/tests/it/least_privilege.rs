@@ -315,7 +315,8 @@ async fn estate(d: &Deployed) {
         d,
         &d.call(
             "PUT",
-            &format!("{base}/subscriptions/{SUB}"),
+            // Not SUB: the wizard's connection holds it.
+            &format!("{base}/subscriptions/00000000-0000-4000-8000-0000000e5700"),
             ORG,
             Some(json!({"accountId": "act-e6e6e6e6"})),
         )

@@ -349,6 +349,9 @@ pub enum RuleError {
     WrongCredentialType { step: Step, credential: CredentialType },
     #[error("the connection is not for a management group")]
     NotAnEstate,
+    /// The group's subscriptions do not fit in the connection's document.
+    #[error("{0} subscriptions are more than a connection's document holds")]
+    EstateTooLarge(usize),
     #[error("{0}")]
     Estate(#[from] EstateError),
     /// A use case asked for the secret's value without revealing it from the store first.
@@ -674,10 +677,8 @@ impl Connection {
                 .link(*subscription, account, at)?,
             Command::RecordEstateValidation { record, survey } => {
                 let changed = self.record_validation(record)?;
-                match (survey, self.estate.as_mut()) {
-                    (Some(survey), Some(estate)) if record.failure.is_none() => {
-                        estate.record(survey, &self.account) || changed
-                    }
+                match survey {
+                    Some(survey) if record.failure.is_none() => self.record_survey(survey)? || changed,
                     _ => changed,
                 }
             }

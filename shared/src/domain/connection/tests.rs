@@ -300,3 +300,50 @@ fn remembers_a_bounded_number_of_requests() {
     assert!(c.handled("r39"));
     assert!(!c.handled("r0"));
 }
+
+#[test]
+fn a_group_too_large_for_the_document_is_refused_and_nothing_is_recorded() {
+    use crate::domain::estate::{Sighting, SubscriptionState, Survey};
+    let mut c = conn();
+    let group = Command::ManagementGroup {
+        group: ManagementGroupId::parse("huge").unwrap(),
+        default_subscription: None,
+    };
+    for cmd in [app_reg(), secret(), group] {
+        c.apply(&cmd, "r", t("2026-11-26T10:01:00Z")).unwrap();
+    }
+    let survey = |n: u64| Survey {
+        checked_at: t("2026-11-26T10:05:00Z"),
+        found: (0..n)
+            .map(|i| {
+                let mut rng = fastrand::Rng::with_seed(i);
+                Sighting {
+                    subscription: SubscriptionId::parse(
+                        &uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+                            .into_uuid()
+                            .to_string(),
+                    )
+                    .unwrap(),
+                    display_name: format!("workload {i}"),
+                    state: SubscriptionState::Enabled,
+                    missing_actions: vec![],
+                }
+            })
+            .collect(),
+    };
+    let validated = |n| Command::RecordEstateValidation {
+        record: Box::new(record(&c, None)),
+        survey: Some(survey(n)),
+    };
+    let mut big = c.clone();
+    assert_eq!(
+        big.apply(&validated(10_000), "v", t("2026-11-26T10:05:00Z")),
+        Err(RuleError::EstateTooLarge(10_000))
+    );
+    // A thousand fit.
+    assert_eq!(
+        c.apply(&validated(1_000), "v", t("2026-11-26T10:05:00Z")),
+        Ok(true)
+    );
+    assert_eq!(c.estate.as_ref().map(|e| e.entries.len()), Some(1_000));
+}

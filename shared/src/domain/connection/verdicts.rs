@@ -2,12 +2,30 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::document::estate::{MAX_ENCODED, encode_entries};
+use crate::domain::estate::Survey;
+
 use super::{
     Command, Connection, CredentialType, HealthRecord, HealthVerdict, RuleError, SecretExpiry, Status,
     ValidationRecord,
 };
 
 impl Connection {
+    /// An estate's survey merged ([`super::Estate::record`]), as long as the list still fits in
+    /// the document ([`MAX_ENCODED`]); `Ok(false)` when nothing changed (or no estate).
+    pub(super) fn record_survey(&mut self, survey: &Survey) -> Result<bool, RuleError> {
+        let Some(estate) = self.estate.as_mut() else {
+            return Ok(false);
+        };
+        if !estate.record(survey, &self.account) {
+            return Ok(false);
+        }
+        if encode_entries(estate).len() > MAX_ENCODED {
+            return Err(RuleError::EstateTooLarge(estate.entries.len()));
+        }
+        Ok(true)
+    }
+
     /// Connect Account's verdict; `Ok(false)` when it changes nothing.
     pub(super) fn record_validation(&mut self, record: &ValidationRecord) -> Result<bool, RuleError> {
         if self.inputs_fingerprint()? != record.inputs {
@@ -139,9 +157,9 @@ impl Connection {
             }
         };
         // An estate's subscriptions: found, lost, changed (the group itself could be read).
-        let estate_changed = match (survey, self.estate.as_mut()) {
-            (Some(survey), Some(estate)) => estate.record(survey, &self.account),
-            _ => false,
+        let estate_changed = match survey {
+            Some(survey) => self.record_survey(survey)?,
+            None => false,
         };
         Ok(health_changed || graph_changed || estate_changed)
     }
