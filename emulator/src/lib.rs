@@ -22,6 +22,7 @@ mod directory;
 mod entra;
 mod federation;
 mod graph;
+mod groups;
 mod rbac;
 mod tls;
 mod world;
@@ -125,8 +126,16 @@ impl Emulator {
                 get(rbac::list_management_groups),
             )
             .route(
+                "/providers/Microsoft.Management/managementGroups/{name}",
+                get(groups::group),
+            )
+            .route(
                 "/providers/Microsoft.Management/managementGroups/{name}/descendants",
                 get(rbac::descendants),
+            )
+            .route(
+                "/providers/Microsoft.Management/managementGroups/{name}/providers/Microsoft.Authorization/roleAssignments",
+                get(groups::group_role_assignments),
             )
             .route(
                 "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments/{name}",

@@ -78,7 +78,7 @@ pub(crate) fn definition_json(scope: &str, d: &RoleDefinition) -> Value {
 }
 
 /// A role assignment at `scope` (`/subscriptions/{id}` or a management group's id).
-fn assignment_json(scope: &str, a: &RoleAssignment) -> Value {
+pub(crate) fn assignment_json(scope: &str, a: &RoleAssignment) -> Value {
     json!({
         "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
         "name": a.id,
@@ -584,9 +584,9 @@ pub(crate) async fn list_tenants(State(emu): State<Emulator>, headers: HeaderMap
     axum::Json(json!({"value": value})).into_response()
 }
 
-const MANAGEMENT_GROUPS: &str = "/providers/Microsoft.Management/managementGroups";
+pub(crate) const MANAGEMENT_GROUPS: &str = "/providers/Microsoft.Management/managementGroups";
 
-fn token_of(headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Token, Box<Response>> {
+pub(crate) fn token_of(headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Token, Box<Response>> {
     if !query.contains_key("api-version") {
         return Err(Box::new(arm_error(
             StatusCode::BAD_REQUEST,
@@ -741,7 +741,7 @@ fn group_grants(world: &World, name: &str, token: &Token) -> Vec<super::world::G
     )
 }
 
-fn group_may(world: &World, name: &str, token: &Token, action: &str) -> bool {
+pub(crate) fn group_may(world: &World, name: &str, token: &Token, action: &str) -> bool {
     group_grants(world, name, token).iter().any(|g| {
         g.actions.iter().any(|p| action_matches(p, action))
             && !g.not_actions.iter().any(|p| action_matches(p, action))

@@ -8,12 +8,15 @@
 # one app registration and its service principal, one federated credential trusting Spot's
 # issuer for this connection (no secret anywhere; --client-secret adds a 24-month secret instead
 # and sends it to Spot's API only), the custom role with Spot's actions, and its assignment on the
-# subscription. Spot's backend then validates the connection against Azure and says "connected".
+# subscription (or, with --management-group, at the group: every subscription below it). Spot's
+# backend then validates the connection against Azure and says "connected".
 #
 # Options:
 #   --token T            the setup token of the command (required)
 #   --api URL            Spot's azure-connect API (required)
 #   --subscription ID    the subscription to connect (default: the connection's own, else az's current one)
+#   --management-group G a management group instead (its ID): every subscription below it, and
+#                        those added later (default for a connection whose scope is a group)
 #   --client-secret      a client secret instead of a federated credential
 #   --dry-run            print what would be written; write nothing (in Azure or at Spot)
 #   --uninstall          remove what this script made (needs a fresh command from the wizard)
@@ -22,7 +25,7 @@
 #   0  connected (--dry-run: the plan printed; --uninstall: removed)
 #   2  usage: a missing or unknown option, or a missing tool (az, curl)
 #   3  the setup token was refused: expired (after an hour), replaced by a newer command, or spent
-#   4  a check failed before anything was written (sign-in, tenant, subscription, permissions)
+#   4  a check failed before anything was written (sign-in, tenant, subscription or group, permissions)
 #   5  an Azure write failed (the message says which and why; run the same command again to resume)
 #   6  Spot's validation failed: the diagnosis (step, code, what to do) is printed
 #   7  Spot's API could not be reached or answered something unexpected
@@ -32,13 +35,13 @@
 set -uo pipefail
 
 SCRIPT_VERSION=1
-TOKEN="" API="" SUBSCRIPTION="" CLIENT_SECRET=0 DRY_RUN=0 UNINSTALL=0
+TOKEN="" API="" SUBSCRIPTION="" MANAGEMENT_GROUP="" CLIENT_SECRET=0 DRY_RUN=0 UNINSTALL=0
 AZ_CALLS=0
 STARTED=$(date +%s)
 
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]:-/dev/null}" 2>/dev/null | sed -n 's/^# \{0,1\}//p' >&2 || true
-    echo "usage: azure-connect.sh --token T --api URL [--subscription ID] [--client-secret] [--dry-run] [--uninstall]" >&2
+    echo "usage: azure-connect.sh --token T --api URL [--subscription ID | --management-group G] [--client-secret] [--dry-run] [--uninstall]" >&2
     exit 2
 }
 
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
         --token) TOKEN=${2:-}; shift 2 || usage ;;
         --api) API=${2:-}; shift 2 || usage ;;
         --subscription) SUBSCRIPTION=${2:-}; shift 2 || usage ;;
+        --management-group) MANAGEMENT_GROUP=${2:-}; shift 2 || usage ;;
         --client-secret) CLIENT_SECRET=1; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
@@ -55,6 +59,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$TOKEN" ] || [ -z "$API" ]; then usage; fi
+if [ -n "$SUBSCRIPTION" ] && [ -n "$MANAGEMENT_GROUP" ]; then
+    echo "error: --subscription or --management-group, not both" >&2
+    usage
+fi
 API=${API%/}
 for tool in az curl; do
     command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is needed (Azure Cloud Shell has it)" >&2; exit 2; }
@@ -149,7 +157,7 @@ fi
 
 # --- checks: nothing is written before every one passes -------------------------------------
 
-phase checks "sign-in, tenant, subscription, permissions"
+phase checks "sign-in, tenant, subscription or group, permissions"
 azq account show --query "[tenantId, user.type, user.name, id]" -o tsv ||
     fail 4 checks not-signed-in "az is not signed in: run 'az login' (Cloud Shell signs you in), then run the command again"
 mapfile -t SIGNED_IN <<<"$OUT"
@@ -165,21 +173,41 @@ azq cloud show --query "endpoints.[resourceManager, microsoftGraphResourceId]" -
 mapfile -t ENDPOINTS <<<"$OUT"
 ARM=${ENDPOINTS[0]%/} GRAPH=${ENDPOINTS[1]%/}
 
-SUB=${SUBSCRIPTION:-${PLAN[subscription_id]:-$CURRENT_SUB}}
-[[ "$SUB" =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]] ||
-    fail 4 checks subscription-not-found "'$SUB' is not a subscription id (a GUID): pass --subscription ID"
-# Its state now (ARM), not as az remembers it from sign-in.
-azq rest --method get --url "$ARM/subscriptions/$SUB?api-version=2022-12-01" --query "[state, tenantId, displayName]" -o tsv ||
-    fail 4 checks subscription-not-found "subscription $SUB is not visible to $USER_NAME: check the id, or sign in with an account that has access ('az account list --all' shows what you see)"
-mapfile -t FOUND_SUB <<<"$OUT"
-SUB_STATE=${FOUND_SUB[0]:-} SUB_TENANT=${FOUND_SUB[1]:-} SUB_NAME=${FOUND_SUB[2]:-}
-[ "$SUB_STATE" = Enabled ] ||
-    fail 4 checks subscription-not-enabled "subscription $SUB is $SUB_STATE: only an Enabled subscription can be connected (re-enable it in the portal: Subscriptions > $SUB_NAME)"
-[ "${SUB_TENANT,,}" = "${TENANT,,}" ] ||
-    fail 4 checks wrong-tenant "subscription $SUB belongs to tenant $SUB_TENANT: run 'az login --tenant $SUB_TENANT'"
-say "    subscription $SUB_NAME ($SUB) is Enabled"
+# A management group: asked for, or the connection's own (unless a subscription is asked for).
+MG=$MANAGEMENT_GROUP
+if [ -z "$MG" ] && [ -z "$SUBSCRIPTION" ]; then MG=${PLAN[management_group_id]:-}; fi
+if [ -n "$MG" ]; then
+    [[ "$MG" =~ ^[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]$ ]] ||
+        fail 4 checks management-group-not-found "'$MG' is not a management group ID: pass --management-group with the group's ID (Azure portal > Management groups > the group > ID), not its display name"
+    azq rest --method get --url "$ARM/providers/Microsoft.Management/managementGroups/$MG?api-version=2021-04-01" \
+        --query "[properties.tenantId, properties.displayName]" -o tsv ||
+        fail 4 checks management-group-not-found "management group $MG is not visible to $USER_NAME: pass the group's ID (not its display name), or sign in with an account that may read it ('az account management-group list' shows what you see)"
+    mapfile -t FOUND_MG <<<"$OUT"
+    MG_TENANT=${FOUND_MG[0]:-} MG_NAME=${FOUND_MG[1]:-$MG}
+    [ -z "$MG_TENANT" ] || [ "${MG_TENANT,,}" = "${TENANT,,}" ] ||
+        fail 4 checks wrong-tenant "management group $MG belongs to tenant $MG_TENANT: run 'az login --tenant $MG_TENANT'"
+    say "    management group $MG_NAME ($MG)"
+    TARGET="management group $MG_NAME ($MG)" TARGET_QUERY="managementGroup=$MG"
+    TARGET_JSON="\"managementGroupId\":\"$MG\""
+else
+    SUB=${SUBSCRIPTION:-${PLAN[subscription_id]:-$CURRENT_SUB}}
+    [[ "$SUB" =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]] ||
+        fail 4 checks subscription-not-found "'$SUB' is not a subscription id (a GUID): pass --subscription ID"
+    # Its state now (ARM), not as az remembers it from sign-in.
+    azq rest --method get --url "$ARM/subscriptions/$SUB?api-version=2022-12-01" --query "[state, tenantId, displayName]" -o tsv ||
+        fail 4 checks subscription-not-found "subscription $SUB is not visible to $USER_NAME: check the id, or sign in with an account that has access ('az account list --all' shows what you see)"
+    mapfile -t FOUND_SUB <<<"$OUT"
+    SUB_STATE=${FOUND_SUB[0]:-} SUB_TENANT=${FOUND_SUB[1]:-} SUB_NAME=${FOUND_SUB[2]:-}
+    [ "$SUB_STATE" = Enabled ] ||
+        fail 4 checks subscription-not-enabled "subscription $SUB is $SUB_STATE: only an Enabled subscription can be connected (re-enable it in the portal: Subscriptions > $SUB_NAME)"
+    [ "${SUB_TENANT,,}" = "${TENANT,,}" ] ||
+        fail 4 checks wrong-tenant "subscription $SUB belongs to tenant $SUB_TENANT: run 'az login --tenant $SUB_TENANT'"
+    say "    subscription $SUB_NAME ($SUB) is Enabled"
+    TARGET="subscription $SUB_NAME ($SUB)" TARGET_QUERY="subscription=$SUB"
+    TARGET_JSON="\"subscriptionId\":\"$SUB\""
+fi
 
-api GET "/setup/plan?subscription=$SUB" || { echo "error: the plan could not be read: ${R[detail]:-}" >&2; exit 7; }
+api GET "/setup/plan?$TARGET_QUERY" || { echo "error: the plan could not be read: ${R[detail]:-}" >&2; exit 7; }
 for k in "${!R[@]}"; do PLAN[$k]=${R[$k]}; done
 ROLE_NAME=${PLAN[role_name]} ROLE_SCOPE=${PLAN[role_scope]} APP_NAME=${PLAN[app_name]}
 
@@ -220,11 +248,8 @@ if [ -z "$APP_ID" ]; then
         fail 4 checks cannot-create-apps "$USER_NAME may not register applications in tenant $TENANT. Ask an administrator to turn on 'Users can register applications' (Microsoft Entra ID > User settings) or to give you the Application Developer role (or Application Administrator / Cloud Application Administrator), then run the command again."
 fi
 
-# The caller's own actions on the subscription (ARM's permissions API), wildcards honoured.
-azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" \
-    --query "value[].[join(' ', actions), join(' ', notActions)]" -o tsv ||
-    fail 4 checks permissions-unreadable "could not read your permissions on $ROLE_SCOPE: $ERR"
-PERMISSIONS=$OUT
+# Whether PERMISSIONS (ARM's permission entries: actions, then notActions) grant an action;
+# Azure's wildcards honoured.
 granted() {
     local want=$1 actions not a ok
     shopt -s nocasematch
@@ -243,14 +268,25 @@ granted() {
     shopt -u nocasematch
     return 1
 }
-set -f # the actions are globs to match, not to expand
-for need in Microsoft.Authorization/roleDefinitions/write Microsoft.Authorization/roleAssignments/write; do
-    granted "$need" ||
-        fail 4 checks missing-permission "$USER_NAME lacks $need on $ROLE_SCOPE. Ask an Owner or User Access Administrator of subscription $SUB_NAME for a role that grants it (for example User Access Administrator), then run the command again."
-done
-set +f
+if [ -n "$MG" ]; then
+    # ARM has no permissions API at a management group: there Azure checks the rights at each
+    # write (exit 5 with its reason; the same command resumes once they are granted).
+    say "    rights at the group: checked by Azure at each write"
+else
+    # The caller's own actions on the subscription (ARM's permissions API).
+    azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" \
+        --query "value[].[join(' ', actions), join(' ', notActions)]" -o tsv ||
+        fail 4 checks permissions-unreadable "could not read your permissions on $ROLE_SCOPE: $ERR"
+    PERMISSIONS=$OUT
+    set -f # the actions are globs to match, not to expand
+    for need in Microsoft.Authorization/roleDefinitions/write Microsoft.Authorization/roleAssignments/write; do
+        granted "$need" ||
+            fail 4 checks missing-permission "$USER_NAME lacks $need on $ROLE_SCOPE. Ask an Owner or User Access Administrator of subscription $SUB_NAME for a role that grants it (for example User Access Administrator), then run the command again."
+    done
+    set +f
+fi
 say "    may register the app, create the role and assign it"
-report checked ",\"tenantId\":\"$TENANT\",\"subscriptionId\":\"$SUB\""
+report checked ",\"tenantId\":\"$TENANT\",$TARGET_JSON"
 
 # --- uninstall -----------------------------------------------------------------------------------
 
@@ -396,16 +432,19 @@ if [ -n "$ASSIGNMENT" ]; then
 else
     # A new service principal or role takes a while to reach ARM: retried, with the principal's
     # type given (Azure's way around PrincipalNotFound).
+    # az takes a role's full id only under a subscription; at a group it finds the role by name.
+    ROLE_REF="$ROLE_SCOPE/providers/Microsoft.Authorization/roleDefinitions/$ROLE_ID"
+    [ -z "$MG" ] || ROLE_REF=$ROLE_NAME
     for attempt in $(seq 1 24); do
         if azw role assignment create --assignee-object-id "$SP_ID" --assignee-principal-type ServicePrincipal \
-            --role "$ROLE_SCOPE/providers/Microsoft.Authorization/roleDefinitions/$ROLE_ID" \
+            --role "$ROLE_REF" \
             --scope "$ROLE_SCOPE" --name "${PLAN[assignment_name]}" --query name -o tsv; then
             ASSIGNMENT=${OUT:-${PLAN[assignment_name]}}
             break
         fi
         case "$ERR" in
             *RoleAssignmentExists*) ASSIGNMENT=${PLAN[assignment_name]}; break ;;
-            *PrincipalNotFound* | *RoleDefinitionDoesNotExist* | *"does not exist"*)
+            *PrincipalNotFound* | *RoleDefinitionDoesNotExist* | *"does not exist"* | *"doesn't exist"*)
                 say "    waiting for Azure to replicate the new principal and role ($attempt)"
                 sleep 5
                 ;;
@@ -425,15 +464,15 @@ fi
 # --- Spot validates and links -------------------------------------------------------------------
 
 phase connect "Spot validates the connection against Azure"
-printf '{"phase":"done","scriptVersion":"%s","tenantId":"%s","clientId":"%s","subscriptionId":"%s","applicationObjectId":"%s","servicePrincipalId":"%s","roleDefinitionId":"%s","roleAssignmentId":"%s"%s}' \
-    "$SCRIPT_VERSION" "$TENANT" "$APP_ID" "$SUB" "$APP_OBJECT_ID" "$SP_ID" "$ROLE_ID" "$ASSIGNMENT" "$SECRET_JSON" >"$WORK/done.json"
+printf '{"phase":"done","scriptVersion":"%s","tenantId":"%s","clientId":"%s",%s,"applicationObjectId":"%s","servicePrincipalId":"%s","roleDefinitionId":"%s","roleAssignmentId":"%s"%s}' \
+    "$SCRIPT_VERSION" "$TENANT" "$APP_ID" "$TARGET_JSON" "$APP_OBJECT_ID" "$SP_ID" "$ROLE_ID" "$ASSIGNMENT" "$SECRET_JSON" >"$WORK/done.json"
 SECRET_JSON=""
 DEADLINE=$(($(date +%s) + 600))
 while true; do
     if api POST /setup/report "$WORK/done.json"; then
         if [ "${R[status]}" = connected ]; then
             rm -f "$WORK/done.json"
-            say "connected: subscription $SUB_NAME ($SUB) is linked to Spot ($AZ_CALLS az calls, $(($(date +%s) - STARTED)) s)"
+            say "connected: $TARGET is linked to Spot ($AZ_CALLS az calls, $(($(date +%s) - STARTED)) s)"
             exit 0
         fi
         echo "error: Spot answered status ${R[status]} (next step ${R[next_step]:-none})" >&2

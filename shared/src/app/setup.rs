@@ -12,8 +12,8 @@ use super::operations::{App, Outcome};
 use super::request::RequestMeta;
 use crate::domain::setup::{SetupAccess, SetupGrant, SetupPhase, SetupToken, SetupTokenError};
 use crate::domain::{
-    ClientId, ClientSecret, Command, Connection, ConnectionId, CredentialType, CustomRole, OrgId, Status,
-    Step, SubscriptionId, TenantId,
+    ClientId, ClientSecret, Command, Connection, ConnectionId, CredentialType, CustomRole, ManagementGroupId,
+    OrgId, Scope, Status, Step, SubscriptionId, TenantId,
 };
 use crate::issuer::{AUDIENCE, Issuer};
 use crate::store::Versioned;
@@ -43,6 +43,8 @@ pub struct SetupPlan {
     pub client: Option<ClientId>,
     /// The connection's own subscription (3.4), if it has one.
     pub subscription: Option<SubscriptionId>,
+    /// The connection's own management group (an estate), if it has one.
+    pub management_group: Option<ManagementGroupId>,
     pub app_name: String,
     /// The federated credential to add (none when this backend has no issuer).
     pub federated: Option<FederatedPlan>,
@@ -61,7 +63,8 @@ pub struct FederatedPlan {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolePlan {
-    pub subscription: SubscriptionId,
+    /// The subscription or management group the role is for.
+    pub target: Scope,
     pub name: String,
     pub description: &'static str,
     pub scope: String,
@@ -79,6 +82,8 @@ pub struct SetupReport {
     pub tenant: Option<TenantId>,
     pub client: Option<ClientId>,
     pub subscription: Option<SubscriptionId>,
+    /// With `--management-group`: the group made the connection's scope (in place of a subscription).
+    pub management_group: Option<ManagementGroupId>,
     /// With `--client-secret`: the secret the script added to the app (it goes nowhere else).
     pub client_secret: Option<ClientSecret>,
     pub failure: Option<SetupFailure>,
@@ -143,26 +148,21 @@ impl App {
         Ok((read, access))
     }
 
-    /// `GET /setup/plan`: what the script needs, for `subscription` (else the connection's own).
-    pub fn setup_plan(
-        &self,
-        c: &Connection,
-        access: SetupAccess,
-        subscription: Option<SubscriptionId>,
-    ) -> SetupPlan {
-        let own = c.subscription.as_ref().map(|s| s.subscription);
-        let role = subscription.or(own).map(|sub| {
-            let role = CustomRole::for_subscription(sub);
+    /// `GET /setup/plan`: what the script needs, for `target` (a subscription or a management
+    /// group; else the connection's own scope).
+    pub fn setup_plan(&self, c: &Connection, access: SetupAccess, target: Option<Scope>) -> SetupPlan {
+        let role = target.or_else(|| c.scope()).map(|target| {
+            let role = CustomRole::for_scope(target.clone());
             RolePlan {
-                subscription: sub,
                 name: role.name(),
                 description: crate::domain::role::ROLE_DESCRIPTION,
                 scope: role.scope(),
-                actions: self.roles.actions().into_iter().map(str::to_owned).collect(),
+                actions: role.actions(&self.roles).into_iter().map(str::to_owned).collect(),
                 assignment_name: uuid::Uuid::new_v5(
                     &uuid::Uuid::NAMESPACE_URL,
-                    format!("azure-connect:{}:{}:{sub}", c.org, c.id).as_bytes(),
+                    format!("azure-connect:{}:{}:{}", c.org, c.id, target.id()).as_bytes(),
                 ),
+                target,
             }
         });
         SetupPlan {
@@ -172,7 +172,8 @@ impl App {
             credential_type: c.credential_type,
             tenant: c.app_registration.as_ref().map(|a| a.tenant.clone()),
             client: c.app_registration.as_ref().map(|a| a.client),
-            subscription: own,
+            subscription: c.subscription.as_ref().map(|s| s.subscription),
+            management_group: c.estate.as_ref().map(|e| e.group.clone()),
             app_name: format!("{APP_NAME_PREFIX}{}", c.id),
             federated: self.issuer.as_ref().map(|issuer| FederatedPlan {
                 name: format!("{APP_NAME_PREFIX}{}", c.id),
@@ -238,7 +239,19 @@ impl App {
         };
         let tenant = report.tenant.clone().ok_or_else(|| missing("tenantId"))?;
         let client = report.client.ok_or_else(|| missing("clientId"))?;
-        let subscription = report.subscription.ok_or_else(|| missing("subscriptionId"))?;
+        let scope = match (&report.management_group, report.subscription) {
+            (Some(group), _) => Command::ManagementGroup {
+                group: group.clone(),
+                // The same group again keeps the account's subscription named before.
+                default_subscription: connection
+                    .estate
+                    .as_ref()
+                    .filter(|e| &e.group == group)
+                    .and_then(|e| e.default_subscription),
+            },
+            (None, Some(subscription)) => Command::Subscription { subscription },
+            (None, None) => return Err(missing("subscriptionId")),
+        };
         let mut commands = Vec::new();
         match report.client_secret {
             Some(secret) => {
@@ -255,7 +268,7 @@ impl App {
                 commands.push(Command::ExportFederatedCredential);
             }
         }
-        commands.push(Command::Subscription { subscription });
+        commands.push(scope);
         commands.push(Command::ExportCustomRole);
         // From the version the token was checked against: no second read.
         self.update_from(&req.phase("fill"), &org, &id, &commands, false, Some(read))
@@ -281,9 +294,9 @@ fn inputs_match(c: &Connection, r: &SetupReport) -> bool {
         .app_registration
         .as_ref()
         .is_some_and(|a| Some(&a.tenant) == r.tenant.as_ref() && Some(a.client) == r.client);
-    let sub = c
-        .subscription
-        .as_ref()
-        .is_some_and(|s| Some(s.subscription) == r.subscription);
-    app && sub && r.client_secret.is_none()
+    let reported = match (&r.management_group, r.subscription) {
+        (Some(g), _) => Some(Scope::ManagementGroup(g.clone())),
+        (None, s) => s.map(Scope::Subscription),
+    };
+    app && reported.is_some() && c.scope() == reported && r.client_secret.is_none()
 }

@@ -204,7 +204,7 @@ impl CustomRole {
     }
 
     /// Spot's actions, and at a management group what discovery needs as well.
-    fn actions<'a>(&self, versions: &'a RoleVersions) -> Vec<&'a str> {
+    pub fn actions<'a>(&self, versions: &'a RoleVersions) -> Vec<&'a str> {
         let mut actions = versions.actions();
         if let Scope::ManagementGroup(_) = self.scope {
             actions.extend(GROUP_ACTIONS);

@@ -27,7 +27,7 @@ use crate::app::events::SetupFailure;
 use crate::app::setup::{SetupAnswer, SetupPlan, SetupReport};
 use crate::app::{App, AppError, FieldError};
 use crate::domain::setup::{SCRIPT_STEPS, SetupAccess, SetupPhase, SetupToken, SetupTokenError};
-use crate::domain::{ClientId, ClientSecret, Step, SubscriptionId, TenantId};
+use crate::domain::{ClientId, ClientSecret, ManagementGroupId, Scope, Step, SubscriptionId, TenantId};
 use crate::store::Versioned;
 
 /// The script, one static file for everyone.
@@ -143,6 +143,8 @@ async fn admit(app: &App, parts: &Parts, now: DateTime<Utc>) -> Result<(Versione
 #[derive(Debug, Deserialize)]
 struct PlanQuery {
     subscription: Option<String>,
+    #[serde(rename = "managementGroup")]
+    management_group: Option<String>,
 }
 
 /// `GET /setup/plan[?subscription=ID]`.
@@ -157,16 +159,27 @@ async fn plan(
         Ok(ok) => ok,
         Err(e) => return problem_lines(&e.into()),
     };
-    let subscription = match query.ok().and_then(|q| q.0.subscription) {
-        None => None,
-        Some(raw) => match SubscriptionId::parse(&raw) {
-            Ok(s) => Some(s),
+    let query = query.ok().map(|q| q.0);
+    let target = match query.map(|q| (q.subscription, q.management_group)) {
+        None | Some((None, None)) => None,
+        Some((Some(raw), None)) => match SubscriptionId::parse(&raw) {
+            Ok(s) => Some(Scope::Subscription(s)),
             Err(e) => return problem_lines(&EdgeError::invalid(vec![FieldError::new("subscription", e)])),
         },
+        Some((None, Some(raw))) => match ManagementGroupId::parse(&raw) {
+            Ok(g) => Some(Scope::ManagementGroup(g)),
+            Err(e) => return problem_lines(&EdgeError::invalid(vec![FieldError::new("managementGroup", e)])),
+        },
+        Some((Some(_), Some(_))) => {
+            return problem_lines(&EdgeError::invalid(vec![FieldError::new(
+                "query",
+                "names a subscription or a management group, not both",
+            )]));
+        }
     };
     lines(
         StatusCode::OK,
-        &plan_lines(&app.setup_plan(&read.connection, access, subscription)),
+        &plan_lines(&app.setup_plan(&read.connection, access, target)),
     )
 }
 
@@ -187,6 +200,10 @@ fn plan_lines(p: &SetupPlan) -> Vec<(&'static str, String)> {
         ("tenant_id", opt(p.tenant.as_ref().map(ToString::to_string))),
         ("client_id", opt(p.client.map(|c| c.to_string()))),
         ("subscription_id", opt(p.subscription.map(|s| s.to_string()))),
+        (
+            "management_group_id",
+            opt(p.management_group.as_ref().map(ToString::to_string)),
+        ),
         ("app_name", p.app_name.clone()),
         ("script_version", p.script_version.to_owned()),
     ];
@@ -200,7 +217,8 @@ fn plan_lines(p: &SetupPlan) -> Vec<(&'static str, String)> {
     }
     if let Some(r) = &p.role {
         out.extend([
-            ("role_subscription", r.subscription.to_string()),
+            ("role_target_type", r.target.kind().to_owned()),
+            ("role_target", r.target.id()),
             ("role_name", r.name.clone()),
             ("role_description", r.description.to_owned()),
             ("role_scope", r.scope.clone()),
@@ -222,6 +240,8 @@ struct ReportBody {
     client_id: Option<String>,
     #[serde(default)]
     subscription_id: Option<String>,
+    #[serde(default)]
+    management_group_id: Option<String>,
     #[serde(default)]
     application_object_id: Option<String>,
     #[serde(default)]
@@ -290,6 +310,10 @@ impl ReportBody {
             .subscription_id
             .map(|s| SubscriptionId::parse(&s).map_err(|e| FieldError::new("subscriptionId", e)))
             .transpose();
+        let group = self
+            .management_group_id
+            .map(|g| ManagementGroupId::parse(&g).map_err(|e| FieldError::new("managementGroupId", e)))
+            .transpose();
         let secret = self
             .client_secret
             .map(|s| ClientSecret::parse(s).map_err(|e| secret_error("clientSecret", e)))
@@ -310,19 +334,28 @@ impl ReportBody {
             }
             None => None,
         };
-        let (tenant, client, subscription, secret) = match (tenant, client, subscription, secret) {
-            (Ok(t), Ok(c), Ok(s), Ok(k)) if errors.is_empty() => (t, c, s, k),
-            (t, c, s, k) => {
-                errors.extend(t.err().into_iter().chain(c.err()).chain(s.err()).chain(k.err()));
-                return Err(EdgeError::invalid(errors));
-            }
-        };
+        let (tenant, client, subscription, group, secret) =
+            match (tenant, client, subscription, group, secret) {
+                (Ok(t), Ok(c), Ok(s), Ok(g), Ok(k)) if errors.is_empty() => (t, c, s, g, k),
+                (t, c, s, g, k) => {
+                    errors.extend(
+                        t.err()
+                            .into_iter()
+                            .chain(c.err())
+                            .chain(s.err())
+                            .chain(g.err())
+                            .chain(k.err()),
+                    );
+                    return Err(EdgeError::invalid(errors));
+                }
+            };
         Ok(SetupReport {
             phase: phase.ok_or_else(|| EdgeError::invalid(vec![]))?,
             script_version: self.script_version,
             tenant,
             client,
             subscription,
+            management_group: group,
             client_secret: secret,
             failure,
         })

@@ -812,3 +812,100 @@ async fn az_lists_management_groups_without_registering_anything() {
     assert_eq!(s.writes(), Vec::<String>::new(), "nothing registered");
     assert_eq!(s.az.escaped.load(Ordering::SeqCst), 0);
 }
+
+/// The tenant of [`world`] with its subscription and two more under the management group
+/// `contoso-prod` (one of them in its child `contoso-team`), the customer Owner-like at the group.
+fn estate_world() -> World {
+    let mut w = world();
+    let under = |id: &str, name: &str| azure_emulator::Subscription {
+        id: id.into(),
+        tenant_id: TENANT.into(),
+        display_name: name.into(),
+        state: "Enabled".into(),
+        ..azure_emulator::Subscription::default()
+    };
+    w.subscriptions.push(under(S2, "Contoso Prod EU"));
+    w.subscriptions.push(under(S3, "Contoso Team"));
+    let group = |name: &str, children: &[&str], subs: &[&str]| azure_emulator::ManagementGroup {
+        name: name.into(),
+        tenant_id: TENANT.into(),
+        display_name: name.into(),
+        children: children.iter().map(|c| (*c).to_owned()).collect(),
+        subscriptions: subs.iter().map(|s| (*s).to_owned()).collect(),
+        ..azure_emulator::ManagementGroup::default()
+    };
+    w.management_groups = vec![
+        group("contoso-prod", &["contoso-team"], &[SUB, S2]),
+        group("contoso-team", &[], &[S3]),
+    ];
+    w.management_groups[0].grants = vec![Grant {
+        app_id: CALLER.into(),
+        actions: vec!["*".into()],
+        ..Grant::default()
+    }];
+    w
+}
+
+const S2: &str = "0a1b2c3d-1111-4222-8333-444455556601";
+const S3: &str = "0a1b2c3d-1111-4222-8333-444455556602";
+
+#[tokio::test]
+async fn one_command_connects_a_management_group_finds_everything_again_and_uninstalls() {
+    let s = Setup::start(estate_world()).await;
+    let before = s.emulator.world();
+    let command = s.command().await;
+    let ran = s.run(&command, "--management-group contoso-prod").await;
+    connected(&ran);
+    assert!(
+        ran.last_line().contains("management group contoso-prod"),
+        "{ran:?}"
+    );
+
+    // One role, assignable at the group, with discovery's actions; one assignment, at the group.
+    let world = s.emulator.world();
+    let defs = &world.tenants[0].role_definitions;
+    assert_eq!(defs.len(), 1, "{defs:?}");
+    assert_eq!(defs[0].role_name, "spotCustomRole_mg_contoso-prod");
+    assert_eq!(
+        defs[0].assignable_scopes,
+        ["/providers/Microsoft.Management/managementGroups/contoso-prod"]
+    );
+    for a in shared::domain::estate::GROUP_ACTIONS {
+        assert!(defs[0].actions.iter().any(|x| x == a), "{a}");
+    }
+    let app = s.made_app().expect("the app");
+    let at_group = &world.management_groups[0].role_assignments;
+    assert_eq!(at_group.len(), 1, "{at_group:?}");
+    assert_eq!(at_group[0].principal_id, app.principal_id);
+    assert_eq!(at_group[0].role_definition_id, defs[0].id);
+    assert!(world.subscriptions.iter().all(|s| s.role_assignments.is_empty()));
+
+    // The connection is the group's: every subscription below it found.
+    let c = s.connection().await;
+    assert_eq!(c["status"], "connected", "{c}");
+    assert_eq!(
+        c["scope"],
+        json!({"type": "managementGroup", "id": "contoso-prod"})
+    );
+    assert_eq!(c["estate"]["subscriptions"], 3, "{c}");
+
+    // Again: everything is found, nothing written.
+    s.writes();
+    connected(&s.run(&command, "--management-group contoso-prod").await);
+    assert_eq!(s.writes(), Vec::<String>::new());
+
+    // Uninstall (a fresh command; the group is the connection's own): Azure as it was.
+    let fresh = s.command().await;
+    let ran = s.run(&fresh, "--uninstall").await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let after = s.emulator.world();
+    assert_eq!(
+        after.tenants[0].role_definitions,
+        before.tenants[0].role_definitions
+    );
+    assert_eq!(
+        after.management_groups[0].role_assignments,
+        before.management_groups[0].role_assignments
+    );
+    assert!(s.made_app().is_none());
+}
