@@ -353,6 +353,12 @@ function estateRow(item) {
   if (item.missingActions && item.missingActions.length) {
     status.textContent += `: ${item.missingActions.join(", ")}`;
   }
+  if (item.overPrivileged) {
+    const warn = document.createElement("p");
+    warn.className = "warning";
+    warn.textContent = item.overPrivileged.advice;
+    status.append(warn);
+  }
   const account = document.createElement("td");
   if (item.accountId) {
     account.textContent = item.accountId;

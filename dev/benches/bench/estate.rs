@@ -211,6 +211,7 @@ pub(crate) async fn estate_bench(n: usize) {
                     display_name: format!("Contoso workload {i:04}"),
                     state: SubscriptionState::Enabled,
                     missing_actions: missing.clone(),
+                    over_privilege: None,
                 })
                 .collect(),
         };

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::error::AppError;
-use super::events::{OutcomeEvent, Subject, SubscriptionChanged};
+use super::events::{OutcomeEvent, OverPrivileged, Subject, SubscriptionChanged};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
 use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, Survey};
@@ -31,7 +31,7 @@ impl App {
         let wire: Vec<_> = changes
             .into_iter()
             .filter_map(|change| {
-                let event = estate_event(subject.clone(), estate, change);
+                let event = estate_event(subject.clone(), &after.account, estate, change);
                 match event.to_wire() {
                     Ok(w) => Some(w),
                     Err(e) => {
@@ -201,8 +201,8 @@ pub(super) fn survey_key(survey: Option<&Survey>, from: Option<&Estate>) -> Stri
     )
 }
 
-fn estate_event(subject: Subject, estate: &Estate, change: EstateChange) -> OutcomeEvent {
-    let of = |entry: EstateEntry, from: Option<&'static str>| SubscriptionChanged {
+fn estate_event(subject: Subject, own: &AccountId, estate: &Estate, change: EstateChange) -> OutcomeEvent {
+    let changed = |subject, entry: EstateEntry, from: Option<&'static str>| SubscriptionChanged {
         subject,
         management_group_id: estate.group.to_string(),
         subscription_id: entry.subscription,
@@ -214,11 +214,23 @@ fn estate_event(subject: Subject, estate: &Estate, change: EstateChange) -> Outc
         missing_actions: entry.missing_actions,
     };
     match change {
-        EstateChange::Discovered(e) => OutcomeEvent::SubscriptionDiscovered(of(e, None)),
-        EstateChange::Linked(e) => OutcomeEvent::SubscriptionLinked(of(e, None)),
-        EstateChange::Lost(e) => OutcomeEvent::SubscriptionLost(of(e, None)),
+        EstateChange::Discovered(e) => OutcomeEvent::SubscriptionDiscovered(changed(subject, e, None)),
+        EstateChange::Linked(e) => OutcomeEvent::SubscriptionLinked(changed(subject, e, None)),
+        EstateChange::Lost(e) => OutcomeEvent::SubscriptionLost(changed(subject, e, None)),
         EstateChange::StatusChanged { entry, from } => {
-            OutcomeEvent::SubscriptionChanged(of(entry, Some(from.as_str())))
+            OutcomeEvent::SubscriptionChanged(changed(subject, entry, Some(from.as_str())))
+        }
+        EstateChange::OverPrivileged(entry) => {
+            let found = entry.over_privilege.unwrap_or_default();
+            OutcomeEvent::ConnectionOverPrivileged(OverPrivileged {
+                subject,
+                account_id: entry.account.unwrap_or_else(|| own.clone()),
+                subscription_id: Some(entry.subscription),
+                management_group_id: Some(estate.group.to_string()),
+                advice: found.advice(),
+                extra_grants: found.extra_grants,
+                roles: found.roles,
+            })
         }
     }
 }

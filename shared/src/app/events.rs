@@ -189,6 +189,11 @@ pub struct OverPrivileged {
     #[serde(flatten)]
     pub subject: Subject,
     pub account_id: AccountId,
+    /// In an estate: the subscription where the app may do more (and its group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub management_group_id: Option<String>,
     pub extra_grants: Vec<String>,
     pub roles: Vec<String>,
     /// How to narrow the grant.

@@ -22,6 +22,8 @@ impl App {
         self.publish(OutcomeEvent::ConnectionOverPrivileged(OverPrivileged {
             subject: Subject::new(req, &after.org, Step::RoleAssignment, Some(after.id)),
             account_id: after.account.clone(),
+            subscription_id: None,
+            management_group_id: None,
             extra_grants: found.extra_grants.clone(),
             roles: found.roles.clone(),
             advice: found.advice(),

@@ -13,6 +13,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::ids::{AccountId, ManagementGroupId, SubscriptionId};
+use super::privilege::OverPrivilege;
 
 /// `state` of a subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,8 @@ pub struct Sighting {
     pub state: SubscriptionState,
     /// Spot's required actions the app does not hold there.
     pub missing_actions: Vec<String>,
+    /// What the app may do there beyond Spot's role (a warning, not a status).
+    pub over_privilege: Option<OverPrivilege>,
 }
 
 /// Every subscription under the group the app can see, as one survey found them.
@@ -165,6 +168,8 @@ pub struct EstateEntry {
     pub state: SubscriptionState,
     pub account: Option<AccountId>,
     pub missing_actions: Vec<String>,
+    /// What the app may do there beyond Spot's role, as last found.
+    pub over_privilege: Option<OverPrivilege>,
     pub lost: bool,
     /// When its status last changed (a survey that finds it as it was changes nothing).
     pub checked_at: DateTime<Utc>,
@@ -198,6 +203,8 @@ pub enum EstateChange {
     Linked(EstateEntry),
     /// No longer under the group, or no longer visible.
     Lost(EstateEntry),
+    /// The app may do more there than Spot needs (newly, or other grants than before).
+    OverPrivileged(EstateEntry),
     /// Any other change of status (permissions reduced or restored, disabled, found again).
     StatusChanged {
         entry: EstateEntry,
@@ -268,6 +275,7 @@ impl Estate {
                             state: seen.state.clone(),
                             account,
                             missing_actions: seen.missing_actions.clone(),
+                            over_privilege: seen.over_privilege.clone(),
                             lost: false,
                             checked_at: at,
                         },
@@ -279,11 +287,13 @@ impl Estate {
                     let differs = entry.lost
                         || entry.state != seen.state
                         || entry.missing_actions != seen.missing_actions
+                        || entry.over_privilege != seen.over_privilege
                         || entry.display_name != seen.display_name;
                     if differs {
                         entry.lost = false;
                         entry.state = seen.state.clone();
                         entry.missing_actions = seen.missing_actions.clone();
+                        entry.over_privilege = seen.over_privilege.clone();
                         entry.display_name = seen.display_name.clone();
                         if entry.status() != before {
                             entry.checked_at = at;
@@ -360,7 +370,12 @@ impl Estate {
         let same_group = before.filter(|b| b.group == after.group);
         let mut changes = Vec::new();
         for entry in after.entries.values() {
-            let Some(old) = same_group.and_then(|b| b.entries.get(&entry.subscription)) else {
+            let old = same_group.and_then(|b| b.entries.get(&entry.subscription));
+            if entry.over_privilege.is_some() && old.is_none_or(|o| o.over_privilege != entry.over_privilege)
+            {
+                changes.push(EstateChange::OverPrivileged(entry.clone()));
+            }
+            let Some(old) = old else {
                 changes.push(EstateChange::Discovered(entry.clone()));
                 if entry.account.is_some() {
                     changes.push(EstateChange::Linked(entry.clone()));
@@ -401,6 +416,7 @@ mod tests {
             display_name: format!("sub {n}"),
             state: SubscriptionState::Enabled,
             missing_actions: Vec::new(),
+            over_privilege: None,
         }
     }
 
@@ -492,6 +508,29 @@ mod tests {
             from: SubscriptionStatus::AwaitingAccount
         }));
         assert_eq!(changes.len(), 3);
+        // More than Spot needs on one: announced once, a warning beside its status.
+        let before = e.clone();
+        let mut wide = seen(2);
+        wide.missing_actions = vec!["Microsoft.Compute/disks/write".into()];
+        wide.over_privilege = Some(OverPrivilege {
+            extra_grants: vec!["*".into()],
+            roles: vec!["Owner (built-in)".into()],
+        });
+        let mut disabled = seen(1);
+        disabled.state = SubscriptionState::Disabled;
+        disabled.missing_actions = vec!["x/read".into()];
+        let again = Survey {
+            checked_at: at(30),
+            found: vec![disabled, wide],
+        };
+        assert!(e.record(&again, &own));
+        assert_eq!(
+            Estate::changes(Some(&before), &e),
+            [EstateChange::OverPrivileged(e.entries[&sub(2)].clone())]
+        );
+        let before = e.clone();
+        assert!(!e.record(&again, &own));
+        assert!(Estate::changes(Some(&before), &e).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::privilege_view::OverPrivilegedView;
 use crate::domain::estate::EstateEntry;
 use crate::domain::{AccountId, Connection, SubscriptionId};
 
@@ -61,6 +62,9 @@ pub struct SubscriptionView {
     pub account_id: Option<AccountId>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_actions: Vec<String>,
+    /// The app may do more there than Spot needs (a warning beside the status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_privileged: Option<OverPrivilegedView>,
     pub checked_at: DateTime<Utc>,
 }
 
@@ -73,6 +77,7 @@ impl From<&EstateEntry> for SubscriptionView {
             status: e.status().as_str(),
             account_id: e.account.clone(),
             missing_actions: e.missing_actions.clone(),
+            over_privileged: e.over_privilege.as_ref().map(OverPrivilegedView::from),
             checked_at: e.checked_at,
         }
     }

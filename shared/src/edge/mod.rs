@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 pub mod input;
 pub mod lambda;
+pub mod privilege_view;
 pub mod problem;
 pub mod request;
 pub mod respond;

@@ -82,13 +82,7 @@ pub struct ValidationView {
     pub over_privileged: Option<OverPrivilegedView>,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OverPrivilegedView {
-    pub extra_grants: Vec<String>,
-    pub roles: Vec<String>,
-    pub advice: String,
-}
+pub use super::privilege_view::OverPrivilegedView;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -145,11 +139,7 @@ impl From<&Connection> for ConnectionView {
                 subscription_name: v.subscription_name.clone(),
                 graph_manages_credentials: v.graph_manages_credentials,
                 role_version: v.role_version,
-                over_privileged: v.over_privilege.as_ref().map(|o| OverPrivilegedView {
-                    extra_grants: o.extra_grants.clone(),
-                    roles: o.roles.clone(),
-                    advice: o.advice(),
-                }),
+                over_privileged: v.over_privilege.as_ref().map(OverPrivilegedView::from),
                 failure: v.failure.as_ref().map(|f| FailureView {
                     step: f.step,
                     code: f.code.clone(),

@@ -12,6 +12,7 @@ use super::{Validated, Validator, not_yet_authorized, retrying, stale_token, wai
 use crate::azure::AccessToken;
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::estate::{Sighting, Survey};
+use crate::domain::privilege::over_privilege;
 use crate::domain::rbac;
 use crate::domain::{ManagementGroupId, SubscriptionId, ValidationInputs};
 
@@ -108,19 +109,33 @@ impl Validator {
         deadline: Instant,
     ) -> Result<Survey, ValidationFailure> {
         let required = self.roles.required();
+        let spot = self.roles.actions();
+        let spot = &spot;
         let looks = futures_util::stream::iter(listing)
             .map(|(id, listed_name)| async move {
                 let (sub, perms) = tokio::join!(
                     retrying(deadline, || self.reads.subscription(token, &id)),
                     retrying(deadline, || self.reads.permissions(token, &id)),
                 );
-                (id, listed_name, sub, perms)
+                // More than Spot needs there: the roles it comes from are read (one more call,
+                // only then; best effort).
+                let mut over = perms
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| over_privilege(spot.iter().copied(), p, &[]));
+                if let (Some(_), Ok(p)) = (&over, &perms) {
+                    let roles = retrying(deadline, || self.reads.assigned_roles(token, &id))
+                        .await
+                        .unwrap_or_default();
+                    over = over_privilege(spot.iter().copied(), p, &roles);
+                }
+                (id, listed_name, sub, perms, over)
             })
             .buffer_unordered(SURVEY_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
         let mut found = Vec::with_capacity(looks.len());
-        for (id, listed_name, sub, perms) in looks {
+        for (id, listed_name, sub, perms, over_privilege) in looks {
             let sub = match sub {
                 Ok(s) => s,
                 Err(ValidationFailure::Azure(AzureFailure::Arm {
@@ -152,6 +167,7 @@ impl Validator {
                 },
                 state,
                 missing_actions: missing,
+                over_privilege,
             });
         }
         found.sort_by_key(|s| s.subscription);

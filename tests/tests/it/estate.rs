@@ -522,3 +522,40 @@ async fn one_account_one_subscription_across_the_organization_and_spots_api_answ
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{kind:?}");
     }
 }
+
+#[tokio::test]
+async fn more_than_spot_needs_on_one_subscription_is_reported_there_once() {
+    for kind in STORES {
+        let e = Estate::connected(kind).await;
+        assert!(e.status_of(S2).await.get("overPrivileged").is_none());
+        // Someone grants the app everything on S2.
+        e.emulator.update(|w| {
+            let s2 = w.subscriptions.iter_mut().find(|s| s.id == S2).unwrap();
+            s2.grants.push(azure_emulator::Grant {
+                app_id: SPOT.into(),
+                actions: vec!["*".into()],
+                ..azure_emulator::Grant::default()
+            });
+        });
+        e.pass().await;
+        e.pass().await;
+        let item = e.status_of(S2).await;
+        assert_eq!(
+            item["overPrivileged"]["extraGrants"],
+            json!(["*"]),
+            "{kind:?}: {item}"
+        );
+        assert!(item["overPrivileged"]["advice"].as_str().unwrap().contains('*'));
+        // A warning, not a status.
+        assert_eq!(item["status"], "awaiting-account");
+        assert!(e.status_of(S1).await.get("overPrivileged").is_none());
+        let events: Vec<_> = e
+            .events("Connection Over-Privileged")
+            .into_iter()
+            .filter(|ev| ev["subscriptionId"] == S2)
+            .collect();
+        assert_eq!(events.len(), 1, "{kind:?}");
+        assert_eq!(events[0]["managementGroupId"], "contoso");
+        assert_eq!(events[0]["extraGrants"], json!(["*"]));
+    }
+}

@@ -327,6 +327,7 @@ fn a_group_too_large_for_the_document_is_refused_and_nothing_is_recorded() {
                     display_name: format!("workload {i}"),
                     state: SubscriptionState::Enabled,
                     missing_actions: vec![],
+                    over_privilege: None,
                 }
             })
             .collect(),

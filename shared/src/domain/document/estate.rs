@@ -3,6 +3,8 @@
 //! (miniz_oxide, pure Rust) and base64-encoded: ~30 bytes a subscription instead of ~150 (the
 //! figures: `BENCH_ONLY=estate scripts/bench`). [`MAX_ENCODED`] bounds what a document may carry.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::estate::{Estate, EstateEntry, SubscriptionState};
 use crate::domain::ids::{AccountId, ManagementGroupId, SubscriptionId};
+use crate::domain::privilege::OverPrivilege;
 use crate::domain::role::required_actions;
 
 /// The most the encoded subscriptions may take, leaving the rest of a 64 KiB secret to the
@@ -37,6 +40,16 @@ pub struct EstateDoc {
     /// Base64 of the deflated JSON array of [`Row`]s.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     subscriptions: String,
+    /// The few subscriptions where the app may do more than Spot needs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    over_privileged: BTreeMap<SubscriptionId, OverPrivilegeDoc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OverPrivilegeDoc {
+    extra_grants: Vec<String>,
+    roles: Vec<String>,
 }
 
 /// One subscription: id, display name, state, account, lost, when its status changed, the
@@ -111,10 +124,25 @@ impl EstateDoc {
             submitted_at: e.submitted_at,
             surveyed_at: e.surveyed_at,
             subscriptions: encode_entries(e),
+            over_privileged: e
+                .entries
+                .values()
+                .filter_map(|x| {
+                    x.over_privilege.as_ref().map(|o| {
+                        (
+                            x.subscription,
+                            OverPrivilegeDoc {
+                                extra_grants: o.extra_grants.clone(),
+                                roles: o.roles.clone(),
+                            },
+                        )
+                    })
+                })
+                .collect(),
         }
     }
 
-    pub fn estate(self) -> Result<Estate, EstateDocError> {
+    pub fn estate(mut self) -> Result<Estate, EstateDocError> {
         let mut estate = Estate::new(
             self.management_group_id,
             self.default_subscription_id,
@@ -139,6 +167,10 @@ impl EstateDoc {
                     state: SubscriptionState::parse(&state),
                     account,
                     missing_actions: missing_actions.into_iter().filter_map(Action::name).collect(),
+                    over_privilege: self.over_privileged.remove(&subscription).map(|o| OverPrivilege {
+                        extra_grants: o.extra_grants,
+                        roles: o.roles,
+                    }),
                     lost,
                     checked_at,
                 },
@@ -168,6 +200,10 @@ mod tests {
                     display_name: format!("s{i}"),
                     state: SubscriptionState::Enabled,
                     missing_actions: if i == 0 { odd.clone() } else { every.clone() },
+                    over_privilege: (i == 1).then(|| OverPrivilege {
+                        extra_grants: vec!["*".into()],
+                        roles: vec!["Owner (built-in)".into()],
+                    }),
                 })
                 .collect(),
         };
