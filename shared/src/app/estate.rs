@@ -123,6 +123,28 @@ impl App {
         Ok(())
     }
 
+    /// 3.4 on a connection of one subscription: a subscription an estate of the organization has
+    /// tied to an account is that account's (one account per subscription). Costs nothing in an
+    /// organization without estates (one listing by tag).
+    pub(super) async fn refuse_if_linked_in_an_estate(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        subscription: SubscriptionId,
+    ) -> Result<(), AppError> {
+        for other in self.estates(org, Some(id)).await? {
+            let linked = other
+                .estate
+                .as_ref()
+                .and_then(|e| e.entries.get(&subscription))
+                .is_some_and(|e| e.account.is_some());
+            if linked {
+                return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
+            }
+        }
+        Ok(())
+    }
+
     /// The organization's estate connections (but `except`), read.
     pub(super) async fn estates(
         &self,

@@ -51,6 +51,13 @@ impl App {
         early_checks: bool,
         read: Option<Versioned>,
     ) -> Result<(Connection, bool), AppError> {
+        // A subscription entered (3.4, Spot's credentials API, a setup run) must not be one an
+        // estate of the organization has tied to an account.
+        for command in commands {
+            if let Command::Subscription { subscription } = command {
+                self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
+            }
+        }
         let mut read = read;
         for attempt in 0..CAS_ATTEMPTS {
             let current = match read.take() {

@@ -406,6 +406,30 @@ async fn health_passes_discover_lose_and_diagnose_subscriptions_once_per_change(
         assert_eq!(e.status_of(S1).await["status"], "linked");
         assert_eq!(e.status_of(S2).await["status"], "awaiting-account");
         assert_eq!(e.events_for("Subscription Changed", S1), 2, "{kind:?}");
+        // S1 disabled in Azure: disabled (it was linked), once; S4 deleted: lost.
+        e.emulator.update(|w| {
+            w.subscriptions.iter_mut().find(|s| s.id == S1).unwrap().state = "Disabled".into();
+            w.subscriptions.retain(|s| s.id != S4);
+            for g in &mut w.management_groups {
+                g.subscriptions.retain(|s| s != S4);
+            }
+        });
+        e.pass().await;
+        e.pass().await;
+        let disabled = e.status_of(S1).await;
+        assert_eq!(
+            (&disabled["status"], &disabled["state"]),
+            (&json!("disabled"), &json!("Disabled"))
+        );
+        let changed: Vec<_> = e
+            .events("Subscription Changed")
+            .into_iter()
+            .filter(|ev| ev["subscriptionId"] == S1 && ev["status"] == "disabled")
+            .collect();
+        assert_eq!(changed.len(), 1, "{kind:?}");
+        assert_eq!(changed[0]["previousStatus"], "linked");
+        assert_eq!(e.status_of(S4).await["status"], "lost");
+        assert_eq!(e.events_for("Subscription Lost", S4), 1, "{kind:?}");
         // Every event names its subscription and the group; none carries the secret.
         for ev in e.sink.events() {
             assert!(!ev.detail.to_string().contains(SECRET));
@@ -464,6 +488,16 @@ async fn one_account_one_subscription_across_the_organization_and_spots_api_answ
             .await;
         assert_eq!(r.status, StatusCode::OK);
         let r = e.link(S3, "act-0000e008").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?}: {:?}", r.body);
+        assert_eq!(r.body["code"], "subscription-already-linked");
+        // The other way round: 3.4 of another connection cannot take S2, linked here.
+        let r = e
+            .call(
+                "PUT",
+                &format!("/connections/{single}/subscription"),
+                Some(json!({"subscriptionId": S2})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?}: {:?}", r.body);
         assert_eq!(r.body["code"], "subscription-already-linked");
 
