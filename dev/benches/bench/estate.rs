@@ -15,6 +15,7 @@ use shared::domain::{
     AccountId, ClientId, ClientSecret, Command, ManagementGroupId, OrgId, SubscriptionId, TenantId,
 };
 use shared::events::MemorySink;
+use shared::store::ConnectionStore;
 use shared::store::secrets_manager::SecretsManagerStore;
 
 use crate::support::{SECRET, mb, req, status_kb};
@@ -105,9 +106,10 @@ pub(crate) async fn estate_bench(n: usize) {
     })
     .unwrap();
     let sdk = shared::config::aws_sdk_config().await;
+    let prefix = format!("estate-{}/", uuid::Uuid::new_v4().simple());
     let store = Arc::new(SecretsManagerStore::new(
         aws_sdk_secretsmanager::Client::new(&sdk),
-        format!("estate-{}/", uuid::Uuid::new_v4().simple()),
+        prefix.clone(),
         None,
     ));
     let sink = Arc::new(MemorySink::default());
@@ -194,6 +196,10 @@ pub(crate) async fn estate_bench(n: usize) {
     let pass_arm = emulator.requests().len();
     let pass_sm = store.calls().total() - sm_before;
 
+    // The connect-account function itself (the release binary under a Lambda Runtime API
+    // stand-in) connecting the same group: its peak memory.
+    let (binary_peak, binary_wall) = binary_connect(&app, &store, &prefix, &url, n).await;
+
     // Capacity of the stored list: typical rows, and the worst case (every action missing).
     let per_sub = list_bytes as f64 / estate.entries.len() as f64;
     let worst = {
@@ -259,4 +265,86 @@ pub(crate) async fn estate_bench(n: usize) {
         mb(rss_before),
         mb(rss_after)
     );
+    println!(
+        "| the connect-account function (release binary, one HTTP invocation): peak memory, wall | {}, {:.2} s |",
+        mb(binary_peak),
+        binary_wall.as_secs_f64()
+    );
+}
+
+/// Runs the `connect-account` release binary on the sample HTTP event for a connection made here
+/// with the same group: its peak RSS (kB) and wall time.
+async fn binary_connect(
+    app: &App,
+    store: &Arc<SecretsManagerStore>,
+    prefix: &str,
+    azure: &str,
+    n: usize,
+) -> (u64, std::time::Duration) {
+    let sample = crate::support::root().join("events/connect-account/http-connect.json");
+    let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let org = OrgId::parse(
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = shared::domain::ConnectionId::parse(event["pathParameters"]["id"].as_str().unwrap()).unwrap();
+    app.execute(
+        &req("binary-start"),
+        &org,
+        Operation::Start {
+            account: AccountId::parse("act-0000b1b1").unwrap(),
+            connection: Some(id),
+            credential: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let commands = [
+        Command::AppRegistration {
+            tenant: TenantId::parse(TENANT).unwrap(),
+            client: ClientId::parse(APP).unwrap(),
+        },
+        Command::ClientSecret {
+            secret: ClientSecret::parse(secrecy::SecretString::from(SECRET.to_owned())).unwrap(),
+            expires_at: None,
+        },
+        Command::ManagementGroup {
+            group: ManagementGroupId::parse("contoso").unwrap(),
+            default_subscription: None,
+        },
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        app.execute(
+            &req(&format!("binary-in{i}")),
+            &org,
+            Operation::Submit {
+                connection: id,
+                command,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let (api, addr, server) = crate::lambdas::runtime_api(std::iter::once(event).collect()).await;
+    let env = [
+        ("CONNECTION_SECRET_PREFIX", prefix.to_owned()),
+        ("ORG_ID_CLAIM", "org_id".to_owned()),
+        ("AZURE_AUTHORITY_HOST", azure.to_owned()),
+        ("AZURE_RESOURCE_MANAGER_ENDPOINT", azure.to_owned()),
+        ("AZURE_GRAPH_ENDPOINT", azure.to_owned()),
+        ("AZURE_VALIDATION_BUDGET_MS", "15000".to_owned()),
+    ];
+    let (_, _, peak, ok, errors, took) =
+        crate::lambdas::run_binary("connect-account", &api, addr, 1, &env).await;
+    server.abort();
+    assert_eq!((ok, errors), (1, 0), "the function answered");
+    let connected = store.load(&org, &id).await.unwrap().unwrap().connection;
+    assert_eq!(
+        connected.estate.map(|e| e.entries.len()),
+        Some(n).filter(|_| connected.status == shared::domain::Status::Connected),
+        "the function connected the group"
+    );
+    (peak, took)
 }
