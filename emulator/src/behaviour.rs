@@ -38,6 +38,10 @@ pub struct Behaviour {
     pub fail_writes_to: String,
     /// Entries per page of management group lists (nextLink paging).
     pub management_groups_page_size: usize,
+    /// Descendants type subscriptions as the API's documented example does
+    /// (`Microsoft.Management/managementGroups/subscriptions`) instead of the live service's
+    /// `/subscriptions`.
+    pub descendants_typed_as_documented: bool,
 }
 
 impl Default for Behaviour {
@@ -54,6 +58,7 @@ impl Default for Behaviour {
             principal_replication_seconds: 0,
             fail_writes_to: String::new(),
             management_groups_page_size: 100,
+            descendants_typed_as_documented: false,
         }
     }
 }

@@ -694,6 +694,11 @@ pub(crate) async fn descendants(
             ),
         );
     }
+    let subscription_type = if world.behaviour.descendants_typed_as_documented {
+        "Microsoft.Management/managementGroups/subscriptions"
+    } else {
+        "/subscriptions"
+    };
     let mut items = Vec::new();
     let mut queue = vec![root];
     while let Some(g) = queue.pop() {
@@ -707,7 +712,7 @@ pub(crate) async fn descendants(
                 .unwrap_or_default();
             items.push(json!({
                 "id": format!("/subscriptions/{sub}"),
-                "type": "/subscriptions",
+                "type": subscription_type,
                 "name": sub,
                 "properties": {"displayName": display, "parent": parent},
             }));

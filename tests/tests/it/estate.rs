@@ -593,3 +593,22 @@ async fn more_than_spot_needs_on_one_subscription_is_reported_there_once() {
         assert_eq!(events[0]["extraGrants"], json!(["*"]));
     }
 }
+
+#[tokio::test]
+async fn subscriptions_are_known_by_their_id_whatever_type_the_descendants_give_them() {
+    let e = Estate::entered(StoreKind::Embedded).await;
+    // The API's documented example types them `…/managementGroups/subscriptions`; the live
+    // service `/subscriptions`. Either way they are found by their `/subscriptions/` id, and a
+    // child group is never taken for one.
+    e.emulator
+        .update(|w| w.behaviour.descendants_typed_as_documented = true);
+    let r = e.call("POST", &e.path("/connect"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let ids: Vec<_> = e
+        .list(100)
+        .await
+        .iter()
+        .map(|i| i["subscriptionId"].clone())
+        .collect();
+    assert_eq!(ids, json!([S1, S2, S3]).as_array().unwrap().clone());
+}
