@@ -172,7 +172,10 @@ impl App {
                 let d = Diagnosis::of_credential(&failure, inputs.proof.credential_type());
                 // Right after an assignment "no role visible" may be propagation; on a connection
                 // that was linked with its role, the role was taken away.
-                let removed = matches!(failure, ValidationFailure::NotPropagated);
+                let removed = matches!(
+                    failure,
+                    ValidationFailure::NotPropagated | ValidationFailure::GroupRoleNotPropagated
+                );
                 if d.retryable && !removed {
                     // Throttling, an outage, a time-out: no verdict; this tenant rests until the
                     // next period.
@@ -189,13 +192,16 @@ impl App {
             }
         };
         let req = RequestMeta {
-            // One key per connection, period and verdict: overlapping runs of a period write (and
-            // announce) a transition once.
+            // One key per connection, period, verdict and the version the check started from:
+            // overlapping runs that read the same state write (and announce) a transition once,
+            // and a change of verdict after any other write (a repair, a restore, another break
+            // within the same period) is a write of its own.
             request_id: format!(
-                "health|{}|{}|{}",
+                "health|{}|{}|{}|{:016x}",
                 health::period_index(now, schedule.period),
                 entry.connection,
                 verdict_key(&verdict, graph, role_version, &outdated, over.as_ref()),
+                health::stable_hash(current.version.0.as_bytes()),
             ) + &super::estate::survey_key(survey.as_ref(), connection.estate.as_ref()),
             received_at: now,
             trigger: Trigger::Schedule,

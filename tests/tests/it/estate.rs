@@ -441,6 +441,80 @@ async fn health_passes_discover_lose_and_diagnose_subscriptions_once_per_change(
     }
 }
 
+/// Break, pass, fix, pass, … within one period, for an estate: the group's role taken away
+/// degrades the connection and given back restores it, each time; a subscription disabled and
+/// enabled again changes its status each time; by forced passes and by scheduled runs.
+#[tokio::test]
+async fn every_change_of_an_estate_is_recorded_whatever_came_between() {
+    for kind in STORES {
+        for scheduled in [false, true] {
+            let e = Estate::connected(kind).await;
+            let pass = |round: u32| {
+                let now = Utc::now();
+                let (run, window) = if scheduled {
+                    let from = now - chrono::Duration::days(1);
+                    (
+                        format!("scheduled-{round}-{}", uuid::Uuid::new_v4()),
+                        Window::Slots { from, to: now },
+                    )
+                } else {
+                    ("forced".to_owned(), Window::All)
+                };
+                let app = e.app.clone();
+                async move { app.health_pass(&run, now, window, SCHEDULE).await.unwrap() }
+            };
+            let grants = e.emulator.world().management_groups[0].grants.clone();
+            let status = || async { e.call("GET", &e.path(""), None).await.body["status"].clone() };
+            for round in 1..=2 {
+                e.emulator.update(|w| w.management_groups[0].grants.clear());
+                let r = pass(round).await;
+                assert_eq!(
+                    r.degraded, 1,
+                    "{kind:?} scheduled={scheduled} round {round}: {r:?}"
+                );
+                assert_eq!(status().await, "degraded", "{kind:?} round {round}");
+                let g = grants.clone();
+                e.emulator.update(move |w| w.management_groups[0].grants = g);
+                let r = pass(round).await;
+                assert_eq!(
+                    r.restored, 1,
+                    "{kind:?} scheduled={scheduled} round {round}: {r:?}"
+                );
+                assert_eq!(status().await, "connected", "{kind:?} round {round}");
+                let state = |to: &'static str| {
+                    move |w: &mut azure_emulator::World| {
+                        w.subscriptions.iter_mut().find(|s| s.id == S2).unwrap().state = to.into()
+                    }
+                };
+                e.emulator.update(state("Disabled"));
+                pass(round).await;
+                assert_eq!(
+                    e.status_of(S2).await["status"],
+                    "disabled",
+                    "{kind:?} round {round}"
+                );
+                e.emulator.update(state("Enabled"));
+                pass(round).await;
+                assert_eq!(
+                    e.status_of(S2).await["status"],
+                    "awaiting-account",
+                    "{kind:?} round {round}"
+                );
+                let changes = e.events_for("Subscription Changed", S2);
+                assert_eq!(changes, 2 * round as usize, "{kind:?} scheduled={scheduled}");
+                assert_eq!(
+                    (
+                        e.events("Connection Degraded").len(),
+                        e.events("Connection Restored").len()
+                    ),
+                    (round as usize, round as usize),
+                    "{kind:?} scheduled={scheduled}: each change announced once"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_group_the_app_cannot_read_below_is_diagnosed() {
     let e = Estate::entered(StoreKind::Embedded).await;

@@ -229,6 +229,60 @@ async fn every_breakage_degrades_at_its_step_and_clears_after_the_fix() {
     }
 }
 
+/// Break, pass, fix, pass, break, pass, … within one period: every change of verdict is written
+/// and announced, whatever was written in between (a pass's key names the state it started
+/// from), by forced passes and by scheduled runs alike.
+#[tokio::test]
+async fn every_change_of_verdict_is_recorded_whatever_came_between() {
+    for kind in STORES {
+        for scheduled in [false, true] {
+            let s = Setup::connected(kind).await;
+            let mut run = 0;
+            let mut pass = || {
+                run += 1;
+                let now = Utc::now();
+                let (name, window) = if scheduled {
+                    let from = now - chrono::Duration::days(1);
+                    (format!("scheduled-{run}"), Window::Slots { from, to: now })
+                } else {
+                    ("forced".to_owned(), Window::All)
+                };
+                let app = s.app.clone();
+                async move { app.health_pass(&name, now, window, SCHEDULE).await.unwrap() }
+            };
+            for round in 1..=3 {
+                s.emulator
+                    .update(|w| w.subscriptions[0].state = "Disabled".into());
+                let r = pass().await;
+                assert_eq!(
+                    r.degraded, 1,
+                    "{kind:?} scheduled={scheduled} round {round}: {r:?}"
+                );
+                assert_eq!(s.status().await.0, Status::Degraded, "{kind:?} round {round}");
+                s.emulator.update(|w| w.subscriptions[0].state = "Enabled".into());
+                let r = pass().await;
+                assert_eq!(
+                    r.restored, 1,
+                    "{kind:?} scheduled={scheduled} round {round}: {r:?}"
+                );
+                assert_eq!(
+                    s.status().await,
+                    (Status::Connected, None),
+                    "{kind:?} round {round}"
+                );
+                assert_eq!(
+                    (
+                        s.events("Connection Degraded").len(),
+                        s.events("Connection Restored").len()
+                    ),
+                    (round, round),
+                    "{kind:?} scheduled={scheduled}: each change announced once"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn transients_never_degrade() {
     let s = Setup::connected(StoreKind::SecretsManager).await;
