@@ -1,12 +1,13 @@
 //! `azure-connect-local`: the Lambda functions' routers and console-event handling on one local
-//! HTTP listener, over the embedded store (default) or Secrets Manager. Same handlers as in AWS;
-//! the organization comes from the `X-Org-Id` header instead of a JWT authorizer.
+//! HTTP listener, over the embedded store (default) or Secrets Manager, and Azure's emulator with
+//! its demo world (default) or the configured Azure. Same handlers as in AWS; the organization
+//! comes from the `X-Org-Id` header instead of a JWT authorizer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use shared::app::App;
 use shared::config::{self, Config, IssuerConfig};
 use shared::domain::OrgId;
@@ -20,6 +21,7 @@ use shared::store::ConnectionStore;
 use shared::store::embedded::EmbeddedStore;
 
 mod doors;
+mod local_azure;
 mod web;
 
 #[derive(Debug, Clone)]
@@ -71,12 +73,18 @@ struct Args {
     /// `AWS_ENDPOINT_URL_EVENTBRIDGE` honoured).
     #[command(flatten)]
     config: Config,
+    #[command(flatten)]
+    local_azure: local_azure::LocalAzureArgs,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init_json();
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches)?;
+    let budget_is_default = matches.value_source("budget") == Some(clap::parser::ValueSource::DefaultValue);
+    let local_azure =
+        local_azure::start(&args.local_azure, &mut args.config.azure, budget_is_default).await?;
 
     let config = &args.config;
     let needs_aws = matches!(args.store, StoreArg::SecretsManager)
@@ -111,8 +119,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let (Some(_), Some(sdk)) = (&config.events.event_bus, &sdk) {
         sinks.push(config::event_sink(&config.events, sdk));
     }
-    // Azure from AZURE_CLOUD / AZURE_AUTHORITY_HOST / AZURE_RESOURCE_MANAGER_ENDPOINT /
-    // AZURE_GRAPH_ENDPOINT (the README's offline demo points them at azure-emulator).
+    // The emulator started above, or Azure from AZURE_CLOUD / AZURE_AUTHORITY_HOST /
+    // AZURE_RESOURCE_MANAGER_ENDPOINT / AZURE_GRAPH_ENDPOINT.
     let azure = &config.azure;
     // Bound first: the issuer's URL defaults to this server's own address.
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -145,6 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = http::with_console_events(router, app, console, &Function::ALL)
         .merge(web::router(page_events))
         .merge(web::metrics(metrics))
+        .merge(local_azure::router(local_azure.clone(), azure))
         .layer(axum::middleware::from_fn_with_state(doors, doors::guard));
 
     tracing::info!(
@@ -156,6 +165,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         azure_resource_manager = %azure.endpoints().resource_manager,
         "azure-connect-local ready"
     );
+    banner(&args, listener.local_addr()?, local_azure.as_ref());
     // On a signal, requests in flight finish; a stream left open (the page's events) does not hold
     // the server past 2 s.
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -210,6 +220,40 @@ async fn issuer(
     };
     std::fs::create_dir_all(&dir)?;
     Ok(Issuer::new(url, Arc::new(LocalKey::open_or_create(&dir)?)))
+}
+
+/// What a person needs to start (on stderr; stdout holds the JSON logs).
+fn banner(args: &Args, listening: SocketAddr, local: Option<&local_azure::LocalAzure>) {
+    let store = match &args.store {
+        StoreArg::Embedded(dir) => {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            format!("embedded, in {} (kept between runs)", dir.display())
+        }
+        StoreArg::SecretsManager => "AWS Secrets Manager (AWS_* settings)".to_owned(),
+    };
+    let azure = match local {
+        Some(l) => format!(
+            "the Azure emulator with its demo world, at {} (nothing leaves this machine;\n\
+             \x20            its world starts afresh at each run). The page shows the ids and the secret to enter.\n\
+             \x20            Real Azure instead: --azure cloud (AZURE_CLOUD=public|usgov|china) or the AZURE_* endpoints.",
+            l.url
+        ),
+        None => format!(
+            "{} (sign-in) and {} (ARM): real Azure unless the AZURE_* endpoints say otherwise.\n\
+             \x20            Offline instead: --azure emulator, without AZURE_* endpoints.",
+            args.config.azure.endpoints().authority_host,
+            args.config.azure.endpoints().resource_manager
+        ),
+    };
+    eprintln!(
+        "\nazure-connect is running locally.\n\
+         \x20 The wizard:  http://{listening}/  (open it in a browser)\n\
+         \x20 Store:       {store}\n\
+         \x20 Events:      {}\n\
+         \x20 Azure:       {azure}\n\
+         \x20 Ctrl-C stops it. All the options: cargo run --release -p azure-connect-dev -- --help\n",
+        args.events_file.display()
+    );
 }
 
 async fn shutdown() {

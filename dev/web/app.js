@@ -4,7 +4,7 @@
 "use strict";
 
 // `token`: a --dev-token, kept in memory only; with it the API and the event stream take it.
-const state = { org: "org-1", token: "", id: null, connection: null, source: null };
+const state = { org: "org-1", token: "", id: null, connection: null, source: null, emulator: null };
 
 const $ = (id) => document.getElementById(id);
 const STEP_TITLES = {
@@ -506,6 +506,61 @@ async function listen() {
   await opened;
 }
 
+// With the emulator (GET /local/azure), the demo world's values to type, and what the portal
+// does, done in the emulator: the role assigned to the app, the federated credential added.
+async function localAzure() {
+  let about;
+  try { const r = await fetch("/local/azure"); if (!r.ok) return; about = await r.json(); } catch (_) { return; }
+  if (about.azure !== "emulator" || !about.demo) return;
+  state.emulator = about.demo;
+  const d = about.demo;
+  $("demo-tenant").textContent = d.tenantDomain ? `${d.tenantId} (or ${d.tenantDomain})` : (d.tenantId || "-");
+  $("demo-client").textContent = d.clientId || "-";
+  $("demo-secret").textContent = d.clientSecret ? `${d.clientSecret}${d.clientSecretExpiresAt ? ` (expires ${d.clientSecretExpiresAt})` : ""}` : "-";
+  $("demo-subscription").textContent = (d.subscriptions[0] && d.subscriptions[0].subscriptionId) || "-";
+  $("demo-group").textContent = (d.managementGroups[0] && d.managementGroups[0].managementGroupId) || "-";
+  $("local-azure").hidden = false;
+  document.querySelectorAll("[data-emulator-only]").forEach((e) => { e.hidden = false; });
+  $("emu-assign").addEventListener("click", emulatorAssign);
+  $("emu-federated").addEventListener("click", emulatorFederated);
+}
+
+async function emulatorControl(path, body) {
+  const res = await fetch(`/local/azure/emulator/${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  let detail = "";
+  if (!res.ok) { try { detail = (await res.json()).error.message; } catch (_) { detail = `HTTP ${res.status}`; } }
+  return { ok: res.ok, detail };
+}
+
+// The exported role (3.5), granted to the connection's app at the role's scope.
+async function emulatorAssign() {
+  const status = $("status-emu-assign");
+  status.textContent = "";
+  const c = state.connection;
+  const r = await api("GET", `/connections/${state.id}/custom-role?format=portal`);
+  if (!r.ok || !c || !c.clientId) { status.textContent = "Export the role (3.5) and save the app registration (3.2) first."; return; }
+  const role = r.body.properties;
+  const scope = role.assignableScopes[0];
+  const group = scope.match(/managementGroups\/([^/]+)$/);
+  const path = group ? `management-groups/${encodeURIComponent(group[1])}/grants` : `subscriptions/${encodeURIComponent(scope.split("/")[2])}/grants`;
+  const done = await emulatorControl(path, { appId: c.clientId, actions: role.permissions[0].actions });
+  status.textContent = done.ok ? `Assigned "${role.roleName}" to the app at ${scope} in the emulator. Now Connect Account.` : `Not assigned: ${done.detail}`;
+  $("connect").focus();
+}
+
+// The federated credential the wizard hands out (3.3), added to the connection's app.
+async function emulatorFederated() {
+  const status = $("status-federated-credential");
+  const c = state.connection;
+  const r = await api("GET", `/connections/${state.id}/federated-credential`);
+  if (!r.ok || !c || !c.clientId) { status.textContent = "Save the app registration (3.2) first."; return; }
+  const v = r.body;
+  const done = await emulatorControl(`apps/${encodeURIComponent(c.clientId)}/federated-credentials`,
+    { name: v.name, issuer: v.issuer, subject: v.subject, audiences: v.audiences });
+  status.textContent = done.ok ? "Added to the app in the emulator. Continue with 3.4." : `Not added: ${done.detail}`;
+}
+
 bind();
 show("start", false);
 listen();
+localAzure();

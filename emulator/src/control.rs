@@ -1,13 +1,125 @@
 //! The emulator's own control routes (`/_emulator/…`): the world, behaviour, grants, requests.
+//! Their bodies are checked as strictly as Azure checks what they stand for: an unknown or
+//! missing field, a value of the wrong type or outside what Azure allows is a 400 naming the
+//! field (`{"error": {"code": "InvalidControlBody", "field", "message"}}`), and nothing changes.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use super::behaviour::{Behaviour, Recorded};
 use super::graph::add_federated;
 use super::world::{FederatedCredential, Grant, World};
-use super::{Emulator, now};
+use super::{Emulator, is_guid, now};
+
+/// A control body that does not hold: 400 naming the field.
+#[derive(Debug)]
+pub(crate) struct Invalid {
+    field: String,
+    message: String,
+}
+
+impl Invalid {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Invalid {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {
+            "code": "InvalidControlBody",
+            "field": self.field,
+            "message": format!("{}: {}", self.field, self.message),
+        }});
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON object of exactly the fields `T` declares (deny_unknown_fields on each body type).
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Invalid> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde names a missing or unknown field in its message, not in the path.
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+        let field = match named {
+            Some(f) if path == "." => f.to_owned(),
+            Some(f) => format!("{path}.{f}"),
+            None if path == "." => "body".to_owned(),
+            None => path,
+        };
+        let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+        Invalid::new(&field, message)
+    })
+}
+
+fn guid(field: &str, value: &str) -> Result<(), Invalid> {
+    if is_guid(value) {
+        Ok(())
+    } else {
+        Err(Invalid::new(field, "must be a GUID"))
+    }
+}
+
+fn non_empty(field: &str, values: &[String]) -> Result<(), Invalid> {
+    match values.iter().position(|v| v.trim().is_empty()) {
+        _ if values.is_empty() => Err(Invalid::new(field, "must hold at least one value")),
+        Some(i) => Err(Invalid::new(&format!("{field}[{i}]"), "must not be empty")),
+        None => Ok(()),
+    }
+}
+
+/// `POST …/grants`: a role assignment as its permission entry.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GrantBody {
+    /// The app's client id, or a user's object id.
+    app_id: String,
+    actions: Vec<String>,
+    #[serde(default)]
+    not_actions: Vec<String>,
+    #[serde(default)]
+    role_definition_id: Option<String>,
+    #[serde(default)]
+    assigned_at: Option<DateTime<Utc>>,
+}
+
+impl GrantBody {
+    /// Azure's rules for a role's permissions: actions are `{provider}/{resource}/{action}` (or
+    /// `*`), at least one per role definition (roleDefinitions, Microsoft.Authorization
+    /// 2022-04-01, `Permission.actions`; docs "Azure custom roles", Actions: "required").
+    fn parse(bytes: &Bytes) -> Result<Grant, Invalid> {
+        let b: GrantBody = body(bytes)?;
+        guid("appId", &b.app_id)?;
+        non_empty("actions", &b.actions)?;
+        if let Some(i) = b.not_actions.iter().position(|a| a.trim().is_empty()) {
+            return Err(Invalid::new(&format!("notActions[{i}]"), "must not be empty"));
+        }
+        if let Some(id) = &b.role_definition_id {
+            guid("roleDefinitionId", id)?;
+        }
+        Ok(Grant {
+            app_id: b.app_id,
+            role_definition_id: b.role_definition_id.unwrap_or_default(),
+            actions: b.actions,
+            not_actions: b.not_actions,
+            assigned_at: b.assigned_at,
+            assignment_id: None,
+        })
+    }
+}
 
 pub(crate) async fn get_world(State(emu): State<Emulator>) -> axum::Json<World> {
     axum::Json(emu.world())
@@ -30,11 +142,11 @@ pub(crate) async fn put_behaviour(
 }
 
 /// Assigns a role now, as the customer does in the portal (`assignedAt` = now).
-pub(crate) async fn add_grant(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-    axum::Json(grant): axum::Json<Grant>,
-) -> StatusCode {
+pub(crate) async fn add_grant(State(emu): State<Emulator>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    let grant = match GrantBody::parse(&bytes) {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
     grant_where(&emu, grant, |w| {
         w.subscriptions
             .iter_mut()
@@ -48,8 +160,12 @@ pub(crate) async fn add_grant(
 pub(crate) async fn add_group_grant(
     State(emu): State<Emulator>,
     Path(name): Path<String>,
-    axum::Json(grant): axum::Json<Grant>,
-) -> StatusCode {
+    bytes: Bytes,
+) -> Response {
+    let grant = match GrantBody::parse(&bytes) {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
     grant_where(&emu, grant, |w| {
         w.management_groups
             .iter_mut()
@@ -63,7 +179,7 @@ fn grant_where(
     emu: &Emulator,
     mut grant: Grant,
     at: impl FnOnce(&mut World) -> Option<&mut Vec<Grant>>,
-) -> StatusCode {
+) -> Response {
     grant.assigned_at.get_or_insert_with(now);
     let mut found = false;
     emu.update(|w| {
@@ -73,9 +189,9 @@ fn grant_where(
         }
     });
     if found {
-        StatusCode::NO_CONTENT
+        StatusCode::NO_CONTENT.into_response()
     } else {
-        StatusCode::NOT_FOUND
+        StatusCode::NOT_FOUND.into_response()
     }
 }
 
@@ -93,8 +209,12 @@ pub(crate) async fn clear_requests(State(emu): State<Emulator>) -> StatusCode {
 pub(crate) async fn add_federated_credential(
     State(emu): State<Emulator>,
     Path(app_id): Path<String>,
-    axum::Json(cred): axum::Json<FederatedCredential>,
+    bytes: Bytes,
 ) -> Response {
+    let cred = match FederatedBody::parse(&bytes) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
     let mut result = None;
     emu.update(|w| {
         let app = w
@@ -111,7 +231,61 @@ pub(crate) async fn add_federated_credential(
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// `POST …/federated-credentials`: Graph's federatedIdentityCredential as created (v1.0 API
+/// reference, "Create federatedIdentityCredential": name unique per app, at most 120 characters;
+/// issuer a URL of at most 600; subject at most 600; audiences required, one value, at most 600;
+/// description at most 600).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FederatedBody {
+    name: String,
+    issuer: String,
+    subject: String,
+    audiences: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl FederatedBody {
+    fn parse(bytes: &Bytes) -> Result<FederatedCredential, Invalid> {
+        let b: FederatedBody = body(bytes)?;
+        let within = |field: &str, value: &str, max: usize| {
+            if value.trim().is_empty() {
+                Err(Invalid::new(field, "must not be empty"))
+            } else if value.chars().count() > max {
+                Err(Invalid::new(field, format!("at most {max} characters")))
+            } else {
+                Ok(())
+            }
+        };
+        within("name", &b.name, 120)?;
+        within("issuer", &b.issuer, 600)?;
+        if !(b.issuer.starts_with("https://") || b.issuer.starts_with("http://")) {
+            return Err(Invalid::new("issuer", "must be a URL"));
+        }
+        within("subject", &b.subject, 600)?;
+        match b.audiences.as_slice() {
+            [one] => within("audiences[0]", one, 600)?,
+            _ => return Err(Invalid::new("audiences", "must hold exactly one value")),
+        }
+        if let Some(d) = &b.description {
+            if d.chars().count() > 600 {
+                return Err(Invalid::new("description", "at most 600 characters"));
+            }
+        }
+        Ok(FederatedCredential {
+            name: b.name,
+            issuer: b.issuer,
+            subject: b.subject,
+            audiences: b.audiences,
+            description: b.description,
+            ..FederatedCredential::default()
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct MoveTo {
     to: String,
 }
@@ -121,29 +295,47 @@ pub(crate) struct MoveTo {
 pub(crate) async fn move_subscription(
     State(emu): State<Emulator>,
     Path(id): Path<String>,
-    axum::Json(to): axum::Json<MoveTo>,
-) -> StatusCode {
+    bytes: Bytes,
+) -> Response {
+    let to: MoveTo = match body(&bytes) {
+        Ok(to) => to,
+        Err(e) => return e.into_response(),
+    };
+    if to.to.trim().is_empty() {
+        return Invalid::new("to", "must name a management group").into_response();
+    }
     let mut moved = false;
     emu.update(|w| moved = w.move_subscription(&id, &to.to));
     if moved {
-        StatusCode::NO_CONTENT
+        StatusCode::NO_CONTENT.into_response()
     } else {
-        StatusCode::NOT_FOUND
+        StatusCode::NOT_FOUND.into_response()
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// ARM's `SubscriptionState` (subscriptions 2022-12-01, `subscriptions.json`: Enabled, Warned,
+/// PastDue, Disabled, Deleted).
+const SUBSCRIPTION_STATES: [&str; 5] = ["Enabled", "Warned", "PastDue", "Disabled", "Deleted"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct StateTo {
     state: String,
 }
 
-/// `PUT /_emulator/subscriptions/{id}/state {"state": "Disabled"}` (Enabled, Warned, PastDue,
-/// Disabled).
-pub(crate) async fn set_state(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-    axum::Json(to): axum::Json<StateTo>,
-) -> StatusCode {
+/// `PUT /_emulator/subscriptions/{id}/state {"state": "Disabled"}` (one of ARM's states).
+pub(crate) async fn set_state(State(emu): State<Emulator>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    let to: StateTo = match body(&bytes) {
+        Ok(to) => to,
+        Err(e) => return e.into_response(),
+    };
+    if !SUBSCRIPTION_STATES.contains(&to.state.as_str()) {
+        return Invalid::new(
+            "state",
+            format!("must be one of {}", SUBSCRIPTION_STATES.join(", ")),
+        )
+        .into_response();
+    }
     let mut found = false;
     emu.update(|w| {
         if let Some(s) = w
@@ -156,9 +348,9 @@ pub(crate) async fn set_state(
         }
     });
     if found {
-        StatusCode::NO_CONTENT
+        StatusCode::NO_CONTENT.into_response()
     } else {
-        StatusCode::NOT_FOUND
+        StatusCode::NOT_FOUND.into_response()
     }
 }
 

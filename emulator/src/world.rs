@@ -16,6 +16,13 @@ pub struct World {
 }
 
 impl World {
+    /// The demo world (`emulator/worlds/demo.json`, compiled in): one tenant
+    /// (contoso.onmicrosoft.com) with one app and its client secret, three subscriptions and the
+    /// management group `contoso-prod` above them; no role assigned yet.
+    pub fn demo() -> Result<Self, serde_json::Error> {
+        serde_json::from_str(include_str!("../worlds/demo.json"))
+    }
+
     /// The management groups above subscription `sub`, nearest first.
     pub fn ancestors(&self, sub: &str) -> Vec<&ManagementGroup> {
         self.management_groups

@@ -162,6 +162,12 @@ pub trait AzureReads: Send + Sync + std::fmt::Debug {
         token: &AccessToken,
         id: &SubscriptionId,
     ) -> Result<Vec<String>, AzureFailure>;
+    /// A management group's display name (ARM `GET …/managementGroups/{group}`, 2021-04-01).
+    async fn management_group_name(
+        &self,
+        token: &AccessToken,
+        group: &ManagementGroupId,
+    ) -> Result<String, AzureFailure>;
     /// One page of the subscriptions below a management group ([`estate`]).
     async fn descendants(
         &self,
@@ -443,6 +449,14 @@ impl AzureReads for AzureHttp {
         next: Option<&str>,
     ) -> Result<DescendantsPage, AzureFailure> {
         self.descendants_page(token, group, next).await
+    }
+
+    async fn management_group_name(
+        &self,
+        token: &AccessToken,
+        group: &ManagementGroupId,
+    ) -> Result<String, AzureFailure> {
+        self.group_name(token, group).await
     }
 
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, AzureFailure> {

@@ -145,8 +145,10 @@ pub struct Rejection {
     pub kind: ErrorKind,
     pub title: &'static str,
     pub detail: String,
-    /// The wizard step to go back to.
-    pub step: Step,
+    /// The wizard step to go back to; none where no step applies (no such route or connection,
+    /// no organization, a request outside the wizard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
     /// Stable machine-readable code.
     pub code: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -172,13 +174,20 @@ impl Rejection {
             kind,
             title,
             detail: detail.into(),
-            step,
+            step: Some(step),
             code,
             errors: Vec::new(),
             retryable: false,
             missing_actions: Vec::new(),
             retry_after: None,
         }
+    }
+
+    /// No wizard step is to blame (a route or connection that does not exist, a request outside
+    /// the wizard).
+    pub fn without_step(mut self) -> Self {
+        self.step = None;
+        self
     }
 
     /// Try again after `after` (rounded up to whole seconds in `Retry-After`).
@@ -223,6 +232,7 @@ pub const CODES: &[&str] = &[
     "subscription-lost",
     "subscription-already-linked",
     "account-already-linked",
+    "management-group-already-connected",
     "estate-too-large",
     "internal-error",
 ];
@@ -273,7 +283,8 @@ impl Rejectable for AppError {
                 "Connection not found",
                 "There is no such connection in your organization. Start a new one.",
                 Step::Start,
-            ),
+            )
+            .without_step(),
             Self::Rule(RuleError::MissingPrerequisite { step: wanted, needs }) => Rejection::new(
                 kind,
                 "step-prerequisite-missing",
@@ -338,6 +349,16 @@ impl Rejectable for AppError {
                         "account-already-linked",
                         "Account already holds a subscription",
                         "This Spot account already holds another subscription. An account holds one subscription: create an account for this one.",
+                    ),
+                    EstateError::HeldElsewhere => (
+                        "account-already-linked",
+                        "Account already holds this subscription",
+                        "This Spot account already holds this very subscription through another connection of your organization: nothing more is needed. To hold it through this management group instead, delete that connection first.",
+                    ),
+                    EstateError::GroupTaken => (
+                        "management-group-already-connected",
+                        "Management group already connected",
+                        "Another connection of your organization already holds this management group and the links of its subscriptions to Spot accounts. Open that connection, or delete it first.",
                     ),
                 };
                 Rejection::new(kind, code, title, detail, Step::Subscription)
@@ -441,6 +462,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)),
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)),
             AppError::Rule(RuleError::Estate(EstateError::AccountTaken)),
+            AppError::Rule(RuleError::Estate(EstateError::GroupTaken)),
             AppError::Rule(RuleError::EstateTooLarge(5000)),
             AppError::Store(StoreError::Backend("x".into())),
         ]
@@ -463,7 +485,7 @@ mod tests {
         })
         .rejection(Step::CustomRole);
         assert_eq!(
-            (r.kind, r.code, r.step),
+            (r.kind, r.code, r.step.unwrap_or(Step::Start)),
             (
                 ErrorKind::Conflict,
                 "step-prerequisite-missing",

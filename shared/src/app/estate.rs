@@ -8,8 +8,10 @@ use super::error::AppError;
 use super::events::{OutcomeEvent, OverPrivileged, Subject, SubscriptionChanged};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
-use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, Survey};
-use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId};
+use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, Scope, Survey};
+use crate::domain::{
+    AccountId, Command, Connection, ConnectionId, ManagementGroupId, OrgId, RuleError, Step, SubscriptionId,
+};
 use crate::store::Lookup;
 
 /// Subscriptions in one page of `GET …/subscriptions` unless the caller asks fewer.
@@ -101,16 +103,34 @@ impl App {
         account: &AccountId,
     ) -> Result<(), AppError> {
         let others = |found: Vec<ConnectionId>| found.into_iter().any(|other| other != *id);
-        if others(self.store.find(org, &Lookup::Account(account)).await?) {
-            return Err(RuleError::Estate(EstateError::AccountTaken).into());
+        for other in self.store.find(org, &Lookup::Account(account)).await? {
+            if other == *id {
+                continue;
+            }
+            // The account's own connection: of this very subscription, or of another one.
+            let same = self
+                .store
+                .load(org, &other)
+                .await?
+                .is_some_and(|c| c.connection.scope() == Some(Scope::Subscription(subscription)));
+            let taken = if same {
+                EstateError::HeldElsewhere
+            } else {
+                EstateError::AccountTaken
+            };
+            return Err(RuleError::Estate(taken).into());
         }
         if others(self.store.find(org, &Lookup::Subscription(subscription)).await?) {
             return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
         }
         for other in self.estates(org, Some(id)).await? {
             let Some(estate) = &other.estate else { continue };
-            if estate.holder_of(account).is_some() {
-                return Err(RuleError::Estate(EstateError::AccountTaken).into());
+            match estate.holder_of(account) {
+                Some(held) if held == subscription => {
+                    return Err(RuleError::Estate(EstateError::HeldElsewhere).into());
+                }
+                Some(_) => return Err(RuleError::Estate(EstateError::AccountTaken).into()),
+                None => {}
             }
             if estate
                 .entries
@@ -140,6 +160,22 @@ impl App {
                 .is_some_and(|e| e.account.is_some());
             if linked {
                 return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// A management group is one estate of the organization: another connection of the same
+    /// group would show every subscription awaiting an account (the first holds their links).
+    pub(super) async fn refuse_if_group_taken(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        group: &ManagementGroupId,
+    ) -> Result<(), AppError> {
+        for other in self.estates(org, Some(id)).await? {
+            if other.estate.as_ref().is_some_and(|e| &e.group == group) {
+                return Err(RuleError::Estate(EstateError::GroupTaken).into());
             }
         }
         Ok(())

@@ -54,8 +54,21 @@ impl App {
         // A subscription entered (3.4, Spot's credentials API, a setup run) must not be one an
         // estate of the organization has tied to an account.
         for command in commands {
-            if let Command::Subscription { subscription } = command {
-                self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
+            match command {
+                Command::Subscription { subscription } => {
+                    self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
+                }
+                // One estate per group in an organization; its own subscription is held as 3.4's.
+                Command::ManagementGroup {
+                    group,
+                    default_subscription,
+                } => {
+                    self.refuse_if_group_taken(org, id, group).await?;
+                    if let Some(own) = default_subscription {
+                        self.refuse_if_linked_in_an_estate(org, id, *own).await?;
+                    }
+                }
+                _ => {}
             }
         }
         let mut read = read;

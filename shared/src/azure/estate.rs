@@ -11,6 +11,32 @@ use crate::domain::{ManagementGroupId, SubscriptionId};
 pub const MANAGEMENT_GROUPS_API: &str = "2021-04-01";
 
 impl AzureHttp {
+    /// `group`'s display name (`properties.displayName`; managementGroups.json, 2021-04-01).
+    pub(super) async fn group_name(
+        &self,
+        token: &super::AccessToken,
+        group: &ManagementGroupId,
+    ) -> Result<String, AzureFailure> {
+        #[derive(Deserialize)]
+        struct Group {
+            #[serde(default)]
+            properties: Option<GroupProperties>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct GroupProperties {
+            #[serde(default)]
+            display_name: Option<String>,
+        }
+        let url = format!(
+            "{}/providers/Microsoft.Management/managementGroups/{group}?api-version={MANAGEMENT_GROUPS_API}",
+            self.cloud.resource_manager
+        );
+        let res = self.get_ok(&url, token, Api::Arm).await?;
+        let g: Group = read_json(res, "management group unreadable").await?;
+        Ok(g.properties.and_then(|p| p.display_name).unwrap_or_default())
+    }
+
     /// One page of `group`'s descendants: the first without `next`, then the link ARM gave.
     pub(super) async fn descendants_page(
         &self,

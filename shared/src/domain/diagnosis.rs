@@ -61,6 +61,8 @@ pub enum ValidationFailure {
     /// AuthorizationFailed or no permissions until the budget ran out: the assignment may still be
     /// propagating.
     NotPropagated,
+    /// The same at a management group (an estate): the group's role is not visible yet.
+    GroupRoleNotPropagated,
     /// Azure stayed throttled or unavailable until the budget ran out.
     OutOfTime(AzureFailure),
     /// No management group with this name (ID) in the app's directory (an estate's scope).
@@ -188,6 +190,15 @@ impl Diagnosis {
                 "Management group not found",
                 "No management group with this ID exists in the app's directory. Enter the group's ID, not its display name (Azure portal > Management groups > the group > ID).",
             ),
+            ValidationFailure::GroupRoleNotPropagated => Diagnosis {
+                retryable: true,
+                ..customer(
+                    Step::RoleAssignment,
+                    "role-not-assigned",
+                    "No role assignment visible yet",
+                    "Azure does not show a role for the app on the management group. Assign the custom role to the app at the group (Azure portal > Management groups > the group > Access control (IAM) > Role assignments > Add). If you just did, Azure can take up to 10 minutes to propagate it: connect again in a few minutes.",
+                )
+            },
             ValidationFailure::NotPropagated => Diagnosis {
                 retryable: true,
                 ..customer(
@@ -696,6 +707,7 @@ mod tests {
             ValidationFailure::SubscriptionState(SubscriptionState::Deleted),
             ValidationFailure::MissingActions(vec![]),
             ValidationFailure::NotPropagated,
+            ValidationFailure::GroupRoleNotPropagated,
             ValidationFailure::ManagementGroupNotFound,
             ValidationFailure::Azure(AzureFailure::Protocol("x".into())),
         ] {

@@ -222,6 +222,10 @@ pub enum EstateError {
     SubscriptionTaken,
     #[error("the account already holds another subscription")]
     AccountTaken,
+    #[error("the account already holds this subscription through another connection")]
+    HeldElsewhere,
+    #[error("the management group is already another connection's estate")]
+    GroupTaken,
 }
 
 /// A connection's management group and what is known of its subscriptions.

@@ -128,21 +128,24 @@ impl Rejectable for EdgeError {
                 "Unauthenticated",
                 "The request does not say which organization it is for.",
                 step,
-            ),
+            )
+            .without_step(),
             Self::NoRoute => Rejection::new(
                 ErrorKind::NotFound,
                 "route-not-found",
                 "Not found",
                 "There is no such route.",
                 step,
-            ),
+            )
+            .without_step(),
             Self::MethodNotAllowed => Rejection::new(
                 invalid,
                 "method-not-allowed",
                 "Method not allowed",
                 "This route does not take this method.",
                 step,
-            ),
+            )
+            .without_step(),
             Self::SecretOverEvent => Rejection::new(
                 invalid,
                 "secret-not-accepted-over-events",

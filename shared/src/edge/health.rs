@@ -15,10 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::input::{parse_json, parse_value};
-use super::request::{json_response, problem_response, read_body};
+use super::request::{json_response, read_body, stepless_problem_response};
 use crate::app::{App, FieldError, HealthReport, Window};
 use crate::config::HealthConfig;
-use crate::domain::Step;
 
 /// The schedule's input, and the body of `POST /health-checks`.
 #[derive(Debug, Default, Deserialize)]
@@ -140,11 +139,11 @@ pub fn with_health_checks(router: Router, app: App, config: HealthConfig) -> Rou
     router.merge(route)
 }
 
+/// Outside the wizard: its problems name no step.
 async fn health_checks(State(handler): State<Arc<HealthHandler>>, req: Request) -> Response {
-    let step = Step::RoleAssignment;
     let bytes = match read_body(req).await {
         Ok(b) => b,
-        Err(e) => return problem_response(&e, step),
+        Err(e) => return stepless_problem_response(&e),
     };
     let input = if bytes.iter().all(u8::is_ascii_whitespace) {
         Ok(PassInput::default())
@@ -158,14 +157,14 @@ async fn health_checks(State(handler): State<Arc<HealthHandler>>, req: Request) 
                 "scheduledAt",
                 "is set by the schedule only",
             )]);
-            return problem_response(&e, step);
+            return stepless_problem_response(&e);
         }
         Ok(i) => i,
-        Err(e) => return problem_response(&e, step),
+        Err(e) => return stepless_problem_response(&e),
     };
     match handler.pass(input, (handler.clock)()).await {
         Ok(report) => json_response(StatusCode::OK, &report),
-        Err(e) => problem_response(&e.into(), step),
+        Err(e) => stepless_problem_response(&e.into()),
     }
 }
 

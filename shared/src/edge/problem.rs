@@ -50,6 +50,13 @@ impl Problem {
         }
     }
 
+    /// A problem outside the wizard's steps (e.g. `POST /health-checks`): no step to go back to.
+    pub fn stepless(err: &EdgeError) -> Self {
+        let mut p = Self::of(err, Step::Start);
+        p.rejection.step = None;
+        p
+    }
+
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -124,6 +131,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)).into(),
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)).into(),
             AppError::Rule(RuleError::Estate(EstateError::AccountTaken)).into(),
+            AppError::Rule(RuleError::Estate(EstateError::GroupTaken)).into(),
             AppError::Rule(RuleError::EstateTooLarge(5000)).into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
@@ -172,7 +180,11 @@ mod tests {
             Step::CustomRole,
         );
         assert_eq!(
-            (p.status, p.rejection.code, p.rejection.step),
+            (
+                p.status,
+                p.rejection.code,
+                p.rejection.step.unwrap_or(Step::Start)
+            ),
             (409, "step-prerequisite-missing", Step::Subscription)
         );
     }

@@ -281,7 +281,15 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
 
 /// The one mapping from errors to HTTP responses.
 pub fn problem_response(err: &EdgeError, step: Step) -> Response {
-    let p = Problem::of(err, step);
+    respond_problem(Problem::of(err, step))
+}
+
+/// The same, for a route outside the wizard's steps: the problem names none.
+pub fn stepless_problem_response(err: &EdgeError) -> Response {
+    respond_problem(Problem::stepless(err))
+}
+
+fn respond_problem(p: Problem) -> Response {
     let mut r = json_response(p.status_code(), &p);
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));

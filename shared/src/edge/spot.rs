@@ -148,7 +148,10 @@ fn error(echo: &Echo, err: &EdgeError, step: Step) -> Response {
     let status = p.status_code();
     let p = p.rejection;
     let errors: Vec<Value> = if p.errors.is_empty() {
-        let mut message = format!("{} (wizard step: {}). {}", p.title, p.step, p.detail);
+        let mut message = match p.step {
+            Some(step) => format!("{} (wizard step: {step}). {}", p.title, p.detail),
+            None => format!("{}. {}", p.title, p.detail),
+        };
         if !p.missing_actions.is_empty() {
             message.push_str(&format!(" Missing actions: {}.", p.missing_actions.join(", ")));
         }

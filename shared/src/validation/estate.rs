@@ -41,16 +41,23 @@ impl Validator {
                 self.graph_token(inputs, deadline)
             );
             let token = token?;
-            let (listing, graph) = tokio::join!(
+            let (listing, graph, name) = tokio::join!(
                 self.descendants(&token, group, deadline),
                 self.graph_look(graph_token.as_ref(), inputs, deadline),
+                retrying(deadline, || self.reads.management_group_name(&token, group)),
             );
             if stale_token(&listing) && !refreshed {
                 refreshed = true;
                 continue;
             }
             if not_yet_authorized(&listing) {
-                wait_for_propagation(&mut round, deadline).await?;
+                wait_for_propagation(&mut round, deadline)
+                    .await
+                    .map_err(|e| match e {
+                        // At a group, the customer is sent to the group's Access control.
+                        ValidationFailure::NotPropagated => ValidationFailure::GroupRoleNotPropagated,
+                        other => other,
+                    })?;
                 continue;
             }
             let listing = listing.map_err(|e| match e {
@@ -60,8 +67,11 @@ impl Validator {
                 other => other,
             })?;
             let survey = self.survey(&token, listing, deadline).await?;
+            // The group's display name, as the portal shows it; its id when it has none or
+            // cannot be read (the listing above is what decides).
+            let name = name.ok().filter(|n| !n.trim().is_empty());
             return Ok(Validated {
-                subscription_name: group.to_string(),
+                subscription_name: name.unwrap_or_else(|| group.to_string()),
                 warnings: Vec::new(),
                 graph,
                 role_version: self.roles.latest(),
