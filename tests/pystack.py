@@ -1,6 +1,7 @@
 """What the Python tests share: the built binaries, free ports, and the Azure emulator with the
 local server pointed at it (tests/python, tests/browser)."""
 import contextlib
+import json
 import os
 import pathlib
 import socket
@@ -37,9 +38,14 @@ def wait_http(url, proc, seconds=15):
 
 
 @contextlib.contextmanager
-def stack(world_file, server_args=(), budget_ms="2000"):
-    """The emulator serving `world_file` and the local server pointed at it, on free ports.
+def stack(world_file, server_args=(), budget_ms="2000", embedded_azure=False):
+    """The emulator serving `world_file` and the local server pointed at it, on free ports; with
+    `embedded_azure`, the server's own emulator (its default: no AZURE_* endpoints) with that world.
     Yields {api, emu, work}; the logs are work/emulator.log and work/server.log, kept after."""
+    if embedded_azure:
+        with embedded(world_file, server_args, budget_ms) as s:
+            yield s
+        return
     work = pathlib.Path(tempfile.mkdtemp(prefix="azc-stack-"))
     emu_port, api_port = free_port(), free_port()
     emu_url, api_url = f"http://127.0.0.1:{emu_port}", f"http://127.0.0.1:{api_port}"
@@ -59,3 +65,25 @@ def stack(world_file, server_args=(), budget_ms="2000"):
         for p in (api, emu):
             p.terminate()
             p.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def embedded(world_file, server_args, budget_ms):
+    work = pathlib.Path(tempfile.mkdtemp(prefix="azc-stack-"))
+    api_port = free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_") and k != "LOCAL_AZURE"}
+    env["AZURE_VALIDATION_BUDGET_MS"] = budget_ms
+    api = subprocess.Popen([str(BIN / "azure-connect-local"), "--listen", f"127.0.0.1:{api_port}",
+                            "--store", f"embedded:{work / 'store'}", "--events-file", str(work / "events.jsonl"),
+                            "--emulator-world", str(world_file), *server_args],
+                           env=env, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_http(api_url + "/local/azure", api)
+        with urllib.request.urlopen(api_url + "/local/azure") as r:
+            about = json.loads(r.read())
+        assert about["azure"] == "emulator", about
+        yield {"api": api_url, "emu": about["emulatorUrl"], "work": work}
+    finally:
+        api.terminate()
+        api.wait(timeout=10)

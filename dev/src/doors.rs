@@ -7,7 +7,7 @@
 //!   organization (an event naming another is refused), `POST /health-checks` needs a token, and
 //!   the page's event stream (`GET /wizard/events`, where a browser's EventSource cannot send a
 //!   header) needs a one-time ticket from `POST /wizard/ticket` and shows that organization's
-//!   events only.
+//!   events only; the emulator's control routes (`/local/azure/emulator/…`) need a token.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -103,7 +103,6 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
         "code": code,
         "title": status.canonical_reason(),
         "detail": detail,
-        "step": "start",
         "retryable": false,
     });
     let mut r = (status, body.to_string()).into_response();
@@ -141,6 +140,12 @@ pub async fn guard(State(doors): State<Arc<Doors>>, req: Request, next: Next) ->
     match (req.method().clone(), req.uri().path()) {
         (Method::POST, "/events") => events(&doors, req, next).await,
         (Method::POST, "/health-checks") if guarded && doors.bearer(&req).is_none() => unauthenticated(),
+        // The emulator's world changes only for a token's holder once tokens are given.
+        (_, path)
+            if guarded && path.starts_with("/local/azure/emulator/") && doors.bearer(&req).is_none() =>
+        {
+            unauthenticated()
+        }
         (Method::POST, "/wizard/ticket") => match doors.bearer(&req) {
             Some(org) => {
                 axum::Json(json!({"ticket": doors.ticket(org), "expiresInSeconds": TICKET_LIFE.as_secs()}))

@@ -158,6 +158,9 @@ async fn control(State(local): State<Option<LocalAzure>>, req: Request) -> Respo
         return StatusCode::NOT_FOUND.into_response();
     };
     parts.uri = uri;
+    // A fresh request to the emulator's own router: nothing of this server's routing (its path
+    // parameters) goes along.
+    parts.extensions = axum::http::Extensions::new();
     let forwarded = Request::from_parts(parts, Body::new(body));
     match local.emulator.router().oneshot(forwarded).await {
         Ok(r) => r.into_response(),

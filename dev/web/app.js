@@ -94,7 +94,8 @@ function show(step, focus) {
   });
   if (focus) {
     const panel = document.querySelector(`[data-panel="${step}"]`);
-    const target = panel.querySelector("input:not([type=hidden]):not([type=radio]), select, button");
+    // The step's own field or action; the emulator's helpers are never first.
+    const target = panel.querySelector("input:not([type=hidden]):not([type=radio]), select, button:not(.emulator)");
     (target || panel.querySelector("h2")).focus();
   }
 }
@@ -526,7 +527,9 @@ async function localAzure() {
 }
 
 async function emulatorControl(path, body) {
-  const res = await fetch(`/local/azure/emulator/${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const headers = { "Content-Type": "application/json" };
+  if (state.token) headers["Authorization"] = `Bearer ${state.token}`;
+  const res = await fetch(`/local/azure/emulator/${path}`, { method: "POST", headers, body: JSON.stringify(body) });
   let detail = "";
   if (!res.ok) { try { detail = (await res.json()).error.message; } catch (_) { detail = `HTTP ${res.status}`; } }
   return { ok: res.ok, detail };

@@ -49,12 +49,13 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Invalid> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        // serde names a missing or unknown field in its message, not in the path.
-        let named = message
+        // serde names a missing field in its message, not in the path (an unknown one is the
+        // path's last segment).
+        let missing = message
             .split('`')
             .nth(1)
-            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
-        let field = match named {
+            .filter(|_| message.starts_with("missing field"));
+        let field = match missing {
             Some(f) if path == "." => f.to_owned(),
             Some(f) => format!("{path}.{f}"),
             None if path == "." => "body".to_owned(),

@@ -1,9 +1,13 @@
 """The wizard page in real headless Chromium (Debian's chromium + chromedriver, driven by Selenium),
-against the local server and the Azure emulator (the demo world). Screenshots of every step go to
-target/screenshots/ (kept out of git)."""
+against the local server on its defaults: its own Azure emulator with the demo world, the page
+showing the values to enter and doing in the emulator what the portal would (assign the role, add
+the federated credential). The app also knows a second, canary secret that the tests type: it
+must appear nowhere the page can see. Screenshots of every step go to target/screenshots/ (kept
+out of git)."""
 
 import json
 import os
+import pathlib
 import sys
 import tempfile
 import urllib.request
@@ -22,15 +26,27 @@ import pystack  # noqa: E402
 from pystack import ROOT  # noqa: E402
 
 SHOTS = ROOT / "target" / "screenshots"
-SECRET = "Dem8Q~demo.Secret_Value-0123456789abcdef"
+# The demo world's own secret is shown by the page (emulator only); the tests type this canary.
+DEMO_SECRET = "Dem8Q~demo.Secret_Value-0123456789abcdef"
+SECRET = "Cnr9Q~browser.CANARY_secret-0123456789ab"
 TENANT = "contoso.onmicrosoft.com"
 APP = "11111111-2222-4333-8444-555555555555"
 SUB = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"
 
 
+def world_file():
+    """The demo world, its app knowing the canary secret too."""
+    world = json.loads((ROOT / "emulator/worlds/demo.json").read_text())
+    world["tenants"][0]["apps"][0]["passwords"].append({"keyId": "1f8fad5b-d9cb-469f-a165-70867728950e",
+                                                       "displayName": "canary", "secretText": SECRET})
+    path = pathlib.Path(tempfile.mkdtemp(prefix="azc-world-")) / "world.json"
+    path.write_text(json.dumps(world))
+    return path
+
+
 @pytest.fixture()
 def stack():
-    with pystack.stack(ROOT / "emulator/worlds/demo.json", budget_ms="3000") as s:
+    with pystack.stack(world_file(), budget_ms="3000", embedded_azure=True) as s:
         yield s
 
 
@@ -91,6 +107,11 @@ def focused_id(driver):
 def test_the_whole_walk_to_connected_with_the_keyboard_only(stack, browser):
     d = browser
     d.get(stack["api"] + "/")
+    # Azure here is the emulator: the page says so and shows what to enter.
+    wait(d, lambda d: d.find_element(By.ID, "local-azure").is_displayed())
+    assert d.find_element(By.ID, "demo-client").text == APP
+    assert d.find_element(By.ID, "demo-subscription").text == SUB
+    assert DEMO_SECRET in d.find_element(By.ID, "demo-secret").text
     shot(d, "01-start")
     # Start: focus the account field by keyboard (Tab from the top) and fill the form.
     body = d.find_element(By.TAG_NAME, "body")
@@ -162,8 +183,10 @@ def test_the_whole_walk_to_connected_with_the_keyboard_only(stack, browser):
     missing = [li.text for li in d.find_elements(By.CSS_SELECTOR, "#connect-result .missing li")]
     assert missing == sorted(actions[:3]) or sorted(missing) == sorted(actions[:3]), missing
     shot(d, "09-missing-actions")
-    # The customer fixes the role; connect again.
-    assign_role(stack, actions)
+    # The customer fixes the role (here the page's emulator button does what the portal would);
+    # connect again.
+    d.find_element(By.ID, "emu-assign").click()
+    wait(d, lambda d: d.find_element(By.ID, "status-emu-assign").text.startswith("Assigned"))
     d.find_element(By.ID, "connect").send_keys(Keys.ENTER)
     wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
     assert "Connected" in d.find_element(By.ID, "connect-result").text
@@ -260,18 +283,18 @@ def test_a_secretless_connection_shows_the_values_to_enter_and_connects(stack, b
     subject = d.find_element(By.ID, "fed-subject").text
     assert issuer == stack["api"] + "/oidc" and subject.startswith("azure-connect:org:org-1:connection:")
     shot(d, "14-federated-credential")
-    cred = json.dumps({"name": "spot", "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}).encode()
-    urllib.request.urlopen(urllib.request.Request(f"{stack['emu']}/_emulator/apps/{APP}/federated-credentials", data=cred,
-                                                  headers={"Content-Type": "application/json"}, method="POST")).read()
+    # The page adds it to the app in the emulator, as the customer would in the portal.
+    d.find_element(By.ID, "emu-federated").click()
+    wait(d, lambda d: d.find_element(By.ID, "status-federated-credential").text.startswith("Added"))
     d.find_element(By.CSS_SELECTOR, "#stepper [data-step=subscription]").click()
     active(d).send_keys(SUB + Keys.ENTER)
     wait(d, lambda d: focused_id(d) == "roleFormat")
     active(d).send_keys(Keys.TAB)
     active(d).send_keys(Keys.ENTER)
     wait(d, lambda d: focused_id(d) == "role-copy")
-    actions = json.loads(d.find_element(By.ID, "role-json").text)["properties"]["permissions"][0]["actions"]
-    assign_role(stack, actions)
     d.find_element(By.ID, "role-next").click()
+    d.find_element(By.ID, "emu-assign").click()
+    wait(d, lambda d: d.find_element(By.ID, "status-emu-assign").text.startswith("Assigned"))
     d.find_element(By.ID, "connect").click()
     wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
     assert d.find_element(By.ID, "side-credential").text == "federated credential"
@@ -358,11 +381,10 @@ def test_a_whole_management_group_connects_and_its_subscriptions_take_accounts(s
     wait(d, lambda d: focused_id(d) == "role-copy")
     role = json.loads(d.find_element(By.ID, "role-json").text)["properties"]
     assert role["assignableScopes"] == ["/providers/Microsoft.Management/managementGroups/contoso-prod"]
-    body = json.dumps({"appId": APP, "actions": role["permissions"][0]["actions"]}).encode()
-    urllib.request.urlopen(urllib.request.Request(f"{stack['emu']}/_emulator/management-groups/contoso-prod/grants",
-                                                  data=body, headers={"Content-Type": "application/json"},
-                                                  method="POST")).read()
     d.find_element(By.ID, "role-next").click()
+    # The page's emulator button grants the role at the group, where the portal would.
+    d.find_element(By.ID, "emu-assign").click()
+    wait(d, lambda d: "managementGroups/contoso-prod" in d.find_element(By.ID, "status-emu-assign").text)
     d.find_element(By.ID, "connect").click()
     wait(d, lambda d: d.find_element(By.ID, "side-status").text == "connected", 20)
     result = d.find_element(By.ID, "connect-result").text

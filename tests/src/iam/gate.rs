@@ -184,29 +184,43 @@ impl IamGate {
         let policies = self.policies.lock().unwrap();
         let mut log = self.log.lock().unwrap();
         // A secret under a customer-managed key: Secrets Manager uses the key for the caller,
-        // who must be allowed it (IAM and the key policy, kms:ViaService secretsmanager).
-        if let Some(name) = json
-            .get("SecretId")
-            .or_else(|| json.get("Name"))
-            .and_then(Json::as_str)
-        {
-            let name = name.to_owned();
-            if let Some(key) = json.get("KmsKeyId").and_then(Json::as_str) {
-                log.keys.insert(name.clone(), key.to_owned());
-            }
-            let kms = match target.as_str() {
-                "secretsmanager.CreateSecret" | "secretsmanager.PutSecretValue" => {
-                    Some("kms:GenerateDataKey")
+        // who must be allowed what AWS documents for the call (`super::documented`), through
+        // Secrets Manager (kms:ViaService). The gate knows every secret made through it, and the
+        // key of each; a call naming a secret it does not know is refused (it cannot tell what
+        // AWS would ask).
+        let mut unknown = None;
+        if target.starts_with("secretsmanager.") {
+            if let Some(id) = json
+                .get("SecretId")
+                .or_else(|| json.get("Name"))
+                .and_then(Json::as_str)
+            {
+                let name = secret_name(id);
+                if target == "secretsmanager.CreateSecret" {
+                    let key = json
+                        .get("KmsKeyId")
+                        .and_then(Json::as_str)
+                        .unwrap_or(AWS_MANAGED_KEY);
+                    log.keys.insert(name.clone(), key.to_owned());
                 }
-                "secretsmanager.GetSecretValue" => Some("kms:Decrypt"),
-                _ => None,
-            };
-            if let (Some(action), Some(key)) = (kms, log.keys.get(&name)) {
-                let via = format!("secretsmanager.{REGION}.amazonaws.com");
-                calls.push((action.to_owned(), key.clone(), Some(via), None));
+                let action = target.replacen("secretsmanager.", "secretsmanager:", 1);
+                match log.keys.get(&name) {
+                    Some(key) if key != AWS_MANAGED_KEY => {
+                        let needs =
+                            super::documented::documented(&action).map_or(&[][..], |d| d.with_customer_key);
+                        let via = format!("secretsmanager.{REGION}.amazonaws.com");
+                        for kms in needs {
+                            calls.push(((*kms).to_owned(), key.clone(), Some(via.clone()), None));
+                        }
+                    }
+                    Some(_) => {}
+                    None => unknown = Some(name),
+                }
             }
         }
-        let mut refused = None;
+        let mut refused = unknown.map(|name| {
+            format!("The IAM gate does not know the secret {name}: it was not made through the gate, so its key is unknown")
+        });
         for (action, resource, via, source) in calls {
             let allowed =
                 policies.evaluate_with(&function, &action, &resource, via.as_deref(), source.as_deref())
@@ -236,6 +250,22 @@ impl IamGate {
     }
 }
 
+/// What a secret made without `KmsKeyId` is encrypted with (every principal of the account may
+/// use it through Secrets Manager: no key permission to check).
+const AWS_MANAGED_KEY: &str = "alias/aws/secretsmanager";
+
+/// A secret's name, whether the call names it by name or by ARN (the same resource to AWS).
+fn secret_name(id: &str) -> String {
+    match id.split_once(":secret:") {
+        // `arn:…:secret:{name}-{6 characters}`.
+        Some((_, rest)) if rest.len() > 7 && rest.as_bytes()[rest.len() - 7] == b'-' => {
+            rest[..rest.len() - 7].to_owned()
+        }
+        Some((_, rest)) => rest.to_owned(),
+        None => id.to_owned(),
+    }
+}
+
 /// The IAM actions and resources of one JSON API request (`X-Amz-Target` and its body).
 pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
     let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
@@ -249,9 +279,12 @@ pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
     let s = |k: &str| body.get(k).and_then(Json::as_str);
     match service {
         "secretsmanager" => {
+            // By name or by ARN, the same secret (and the same ARN to match).
             let secret = match s("SecretId").or_else(|| s("Name")) {
-                Some(id) if id.starts_with("arn:") => id.to_owned(),
-                Some(name) => format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}{ARN_SUFFIX}"),
+                Some(id) => format!(
+                    "arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{}{ARN_SUFFIX}",
+                    secret_name(id)
+                ),
                 None => "*".to_owned(),
             };
             let mut calls = vec![(action, secret)];

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml_ng::Value as Yaml;
 
+pub mod documented;
 mod gate;
 pub use gate::{Call, IamGate, calls_of};
 
@@ -120,12 +121,14 @@ impl Statement {
                     "events:source" => context.source.as_deref(),
                     other => panic!("condition key {other} is not known to the IAM gate"),
                 };
-                let matches = |v: &str| values.iter().any(|p| wildcard(p, v));
+                // `…Like`: wildcards; `…Equals`: exact (documented::CONDITION_OPERATORS).
+                let like = |v: &str| values.iter().any(|p| wildcard(p, v));
+                let equal = |v: &str| values.iter().any(|p| p == v);
                 match op.as_str() {
-                    "ArnEquals" | "ArnLike" | "StringEquals" | "StringLike" => value.is_some_and(matches),
-                    "ArnNotEquals" | "ArnNotLike" | "StringNotEquals" | "StringNotLike" => {
-                        !value.is_some_and(matches)
-                    }
+                    "ArnEquals" | "StringEquals" => value.is_some_and(equal),
+                    "ArnLike" | "StringLike" => value.is_some_and(like),
+                    "ArnNotEquals" | "StringNotEquals" => !value.is_some_and(equal),
+                    "ArnNotLike" | "StringNotLike" => !value.is_some_and(like),
                     other => panic!("condition operator {other} is not known to the IAM gate"),
                 }
             })

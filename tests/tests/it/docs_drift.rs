@@ -411,7 +411,8 @@ fn the_sam_template_limits_the_keys_and_the_public_routes() {
             set(&["kms:Sign", "kms:GetPublicKey", "kms:Decrypt"]),
         ),
         ("oidc", set(&["kms:GetPublicKey"])),
-        ("client-secret", set(&["kms:GenerateDataKey"])),
+        // Decrypt through Secrets Manager only: it encrypts a new value with the caller's rights.
+        ("client-secret", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
         ("spot-credentials", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
         ("secret-expiry", set(&["kms:GenerateDataKey", "kms:Decrypt"])),
         (

@@ -59,7 +59,10 @@ fn world() -> azure_emulator::World {
             sub(S4, "Contoso Lab"),
         ],
         management_groups: vec![
-            group("contoso", &["prod"], &[S1]),
+            ManagementGroup {
+                display_name: "Contoso (all)".into(),
+                ..group("contoso", &["prod"], &[S1])
+            },
             group("prod", &[], &[S2, S3]),
             group("elsewhere", &[], &[S4]),
         ],
@@ -168,6 +171,8 @@ impl Estate {
         let r = e.call("POST", &e.path("/connect"), None).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["status"], "connected");
+        // The group as the portal names it.
+        assert_eq!(r.body["validation"]["subscriptionName"], "Contoso (all)");
         e
     }
 
@@ -528,6 +533,12 @@ async fn a_group_the_app_cannot_read_below_is_diagnosed() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
     assert_eq!(r.body["code"], "role-not-assigned");
     assert_eq!(r.body["retryable"], true);
+    // Sent to the group's Access control, not a subscription's.
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Management groups > the group > Access control (IAM)"),
+        "{detail}"
+    );
     // A group that does not exist.
     let r = e
         .call(
@@ -597,6 +608,37 @@ async fn one_account_one_subscription_across_the_organization_and_spots_api_answ
         assert_eq!(r.body["estate"]["subscriptions"], 3, "{kind:?}: {:?}", r.body);
         let r = e.link(S2, "act-0000e00b").await;
         assert_eq!(r.body["code"], "subscription-already-linked", "{kind:?}");
+        // The account that holds S2 in the first estate is told it holds this very one.
+        let r = e.link(S2, "act-0000e002").await;
+        assert_eq!(r.body["code"], "account-already-linked", "{kind:?}");
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("this very subscription"),
+            "{:?}",
+            r.body
+        );
+        // The same group as a third estate of the organization: refused at 3.4, nothing written.
+        let third = e
+            .call("POST", "/connections", Some(json!({"accountId": "act-0000e00d"})))
+            .await;
+        let third = third.body["connectionId"].as_str().unwrap().to_owned();
+        let r = e
+            .call(
+                "PUT",
+                &format!("/connections/{third}/scope"),
+                Some(json!({"managementGroupId": "prod"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("management-group-already-connected")),
+            "{kind:?}: {:?}",
+            r.body
+        );
+        let view = e.call("GET", &format!("/connections/{third}"), None).await;
+        assert!(view.body.get("estate").is_none(), "{:?}", view.body);
         // An account holding a subscription of the first estate holds no other.
         let r = e.link(S4, "act-0000e002").await;
         assert_eq!(r.body["code"], "account-already-linked", "{kind:?}");

@@ -456,6 +456,43 @@ async fn a_removed_action_is_refused_naming_the_function_the_action_and_the_reso
     );
 }
 
+/// AWS documents that Secrets Manager encrypts a new value under a customer managed key with the
+/// caller's permissions, GenerateDataKey and Decrypt: without Decrypt, 3.3 fails in AWS, and the
+/// gate refuses it the same way (it once checked GenerateDataKey only, and so hid exactly this).
+#[tokio::test]
+async fn a_writer_without_kms_decrypt_cannot_store_a_secret_as_in_aws() {
+    let (d, _emulator) = stack(|p| p.without("ClientSecretFunction", "kms:Decrypt")).await;
+    let start = d
+        .call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(serde_json::json!({"accountId": "act-0000dec0"})),
+        )
+        .await;
+    let id = start.body["connectionId"].as_str().unwrap().to_owned();
+    let r = d
+        .call(
+            "PUT",
+            &format!("/connections/{id}/client-secret"),
+            ORG,
+            Some(serde_json::json!({"clientSecret": integration_tests::SECRET})),
+        )
+        .await;
+    assert!(
+        r.status.is_server_error(),
+        "stored without kms:Decrypt: {}",
+        r.body
+    );
+    let refused = d.gate.refused();
+    assert!(
+        refused
+            .iter()
+            .any(|c| c.function == "ClientSecretFunction" && c.action == "kms:Decrypt"),
+        "{refused:?}"
+    );
+}
+
 /// The client secret is readable only where it is used: by role (GetSecretValue on the
 /// credentials, Decrypt with their key, through Secrets Manager) and end to end (custom-role's
 /// credentials, through the gate, cannot read a connection's secret).
@@ -544,8 +581,9 @@ async fn only_the_functions_that_use_the_secret_can_read_it() {
 
 /// The key policies, as the template writes them: the issuer key signs for the two signing roles
 /// and refuses everyone else explicitly (the other functions, an administrator, any role of the
-/// account); the credentials' key decrypts, through Secrets Manager only, for the four roles
-/// that send a secret to Azure.
+/// account); the credentials' key decrypts, through Secrets Manager only, for the roles that send
+/// a secret to Azure and for the one that only writes one (Secrets Manager decrypts with the
+/// writer's permissions when it encrypts a new value: AWS documents GenerateDataKey and Decrypt).
 #[test]
 fn the_keys_serve_only_the_roles_that_need_them() {
     use integration_tests::iam::{Context, Stack};
@@ -603,14 +641,15 @@ fn the_keys_serve_only_the_roles_that_need_them() {
     let credentials = &stack.attrs["CredentialKey.Arn"];
     let via = Some("secretsmanager.us-east-1.amazonaws.com");
     let decrypt = verdicts(credentials, "kms:Decrypt", via);
-    let readers = names(&[
+    let users = names(&[
+        "ClientSecretFunction",
         "ConnectAccountFunction",
         "HealthCheckFunction",
         "SecretExpiryFunction",
         "SetupFunction",
         "SpotCredentialsFunction",
     ]);
-    assert_eq!(decrypt[&Verdict::Allowed], readers);
+    assert_eq!(decrypt[&Verdict::Allowed], users);
     assert_eq!(decrypt.get(&Verdict::NotAllowed), None, "{decrypt:?}");
     // Not through Secrets Manager: nobody, the readers included.
     let direct = verdicts(credentials, "kms:Decrypt", None);

@@ -9,6 +9,7 @@ mod concurrency;
 mod connect;
 mod console_door;
 mod docs_drift;
+mod emulator_control;
 mod erasure;
 mod estate;
 mod estate_emulator;
