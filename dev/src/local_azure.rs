@@ -10,7 +10,7 @@
 //! server only).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
@@ -53,7 +53,22 @@ pub struct LocalAzureArgs {
 pub struct LocalAzure {
     pub emulator: Emulator,
     pub url: String,
+    /// The same emulator over HTTPS for the real Azure CLI (`scripts/local-az`): login and ARM on
+    /// one origin, Graph on another (az picks a token's resource by the URL's origin), and the
+    /// certificate (made at start) to trust.
+    pub tls: Option<Tls>,
 }
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub login_arm: String,
+    pub graph: String,
+    pub certificate: PathBuf,
+}
+
+/// Who runs the one command against the demo world: an app of the demo tenant that may register
+/// apps (Graph `Application.ReadWrite.All`) and holds `*` at the group `contoso-prod`.
+const DEMO_ADMIN: &str = "demo-admin";
 
 /// Starts the emulator unless Azure is configured; points `azure` at it. A validation budget
 /// left at its default becomes 3 s with the emulator: it answers at once, so a refusal such as
@@ -62,6 +77,7 @@ pub async fn start(
     args: &LocalAzureArgs,
     azure: &mut AzureConfig,
     budget_is_default: bool,
+    dir: &Path,
 ) -> Result<Option<LocalAzure>, Box<dyn std::error::Error>> {
     let configured =
         azure.authority_host.is_some() || azure.resource_manager.is_some() || azure.graph.is_some();
@@ -82,7 +98,30 @@ pub async fn start(
     if budget_is_default {
         azure.budget = Duration::from_secs(3);
     }
-    Ok(Some(LocalAzure { emulator, url }))
+    let tls = match https(&emulator, args.emulator_listen, dir).await {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            tracing::warn!(error = %e, "the emulator's HTTPS (for the Azure CLI) did not start");
+            None
+        }
+    };
+    Ok(Some(LocalAzure { emulator, url, tls }))
+}
+
+async fn https(emulator: &Emulator, near: SocketAddr, dir: &Path) -> Result<Tls, Box<dyn std::error::Error>> {
+    let cert = azure_emulator::Certificate::self_signed()?;
+    std::fs::create_dir_all(dir)?;
+    let certificate = std::path::absolute(dir.join("emulator-cert.pem"))?;
+    std::fs::write(&certificate, &cert.cert_pem)?;
+    let any = SocketAddr::new(near.ip(), 0);
+    let login_arm = emulator.spawn_tls(any, &cert).await?;
+    let graph = emulator.spawn_tls(any, &cert).await?;
+    Ok(Tls {
+        // The certificate names localhost.
+        login_arm: format!("https://localhost:{}", login_arm.port()),
+        graph: format!("https://localhost:{}", graph.port()),
+        certificate,
+    })
 }
 
 /// `GET /local/azure` and, with the emulator, `/local/azure/emulator/…`.
@@ -102,7 +141,17 @@ pub fn router(local: Option<LocalAzure>, azure: &AzureConfig) -> Router {
 
 fn about(local: Option<&LocalAzure>, azure: &AzureConfig) -> Value {
     match local {
-        Some(l) => json!({"azure": "emulator", "emulatorUrl": l.url}),
+        Some(l) => {
+            let mut about = json!({"azure": "emulator", "emulatorUrl": l.url});
+            if let Some(tls) = &l.tls {
+                about["cli"] = json!({
+                    "loginAndResourceManager": tls.login_arm,
+                    "graph": tls.graph,
+                    "certificate": tls.certificate.display().to_string(),
+                });
+            }
+            about
+        }
         None => json!({
             "azure": "cloud",
             "authorityHost": azure.endpoints().authority_host,
@@ -118,6 +167,17 @@ fn with_world(mut about: Value, local: Option<&LocalAzure>) -> Value {
     let tenant = world.tenants.first();
     let app = tenant.and_then(|t| t.apps.iter().find(|a| !a.passwords.is_empty()).or(t.apps.first()));
     let password = app.and_then(|a| a.passwords.first());
+    // Who may run the one command (scripts/local-az signs the Azure CLI in as it).
+    if let (Some(cli), Some(admin)) = (
+        about.get_mut("cli"),
+        tenant.and_then(|t| t.apps.iter().find(|a| a.display_name == DEMO_ADMIN)),
+    ) {
+        cli["signIn"] = json!({
+            "tenantId": tenant.map(|t| t.id.clone()),
+            "appId": admin.app_id,
+            "secret": admin.passwords.first().map(|p| p.secret_text.clone()),
+        });
+    }
     about["demo"] = json!({
         "tenantId": tenant.map(|t| t.id.clone()),
         "tenantDomain": tenant.and_then(|t| t.domains.first().cloned()),

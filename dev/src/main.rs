@@ -83,8 +83,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let matches = Args::command().get_matches();
     let mut args = Args::from_arg_matches(&matches)?;
     let budget_is_default = matches.value_source("budget") == Some(clap::parser::ValueSource::DefaultValue);
-    let local_azure =
-        local_azure::start(&args.local_azure, &mut args.config.azure, budget_is_default).await?;
+    // The store's directory (with Secrets Manager: the events file's): the emulator's certificate
+    // and the local issuer's key live there.
+    let local_dir = match &args.store {
+        StoreArg::Embedded(dir) => dir.clone(),
+        StoreArg::SecretsManager => args
+            .events_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from),
+    };
+    let local_azure = local_azure::start(
+        &args.local_azure,
+        &mut args.config.azure,
+        budget_is_default,
+        &local_dir,
+    )
+    .await?;
 
     let config = &args.config;
     let needs_aws = matches!(args.store, StoreArg::SecretsManager)
@@ -125,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Bound first: the issuer's URL defaults to this server's own address.
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let doors = doors::Doors::new(listener.local_addr()?, args.dev_tokens.clone())?;
-    let issuer = Arc::new(issuer(&args, listener.local_addr()?, sdk.as_ref()).await?);
+    let issuer = Arc::new(issuer(&args, listener.local_addr()?, sdk.as_ref(), &local_dir).await?);
     let validator = azure.validator()?.with_issuer(issuer.clone());
     let app = App::new(store, Arc::new(FanOut(sinks)))
         .with_quotas(config.quotas.quotas())
@@ -190,11 +205,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Our OpenID issuer: `--issuer-url` (default: this server + `/oidc`), signing with the KMS keys of
 /// `--issuer-key-ids`, or else with a key file generated once in the embedded store's directory
-/// (with Secrets Manager: beside the events file).
+/// (with Secrets Manager: beside the events file): `dir`.
 async fn issuer(
     args: &Args,
     listening: SocketAddr,
     sdk: Option<&aws_config::SdkConfig>,
+    dir: &std::path::Path,
 ) -> Result<Issuer, Box<dyn std::error::Error>> {
     let url = args
         .config
@@ -209,17 +225,8 @@ async fn issuer(
         };
         return config.kms_issuer(sdk).await?.ok_or_else(|| "no issuer".into());
     }
-    let dir = match &args.store {
-        StoreArg::Embedded(dir) => dir.clone(),
-        // Beside the events file (by default `.azure-connect-local/`).
-        StoreArg::SecretsManager => args
-            .events_file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), PathBuf::from),
-    };
-    std::fs::create_dir_all(&dir)?;
-    Ok(Issuer::new(url, Arc::new(LocalKey::open_or_create(&dir)?)))
+    std::fs::create_dir_all(dir)?;
+    Ok(Issuer::new(url, Arc::new(LocalKey::open_or_create(dir)?)))
 }
 
 /// What a person needs to start (on stderr; stdout holds the JSON logs).
@@ -234,13 +241,14 @@ fn banner(args: &Args, listening: SocketAddr, local: Option<&local_azure::LocalA
     let azure = match local {
         Some(l) => format!(
             "the Azure emulator with its demo world, at {} (nothing leaves this machine;\n\
-             \x20            its world starts afresh at each run). The page shows the ids and the secret to enter.\n\
-             \x20            Real Azure instead: --azure cloud (AZURE_CLOUD=public|usgov|china) or the AZURE_* endpoints.",
+             \x20              its world starts afresh at each run). The page shows the ids and the secret to enter;\n\
+             \x20              scripts/local-az points the Azure CLI at it, for the one command.\n\
+             \x20              Real Azure instead: --azure cloud (AZURE_CLOUD=public|usgov|china) or the AZURE_* endpoints.",
             l.url
         ),
         None => format!(
             "{} (sign-in) and {} (ARM): real Azure unless the AZURE_* endpoints say otherwise.\n\
-             \x20            Offline instead: --azure emulator, without AZURE_* endpoints.",
+             \x20              Offline instead: --azure emulator, without AZURE_* endpoints.",
             args.config.azure.endpoints().authority_host,
             args.config.azure.endpoints().resource_manager
         ),

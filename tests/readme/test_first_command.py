@@ -147,3 +147,24 @@ def test_a_person_connects_from_what_it_serves_alone_offline(served):
     # The emulator's control routes refuse a body that does not hold, naming the field.
     status, bad = call("POST", f"{api}/local/azure/emulator/subscriptions/{sub}/grants", {})
     assert status == 400 and bad["error"]["field"] == "appId", bad
+
+
+def test_the_one_command_runs_locally_through_scripts_local_az(served):
+    """The page's one command, pasted into the shell `scripts/local-az` prepares (the real Azure
+    CLI pointed at the server's emulator, signed in as the demo administrator), connects."""
+    api = re.search(r"The wizard:  (http://[^/ ]+)/", served["banner"]).group(1)
+    az = os.environ.get("AZ_CLI") or str(ROOT / ".venv-az/bin/az")
+    assert pathlib.Path(az).exists(), "the Azure CLI is not installed (scripts/test installs it into .venv-az)"
+    status, c = call("POST", api + "/connections", {"accountId": "act-0ead1234", "credentialType": "federated"})
+    assert status == 201, c
+    cid = c["connectionId"]
+    status, issued = call("POST", f"{api}/connections/{cid}/setup-command")
+    assert status == 201, issued
+    env = dict(fresh_env(), AZ_CLI=az, AZURE_CONNECT_LOCAL=api)
+    run = subprocess.run([str(served["tree"] / "scripts/local-az"), "bash", "-c", issued["command"]],
+                         cwd=served["tree"], env=env, capture_output=True, text=True, timeout=300,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "connected: subscription" in run.stdout, run.stdout
+    status, c = call("GET", f"{api}/connections/{cid}")
+    assert status == 200 and c["status"] == "connected" and c["credentialType"] == "federated", c
