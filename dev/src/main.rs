@@ -145,6 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = App::new(store, Arc::new(FanOut(sinks)))
         .with_quotas(config.quotas.quotas())
         .with_public_api_url(config.setup.public_api_url.clone())
+        .with_setup_token_minutes(config.setup.token_minutes)
         .with_validator(Arc::new(validator))
         .with_issuer(issuer.clone());
 

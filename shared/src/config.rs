@@ -74,6 +74,15 @@ pub struct SetupConfig {
     /// `--api`); unset: the domain the request came to (API Gateway's, or a custom domain's).
     #[arg(long = "public-api-url", env = "PUBLIC_API_URL", value_name = "PUBLIC_API_URL", value_parser = parse_endpoint)]
     pub public_api_url: Option<String>,
+    /// `setup`: how long a setup command can be used, in minutes (5 to 60).
+    #[arg(
+        long = "setup-token-minutes",
+        env = "SETUP_TOKEN_MINUTES",
+        value_name = "SETUP_TOKEN_MINUTES",
+        default_value = "30",
+        value_parser = clap::value_parser!(u16).range(5..=60)
+    )]
+    pub token_minutes: u16,
 }
 
 /// Per-organization quotas ([`crate::app::quota`]).
@@ -542,6 +551,7 @@ pub fn aws_app(config: &Config, sdk: &aws_config::SdkConfig) -> App {
         .with_rotation(store)
         .with_quotas(config.quotas.quotas())
         .with_public_api_url(config.setup.public_api_url.clone())
+        .with_setup_token_minutes(config.setup.token_minutes)
 }
 
 /// EventBridge when a bus is configured; otherwise events are only logged.

@@ -317,7 +317,7 @@ def test_the_one_command_is_offered_first_and_its_run_shows_on_the_page(stack, b
     d.get(stack["api"] + "/")
     assert d.find_element(By.CSS_SELECTOR, "input[name=credentialType][value=command]").is_selected()
     d.find_element(By.ID, "accountId").send_keys("act-0c0c0c0c" + Keys.ENTER)
-    wait(d, lambda d: d.find_element(By.ID, "setup-command").text.startswith("curl -fsSL "))
+    wait(d, lambda d: d.find_element(By.ID, "setup-command").get_attribute("textContent").startswith(" curl -fsSL "))
     assert focused_id(d) == "setup-copy"
     command = d.find_element(By.ID, "setup-command").text
     assert f"{stack['api']}/setup/scripts/azure-connect.sh | bash -s -- --token acs1." in command, command

@@ -227,6 +227,7 @@ pub const CODES: &[&str] = &[
     "store-unavailable",
     "quota-exceeded",
     "setup-token-refused",
+    "setup-conflict",
     "not-an-estate",
     "subscription-not-in-estate",
     "subscription-lost",
@@ -259,7 +260,7 @@ impl AppError {
             | Self::KeyReused => ErrorKind::Unprocessable,
             Self::Rule(RuleError::SecretSealed) => ErrorKind::Internal,
             Self::QuotaExceeded { .. } => ErrorKind::TooMany,
-            Self::SetupToken(_) => ErrorKind::Unauthenticated,
+            Self::SetupToken(_) | Self::Rule(RuleError::SetupToken(_)) => ErrorKind::Unauthenticated,
             Self::RandomUnavailable => ErrorKind::Internal,
             Self::Rule(_) | Self::IdTaken | Self::Contended => ErrorKind::Conflict,
             Self::Validation(d) => match d.kind {
@@ -376,12 +377,25 @@ impl Rejectable for AppError {
                 r.missing_actions = d.missing_actions.clone();
                 r
             }
-            Self::SetupToken(_) => Rejection::new(
+            Self::SetupToken(_) | Self::Rule(RuleError::SetupToken(_)) => Rejection::new(
                 kind,
                 "setup-token-refused",
                 "Setup token refused",
-                "This setup command is not valid: it has expired (an hour after it was made), a newer one replaced it, or it belongs to another connection. Copy a fresh command from the wizard.",
+                "This setup command is not valid: it has expired, a newer one replaced it, it was spent connecting, or it belongs to another connection. Copy a fresh command from the wizard.",
                 Step::Start,
+            ),
+            Self::Rule(RuleError::SetupConflict(c)) => Rejection::new(
+                kind,
+                "setup-conflict",
+                "The run names other values than the connection holds",
+                format!(
+                    "The connection holds {} {}, and this run reported {}: a setup command can only finish what its connection was started with, so nothing changed. To connect other values, change them in the wizard.",
+                    c.field, c.held, c.reported
+                ),
+                match c.field {
+                    "tenantId" | "clientId" => Step::AppRegistration,
+                    _ => Step::Subscription,
+                },
             ),
             Self::IdTaken => Rejection::new(
                 kind,

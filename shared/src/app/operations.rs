@@ -181,6 +181,8 @@ pub struct App {
     pub(super) claim_hints: super::quota::ClaimHints,
     /// The API's public URL for setup commands (`None`: the edge takes the request's).
     pub(super) public_api_url: Option<Arc<str>>,
+    /// How long a setup command can be used.
+    pub(super) setup_token_minutes: u16,
 }
 
 impl App {
@@ -195,7 +197,14 @@ impl App {
             quotas: super::quota::Quotas::default(),
             claim_hints: Default::default(),
             public_api_url: None,
+            setup_token_minutes: crate::domain::setup::SETUP_TOKEN_MINUTES as u16,
         }
+    }
+
+    /// How long a setup command can be used, in minutes.
+    pub fn with_setup_token_minutes(mut self, minutes: u16) -> Self {
+        self.setup_token_minutes = minutes;
+        self
     }
 
     /// The API's public URL, as setup commands name it.

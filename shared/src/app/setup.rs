@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::AppError;
+use super::error::{AppError, Rejectable};
 use super::events::{OutcomeEvent, Progress, SetupFailure, SetupIssued, SetupProgressed, Subject};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
@@ -89,6 +89,26 @@ pub struct SetupReport {
     pub failure: Option<SetupFailure>,
 }
 
+/// A setup token admitted: for which connection (as read: a report writes from this version), with
+/// what access. Opaque to the edge, which hands it back to [`App::setup_plan`] and
+/// [`App::setup_report`].
+#[derive(Debug)]
+pub struct SetupAdmission {
+    read: Versioned,
+    access: SetupAccess,
+    token_hash: String,
+}
+
+impl SetupAdmission {
+    pub fn connection(&self) -> &Connection {
+        &self.read.connection
+    }
+
+    pub fn access(&self) -> SetupAccess {
+        self.access
+    }
+}
+
 /// The answer to a report.
 #[derive(Debug)]
 pub enum SetupAnswer {
@@ -111,7 +131,8 @@ impl App {
         let mut random = [0u8; 32];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| AppError::RandomUnavailable)?;
         let token = SetupToken::mint(org.clone(), *id, random);
-        let grant = SetupGrant::new(&token, req.received_at);
+        let life = chrono::Duration::minutes(i64::from(self.setup_token_minutes));
+        let grant = SetupGrant::lasting(&token, req.received_at, life);
         let expires_at = grant.expires_at;
         // Each command is new: not the replay of an earlier request.
         let req = req.phase(&token.hash()[..16]);
@@ -135,7 +156,7 @@ impl App {
         &self,
         token: &SetupToken,
         now: DateTime<Utc>,
-    ) -> Result<(Versioned, SetupAccess), AppError> {
+    ) -> Result<SetupAdmission, AppError> {
         let read = self
             .store
             .load(token.org(), &token.connection())
@@ -145,12 +166,17 @@ impl App {
             .connection
             .admit_setup(token, now)
             .map_err(AppError::SetupToken)?;
-        Ok((read, access))
+        Ok(SetupAdmission {
+            read,
+            access,
+            token_hash: token.hash(),
+        })
     }
 
     /// `GET /setup/plan`: what the script needs, for `target` (a subscription or a management
     /// group; else the connection's own scope).
-    pub fn setup_plan(&self, c: &Connection, access: SetupAccess, target: Option<Scope>) -> SetupPlan {
+    pub fn setup_plan(&self, admission: &SetupAdmission, target: Option<Scope>) -> SetupPlan {
+        let (c, access) = (admission.connection(), admission.access);
         let role = target.or_else(|| c.scope()).map(|target| {
             let role = CustomRole::for_scope(target.clone());
             RolePlan {
@@ -191,10 +217,14 @@ impl App {
     pub async fn setup_report(
         &self,
         req: &RequestMeta,
-        read: Versioned,
-        access: SetupAccess,
+        admission: SetupAdmission,
         report: SetupReport,
     ) -> Result<SetupAnswer, AppError> {
+        let SetupAdmission {
+            read,
+            access,
+            token_hash,
+        } = admission;
         let connection = read.connection.clone();
         let org = connection.org.clone();
         let id = connection.id;
@@ -237,8 +267,23 @@ impl App {
                 },
             })
         };
-        let tenant = report.tenant.clone().ok_or_else(|| missing("tenantId"))?;
+        let reported_tenant = report.tenant.clone().ok_or_else(|| missing("tenantId"))?;
         let client = report.client.ok_or_else(|| missing("clientId"))?;
+        // The tenant entered at 3.2 as a domain (or a GUID) and reported the other way: kept as
+        // entered when the client is the same (a report never moves a connection's tenant; the
+        // guard below refuses any other tenant).
+        let tenant = match connection.app_registration.as_ref() {
+            Some(held)
+                if held.client == client
+                    && matches!(
+                        (&held.tenant, &reported_tenant),
+                        (TenantId::Domain(_), TenantId::Guid(_)) | (TenantId::Guid(_), TenantId::Domain(_))
+                    ) =>
+            {
+                held.tenant.clone()
+            }
+            _ => reported_tenant,
+        };
         let scope = match (&report.management_group, report.subscription) {
             (Some(group), _) => Command::ManagementGroup {
                 group: group.clone(),
@@ -252,7 +297,18 @@ impl App {
             (None, Some(subscription)) => Command::Subscription { subscription },
             (None, None) => return Err(missing("subscriptionId")),
         };
-        let mut commands = Vec::new();
+        // First, inside the write (every compare-and-swap attempt): the token still in force and
+        // nothing the connection holds replaced.
+        let mut commands = vec![Command::GuardSetupReport {
+            token_hash,
+            tenant: tenant.clone(),
+            client,
+            scope: match &scope {
+                Command::ManagementGroup { group, .. } => Scope::ManagementGroup(group.clone()),
+                Command::Subscription { subscription } => Scope::Subscription(*subscription),
+                _ => return Err(missing("subscriptionId")),
+            },
+        }];
         match report.client_secret {
             Some(secret) => {
                 commands.push(Command::SetCredentialType(CredentialType::Secret));
@@ -271,8 +327,24 @@ impl App {
         commands.push(scope);
         commands.push(Command::ExportCustomRole);
         // From the version the token was checked against: no second read.
-        self.update_from(&req.phase("fill"), &org, &id, &commands, false, Some(read))
-            .await?;
+        let filled = self
+            .update_from(&req.phase("fill"), &org, &id, &commands, false, Some(read))
+            .await;
+        if let Err(e @ AppError::Rule(crate::domain::RuleError::SetupConflict(_))) = &filled {
+            // Announced as the run's failure: the page shows it beside the run's progress.
+            let subject = Subject::new(req, &org, Step::Start, Some(id));
+            self.publish(OutcomeEvent::SetupProgress(SetupProgressed {
+                progress: Progress::of(subject, &connection),
+                phase: SetupPhase::Failed.as_str(),
+                script_version: report.script_version.clone(),
+                failure: Some(SetupFailure {
+                    phase: "connect".to_owned(),
+                    code: e.rejection(Step::Start).code.to_owned(),
+                }),
+            }))
+            .await;
+        }
+        filled?;
         match self
             .execute(
                 &req.phase("connect"),

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::ids::{ConnectionId, OrgId};
 
-/// How long a setup command can be used.
-pub const SETUP_TOKEN_MINUTES: i64 = 60;
+/// How long a setup command can be used, by default (`SETUP_TOKEN_MINUTES`): long enough to open
+/// Cloud Shell and run it, short for whoever sees it later (a screenshot, a shared terminal).
+pub const SETUP_TOKEN_MINUTES: i64 = 30;
 /// The token's first part: its format's version.
 const PREFIX: &str = "acs1";
 
@@ -123,12 +124,62 @@ pub struct SetupGrant {
 
 impl SetupGrant {
     pub fn new(token: &SetupToken, now: DateTime<Utc>) -> Self {
+        Self::lasting(token, now, Duration::minutes(SETUP_TOKEN_MINUTES))
+    }
+
+    /// A grant in force for `life` from `now`.
+    pub fn lasting(token: &SetupToken, now: DateTime<Utc>, life: Duration) -> Self {
         Self {
             token_hash: token.hash(),
             issued_at: now,
-            expires_at: now + Duration::minutes(SETUP_TOKEN_MINUTES),
+            expires_at: now + life,
             spent_at: None,
         }
+    }
+
+    /// Whether the token of `token_hash` may still write through this grant at `now`: the current
+    /// one (a newer command replaces it), in force, not spent. Checked inside every write of a
+    /// report, so that a report racing a newer command loses instead of being applied again.
+    pub fn still_admits(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), SetupTokenError> {
+        let same: bool =
+            subtle::ConstantTimeEq::ct_eq(self.token_hash.as_bytes(), token_hash.as_bytes()).into();
+        if !same || self.spent_at.is_some() {
+            return Err(SetupTokenError::Unknown);
+        }
+        if now >= self.expires_at {
+            return Err(SetupTokenError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// A report naming another value than the connection holds: refused, nothing changed. The values
+/// are shown by their hints only (ids are not secrets, but a refusal need not repeat them whole).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the setup report names another {field} ({reported}) than the connection holds ({held})")]
+pub struct SetupConflict {
+    pub field: &'static str,
+    pub held: String,
+    pub reported: String,
+}
+
+impl SetupConflict {
+    pub fn new(field: &'static str, held: &str, reported: &str) -> Self {
+        Self {
+            field,
+            held: hint(held),
+            reported: hint(reported),
+        }
+    }
+}
+
+/// The first 8 characters and an ellipsis.
+pub fn hint(value: &str) -> String {
+    let head: String = value.chars().take(8).collect();
+    if head.len() < value.len() {
+        format!("{head}…")
+    } else {
+        head
     }
 }
 

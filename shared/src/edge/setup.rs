@@ -24,11 +24,10 @@ use super::input::{self, secret_error};
 use super::problem::Problem;
 use super::request::{ApiState, Caller, json_response, problem_response, read_body};
 use crate::app::events::SetupFailure;
-use crate::app::setup::{SetupAnswer, SetupPlan, SetupReport};
+use crate::app::setup::{SetupAdmission, SetupAnswer, SetupPlan, SetupReport};
 use crate::app::{App, AppError, FieldError};
 use crate::domain::setup::{SCRIPT_STEPS, SetupAccess, SetupPhase, SetupToken, SetupTokenError};
 use crate::domain::{ClientId, ClientSecret, ManagementGroupId, Scope, Step, SubscriptionId, TenantId};
-use crate::store::Versioned;
 
 /// The script, one static file for everyone.
 pub const SCRIPT: &str = include_str!("../../data/azure-connect.sh");
@@ -87,8 +86,11 @@ async fn issue(State(app): State<App>, caller: Caller, Path(id): Path<String>, r
                 .map_or_else(|| public_base(&parts), str::to_owned);
             let script_url = format!("{base}{SCRIPT_PATH}");
             let view = SetupCommandView {
+                // A leading space: shells that ignore such lines in their history (bash's
+                // `ignorespace`/`ignoreboth`, Debian's and Cloud Shell's default .bashrc) do not
+                // keep the token there.
                 command: format!(
-                    "curl -fsSL {script_url} | bash -s -- --token {} --api {base}",
+                    " curl -fsSL {script_url} | bash -s -- --token {} --api {base}",
                     issued.token.expose()
                 ),
                 script_url,
@@ -135,7 +137,7 @@ fn bearer(parts: &Parts) -> Result<SetupToken, AppError> {
         .and_then(|t| SetupToken::parse(t).map_err(AppError::SetupToken))
 }
 
-async fn admit(app: &App, parts: &Parts, now: DateTime<Utc>) -> Result<(Versioned, SetupAccess), AppError> {
+async fn admit(app: &App, parts: &Parts, now: DateTime<Utc>) -> Result<SetupAdmission, AppError> {
     let token = bearer(parts)?;
     app.setup_access(&token, now).await
 }
@@ -155,7 +157,7 @@ async fn plan(
     req: Request,
 ) -> Response {
     let (parts, _) = req.into_parts();
-    let (read, access) = match admit(&app, &parts, caller.req.received_at).await {
+    let admission = match admit(&app, &parts, caller.req.received_at).await {
         Ok(ok) => ok,
         Err(e) => return problem_lines(&e.into()),
     };
@@ -177,10 +179,7 @@ async fn plan(
             )]));
         }
     };
-    lines(
-        StatusCode::OK,
-        &plan_lines(&app.setup_plan(&read.connection, access, target)),
-    )
+    lines(StatusCode::OK, &plan_lines(&app.setup_plan(&admission, target)))
 }
 
 fn plan_lines(p: &SetupPlan) -> Vec<(&'static str, String)> {
@@ -365,7 +364,7 @@ impl ReportBody {
 /// `POST /setup/report`.
 async fn report(State(app): State<App>, caller: Caller, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let (read, access) = match admit(&app, &parts, caller.req.received_at).await {
+    let admission = match admit(&app, &parts, caller.req.received_at).await {
         Ok(ok) => ok,
         Err(e) => return problem_lines(&e.into()),
     };
@@ -378,16 +377,16 @@ async fn report(State(app): State<App>, caller: Caller, req: Request) -> Respons
         Err(e) => {
             app.reject(
                 &caller.req,
-                Some(&read.connection.org),
+                Some(&admission.connection().org),
                 Step::Start,
-                Some(read.connection.id),
+                Some(admission.connection().id),
                 &e,
             )
             .await;
             return problem_lines(&e);
         }
     };
-    match app.setup_report(&caller.req, read, access, report).await {
+    match app.setup_report(&caller.req, admission, report).await {
         Ok(SetupAnswer::Connected(c)) | Ok(SetupAnswer::Noted(c)) => lines(
             StatusCode::OK,
             &[

@@ -25,5 +25,6 @@ mod metrics_emf;
 mod quotas;
 mod rotation;
 mod setup_script;
+mod setup_token;
 mod store_contract;
 mod store_outage;

@@ -315,6 +315,15 @@ pub enum Command {
     ExportFederatedCredential,
     /// A setup command was issued (its token's hash; the one before is replaced).
     IssueSetup(super::setup::SetupGrant),
+    /// A setup report's write is allowed: its token still in force, and what it names the same as
+    /// what the connection holds (a command can only finish what it was issued for). Changes
+    /// nothing; checked on the version being written, at every compare-and-swap attempt.
+    GuardSetupReport {
+        token_hash: String,
+        tenant: TenantId,
+        client: ClientId,
+        scope: Scope,
+    },
 }
 
 impl Command {
@@ -332,7 +341,7 @@ impl Command {
             Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
             Self::SetCredentialType(_) => Step::Start,
             Self::ExportFederatedCredential => Step::FederatedCredential,
-            Self::IssueSetup(_) => Step::Start,
+            Self::IssueSetup(_) | Self::GuardSetupReport { .. } => Step::Start,
         }
     }
 }
@@ -357,6 +366,11 @@ pub enum RuleError {
     /// A use case asked for the secret's value without revealing it from the store first.
     #[error("the client secret's value was not read from the store")]
     SecretSealed,
+    /// The setup command a report came with is no longer in force (replaced, spent, expired).
+    #[error("{0}")]
+    SetupToken(super::setup::SetupTokenError),
+    #[error("{0}")]
+    SetupConflict(#[from] super::setup::SetupConflict),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -419,6 +433,52 @@ impl Connection {
             recent_requests: Vec::new(),
             setup: None,
             estate: None,
+        }
+    }
+
+    /// [`Command::GuardSetupReport`]: the grant, then each value the connection already holds.
+    fn guard_setup_report(
+        &self,
+        token_hash: &str,
+        tenant: &TenantId,
+        client: &ClientId,
+        scope: &Scope,
+        at: DateTime<Utc>,
+    ) -> Result<(), RuleError> {
+        use super::setup::SetupConflict;
+        self.setup
+            .as_ref()
+            .ok_or(super::setup::SetupTokenError::Unknown)
+            .and_then(|g| g.still_admits(token_hash, at))
+            .map_err(RuleError::SetupToken)?;
+        if let Some(app) = &self.app_registration {
+            if app.client != *client {
+                return Err(
+                    SetupConflict::new("clientId", &app.client.to_string(), &client.to_string()).into(),
+                );
+            }
+            // A domain and a GUID cannot be compared offline: refused (the app keeps the tenant
+            // as the connection holds it when the client is the same, see `setup_report`).
+            let same_tenant = match (&app.tenant, tenant) {
+                (TenantId::Guid(a), TenantId::Guid(b)) => a == b,
+                (TenantId::Domain(a), TenantId::Domain(b)) => a.eq_ignore_ascii_case(b),
+                _ => false,
+            };
+            if !same_tenant {
+                return Err(
+                    SetupConflict::new("tenantId", &app.tenant.to_string(), &tenant.to_string()).into(),
+                );
+            }
+        }
+        match (self.scope(), scope) {
+            (Some(held), reported) if held != *reported => {
+                let field = match held {
+                    Scope::Subscription(_) => "subscriptionId",
+                    Scope::ManagementGroup(_) => "managementGroupId",
+                };
+                Err(SetupConflict::new(field, &held.id(), &reported.id()).into())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -724,6 +784,15 @@ impl Connection {
                 let changed = self.setup.as_ref() != Some(grant);
                 self.setup = Some(grant.clone());
                 changed
+            }
+            Command::GuardSetupReport {
+                token_hash,
+                tenant,
+                client,
+                scope,
+            } => {
+                self.guard_setup_report(token_hash, tenant, client, scope, at)?;
+                false
             }
             Command::SetCredentialType(credential) => {
                 let changed = self.credential_type != *credential;
