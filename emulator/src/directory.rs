@@ -160,6 +160,7 @@ fn application_json(app: &App) -> Value {
         "appId": app.app_id,
         "displayName": app.display_name,
         "signInAudience": "AzureADMyOrg",
+        "notes": app.notes,
         "createdDateTime": app.created_at,
         "passwordCredentials": app.passwords.iter().map(|p| password_json(p, false)).collect::<Vec<_>>(),
         "keyCredentials": [],
@@ -300,6 +301,9 @@ pub(crate) async fn dispatch(
             if let Some(name) = input.get("displayName").and_then(Value::as_str) {
                 app.display_name = name.to_owned();
             }
+            if let Some(notes) = input.get("notes") {
+                app.notes = notes.as_str().map(str::to_owned);
+            }
             StatusCode::NO_CONTENT.into_response()
         }),
         (&Method::DELETE, ["applications", id]) => {
@@ -316,6 +320,38 @@ pub(crate) async fn dispatch(
             });
             StatusCode::NO_CONTENT.into_response()
         }
+        // Graph v1.0 "List owners of an application": directoryObjects (a user's or a service
+        // principal's object id and type).
+        (&Method::GET, ["applications", id, "owners"]) => match find_app(&world.tenants[caller.tenant], id) {
+            Some(i) => {
+                let tenant = &world.tenants[caller.tenant];
+                let owners: Vec<Value> = tenant.apps[i]
+                    .owners
+                    .iter()
+                    .map(|owner| {
+                        match tenant.apps.iter().find(|a| a.app_id.eq_ignore_ascii_case(owner)) {
+                            Some(sp) => json!({
+                                "@odata.type": "#microsoft.graph.servicePrincipal",
+                                "id": sp.principal_id,
+                                "appId": sp.app_id,
+                                "displayName": sp.display_name,
+                            }),
+                            None => {
+                                let user = tenant.users.iter().find(|u| u.object_id.eq_ignore_ascii_case(owner));
+                                json!({
+                                    "@odata.type": "#microsoft.graph.user",
+                                    "id": owner,
+                                    "userPrincipalName": user.map(|u| u.user_principal_name.clone()),
+                                    "displayName": user.map(|u| u.display_name.clone()),
+                                })
+                            }
+                        }
+                    })
+                    .collect();
+                axum::Json(json!({"value": owners})).into_response()
+            }
+            None => not_found(id),
+        },
         (&Method::GET, ["applications", id, "federatedIdentityCredentials"]) => {
             match find_app(&world.tenants[caller.tenant], id) {
                 Some(i) => {
@@ -550,11 +586,21 @@ fn create_application(emu: &Emulator, world: &World, caller: &Caller, input: &Va
             "Property 'displayName' is required.",
         );
     };
+    // Graph v1.0 application: `notes` is a string of at most 1,024 characters.
+    let notes = input.get("notes").and_then(Value::as_str).map(str::to_owned);
+    if notes.as_ref().is_some_and(|n| n.chars().count() > 1024) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Property 'notes' exceeds 1024 characters.",
+        );
+    }
     let app = App {
         app_id: uuid::Uuid::new_v4().to_string(),
         object_id: uuid::Uuid::new_v4().to_string(),
         display_name: name.to_owned(),
         owners: vec![caller.token.app_id.clone()],
+        notes,
         created_at: Some(now()),
         ..App::default()
     };

@@ -223,6 +223,9 @@ pub struct App {
     pub directory_roles: Vec<String>,
     /// App ids of its owners (who made it through Graph).
     pub owners: Vec<String>,
+    /// Graph's `notes` (free text, up to 1,024 characters): what the setup script marks its apps
+    /// with.
+    pub notes: Option<String>,
     /// Made through Graph (`POST /applications`): when, and when its service principal was.
     pub created_at: Option<DateTime<Utc>>,
     pub principal_created_at: Option<DateTime<Utc>>,

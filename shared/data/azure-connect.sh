@@ -211,10 +211,34 @@ api GET "/setup/plan?$TARGET_QUERY" || { echo "error: the plan could not be read
 for k in "${!R[@]}"; do PLAN[$k]=${R[$k]}; done
 ROLE_NAME=${PLAN[role_name]} ROLE_SCOPE=${PLAN[role_scope]} APP_NAME=${PLAN[app_name]}
 
-azq ad app list --filter "displayName eq '$APP_NAME'" --query "[0].[appId, id]" -o tsv ||
+# The signed-in principal's object id: an app this script makes has it as its only owner.
+if [ "$USER_TYPE" = user ]; then
+    azq ad signed-in-user show --query id -o tsv
+else
+    azq ad sp show --id "$USER_NAME" --query id -o tsv
+fi || fail 4 checks graph-unreadable "could not read the signed-in principal in Microsoft Graph: $ERR"
+ME=$OUT
+
+# Never adopt an app this script did not make: an app bearing the name is ours only if it carries
+# the plan's notes (written at creation) and the signed-in principal is its only owner. Anyone who
+# sees the command sees the name, and in most tenants any member may register an app under it;
+# adopting theirs would hand its owner Spot's role.
+azq ad app list --filter "displayName eq '$APP_NAME'" --query "[].[appId, id, notes]" -o tsv ||
     fail 4 checks graph-unreadable "could not read app registrations: $ERR"
-mapfile -t FOUND_APP <<<"$OUT"
-APP_ID=${FOUND_APP[0]:-} APP_OBJECT_ID=${FOUND_APP[1]:-}
+APP_ID="" APP_OBJECT_ID="" FOREIGN=""
+while IFS=$'\t' read -r found_app found_object found_notes; do
+    [ -n "$found_app" ] || continue
+    azq rest --method get --url "$GRAPH/v1.0/applications/$found_object/owners" --query "value[].id" -o tsv ||
+        fail 4 checks graph-unreadable "could not read the owners of app $found_app: $ERR"
+    if [ "$found_notes" = "${PLAN[app_notes]}" ] && [ "$OUT" = "$ME" ] && [ -z "$APP_ID" ]; then
+        APP_ID=$found_app APP_OBJECT_ID=$found_object
+    else
+        FOREIGN="$FOREIGN $found_app"
+    fi
+done <<<"$OUT"
+if [ -n "$FOREIGN" ]; then
+    fail 4 checks app-name-taken "an app registration named $APP_NAME that this command did not make already exists (app id:$FOREIGN). azure-connect never takes over an app it did not make: whoever owns it could act with Spot's role. If you made it with this command signed in as someone else, run the command as that account; otherwise delete or rename it (Microsoft Entra ID > App registrations), then run the command again."
+fi
 
 # May the caller register an application? (Only asked when the app is not there yet.)
 may_create_apps() {
@@ -243,9 +267,12 @@ may_create_apps() {
     esac
     return 1
 }
-if [ -z "$APP_ID" ]; then
-    may_create_apps ||
+if [ -z "$APP_ID" ] && ! may_create_apps; then
+    if [ "$USER_TYPE" = user ]; then
         fail 4 checks cannot-create-apps "$USER_NAME may not register applications in tenant $TENANT. Ask an administrator to turn on 'Users can register applications' (Microsoft Entra ID > User settings) or to give you the Application Developer role (or Application Administrator / Cloud Application Administrator), then run the command again."
+    fi
+    # "Users can register applications" applies to people only: an app needs a Graph permission.
+    fail 4 checks cannot-create-apps "the app $USER_NAME (signed in to az) may not register applications in tenant $TENANT. Give it the Microsoft Graph application permission Application.ReadWrite.OwnedBy (or Application.ReadWrite.All) with admin consent (Microsoft Entra ID > App registrations > the app > API permissions), or a directory role (Application Developer, Application Administrator or Cloud Application Administrator), then run the command again."
 fi
 
 # Whether PERMISSIONS (ARM's permission entries: actions, then notActions) grant an action;
@@ -292,16 +319,11 @@ report checked ",\"tenantId\":\"$TENANT\",$TARGET_JSON"
 
 if [ "$UNINSTALL" = 1 ]; then
     phase uninstall "removing what azure-connect made for connection ${PLAN[connection]}"
-    if [ -n "$APP_ID" ]; then
-        azq ad sp show --id "$APP_ID" --query id -o tsv && SP_ID=$OUT || SP_ID=""
-        if [ -n "$SP_ID" ]; then
-            azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&\$filter=principalId eq '$SP_ID'" \
-                --query "value[].id" -o tsv || fail 5 uninstall assignments-unreadable "$ERR"
-            for id in $OUT; do
-                azw role assignment delete --ids "$id" || fail 5 uninstall assignment-not-deleted "$ERR"
-                say "    role assignment $id removed"
-            done
-        fi
+    # Only the assignment this command makes (its fixed name), never another of the principal.
+    ASSIGNMENT="$ROLE_SCOPE/providers/Microsoft.Authorization/roleAssignments/${PLAN[assignment_name]}"
+    if azq rest --method get --url "$ARM$ASSIGNMENT?api-version=2022-04-01" --query id -o tsv; then
+        azw role assignment delete --ids "$ASSIGNMENT" || fail 5 uninstall assignment-not-deleted "$ERR"
+        say "    role assignment ${PLAN[assignment_name]} removed"
     fi
     azq role definition list --name "$ROLE_NAME" --custom-role-only true --scope "$ROLE_SCOPE" --query "[0].name" -o tsv
     if [ -n "$OUT" ]; then
@@ -326,7 +348,10 @@ phase application "$APP_NAME"
 if [ -n "$APP_ID" ]; then
     say "    app registration exists: $APP_ID"
 else
-    azw ad app create --display-name "$APP_NAME" --sign-in-audience AzureADMyOrg --query "[appId, id]" -o tsv ||
+    # Marked at creation (notes), in the same request: the proof a later run looks for.
+    BODY=$(printf '{"displayName":"%s","signInAudience":"AzureADMyOrg","notes":"%s"}' "$APP_NAME" "${PLAN[app_notes]}")
+    azw rest --method post --url "$GRAPH/v1.0/applications" --headers Content-Type=application/json \
+        --body "$BODY" --query "[appId, id]" -o tsv ||
         fail 5 application app-not-created "could not register the app: $ERR"
     mapfile -t FOUND_APP <<<"$OUT"
     APP_ID=${FOUND_APP[0]:-<new app id>} APP_OBJECT_ID=${FOUND_APP[1]:-}

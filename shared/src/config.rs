@@ -692,6 +692,7 @@ mod tests {
                 "QUOTA_VALIDATIONS_PER_MINUTE",
                 "ABANDON_DRAFTS_AFTER_DAYS",
                 "PUBLIC_API_URL",
+                "SETUP_TOKEN_MINUTES",
             ]
         );
         assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));

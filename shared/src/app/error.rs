@@ -471,6 +471,9 @@ mod tests {
                 retry_after: None,
             },
             AppError::SetupToken(crate::domain::setup::SetupTokenError::Expired),
+            AppError::Rule(RuleError::SetupConflict(
+                crate::domain::setup::SetupConflict::new("clientId", "a", "b"),
+            )),
             AppError::Rule(RuleError::NotAnEstate),
             AppError::Rule(RuleError::Estate(EstateError::UnknownSubscription)),
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)),

@@ -22,6 +22,10 @@ use crate::store::Versioned;
 pub const SCRIPT_VERSION: &str = "1";
 /// The app registration's display name prefix (the connection id follows).
 pub const APP_NAME_PREFIX: &str = "spot-azure-connect-";
+/// What the script writes into the app's `notes` when it creates it (the connection id follows):
+/// with the signed-in principal its only owner, the proof that an app of that name is the one a
+/// run made, not one someone else registered under the name.
+pub const APP_NOTES_PREFIX: &str = "Made by Spot's azure-connect setup script for connection ";
 
 /// A setup command just issued: the token is in here once, to be put in the command.
 #[derive(Debug)]
@@ -46,6 +50,8 @@ pub struct SetupPlan {
     /// The connection's own management group (an estate), if it has one.
     pub management_group: Option<ManagementGroupId>,
     pub app_name: String,
+    /// The app's `notes` as the script writes them at creation ([`APP_NOTES_PREFIX`]).
+    pub app_notes: String,
     /// The federated credential to add (none when this backend has no issuer).
     pub federated: Option<FederatedPlan>,
     /// For the subscription asked about (or the connection's own): the role and the assignment.
@@ -201,6 +207,7 @@ impl App {
             subscription: c.subscription.as_ref().map(|s| s.subscription),
             management_group: c.estate.as_ref().map(|e| e.group.clone()),
             app_name: format!("{APP_NAME_PREFIX}{}", c.id),
+            app_notes: format!("{APP_NOTES_PREFIX}{}", c.id),
             federated: self.issuer.as_ref().map(|issuer| FederatedPlan {
                 name: format!("{APP_NAME_PREFIX}{}", c.id),
                 issuer: issuer.url().to_owned(),

@@ -126,6 +126,10 @@ mod tests {
             }
             .into(),
             AppError::SetupToken(crate::domain::setup::SetupTokenError::Unknown).into(),
+            AppError::Rule(RuleError::SetupConflict(
+                crate::domain::setup::SetupConflict::new("clientId", "a", "b"),
+            ))
+            .into(),
             AppError::Rule(RuleError::NotAnEstate).into(),
             AppError::Rule(RuleError::Estate(EstateError::UnknownSubscription)).into(),
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionLost)).into(),

@@ -204,6 +204,7 @@ fn plan_lines(p: &SetupPlan) -> Vec<(&'static str, String)> {
             opt(p.management_group.as_ref().map(ToString::to_string)),
         ),
         ("app_name", p.app_name.clone()),
+        ("app_notes", p.app_notes.clone()),
         ("script_version", p.script_version.to_owned()),
     ];
     if let Some(f) = &p.federated {

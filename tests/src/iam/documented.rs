@@ -151,3 +151,32 @@ pub fn documented(api: &str) -> Option<&'static Documented> {
 /// check each of the six components and "can include" wildcards, while the SDKs call ArnEquals
 /// "exact matching": unclear, so the stricter reading, exact.)
 pub const CONDITION_OPERATORS: &str = "StringEquals, StringNotEquals, ArnEquals, ArnNotEquals: exact; StringLike, StringNotLike, ArnLike, ArnNotLike: wildcards";
+
+/// The table's rows as docs/security.md shows them.
+pub fn markdown_rows() -> String {
+    DOCUMENTED
+        .iter()
+        .map(|d| {
+            let key = if d.with_customer_key.is_empty() {
+                "-".to_owned()
+            } else {
+                d.with_customer_key
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            };
+            let also = if d.also.is_empty() { "-" } else { d.also };
+            let note = if d.note.is_empty() {
+                String::new()
+            } else {
+                format!(" (gate: {})", d.note)
+            };
+            format!(
+                "| `{}` | `{}` | {key} | {also} | {}{note} |",
+                d.api, d.action, d.source
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

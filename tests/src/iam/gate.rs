@@ -123,10 +123,13 @@ impl IamGate {
         )> = None;
         while let Some(request) = read_message(&mut client_read, false).await? {
             let body = &request.bytes[request.head.len()..];
-            if let Some(refusal) = self.check(&request.head, body) {
-                client_write.write_all(&refusal).await?;
-                continue;
-            }
+            let unknown = match self.check(&request.head, body) {
+                Err(refusal) => {
+                    client_write.write_all(&refusal).await?;
+                    continue;
+                }
+                Ok(unknown) => unknown,
+            };
             if server.is_none() {
                 let s = TcpStream::connect(upstream).await?;
                 let (r, w) = s.into_split();
@@ -139,13 +142,37 @@ impl IamGate {
             let Some(response) = read_message(server_read, true).await? else {
                 return Ok(());
             };
+            // A secret the gate did not see made, that exists: its key is unknown, so the gate
+            // cannot tell what AWS would ask; refused. (One that does not exist answers as AWS
+            // does: ResourceNotFoundException.)
+            if let Some((function, name)) = unknown {
+                let ok = response
+                    .head
+                    .split(' ')
+                    .nth(1)
+                    .is_some_and(|s| s.starts_with('2'));
+                if ok {
+                    let message = format!(
+                        "The IAM gate does not know the secret {name}: it was not made through the gate, so its key and what AWS would ask for it are unknown"
+                    );
+                    self.log.lock().unwrap().calls.push(Call {
+                        function,
+                        action: "(unknown secret)".to_owned(),
+                        resource: name,
+                        allowed: false,
+                    });
+                    client_write.write_all(&access_denied(&message)).await?;
+                    continue;
+                }
+            }
             client_write.write_all(&response.bytes).await?;
         }
         Ok(())
     }
 
-    /// Records the request's calls; the refusal to send back when one is not allowed.
-    fn check(&self, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    /// Records the request's calls; the refusal to send back when one is not allowed, else the
+    /// secret it names that the gate did not see made (with the caller), if any.
+    fn check(&self, head: &str, body: &[u8]) -> Result<Option<(String, String)>, Vec<u8>> {
         let header = |name: &str| {
             head.lines().find_map(|l| {
                 let (k, v) = l.split_once(':')?;
@@ -153,7 +180,9 @@ impl IamGate {
             })
         };
         // Calls that are not a service's JSON API (moto's own control routes) pass.
-        let target = header("x-amz-target")?;
+        let Some(target) = header("x-amz-target") else {
+            return Ok(None);
+        };
         let function = header("authorization")
             .and_then(|a| {
                 let cred = a.split("Credential=").nth(1)?;
@@ -218,9 +247,7 @@ impl IamGate {
                 }
             }
         }
-        let mut refused = unknown.map(|name| {
-            format!("The IAM gate does not know the secret {name}: it was not made through the gate, so its key is unknown")
-        });
+        let mut refused = None;
         for (action, resource, via, source) in calls {
             let allowed =
                 policies.evaluate_with(&function, &action, &resource, via.as_deref(), source.as_deref())
@@ -237,17 +264,22 @@ impl IamGate {
                 allowed,
             });
         }
-        let message = refused?;
-        let body = serde_json::json!({"__type": "AccessDeniedException", "Message": message}).to_string();
-        Some(
-            format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: {}\r\nContent-Length: {}\r\n\r\n{body}",
-                uuid::Uuid::new_v4(),
-                body.len()
-            )
-            .into_bytes(),
-        )
+        match refused {
+            Some(message) => Err(access_denied(&message)),
+            None => Ok(unknown.map(|name| (function, name))),
+        }
     }
+}
+
+/// AWS's answer to a call IAM refuses.
+fn access_denied(message: &str) -> Vec<u8> {
+    let body = serde_json::json!({"__type": "AccessDeniedException", "Message": message}).to_string();
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        uuid::Uuid::new_v4(),
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// What a secret made without `KmsKeyId` is encrypted with (every principal of the account may
@@ -288,6 +320,16 @@ pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
                 None => "*".to_owned(),
             };
             let mut calls = vec![(action, secret)];
+            // CreateSecret with tags also needs TagResource on it (CreateSecret API reference,
+            // "Required permissions"; documented::DOCUMENTED).
+            if operation == "CreateSecret"
+                && body
+                    .get("Tags")
+                    .and_then(Json::as_array)
+                    .is_some_and(|t| !t.is_empty())
+            {
+                calls.push(("secretsmanager:TagResource".to_owned(), calls[0].1.clone()));
+            }
             // RotateSecret's caller must be allowed to invoke the rotation function it names.
             if operation == "RotateSecret" {
                 if let Some(arn) = s("RotationLambdaARN") {

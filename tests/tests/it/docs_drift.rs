@@ -727,3 +727,21 @@ fn alarms_and_the_dashboard_name_only_metrics_the_code_emits() {
         assert!(shown.contains(funnel), "the dashboard shows {funnel}");
     }
 }
+
+/// docs/security.md shows exactly the table the IAM gate enforces (what AWS documents each API
+/// the code calls to need).
+#[test]
+fn the_security_page_shows_the_gates_table() {
+    let page = read("docs/security.md");
+    let start = page
+        .find("<!-- gate-table -->")
+        .expect("the gate's table in docs/security.md");
+    let end = page.find("<!-- /gate-table -->").unwrap();
+    let rows: Vec<&str> = page[start..end].lines().skip(3).collect();
+    let want = integration_tests::iam::documented::markdown_rows();
+    assert_eq!(
+        rows.join("\n").trim(),
+        want.trim(),
+        "docs/security.md's gate table; it should read:\n{want}"
+    );
+}

@@ -168,7 +168,7 @@ async fn run_sample_through(function: Function, file: &str) {
                 // The command names the API by the domain the request came to.
                 assert!(
                     body["command"].as_str().unwrap().starts_with(
-                        "curl -fsSL https://abc123.execute-api.us-east-1.amazonaws.com/setup/scripts/azure-connect.sh | bash -s -- --token acs1."
+                        " curl -fsSL https://abc123.execute-api.us-east-1.amazonaws.com/setup/scripts/azure-connect.sh | bash -s -- --token acs1."
                     ),
                     "{name}: {body}"
                 );
