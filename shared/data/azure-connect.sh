@@ -19,12 +19,16 @@
 #                        those added later (default for a connection whose scope is a group)
 #   --client-secret      a client secret instead of a federated credential
 #   --dry-run            print what would be written; write nothing (in Azure or at Spot)
-#   --uninstall          remove what this script made (needs a fresh command from the wizard)
+#   --uninstall          remove what this script made (the wizard's uninstall command says it)
+#   --yes                grant without asking (automation); otherwise it shows whom it grants
+#                        what, and asks on the terminal before its first write
 #
 # Exit codes:
 #   0  connected (--dry-run: the plan printed; --uninstall: removed)
-#   2  usage: a missing or unknown option, or a missing tool (az, curl)
-#   3  the setup token was refused: expired (after an hour), replaced by a newer command, or spent
+#   2  usage: a missing or unknown option, a missing tool (az, curl), or not granted (answered
+#      anything but yes, or no terminal to ask on and no --yes)
+#   3  the setup token was refused: expired (30 minutes), replaced by a newer command, spent, or
+#      made for the other purpose (connect or uninstall)
 #   4  a check failed before anything was written (sign-in, tenant, subscription or group, permissions)
 #   5  an Azure write failed (the message says which and why; run the same command again to resume)
 #   6  Spot's validation failed: the diagnosis (step, code, what to do) is printed
@@ -35,13 +39,13 @@
 set -uo pipefail
 
 SCRIPT_VERSION=1
-TOKEN="" API="" SUBSCRIPTION="" MANAGEMENT_GROUP="" CLIENT_SECRET=0 DRY_RUN=0 UNINSTALL=0
+TOKEN="" API="" SUBSCRIPTION="" MANAGEMENT_GROUP="" CLIENT_SECRET=0 DRY_RUN=0 UNINSTALL=0 YES=0
 AZ_CALLS=0
 STARTED=$(date +%s)
 
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]:-/dev/null}" 2>/dev/null | sed -n 's/^# \{0,1\}//p' >&2 || true
-    echo "usage: azure-connect.sh --token T --api URL [--subscription ID | --management-group G] [--client-secret] [--dry-run] [--uninstall]" >&2
+    echo "usage: azure-connect.sh --token T --api URL [--subscription ID | --management-group G] [--client-secret] [--dry-run] [--uninstall] [--yes]" >&2
     exit 2
 }
 
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
         --client-secret) CLIENT_SECRET=1; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
+        --yes) YES=1; shift ;;
         -h | --help) usage ;;
         *) echo "error: unknown option $1" >&2; usage ;;
     esac
@@ -150,8 +155,11 @@ api GET /setup/plan || { echo "error: the plan could not be read: ${R[detail]:-H
 declare -A PLAN
 for k in "${!R[@]}"; do PLAN[$k]=${R[$k]}; done
 say "azure-connect $SCRIPT_VERSION: connection ${PLAN[connection]} (${PLAN[status]})"
-if [ "${PLAN[token]:-}" = spent ] && [ "$UNINSTALL" = 1 ]; then
-    echo "error: this command was used to connect; copy a fresh command from the wizard to uninstall" >&2
+# A command is made to connect or to uninstall, never both.
+if [ "${PLAN[purpose]:-connect}" = uninstall ]; then
+    UNINSTALL=1
+elif [ "$UNINSTALL" = 1 ]; then
+    echo "error: this command connects; to uninstall, make an uninstall command in the wizard" >&2
     exit 3
 fi
 
@@ -187,7 +195,7 @@ if [ -n "$MG" ]; then
     [ -z "$MG_TENANT" ] || [ "${MG_TENANT,,}" = "${TENANT,,}" ] ||
         fail 4 checks wrong-tenant "management group $MG belongs to tenant $MG_TENANT: run 'az login --tenant $MG_TENANT'"
     say "    management group $MG_NAME ($MG)"
-    TARGET="management group $MG_NAME ($MG)" TARGET_QUERY="managementGroup=$MG"
+    TARGET="management group $MG_NAME ($MG)" TARGET_QUERY="managementGroup=$MG" TARGET_KIND="management group"
     TARGET_JSON="\"managementGroupId\":\"$MG\""
 else
     SUB=${SUBSCRIPTION:-${PLAN[subscription_id]:-$CURRENT_SUB}}
@@ -203,7 +211,7 @@ else
     [ "${SUB_TENANT,,}" = "${TENANT,,}" ] ||
         fail 4 checks wrong-tenant "subscription $SUB belongs to tenant $SUB_TENANT: run 'az login --tenant $SUB_TENANT'"
     say "    subscription $SUB_NAME ($SUB) is Enabled"
-    TARGET="subscription $SUB_NAME ($SUB)" TARGET_QUERY="subscription=$SUB"
+    TARGET="subscription $SUB_NAME ($SUB)" TARGET_QUERY="subscription=$SUB" TARGET_KIND=subscription
     TARGET_JSON="\"subscriptionId\":\"$SUB\""
 fi
 
@@ -314,6 +322,38 @@ else
 fi
 say "    may register the app, create the role and assign it"
 report checked ",\"tenantId\":\"$TENANT\",$TARGET_JSON"
+
+# --- consent: whom this grants what, asked before the first write --------------------------------
+
+if [ "$UNINSTALL" = 1 ]; then
+    phase consent "what this removes"
+else
+    phase consent "whom this grants what"
+fi
+ORG_SHOWN=${PLAN[organization_id]:-}
+[ -z "${PLAN[organization_name]:-}" ] || ORG_SHOWN="${PLAN[organization_name]} ($ORG_SHOWN)"
+if [ -n "$APP_ID" ]; then APP_SHOWN="$APP_NAME (exists: $APP_ID)"; else APP_SHOWN="$APP_NAME (new)"; fi
+read -ra PLANNED_ACTIONS <<<"${PLAN[role_actions]:-}"
+say "    Spot organization  $ORG_SHOWN, account ${PLAN[account_id]:-}"
+say "    Azure tenant       $TENANT (signed in as $USER_NAME)"
+say "    scope              $TARGET"
+say "    app registration   $APP_SHOWN"
+say "    role               $ROLE_NAME: ${#PLANNED_ACTIONS[@]} actions at $ROLE_SCOPE, assigned to that app"
+if [ "$DRY_RUN" = 0 ]; then
+    if [ "$UNINSTALL" = 1 ]; then QUESTION="Type yes to remove them: "; else
+        QUESTION="Spot's organization above will act in this $TARGET_KIND with that role. Type yes to grant it: "
+    fi
+    if [ "$YES" = 1 ]; then
+        say "    granted with --yes"
+    elif { : </dev/tty; } 2>/dev/null; then
+        printf '%s' "$QUESTION" >/dev/tty
+        ANSWER=""
+        read -r ANSWER </dev/tty || true
+        [ "$ANSWER" = yes ] || fail 2 consent declined "not granted: nothing was written (answer yes to grant)"
+    else
+        fail 2 consent no-terminal "there is no terminal to ask on: run the command in a terminal, or add --yes to grant without asking"
+    fi
+fi
 
 # --- uninstall -----------------------------------------------------------------------------------
 

@@ -161,7 +161,8 @@ def test_the_one_command_runs_locally_through_scripts_local_az(served):
     status, issued = call("POST", f"{api}/connections/{cid}/setup-command")
     assert status == 201, issued
     env = dict(fresh_env(), AZ_CLI=az, AZURE_CONNECT_LOCAL=api)
-    run = subprocess.run([str(served["tree"] / "scripts/local-az"), "bash", "-c", issued["command"]],
+    # No terminal here to answer the consent question on: --yes, as automation would.
+    run = subprocess.run([str(served["tree"] / "scripts/local-az"), "bash", "-c", issued["command"] + " --yes"],
                          cwd=served["tree"], env=env, capture_output=True, text=True, timeout=300,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -199,6 +199,33 @@ impl AzCli {
         self.run("az", args, &[]).await
     }
 
+    /// The command pasted into a terminal (util-linux `script` gives it a pseudo-terminal) where
+    /// the person then types `typed`. What the terminal showed comes back in `stdout`.
+    pub async fn paste_in_terminal(&self, command: &str, extra: &str, typed: &str) -> Ran {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new("script");
+        cmd.args(["-qefc", &format!("{command} {extra}"), "/dev/null"])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("HOME", &self.dir)
+            .env("SHELL", "/bin/bash")
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(typed.as_bytes()).await.unwrap();
+        // Kept open until the run ends: an end of input would reach the terminal as one.
+        let out = child.wait_with_output().await.unwrap();
+        drop(stdin);
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// The setup command as the wizard hands it out (`curl … | bash -s -- …`), with `extra` options.
     pub async fn paste(&self, command: &str, extra: &str) -> Ran {
         self.run("bash", &["-c", &format!("{command} {extra}")], &[])

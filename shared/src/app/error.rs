@@ -381,7 +381,7 @@ impl Rejectable for AppError {
                 kind,
                 "setup-token-refused",
                 "Setup token refused",
-                "This setup command is not valid: it has expired, a newer one replaced it, it was spent connecting, or it belongs to another connection. Copy a fresh command from the wizard.",
+                "This setup command is not valid: it has expired, a newer one replaced it, it was spent connecting, it was made for the other purpose (connect or uninstall), or it belongs to another connection. Copy a fresh command from the wizard.",
                 Step::Start,
             ),
             Self::Rule(RuleError::SetupConflict(c)) => Rejection::new(

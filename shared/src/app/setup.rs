@@ -10,7 +10,9 @@ use super::error::{AppError, Rejectable};
 use super::events::{OutcomeEvent, Progress, SetupFailure, SetupIssued, SetupProgressed, Subject};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
-use crate::domain::setup::{SetupAccess, SetupGrant, SetupPhase, SetupToken, SetupTokenError};
+use crate::domain::setup::{
+    OrganizationName, SetupAccess, SetupGrant, SetupPhase, SetupPurpose, SetupToken, SetupTokenError,
+};
 use crate::domain::{
     ClientId, ClientSecret, Command, Connection, ConnectionId, CredentialType, CustomRole, ManagementGroupId,
     OrgId, Scope, Status, Step, SubscriptionId, TenantId,
@@ -33,12 +35,20 @@ pub struct IssuedSetup {
     pub connection: Connection,
     pub token: SetupToken,
     pub expires_at: DateTime<Utc>,
+    pub purpose: SetupPurpose,
 }
 
 /// What the script needs to know, particular to the connection (and the subscription it chose).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetupPlan {
     pub connection: ConnectionId,
+    /// Whom the run grants: the Spot organization (its display name when the console sent one)
+    /// and account, shown by the script before it asks for consent.
+    pub organization: OrgId,
+    pub organization_name: Option<String>,
+    pub account: crate::domain::AccountId,
+    /// What the command was issued for.
+    pub purpose: SetupPurpose,
     pub status: Status,
     /// Whether the token may still change the connection (spent once connected).
     pub access: SetupAccess,
@@ -133,12 +143,15 @@ impl App {
         req: &RequestMeta,
         org: &OrgId,
         id: &ConnectionId,
+        purpose: SetupPurpose,
+        organization_name: Option<OrganizationName>,
     ) -> Result<IssuedSetup, AppError> {
         let mut random = [0u8; 32];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| AppError::RandomUnavailable)?;
         let token = SetupToken::mint(org.clone(), *id, random);
         let life = chrono::Duration::minutes(i64::from(self.setup_token_minutes));
-        let grant = SetupGrant::lasting(&token, req.received_at, life);
+        let grant =
+            SetupGrant::lasting(&token, req.received_at, life).for_purpose(purpose, organization_name);
         let expires_at = grant.expires_at;
         // Each command is new: not the replay of an earlier request.
         let req = req.phase(&token.hash()[..16]);
@@ -153,6 +166,7 @@ impl App {
             connection,
             token,
             expires_at,
+            purpose,
         })
     }
 
@@ -197,8 +211,15 @@ impl App {
                 target,
             }
         });
+        let grant = c.setup.as_ref();
         SetupPlan {
             connection: c.id,
+            organization: c.org.clone(),
+            organization_name: grant
+                .and_then(|g| g.organization_name.as_ref())
+                .map(|n| n.as_str().to_owned()),
+            account: c.account.clone(),
+            purpose: grant.map_or(SetupPurpose::Connect, |g| g.purpose),
             status: c.status,
             access,
             credential_type: c.credential_type,
@@ -243,6 +264,19 @@ impl App {
             failure: report.failure.clone(),
         }))
         .await;
+        // A connect command cannot delete; an uninstall command cannot connect.
+        let purpose = connection
+            .setup
+            .as_ref()
+            .map_or(SetupPurpose::Connect, |g| g.purpose);
+        let wanted = match report.phase {
+            SetupPhase::Done => Some(SetupPurpose::Connect),
+            SetupPhase::Uninstalled => Some(SetupPurpose::Uninstall),
+            _ => None,
+        };
+        if wanted.is_some_and(|w| w != purpose) {
+            return Err(AppError::SetupToken(SetupTokenError::OtherPurpose));
+        }
         // Spent (connected under this token): the run finds everything in place; nothing changes.
         if access == SetupAccess::Spent {
             return Ok(SetupAnswer::Noted(connection));

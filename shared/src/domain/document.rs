@@ -92,6 +92,11 @@ struct SetupDoc {
     expires_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     spent_at: Option<DateTime<Utc>>,
+    /// `uninstall`; absent: connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization_name: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -343,6 +348,9 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
             issued_at: g.issued_at,
             expires_at: g.expires_at,
             spent_at: g.spent_at,
+            purpose: (g.purpose != super::setup::SetupPurpose::Connect)
+                .then(|| g.purpose.as_str().to_owned()),
+            organization_name: g.organization_name.as_ref().map(|n| n.as_str().to_owned()),
         }),
         estate: c.estate.as_ref().map(estate::EstateDoc::of),
     };
@@ -431,6 +439,19 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
             issued_at: g.issued_at,
             expires_at: g.expires_at,
             spent_at: g.spent_at,
+            // An unknown purpose is none we issued: it admits nothing it could be mistaken for.
+            purpose: g
+                .purpose
+                .as_deref()
+                .map_or(
+                    Some(super::setup::SetupPurpose::Connect),
+                    super::setup::SetupPurpose::parse,
+                )
+                .unwrap_or(super::setup::SetupPurpose::Uninstall),
+            organization_name: g
+                .organization_name
+                .as_deref()
+                .and_then(|n| super::setup::OrganizationName::parse(n).ok()),
         }),
         estate: doc
             .estate

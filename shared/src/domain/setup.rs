@@ -44,6 +44,9 @@ pub enum SetupTokenError {
     Unknown,
     #[error("the setup token has expired")]
     Expired,
+    /// A connect command used to uninstall, or an uninstall command to connect.
+    #[error("the setup command was issued for something else")]
+    OtherPurpose,
 }
 
 impl SetupToken {
@@ -120,6 +123,61 @@ pub struct SetupGrant {
     /// When the connection reached `connected` with this token in force: the token then reads
     /// (the plan, where the connection stands) and changes nothing.
     pub spent_at: Option<DateTime<Utc>>,
+    /// What the command was issued for: a connect command cannot uninstall, an uninstall command
+    /// cannot connect.
+    pub purpose: SetupPurpose,
+    /// The Spot organization's display name, when the console sent it with the command: the
+    /// script shows it before asking for consent.
+    pub organization_name: Option<OrganizationName>,
+}
+
+/// What a setup command is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SetupPurpose {
+    #[default]
+    Connect,
+    Uninstall,
+}
+
+impl SetupPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Uninstall => "uninstall",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Connect, Self::Uninstall]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// A Spot organization's display name as the console sends it: 1 to 128 characters, no control
+/// characters (it is printed in a terminal: an escape sequence could rewrite what the person
+/// reads before answering).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationName(String);
+
+impl OrganizationName {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let count = input.chars().count();
+        if count == 0 || input.chars().all(char::is_whitespace) {
+            return Err("must not be empty");
+        }
+        if count > 128 {
+            return Err("must be at most 128 characters");
+        }
+        if input.chars().any(char::is_control) {
+            return Err("must not contain control characters");
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl SetupGrant {
@@ -134,17 +192,34 @@ impl SetupGrant {
             issued_at: now,
             expires_at: now + life,
             spent_at: None,
+            purpose: SetupPurpose::Connect,
+            organization_name: None,
         }
     }
 
-    /// Whether the token of `token_hash` may still write through this grant at `now`: the current
-    /// one (a newer command replaces it), in force, not spent. Checked inside every write of a
-    /// report, so that a report racing a newer command loses instead of being applied again.
-    pub fn still_admits(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), SetupTokenError> {
+    pub fn for_purpose(mut self, purpose: SetupPurpose, organization_name: Option<OrganizationName>) -> Self {
+        self.purpose = purpose;
+        self.organization_name = organization_name;
+        self
+    }
+
+    /// Whether the token of `token_hash` may still write through this grant at `now`, for
+    /// `purpose`: the current one (a newer command replaces it), in force, not spent, issued for
+    /// that. Checked inside every write of a report, so that a report racing a newer command loses
+    /// instead of being applied again.
+    pub fn still_admits(
+        &self,
+        token_hash: &str,
+        purpose: SetupPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), SetupTokenError> {
         let same: bool =
             subtle::ConstantTimeEq::ct_eq(self.token_hash.as_bytes(), token_hash.as_bytes()).into();
         if !same || self.spent_at.is_some() {
             return Err(SetupTokenError::Unknown);
+        }
+        if self.purpose != purpose {
+            return Err(SetupTokenError::OtherPurpose);
         }
         if now >= self.expires_at {
             return Err(SetupTokenError::Expired);
@@ -239,8 +314,9 @@ impl SetupPhase {
 }
 
 /// Where a run can stop, as the script names its steps (the `failure.phase` of a report).
-pub const SCRIPT_STEPS: [&str; 7] = [
+pub const SCRIPT_STEPS: [&str; 8] = [
     "checks",
+    "consent",
     "application",
     "credential",
     "role",
@@ -286,9 +362,10 @@ impl SetupGrant {
         })
     }
 
-    /// The connection reached `connected` with this grant in force: it is spent.
+    /// The connection reached `connected` with this connect grant in force: it is spent. (An
+    /// uninstall command is not spent by a connection it did not make.)
     pub fn spend(&mut self, at: DateTime<Utc>) {
-        if self.spent_at.is_none() && at < self.expires_at {
+        if self.purpose == SetupPurpose::Connect && self.spent_at.is_none() && at < self.expires_at {
             self.spent_at = Some(at);
         }
     }

@@ -26,7 +26,9 @@ use super::request::{ApiState, Caller, json_response, problem_response, read_bod
 use crate::app::events::SetupFailure;
 use crate::app::setup::{SetupAdmission, SetupAnswer, SetupPlan, SetupReport};
 use crate::app::{App, AppError, FieldError};
-use crate::domain::setup::{SCRIPT_STEPS, SetupAccess, SetupPhase, SetupToken, SetupTokenError};
+use crate::domain::setup::{
+    OrganizationName, SCRIPT_STEPS, SetupAccess, SetupPhase, SetupPurpose, SetupToken, SetupTokenError,
+};
 use crate::domain::{ClientId, ClientSecret, ManagementGroupId, Scope, Step, SubscriptionId, TenantId};
 
 /// The script, one static file for everyone.
@@ -49,7 +51,16 @@ struct SetupCommandView {
     expires_at: String,
 }
 
-/// `POST /connections/{id}/setup-command`: no body.
+/// `POST /connections/{id}/setup-command` body (optional): what the command is for, and the
+/// organization's display name the script shows before asking for consent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CommandBody {
+    purpose: Option<String>,
+    organization_name: Option<String>,
+}
+
+/// `POST /connections/{id}/setup-command`: a body is optional.
 async fn issue(State(app): State<App>, caller: Caller, Path(id): Path<String>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let step = Step::Start;
@@ -64,22 +75,36 @@ async fn issue(State(app): State<App>, caller: Caller, Path(id): Path<String>, r
     let parsed = async {
         let connection = input::connection_id(&id)?;
         let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
-        if !bytes.iter().all(u8::is_ascii_whitespace) {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Empty {}
-            let _: Empty = input::parse_json(&bytes)?;
-        }
-        Ok::<_, EdgeError>(connection)
+        let body: CommandBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+            CommandBody::default()
+        } else {
+            input::parse_json(&bytes)?
+        };
+        let purpose = match body.purpose.as_deref() {
+            None => SetupPurpose::Connect,
+            Some(p) => SetupPurpose::parse(p).ok_or_else(|| {
+                EdgeError::invalid(vec![FieldError::new("purpose", "must be connect or uninstall")])
+            })?,
+        };
+        let name = body
+            .organization_name
+            .as_deref()
+            .map(OrganizationName::parse)
+            .transpose()
+            .map_err(|e| EdgeError::invalid(vec![FieldError::new("organizationName", e)]))?;
+        Ok::<_, EdgeError>((connection, purpose, name))
     };
-    let id = match parsed.await {
+    let (id, purpose, organization_name) = match parsed.await {
         Ok(id) => id,
         Err(e) => {
             app.reject(&caller.req, Some(&org), step, connection, &e).await;
             return problem_response(&e, step);
         }
     };
-    match app.issue_setup(&caller.req, &org, &id).await {
+    match app
+        .issue_setup(&caller.req, &org, &id, purpose, organization_name)
+        .await
+    {
         Ok(issued) => {
             let base = app
                 .public_api_url()
@@ -90,8 +115,12 @@ async fn issue(State(app): State<App>, caller: Caller, Path(id): Path<String>, r
                 // `ignorespace`/`ignoreboth`, Debian's and Cloud Shell's default .bashrc) do not
                 // keep the token there.
                 command: format!(
-                    " curl -fsSL {script_url} | bash -s -- --token {} --api {base}",
-                    issued.token.expose()
+                    " curl -fsSL {script_url} | bash -s -- --token {} --api {base}{}",
+                    issued.token.expose(),
+                    match issued.purpose {
+                        SetupPurpose::Connect => "",
+                        SetupPurpose::Uninstall => " --uninstall",
+                    }
                 ),
                 script_url,
                 expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -186,6 +215,13 @@ fn plan_lines(p: &SetupPlan) -> Vec<(&'static str, String)> {
     let opt = |v: Option<String>| v.unwrap_or_default();
     let mut out = vec![
         ("connection", p.connection.to_string()),
+        ("organization_id", p.organization.to_string()),
+        (
+            "organization_name",
+            p.organization_name.clone().unwrap_or_default(),
+        ),
+        ("account_id", p.account.to_string()),
+        ("purpose", p.purpose.as_str().to_owned()),
         ("status", p.status.as_str().to_owned()),
         (
             "token",

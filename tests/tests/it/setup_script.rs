@@ -73,13 +73,24 @@ impl Setup {
 
     /// A fresh setup command, as the wizard shows it.
     async fn command(&self) -> String {
+        self.command_with(None).await
+    }
+
+    /// A fresh command to uninstall (the wizard's "Remove with one command").
+    async fn uninstall_command(&self) -> String {
+        let c = self.command_with(Some(json!({"purpose": "uninstall"}))).await;
+        assert!(c.ends_with(" --uninstall"), "{c}");
+        c
+    }
+
+    async fn command_with(&self, body: Option<Value>) -> String {
         let r = self
             .d
             .call(
                 "POST",
                 &format!("/connections/{}/setup-command", self.id),
                 ORG,
-                None,
+                body,
             )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
@@ -97,7 +108,13 @@ impl Setup {
         command
     }
 
+    /// Runs `command` as pasted, granting with `--yes` (no terminal to ask on here; the consent
+    /// itself is tested under a pseudo-terminal).
     async fn run(&self, command: &str, extra: &str) -> Ran {
+        self.run_as_pasted(command, &format!("{extra} --yes")).await
+    }
+
+    async fn run_as_pasted(&self, command: &str, extra: &str) -> Ran {
         let ran = self.az.paste(command, extra).await;
         assert_eq!(
             self.az.escaped.load(Ordering::SeqCst),
@@ -544,11 +561,12 @@ async fn uninstall_with_a_fresh_command_leaves_azure_as_it_was() {
     let before = s.emulator.world();
     let command = s.command().await;
     connected(&s.run(&command, "").await);
-    // The command that connected is spent: it cannot uninstall.
+    // A connect command cannot uninstall (this one is spent too).
     let spent = s.run(&command, "--uninstall").await;
     assert_eq!(spent.code, 3, "{spent:?}");
-    let fresh = s.command().await;
-    let ran = s.run(&fresh, "--uninstall").await;
+    // An uninstall command cannot connect: its report of `done` is refused.
+    let fresh = s.uninstall_command().await;
+    let ran = s.run(&fresh, "").await;
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.last_line().contains("uninstalled"), "{ran:?}");
     let after = s.emulator.world();
@@ -636,10 +654,52 @@ async fn uninstall_leaves_a_foreign_assignment_of_the_principal_alone() {
     let f = foreign.clone();
     s.emulator
         .update(move |w| w.subscriptions[0].role_assignments.push(f));
-    let ran = s.run(&s.command().await, "--uninstall").await;
+    let ran = s.run(&s.uninstall_command().await, "").await;
     assert_eq!(ran.code, 0, "{ran:?}");
     let after = s.emulator.world();
     assert_eq!(after.subscriptions[0].role_assignments, vec![foreign]);
+}
+
+/// Before its first write the run says whom it grants what (the Spot organization, by its name
+/// when the console sent one, and account; the tenant; the subscription; the app; the role) and
+/// asks on the terminal. Under a pseudo-terminal: `yes` connects; anything else writes nothing,
+/// exits 2 and is announced as `declined`; no terminal and no `--yes`: exit 2, nothing written.
+#[tokio::test]
+async fn the_run_says_whom_it_grants_and_asks_before_any_write() {
+    let s = Setup::start(world()).await;
+    let command = s
+        .command_with(Some(json!({"organizationName": "Acme Cloud Ops"})))
+        .await;
+    // Answered no: nothing written.
+    s.writes();
+    let no = s.az.paste_in_terminal(&command, "", "no\n").await;
+    assert_eq!(no.code, 2, "{no:?}");
+    for shown in [
+        "Spot organization  Acme Cloud Ops (org-setup), account act-5e7c0a11",
+        "Azure tenant       72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "scope              subscription Contoso Production (6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab)",
+        "role               spotCustomRole_6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab: 85 actions at /subscriptions/6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab",
+        "Type yes to grant it",
+        "consent/declined",
+    ] {
+        assert!(no.stdout.contains(shown), "{shown}: {}", no.stdout);
+    }
+    assert_eq!(s.writes(), Vec::<String>::new());
+    let declined =
+        s.d.bus_events()
+            .await
+            .into_iter()
+            .any(|e| e["detail-type"] == "Setup Progress" && e["detail"]["failure"]["code"] == "declined");
+    assert!(declined, "the refusal is announced");
+    // No terminal and no --yes: it cannot ask, so it does not write.
+    let headless = s.run_as_pasted(&command, "").await;
+    assert_eq!(headless.code, 2, "{headless:?}");
+    assert!(headless.stderr.contains("consent/no-terminal"), "{headless:?}");
+    assert_eq!(s.writes(), Vec::<String>::new());
+    // Answered yes under a terminal: connected.
+    let yes = s.az.paste_in_terminal(&command, "", "yes\n").await;
+    assert_eq!(yes.code, 0, "{yes:?}");
+    assert!(yes.stdout.contains("connected: subscription"), "{}", yes.stdout);
 }
 
 #[tokio::test]
@@ -808,7 +868,16 @@ async fn an_expired_setup_token_is_refused() {
     // Issued 61 minutes ago (the request's time is API Gateway's).
     let mut then = integration_tests::request("issue");
     then.received_at = chrono::Utc::now() - chrono::Duration::minutes(61);
-    let issued = app.issue_setup(&then, &org, &c.id).await.unwrap();
+    let issued = app
+        .issue_setup(
+            &then,
+            &org,
+            &c.id,
+            shared::domain::setup::SetupPurpose::Connect,
+            None,
+        )
+        .await
+        .unwrap();
     let router = shared::edge::http::router(
         app.clone(),
         shared::edge::http::OrgSource::local_header(),
@@ -831,7 +900,13 @@ async fn an_expired_setup_token_is_refused() {
     assert!(!events.iter().any(|e| e == "Setup Progress"), "{events:?}");
     // A fresh command works.
     let fresh = app
-        .issue_setup(&integration_tests::request("again"), &org, &c.id)
+        .issue_setup(
+            &integration_tests::request("again"),
+            &org,
+            &c.id,
+            shared::domain::setup::SetupPurpose::Connect,
+            None,
+        )
         .await
         .unwrap();
     let r = integration_tests::send(
@@ -964,9 +1039,9 @@ async fn one_command_connects_a_management_group_finds_everything_again_and_unin
     connected(&s.run(&command, "--management-group contoso-prod").await);
     assert_eq!(s.writes(), Vec::<String>::new());
 
-    // Uninstall (a fresh command; the group is the connection's own): Azure as it was.
-    let fresh = s.command().await;
-    let ran = s.run(&fresh, "--uninstall").await;
+    // Uninstall (an uninstall command; the group is the connection's own): Azure as it was.
+    let fresh = s.uninstall_command().await;
+    let ran = s.run(&fresh, "").await;
     assert_eq!(ran.code, 0, "{ran:?}");
     let after = s.emulator.world();
     assert_eq!(

@@ -449,7 +449,7 @@ impl Connection {
         self.setup
             .as_ref()
             .ok_or(super::setup::SetupTokenError::Unknown)
-            .and_then(|g| g.still_admits(token_hash, at))
+            .and_then(|g| g.still_admits(token_hash, super::setup::SetupPurpose::Connect, at))
             .map_err(RuleError::SetupToken)?;
         if let Some(app) = &self.app_registration {
             if app.client != *client {
