@@ -113,6 +113,12 @@ function render(c) {
   document.querySelectorAll("[data-secret-only]").forEach((b) => { b.parentElement.hidden = federated; });
   document.querySelectorAll("[data-federated-only]").forEach((b) => { b.parentElement.hidden = !federated; });
   $("form-rotation").hidden = federated || !c.clientSecret;
+  // Degraded by what the one command puts back: a new command repairs it.
+  const repair = c.health && c.health.repairByCommand;
+  $("repair").hidden = !repair;
+  if (repair) {
+    $("repair-why").textContent = `Degraded: ${c.health.diagnosis ? c.health.diagnosis.code : "a check failed"}. Run a new command in Azure Cloud Shell: it puts back the role assignment, the role's actions and the federated credential, then connects again.`;
+  }
   if (c.rotation) {
     $("rotation").checked = c.rotation.enabled;
     if (c.rotation.daysBefore) $("rotationDays").value = c.rotation.daysBefore;
@@ -252,6 +258,7 @@ function bind() {
   $("role-next").addEventListener("click", () => show("role-assignment", true));
 
   $("connect").addEventListener("click", connect);
+  $("repair-command").addEventListener("click", async () => { show("setup", false); await makeCommand(); });
   $("setup-make").addEventListener("click", makeCommand);
   $("setup-copy").addEventListener("click", () => copy($("setup-command").textContent, $("setup-copy")));
 

@@ -96,7 +96,21 @@ pub struct HealthView {
     /// Actions of newer, recommended versions of Spot's role that the role lacks (a warning).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outdated_actions: Vec<String>,
+    /// While degraded by what the one command puts back (the role assignment, the role's actions,
+    /// the federated credential) on a connection it made: a new setup command repairs it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repair_by_command: bool,
 }
+
+/// The diagnoses a new setup command repairs: what the script makes again when it finds it gone.
+const REPAIRED_BY_COMMAND: [&str; 6] = [
+    "role-not-assigned",
+    "missing-actions",
+    "federated-credential-not-found",
+    "federated-credential-issuer-mismatch",
+    "federated-credential-audience-mismatch",
+    "federated-credential-subject-mismatch",
+];
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -182,5 +196,9 @@ pub fn health_of(c: &Connection) -> Option<HealthView> {
                 missing_actions: f.missing_actions.clone(),
             }),
         outdated_actions: c.health.as_ref().map(|h| h.outdated.clone()).unwrap_or_default(),
+        // Made by the one command: the last command connected it (spent).
+        repair_by_command: c.status == Status::Degraded
+            && c.setup.as_ref().is_some_and(|g| g.spent_at.is_some())
+            && diagnosis.is_some_and(|d| REPAIRED_BY_COMMAND.contains(&d.code.as_str())),
     })
 }
