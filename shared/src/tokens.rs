@@ -68,7 +68,15 @@ pub struct Jwks {
     audiences: Vec<String>,
     org_claim: String,
     http: reqwest::Client,
-    keys: RwLock<(Keys, Option<Instant>)>,
+    keys: RwLock<KeyCache>,
+}
+
+/// The keys last fetched, when the last fetch was tried, and whether it failed.
+#[derive(Default)]
+struct KeyCache {
+    keys: Keys,
+    tried_at: Option<Instant>,
+    failed: bool,
 }
 
 /// `kid` → the RSA key's modulus and exponent (big-endian).
@@ -101,7 +109,7 @@ impl Jwks {
             audiences,
             org_claim: org_claim.into(),
             http,
-            keys: RwLock::new((HashMap::new(), None)),
+            keys: RwLock::new(KeyCache::default()),
         }
     }
 
@@ -129,30 +137,52 @@ impl Jwks {
             .to_owned();
         let jwks = get(uri).await?;
         let b64 = |v: &Value| v.as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
+        // Signing keys for RS256 only: `use` "sig" or absent, `alg` "RS256" or absent (RFC 7517
+        // 4.2, 4.4); an encryption key or one of another algorithm never verifies a token.
+        let absent_or = |v: &Value, want: &str| v.is_null() || v.as_str() == Some(want);
         Ok(jwks["keys"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|k| k["kty"] == "RSA")
+            .filter(|k| k["kty"] == "RSA" && absent_or(&k["use"], "sig") && absent_or(&k["alg"], "RS256"))
             .filter_map(|k| Some((k["kid"].as_str()?.to_owned(), (b64(&k["n"])?, b64(&k["e"])?))))
             .collect())
     }
 
-    /// The key `kid`, fetching the keys when it is not known (at most once a minute).
+    /// The key `kid`, fetching the keys when it is not known: at most once a minute, whether the
+    /// last fetch worked or failed (an issuer that is down is not asked at every request).
     async fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), TokenRefused> {
-        {
-            let keys = self.keys.read().await;
-            if let Some(k) = keys.0.get(kid) {
-                return Ok(k.clone());
+        let recent = |c: &KeyCache| c.tried_at.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
+        let known_or_rested = |c: &KeyCache| -> Option<Result<(Vec<u8>, Vec<u8>), TokenRefused>> {
+            if let Some(k) = c.keys.get(kid) {
+                return Some(Ok(k.clone()));
             }
-            if keys.1.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
-                return Err(TokenRefused::UnknownKey);
+            recent(c).then_some(Err(if c.failed {
+                TokenRefused::KeysUnavailable
+            } else {
+                TokenRefused::UnknownKey
+            }))
+        };
+        if let Some(answer) = known_or_rested(&*self.keys.read().await) {
+            return answer;
+        }
+        // One fetch at a time: whoever waited here finds what it fetched.
+        let mut cache = self.keys.write().await;
+        if let Some(answer) = known_or_rested(&cache) {
+            return answer;
+        }
+        cache.tried_at = Some(Instant::now());
+        match self.fetch().await {
+            Ok(fetched) => {
+                cache.keys = fetched;
+                cache.failed = false;
+                cache.keys.get(kid).cloned().ok_or(TokenRefused::UnknownKey)
+            }
+            Err(e) => {
+                cache.failed = true;
+                Err(e)
             }
         }
-        let fetched = self.fetch().await?;
-        let mut keys = self.keys.write().await;
-        *keys = (fetched, Some(Instant::now()));
-        keys.0.get(kid).cloned().ok_or(TokenRefused::UnknownKey)
     }
 }
 

@@ -8,6 +8,7 @@ mod architecture;
 mod concurrency;
 mod connect;
 mod console_door;
+mod console_tokens;
 mod docs_drift;
 mod emulator_control;
 mod erasure;
