@@ -79,8 +79,10 @@ struct KeyCache {
     failed: bool,
 }
 
-/// `kid` → the RSA key's modulus and exponent (big-endian).
-type Keys = HashMap<String, (Vec<u8>, Vec<u8>)>;
+/// An RSA key's modulus and exponent (big-endian).
+type RsaKey = (Vec<u8>, Vec<u8>);
+/// `kid` → its key.
+type Keys = HashMap<String, RsaKey>;
 
 impl fmt::Debug for Jwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,9 +153,9 @@ impl Jwks {
 
     /// The key `kid`, fetching the keys when it is not known: at most once a minute, whether the
     /// last fetch worked or failed (an issuer that is down is not asked at every request).
-    async fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), TokenRefused> {
+    async fn key(&self, kid: &str) -> Result<RsaKey, TokenRefused> {
         let recent = |c: &KeyCache| c.tried_at.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
-        let known_or_rested = |c: &KeyCache| -> Option<Result<(Vec<u8>, Vec<u8>), TokenRefused>> {
+        let known_or_rested = |c: &KeyCache| -> Option<Result<RsaKey, TokenRefused>> {
             if let Some(k) = c.keys.get(kid) {
                 return Some(Ok(k.clone()));
             }
