@@ -82,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init_json();
     let matches = Args::command().get_matches();
     let mut args = Args::from_arg_matches(&matches)?;
+    args.config.check()?;
     let budget_is_default = matches.value_source("budget") == Some(clap::parser::ValueSource::DefaultValue);
     // The store's directory (with Secrets Manager: the events file's): the emulator's certificate
     // and the local issuer's key live there.

@@ -375,10 +375,27 @@ impl Config {
         }
         // Only what `get` gave: the process environment must not leak into a lookup.
         let command = command.mut_args(|a| a.env(None));
-        command
+        let config = command
             .try_get_matches_from(argv)
             .and_then(|m| Self::from_arg_matches(&m))
-            .map_err(ConfigError::from)
+            .map_err(ConfigError::from)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What no single variable can say: the documents' and the credentials' secret prefixes must
+    /// not overlap (neither begins with the other), or a listing of one would return the other.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let docs = self.store.secret_prefix.as_str();
+        let creds = self.store.credential_prefix();
+        if docs.starts_with(creds.as_str()) || creds.starts_with(docs) {
+            let message = format!(
+                "CONNECTION_SECRET_PREFIX ({docs}) and CREDENTIAL_SECRET_PREFIX ({creds}) overlap: neither may begin with the other"
+            );
+            let source = clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, message.clone());
+            return Err(ConfigError { message, source });
+        }
+        Ok(())
     }
 
     /// Every variable with its default, for documentation: `(name, default, help)`.
@@ -614,6 +631,30 @@ mod tests {
         assert_eq!(c.azure.budget, Duration::from_secs(3));
         assert_eq!(c.expiry.reminders, ReminderPolicy::parse("7,1").unwrap());
         assert_eq!(c.expiry.pace(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn overlapping_secret_prefixes_are_refused_at_start_up() {
+        let with = |docs: &'static str, creds: Option<&'static str>| {
+            Config::from_lookup(move |k| match k {
+                "CONNECTION_SECRET_PREFIX" => Some(docs.to_owned()),
+                "CREDENTIAL_SECRET_PREFIX" => creds.map(str::to_owned),
+                _ => None,
+            })
+        };
+        for (docs, creds) in [("a/", "a/"), ("a/", "a/credentials/"), ("a/b/", "a/")] {
+            let err = with(docs, Some(creds)).unwrap_err().to_string();
+            assert!(
+                err.contains("overlap") && err.contains(docs) && err.contains(creds),
+                "{err}"
+            );
+        }
+        // The default credential prefix beside a document prefix that ends with `/` does not
+        // overlap; without the `/`, `a` lists `a-credentials/…` too: refused.
+        for docs in ["azure-connect/", "x/"] {
+            assert!(with(docs, None).is_ok(), "{docs}");
+        }
+        assert!(with("a", None).unwrap_err().to_string().contains("overlap"));
     }
 
     #[test]
