@@ -28,18 +28,12 @@ pub fn routes() -> Router<ApiState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ScopeBody {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::input::present")]
     subscription_id: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::input::present")]
     management_group_id: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::input::present")]
     default_subscription_id: Option<String>,
-}
-
-/// A field that may be left out, but is a string when given (`null` is refused, as the schema
-/// says).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
 }
 
 impl StepInput for ScopeBody {

@@ -18,6 +18,12 @@ use crate::domain::{
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// A body over [`MAX_BODY_BYTES`].
+/// A field that may be left out, but is a string when given (`null` is refused, as the schemas
+/// say).
+pub(super) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 pub fn too_large() -> EdgeError {
     EdgeError::input(
         InputProblem::BodyTooLarge,

@@ -56,7 +56,9 @@ struct SetupCommandView {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CommandBody {
+    #[serde(default, deserialize_with = "input::present")]
     purpose: Option<String>,
+    #[serde(default, deserialize_with = "input::present")]
     organization_name: Option<String>,
 }
 

@@ -155,7 +155,10 @@ fn error(echo: &Echo, err: &EdgeError, step: Step) -> Response {
         if !p.missing_actions.is_empty() {
             message.push_str(&format!(" Missing actions: {}.", p.missing_actions.join(", ")));
         }
-        let mut e = json!({"code": p.code, "message": message, "step": p.step, "retryable": p.retryable});
+        let mut e = json!({"code": p.code, "message": message, "retryable": p.retryable});
+        if let Some(step) = p.step {
+            e["step"] = json!(step);
+        }
         if !p.missing_actions.is_empty() {
             e["missingActions"] = json!(p.missing_actions);
         }
