@@ -21,7 +21,24 @@ use crate::{Reply, aws_endpoint, sdk_config, unique_prefix};
 use shared::edge::Function;
 use shared::edge::expiry::ExpiryHandler;
 use shared::edge::health::HealthHandler;
-use shared::edge::lambda::Handler;
+use shared::edge::lambda::ScriptHandler;
+use shared::edge::lambda::{EventHandler, Handler};
+
+/// A function as its `main` composes it: a wizard function, or the script's (no application).
+#[derive(Debug, Clone)]
+enum Composed {
+    Wizard(Handler),
+    Script(ScriptHandler),
+}
+
+impl Composed {
+    async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        match self {
+            Self::Wizard(h) => h.handle(event).await,
+            Self::Script(h) => h.handle_event(event).await,
+        }
+    }
+}
 
 /// A route of the template: method, path pattern (`{id}` → `*`), the function's logical id.
 #[derive(Debug, Clone)]
@@ -54,7 +71,7 @@ pub struct Deployed {
     events_queue: String,
     pub template: Arc<Yaml>,
     pub stack: Stack,
-    handlers: Arc<BTreeMap<String, Handler>>,
+    handlers: Arc<BTreeMap<String, Composed>>,
     expiry: Arc<ExpiryHandler>,
     health: Arc<HealthHandler>,
     routes: Arc<Vec<Route>>,
@@ -222,6 +239,10 @@ impl Deployed {
             match binary {
                 "secret-expiry" => expiry = Some(shared::edge::expiry::compose(&config, &sdk).await.unwrap()),
                 "health-check" => health = Some(shared::edge::health::compose(&config, &sdk).await.unwrap()),
+                // No configuration, application or AWS client: as its main.
+                "setup-script" => {
+                    handlers.insert(logical.clone(), Composed::Script(ScriptHandler::default()));
+                }
                 name => {
                     let f = *Function::ALL
                         .iter()
@@ -230,7 +251,7 @@ impl Deployed {
                     let handler = shared::edge::lambda::compose(f, &config, &sdk)
                         .await
                         .unwrap_or_else(|e| panic!("{logical}: {e}"));
-                    handlers.insert(logical.clone(), handler);
+                    handlers.insert(logical.clone(), Composed::Wizard(handler));
                 }
             }
         }

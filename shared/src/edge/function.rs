@@ -25,12 +25,15 @@ pub enum Function {
     FederatedCredential,
     /// Our OpenID issuer's discovery document and keys (unauthenticated).
     Issuer,
-    /// The one-command setup: the command, the script, its plan and its reports.
+    /// The one-command setup: the command, its plan and its reports.
     Setup,
+    /// The setup script itself: one static file, public, served by a function with no AWS
+    /// permission at all.
+    SetupScript,
 }
 
 impl Function {
-    pub const ALL: [Function; 10] = [
+    pub const ALL: [Function; 11] = [
         Self::Connections,
         Self::AppRegistration,
         Self::ClientSecret,
@@ -41,6 +44,7 @@ impl Function {
         Self::FederatedCredential,
         Self::Issuer,
         Self::Setup,
+        Self::SetupScript,
     ];
 
     /// The binary and SAM function name stem.
@@ -56,6 +60,7 @@ impl Function {
             Self::FederatedCredential => "federated-credential",
             Self::Issuer => "oidc",
             Self::Setup => "setup",
+            Self::SetupScript => "setup-script",
         }
     }
 
@@ -69,7 +74,7 @@ impl Function {
             Self::Subscription => Some(SUBSCRIPTION_SUBMITTED),
             Self::CustomRole => Some(CUSTOM_ROLE_REQUESTED),
             Self::ConnectAccount => Some(CONNECT_ACCOUNT_REQUESTED),
-            Self::SpotCredentials | Self::Issuer | Self::Setup => None,
+            Self::SpotCredentials | Self::Issuer | Self::Setup | Self::SetupScript => None,
             Self::FederatedCredential => Some(FEDERATED_CREDENTIAL_REQUESTED),
         }
     }

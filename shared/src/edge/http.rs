@@ -64,7 +64,7 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
     (Function::Setup, "POST", "/connections/{id}/setup-command"),
     (Function::Setup, "GET", "/setup/plan"),
     (Function::Setup, "POST", "/setup/report"),
-    (Function::Setup, "GET", "/setup/scripts/azure-connect.sh"),
+    (Function::SetupScript, "GET", "/setup/scripts/azure-connect.sh"),
 ];
 
 /// The router of the given functions' routes (the local server passes them all).
@@ -112,6 +112,7 @@ pub fn router(app: App, org: OrgSource, functions: &[Function]) -> Router {
             // Served by its own router (Spot's envelope), merged below.
             Function::SpotCredentials => r,
             Function::Setup => r.merge(super::setup::routes()),
+            Function::SetupScript => r.route(super::setup::SCRIPT_PATH, get(super::setup::script)),
         };
     }
     let state = ApiState::new(app, org);

@@ -156,6 +156,47 @@ pub async fn serve<H: EventHandler>(handler: H) -> Result<(), Error> {
     .await
 }
 
+/// The `setup-script` function: the script and nothing else, with no application, store, AWS
+/// client or configuration behind it (its role holds no AWS permission). Anything but
+/// `GET /setup/scripts/azure-connect.sh` is 404 or 405, as from the other functions.
+#[derive(Debug, Clone)]
+pub struct ScriptHandler {
+    router: Router,
+}
+
+impl Default for ScriptHandler {
+    fn default() -> Self {
+        let router = Router::new()
+            .route(
+                super::setup::SCRIPT_PATH,
+                axum::routing::get(super::setup::script),
+            )
+            .fallback(|| async {
+                super::request::stepless_problem_response(&super::error::EdgeError::NoRoute)
+            })
+            .method_not_allowed_fallback(|| async {
+                super::request::stepless_problem_response(&super::error::EdgeError::MethodNotAllowed)
+            });
+        Self { router }
+    }
+}
+
+impl EventHandler for ScriptHandler {
+    async fn handle_event(
+        &self,
+        event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    ) -> Result<serde_json::Value, lambda_runtime::Error> {
+        use tower::ServiceExt;
+        let (payload, context) = event.into_parts();
+        let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
+        let adapter = lambda_http::Adapter::from(self.router.clone());
+        let response = adapter
+            .oneshot(lambda_runtime::LambdaEvent::new(request, context))
+            .await?;
+        Ok(serde_json::to_value(response)?)
+    }
+}
+
 #[cfg(test)]
 mod properties {
     use proptest::prelude::*;

@@ -35,12 +35,12 @@ use crate::domain::{ClientId, ClientSecret, ManagementGroupId, Scope, Step, Subs
 pub const SCRIPT: &str = include_str!("../../data/azure-connect.sh");
 pub const SCRIPT_PATH: &str = "/setup/scripts/azure-connect.sh";
 
+/// The `setup` function's routes (the script is `setup-script`'s).
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/connections/{id}/setup-command", post(issue))
         .route("/setup/plan", get(plan))
         .route("/setup/report", post(report))
-        .route(SCRIPT_PATH, get(script))
 }
 
 #[derive(Debug, Serialize)]
@@ -443,7 +443,7 @@ async fn report(State(app): State<App>, caller: Caller, req: Request) -> Respons
 }
 
 /// The script: public, the same for everyone, cacheable for a few minutes.
-async fn script() -> Response {
+pub(super) async fn script() -> Response {
     (
         StatusCode::OK,
         [

@@ -398,6 +398,11 @@ async fn every_path_runs_under_exactly_the_templates_permissions() {
         .map(str::to_owned)
         .collect();
     for f in &functions {
+        // The script's function has no AWS permission and makes no AWS call.
+        if f == "SetupScriptFunction" {
+            assert!(!callers.contains(f.as_str()), "{f} called AWS");
+            continue;
+        }
         assert!(
             callers.contains(f.as_str()),
             "{f} made no AWS call on the walk: {callers:?}"
