@@ -299,7 +299,7 @@ fn definitions_at(
             None => arm_error(
                 StatusCode::NOT_FOUND,
                 "RoleDefinitionDoesNotExist",
-                "The specified role definition with ID '{role}' does not exist.",
+                &format!("The specified role definition with ID '{role}' does not exist."),
             ),
         },
         (Method::PUT, Some(role)) => {
@@ -484,44 +484,19 @@ pub(crate) async fn role_assignment(
                     &format!("The specified role definition with ID '{role}' does not exist."),
                 );
             }
-            let delay = chrono::Duration::seconds(world.behaviour.principal_replication_seconds as i64);
-            let sp = tenant.and_then(|t| {
-                t.apps
-                    .iter()
-                    .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(&principal))
-            });
-            let replicated = sp.is_some_and(|a| a.principal_created_at.is_none_or(|at| at + delay <= now()));
-            if sp.is_none() || (principal_type.is_none() && !replicated) {
-                return arm_error(
-                    StatusCode::BAD_REQUEST,
-                    "PrincipalNotFound",
-                    &format!(
-                        "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
-                        principal.replace('-', ""),
-                        sub.tenant_id
-                    ),
-                );
-            }
-            if let Some(a) = &existing {
-                if a.principal_id.eq_ignore_ascii_case(&principal) && a.role_definition_id == role {
-                    return (StatusCode::CREATED, axum::Json(assignment_json(&scope, a))).into_response();
+            let admitted = admit_assignment(
+                &world,
+                &sub.tenant_id,
+                &sub.role_assignments,
+                existing.as_ref(),
+                (&role, &principal, principal_type.as_deref()),
+            );
+            match admitted {
+                Err(refusal) => return *refusal,
+                Ok(Some(same)) => {
+                    return (StatusCode::CREATED, axum::Json(assignment_json(&scope, &same))).into_response();
                 }
-                return arm_error(
-                    StatusCode::BAD_REQUEST,
-                    "RoleAssignmentUpdateNotPermitted",
-                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
-                );
-            }
-            if sub
-                .role_assignments
-                .iter()
-                .any(|a| a.principal_id.eq_ignore_ascii_case(&principal) && a.role_definition_id == role)
-            {
-                return arm_error(
-                    StatusCode::CONFLICT,
-                    "RoleAssignmentExists",
-                    "The role assignment already exists.",
-                );
+                Ok(None) => {}
             }
             let assignment = RoleAssignment {
                 id: name.to_ascii_lowercase(),
@@ -753,6 +728,66 @@ pub(crate) fn group_may(world: &World, name: &str, token: &Token, action: &str) 
     })
 }
 
+/// Whether a new role assignment may be made where `assignments` are, as ARM answers it at any
+/// scope (Azure RBAC troubleshooting, "Symptom - … PrincipalNotFound" and "RoleAssignmentExists";
+/// authorization 2022-04-01, `RoleAssignments_Create`):
+/// - the principal must be in the directory (a new one, before it replicates, only with its
+///   `principalType` given): else 400 `PrincipalNotFound`;
+/// - an existing assignment of that name: the same principal and role is the same assignment
+///   (201 with it: `Ok(Some)`), anything else 400 `RoleAssignmentUpdateNotPermitted`;
+/// - the same role for the same principal under another name: 409 `RoleAssignmentExists`.
+fn admit_assignment(
+    world: &World,
+    tenant: &str,
+    assignments: &[RoleAssignment],
+    existing: Option<&RoleAssignment>,
+    (role, principal, principal_type): (&str, &str, Option<&str>),
+) -> Result<Option<RoleAssignment>, Box<Response>> {
+    let delay = chrono::Duration::seconds(world.behaviour.principal_replication_seconds as i64);
+    let sp = world
+        .tenants
+        .iter()
+        .find(|t| t.id.eq_ignore_ascii_case(tenant))
+        .and_then(|t| {
+            t.apps
+                .iter()
+                .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(principal))
+        });
+    let replicated = sp.is_some_and(|a| a.principal_created_at.is_none_or(|at| at + delay <= now()));
+    if sp.is_none() || (principal_type.is_none() && !replicated) {
+        return Err(Box::new(arm_error(
+            StatusCode::BAD_REQUEST,
+            "PrincipalNotFound",
+            &format!(
+                "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+                principal.replace('-', ""),
+                tenant
+            ),
+        )));
+    }
+    if let Some(a) = existing {
+        if a.principal_id.eq_ignore_ascii_case(principal) && a.role_definition_id == role {
+            return Ok(Some(a.clone()));
+        }
+        return Err(Box::new(arm_error(
+            StatusCode::BAD_REQUEST,
+            "RoleAssignmentUpdateNotPermitted",
+            "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+        )));
+    }
+    if assignments
+        .iter()
+        .any(|a| a.principal_id.eq_ignore_ascii_case(principal) && a.role_definition_id == role)
+    {
+        return Err(Box::new(arm_error(
+            StatusCode::CONFLICT,
+            "RoleAssignmentExists",
+            "The role assignment already exists.",
+        )));
+    }
+    Ok(None)
+}
+
 /// `PUT|GET|DELETE /providers/Microsoft.Management/managementGroups/{name}/providers/
 /// Microsoft.Authorization/roleAssignments/{guid}`: a role assigned at a group, inherited by every
 /// subscription below it. The role must be assignable at the group (or a group above it).
@@ -853,8 +888,21 @@ pub(crate) async fn group_role_assignment(
                     ),
                 );
             }
-            if let Some(a) = existing {
-                return (StatusCode::CREATED, axum::Json(assignment_json(&scope, &a))).into_response();
+            // The same answers as at a subscription (ARM's role assignments are one API whatever
+            // the scope: authorization 2022-04-01, roleAssignmentsCalls.json).
+            let admitted = admit_assignment(
+                &world,
+                &token.tenant,
+                &world.management_groups[gi].role_assignments,
+                existing.as_ref(),
+                (&role, &principal, principal_type.as_deref()),
+            );
+            match admitted {
+                Err(refusal) => return *refusal,
+                Ok(Some(same)) => {
+                    return (StatusCode::CREATED, axum::Json(assignment_json(&scope, &same))).into_response();
+                }
+                Ok(None) => {}
             }
             let assignment = RoleAssignment {
                 id: name.to_ascii_lowercase(),

@@ -197,6 +197,53 @@ async fn an_estate_is_inherited_moved_disabled_and_deleted_as_in_azure() {
         .await
         .unwrap();
     assert_eq!(put.status().as_u16(), 201);
+    // At a group ARM answers as at a subscription (authorization 2022-04-01; RBAC
+    // troubleshooting): the same role for the same principal under another name is
+    // RoleAssignmentExists, a principal not in the directory is PrincipalNotFound, an existing name
+    // with another principal is RoleAssignmentUpdateNotPermitted; the same PUT again is the same.
+    let assign = |name: &'static str, principal: &'static str| {
+        az.http
+            .put(format!(
+                "{}/providers/Microsoft.Management/managementGroups/root/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01",
+                az.base
+            ))
+            .bearer_auth(&admin)
+            .json(&json!({"properties": {"roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{ROLE}"), "principalId": principal, "principalType": "ServicePrincipal"}}))
+            .send()
+    };
+    for (name, principal, status, code) in [
+        (
+            "9d3d2b8e-1111-4222-8333-444455556666",
+            "b0b0b0b0-0000-4000-8000-000000000001",
+            409,
+            "RoleAssignmentExists",
+        ),
+        (
+            "9d3d2b8e-1111-4222-8333-444455556667",
+            "b0b0b0b0-0000-4000-8000-0000000000ff",
+            400,
+            "PrincipalNotFound",
+        ),
+        (
+            "7d3d2b8e-1111-4222-8333-444455556666",
+            "b0b0b0b0-0000-4000-8000-000000000002",
+            400,
+            "RoleAssignmentUpdateNotPermitted",
+        ),
+        (
+            "7d3d2b8e-1111-4222-8333-444455556666",
+            "b0b0b0b0-0000-4000-8000-000000000001",
+            201,
+            "",
+        ),
+    ] {
+        let r = assign(name, principal).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{name} {principal}");
+        let body: Value = r.json().await.unwrap();
+        if !code.is_empty() {
+            assert_eq!(body["error"]["code"], code, "{body}");
+        }
+    }
     let spot = az.token(SPOT, "spot-secret").await;
     assert!(
         az.actions(&spot, S1)
