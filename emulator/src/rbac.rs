@@ -484,19 +484,15 @@ pub(crate) async fn role_assignment(
                     &format!("The specified role definition with ID '{role}' does not exist."),
                 );
             }
-            let admitted = admit_assignment(
+            if let Err(answer) = admit_assignment(
                 &world,
                 &sub.tenant_id,
                 &sub.role_assignments,
                 existing.as_ref(),
                 (&role, &principal, principal_type.as_deref()),
-            );
-            match admitted {
-                Err(refusal) => return *refusal,
-                Ok(Some(same)) => {
-                    return (StatusCode::CREATED, axum::Json(assignment_json(&scope, &same))).into_response();
-                }
-                Ok(None) => {}
+                &scope,
+            ) {
+                return *answer;
             }
             let assignment = RoleAssignment {
                 id: name.to_ascii_lowercase(),
@@ -734,15 +730,18 @@ pub(crate) fn group_may(world: &World, name: &str, token: &Token, action: &str) 
 /// - the principal must be in the directory (a new one, before it replicates, only with its
 ///   `principalType` given): else 400 `PrincipalNotFound`;
 /// - an existing assignment of that name: the same principal and role is the same assignment
-///   (201 with it: `Ok(Some)`), anything else 400 `RoleAssignmentUpdateNotPermitted`;
+///   (201 with it), anything else 400 `RoleAssignmentUpdateNotPermitted`;
 /// - the same role for the same principal under another name: 409 `RoleAssignmentExists`.
+///
+/// `Ok`: make it; `Err`: the answer instead.
 fn admit_assignment(
     world: &World,
     tenant: &str,
     assignments: &[RoleAssignment],
     existing: Option<&RoleAssignment>,
     (role, principal, principal_type): (&str, &str, Option<&str>),
-) -> Result<Option<RoleAssignment>, Box<Response>> {
+    scope: &str,
+) -> Result<(), Box<Response>> {
     let delay = chrono::Duration::seconds(world.behaviour.principal_replication_seconds as i64);
     let sp = world
         .tenants
@@ -767,7 +766,9 @@ fn admit_assignment(
     }
     if let Some(a) = existing {
         if a.principal_id.eq_ignore_ascii_case(principal) && a.role_definition_id == role {
-            return Ok(Some(a.clone()));
+            return Err(Box::new(
+                (StatusCode::CREATED, axum::Json(assignment_json(scope, a))).into_response(),
+            ));
         }
         return Err(Box::new(arm_error(
             StatusCode::BAD_REQUEST,
@@ -785,7 +786,7 @@ fn admit_assignment(
             "The role assignment already exists.",
         )));
     }
-    Ok(None)
+    Ok(())
 }
 
 /// `PUT|GET|DELETE /providers/Microsoft.Management/managementGroups/{name}/providers/
@@ -890,19 +891,15 @@ pub(crate) async fn group_role_assignment(
             }
             // The same answers as at a subscription (ARM's role assignments are one API whatever
             // the scope: authorization 2022-04-01, roleAssignmentsCalls.json).
-            let admitted = admit_assignment(
+            if let Err(answer) = admit_assignment(
                 &world,
                 &token.tenant,
                 &world.management_groups[gi].role_assignments,
                 existing.as_ref(),
                 (&role, &principal, principal_type.as_deref()),
-            );
-            match admitted {
-                Err(refusal) => return *refusal,
-                Ok(Some(same)) => {
-                    return (StatusCode::CREATED, axum::Json(assignment_json(&scope, &same))).into_response();
-                }
-                Ok(None) => {}
+                &scope,
+            ) {
+                return *answer;
             }
             let assignment = RoleAssignment {
                 id: name.to_ascii_lowercase(),

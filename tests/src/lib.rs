@@ -462,3 +462,15 @@ pub async fn credentials_of(
     }
     out
 }
+
+/// A fresh setup command to connect `id`, as the wizard issues it.
+pub async fn connect_command(
+    app: &App,
+    org: &shared::domain::OrgId,
+    id: &shared::domain::ConnectionId,
+    req: &RequestMeta,
+) -> shared::app::setup::IssuedSetup {
+    app.issue_setup(req, org, id, shared::domain::setup::SetupPurpose::Connect, None)
+        .await
+        .unwrap()
+}

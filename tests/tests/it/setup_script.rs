@@ -911,19 +911,10 @@ async fn an_expired_setup_token_is_refused() {
     let shared::app::Outcome::Created(c) = started else {
         panic!()
     };
-    // Issued 61 minutes ago (the request's time is API Gateway's).
+    // Issued 61 minutes ago, longer than any command lasts (the request's time is API Gateway's).
     let mut then = integration_tests::request("issue");
     then.received_at = chrono::Utc::now() - chrono::Duration::minutes(61);
-    let issued = app
-        .issue_setup(
-            &then,
-            &org,
-            &c.id,
-            shared::domain::setup::SetupPurpose::Connect,
-            None,
-        )
-        .await
-        .unwrap();
+    let issued = integration_tests::connect_command(&app, &org, &c.id, &then).await;
     let router = shared::edge::http::router(
         app.clone(),
         shared::edge::http::OrgSource::local_header(),
@@ -945,16 +936,8 @@ async fn an_expired_setup_token_is_refused() {
     let events: Vec<String> = sink.events().iter().map(|e| e.detail_type.clone()).collect();
     assert!(!events.iter().any(|e| e == "Setup Progress"), "{events:?}");
     // A fresh command works.
-    let fresh = app
-        .issue_setup(
-            &integration_tests::request("again"),
-            &org,
-            &c.id,
-            shared::domain::setup::SetupPurpose::Connect,
-            None,
-        )
-        .await
-        .unwrap();
+    let fresh =
+        integration_tests::connect_command(&app, &org, &c.id, &integration_tests::request("again")).await;
     let r = integration_tests::send(
         &router,
         "GET",

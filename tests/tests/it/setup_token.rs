@@ -49,16 +49,7 @@ async fn a_stolen_token_cannot_move_a_working_connection() {
     for kind in STORES {
         let (app, sink, org, c) = connected(kind).await;
         // Whoever saw a fresh command for this connected connection reports ids of their own.
-        let issued = app
-            .issue_setup(
-                &request("cmd-1"),
-                &org,
-                &c.id,
-                shared::domain::setup::SetupPurpose::Connect,
-                None,
-            )
-            .await
-            .unwrap();
+        let issued = integration_tests::connect_command(&app, &org, &c.id, &request("cmd-1")).await;
         let other_tenant = uuid::Uuid::new_v4().to_string();
         let other_client = uuid::Uuid::new_v4().to_string();
         let other_sub = uuid::Uuid::new_v4().to_string();
@@ -134,28 +125,11 @@ async fn a_report_racing_a_newer_command_loses_inside_the_write() {
         let (app, _sink) = integration_tests::app(store);
         let org = OrgId::parse(ORG).unwrap();
         let c = walk(&app, &org, "act-5e7c0dee", false).await;
-        let first = app
-            .issue_setup(
-                &request("cmd-a"),
-                &org,
-                &c.id,
-                shared::domain::setup::SetupPurpose::Connect,
-                None,
-            )
-            .await
-            .unwrap();
+        let first = integration_tests::connect_command(&app, &org, &c.id, &request("cmd-a")).await;
         // Admitted with the first command…
         let admission = app.setup_access(&first.token, chrono::Utc::now()).await.unwrap();
         // …while a newer one replaces it before the report's write.
-        app.issue_setup(
-            &request("cmd-b"),
-            &org,
-            &c.id,
-            shared::domain::setup::SetupPurpose::Connect,
-            None,
-        )
-        .await
-        .unwrap();
+        integration_tests::connect_command(&app, &org, &c.id, &request("cmd-b")).await;
         let err = app
             .setup_report(&request("late-report"), admission, report(TENANT, CLIENT, SUB))
             .await
