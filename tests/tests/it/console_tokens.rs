@@ -21,7 +21,9 @@ fn jwks(idp: &Idp) -> Jwks {
 
 #[tokio::test]
 async fn only_a_signing_key_for_rs256_verifies_a_token() {
-    let cases: [(&str, fn(&mut Value), bool); 5] = [
+    /// What the key says of itself, and whether it verifies.
+    type Case = (&'static str, fn(&mut Value), bool);
+    let cases: [Case; 5] = [
         ("use and alg absent", |_| {}, true),
         (
             "use sig, alg RS256",
