@@ -319,6 +319,8 @@ def test_the_one_command_is_offered_first_and_its_run_shows_on_the_page(stack, b
     d.find_element(By.ID, "accountId").send_keys("act-0c0c0c0c" + Keys.ENTER)
     wait(d, lambda d: d.find_element(By.ID, "setup-command").get_attribute("textContent").startswith(" curl -fsSL "))
     assert focused_id(d) == "setup-copy"
+    # Azure here is the emulator: the page says where to paste the command on this machine.
+    assert "scripts/local-az" in d.find_element(By.ID, "setup-local").text
     command = d.find_element(By.ID, "setup-command").text
     assert f"{stack['api']}/setup/scripts/azure-connect.sh | bash -s -- --token acs1." in command, command
     shot(d, "16-one-command")
