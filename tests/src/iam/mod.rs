@@ -548,6 +548,17 @@ impl TemplatePolicies {
     }
 
     /// The ARN of `function`'s role.
+    /// Every action `function`'s role allows (as written), lower-cased.
+    pub fn granted(&self, function: &str) -> BTreeSet<String> {
+        self.statements
+            .get(function)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.effect == Effect::Allow)
+            .flat_map(|s| s.actions.iter().map(|a| a.to_ascii_lowercase()))
+            .collect()
+    }
+
     pub fn role_arn(&self, function: &str) -> &str {
         &self.roles[function]
     }

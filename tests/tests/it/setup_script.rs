@@ -748,6 +748,74 @@ async fn a_degraded_connection_is_repaired_by_one_paste() {
     }
 }
 
+/// The setup function's role (its routes are public) holds only what its paths use: one walk
+/// through them — a secretless connect, a connect with `--client-secret` then again without it,
+/// an uninstall — calls
+/// every action the role allows (but the dead-letter queue's, which Lambda itself uses).
+#[tokio::test]
+async fn the_setup_role_holds_only_what_its_paths_use() {
+    const SUB2: &str = "0a1b2c3d-1111-4222-8333-444455556601";
+    let mut w = world();
+    let mut second = w.subscriptions[0].clone();
+    second.id = SUB2.into();
+    second.display_name = "Contoso Second".into();
+    w.subscriptions.push(second);
+    let s = Setup::start(w).await;
+    connected(&s.run(&s.command().await, "").await);
+    // A second connection, of another subscription, with a client secret; then uninstalled.
+    let r =
+        s.d.call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(json!({"accountId": "act-5e7c0a12"})),
+        )
+        .await;
+    let other = r.body["connectionId"].as_str().unwrap().to_owned();
+    let path = format!("/connections/{other}/setup-command");
+    let connect = s.d.call("POST", &path, ORG, None).await.body["command"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    connected(
+        &s.run(&connect, &format!("--client-secret --subscription {SUB2}"))
+            .await,
+    );
+    // Run again without a secret: it moves to the federated credential (the secret's tags go).
+    let again = s.d.call("POST", &path, ORG, None).await.body["command"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    connected(&s.run(&again, &format!("--subscription {SUB2}")).await);
+    let uninstall =
+        s.d.call("POST", &path, ORG, Some(json!({"purpose": "uninstall"})))
+            .await
+            .body["command"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let ran = s.run(&uninstall, "").await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let used: std::collections::BTreeSet<String> =
+        s.d.gate
+            .actions()
+            .into_iter()
+            .filter(|(f, _)| f == "SetupFunction")
+            .map(|(_, a)| a.to_ascii_lowercase())
+            .collect();
+    let template = integration_tests::iam::TemplatePolicies::template();
+    let granted = integration_tests::iam::TemplatePolicies::from_template(&template, &s.d.stack)
+        .granted("SetupFunction");
+    let unused: Vec<&String> = granted
+        .iter()
+        .filter(|a| *a != "sqs:sendmessage" && !used.contains(*a))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "the setup role holds what its paths never use: {unused:?} (used: {used:?})"
+    );
+}
+
 #[tokio::test]
 async fn a_replaced_or_forged_token_is_refused_before_anything_is_read_or_written() {
     let s = Setup::start(world()).await;
