@@ -375,14 +375,28 @@ pub(crate) async fn dispatch(
                 Err(r) => *r,
             })
         }
+        // Graph v1.0 "Update federatedIdentityCredential": only the properties sent change
+        // (issuer, subject, audiences, description); an empty issuer or subject, or audiences not
+        // of exactly one value, is refused as at creation.
         (&Method::PATCH, ["applications", id, "federatedIdentityCredentials", fid]) => {
-            let Ok(update) = serde_json::from_value::<FederatedCredential>(input.clone()) else {
+            let text = |k: &str| input.get(k).map(|v| v.as_str().map(str::to_owned));
+            let (issuer, subject, description) = (text("issuer"), text("subject"), text("description"));
+            let audiences = input
+                .get("audiences")
+                .map(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
+            let bad = [&issuer, &subject]
+                .iter()
+                .any(|v| matches!(v, Some(None)) || matches!(v, Some(Some(s)) if s.trim().is_empty()))
+                || matches!(&audiences, Some(None))
+                || matches!(&audiences, Some(Some(a)) if a.len() != 1)
+                || matches!(description, Some(None)) && !input["description"].is_null();
+            if bad {
                 return graph_error(
                     StatusCode::BAD_REQUEST,
                     "Request_BadRequest",
-                    "Invalid request body.",
+                    "Invalid value for a property of the federated identity credential.",
                 );
-            };
+            }
             with_app(&emu, &world, &caller, id, |app| {
                 match app
                     .federated_credentials
@@ -390,9 +404,18 @@ pub(crate) async fn dispatch(
                     .find(|f| f.id == *fid || f.name == *fid)
                 {
                     Some(f) => {
-                        f.issuer = update.issuer;
-                        f.subject = update.subject;
-                        f.audiences = update.audiences;
+                        if let Some(Some(v)) = issuer {
+                            f.issuer = v;
+                        }
+                        if let Some(Some(v)) = subject {
+                            f.subject = v;
+                        }
+                        if let Some(Some(v)) = audiences {
+                            f.audiences = v;
+                        }
+                        if let Some(v) = description {
+                            f.description = v;
+                        }
                         f.created_at = Some(now());
                         StatusCode::NO_CONTENT.into_response()
                     }

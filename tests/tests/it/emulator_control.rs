@@ -142,3 +142,63 @@ async fn control_bodies_are_checked_and_a_refused_one_changes_nothing() {
     assert_eq!((sub.grants.len(), sub.state.as_str()), (1, "PastDue"));
     assert_eq!(world.tenants[0].apps[0].federated_credentials.len(), 1);
 }
+
+/// Graph v1.0 "Update federatedIdentityCredential": a PATCH changes only the properties it sends;
+/// an empty issuer is refused and changes nothing.
+#[tokio::test]
+async fn patching_a_federated_credential_changes_only_what_is_sent() {
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const ADMIN: &str = "a11ce000-0000-4000-8000-00000000ad01";
+    const OBJECT: &str = "a0a0a0a0-0000-4000-8000-000000000001";
+    let emulator = azure_emulator::Emulator::new(azure_emulator::World::demo().unwrap());
+    let base = format!(
+        "http://{}",
+        emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap()
+    );
+    let http = reqwest::Client::new();
+    let (status, _) = post(
+        &format!("{base}/_emulator/apps/{APP}/federated-credentials"),
+        reqwest::Method::POST,
+        &json!({"name": "spot", "issuer": "https://issuer.example", "subject": "old", "audiences": ["api://AzureADTokenExchange"]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let token: Value = http
+        .post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", ADMIN),
+            ("client_secret", "Adm1n~demo.Local_Admin-0123456789abcdef"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = token["access_token"].as_str().unwrap().to_owned();
+    let patch = |body: Value| {
+        http.patch(format!(
+            "{base}/v1.0/applications/{OBJECT}/federatedIdentityCredentials/spot"
+        ))
+        .bearer_auth(&bearer)
+        .json(&body)
+        .send()
+    };
+    assert_eq!(
+        patch(json!({"subject": "new"})).await.unwrap().status().as_u16(),
+        204
+    );
+    assert_eq!(patch(json!({"issuer": ""})).await.unwrap().status().as_u16(), 400);
+    let world = emulator.world();
+    let f = &world.tenants[0].apps[0].federated_credentials[0];
+    assert_eq!(
+        (f.issuer.as_str(), f.subject.as_str(), f.audiences.clone()),
+        (
+            "https://issuer.example",
+            "new",
+            vec!["api://AzureADTokenExchange".to_owned()]
+        )
+    );
+}
