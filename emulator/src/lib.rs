@@ -123,7 +123,7 @@ impl Emulator {
             .route("/tenants", get(rbac::list_tenants))
             .route(
                 "/providers/Microsoft.Management/managementGroups",
-                get(rbac::list_management_groups),
+                get(groups::list_management_groups),
             )
             .route(
                 "/providers/Microsoft.Management/managementGroups/{name}",
@@ -131,7 +131,7 @@ impl Emulator {
             )
             .route(
                 "/providers/Microsoft.Management/managementGroups/{name}/descendants",
-                get(rbac::descendants),
+                get(groups::descendants),
             )
             .route(
                 "/providers/Microsoft.Management/managementGroups/{name}/providers/Microsoft.Authorization/roleAssignments",
@@ -139,7 +139,7 @@ impl Emulator {
             )
             .route(
                 "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments/{name}",
-                any(rbac::group_role_assignment),
+                any(groups::group_role_assignment),
             )
             .route(
                 "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleDefinitions",

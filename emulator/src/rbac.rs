@@ -51,7 +51,7 @@ pub(crate) fn caller_may(world: &World, sub: &Subscription, token: &Token, actio
     })
 }
 
-fn refused(world: &World, token: &Token, action: &str, scope: &str) -> Response {
+pub(crate) fn refused(world: &World, token: &Token, action: &str, scope: &str) -> Response {
     let principal = principal_of(world, token);
     arm_error(
         StatusCode::FORBIDDEN,
@@ -94,7 +94,7 @@ pub(crate) fn assignment_json(scope: &str, a: &RoleAssignment) -> Value {
 }
 
 /// What a `PUT …/roleAssignments/{id}` asks: the role definition's GUID, the principal, its type.
-fn requested_assignment(body: &[u8]) -> (String, String, Option<String>) {
+pub(crate) fn requested_assignment(body: &[u8]) -> (String, String, Option<String>) {
     let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let p = &input["properties"];
     let role = p["roleDefinitionId"]
@@ -576,154 +576,6 @@ pub(crate) fn token_of(headers: &HeaderMap, query: &HashMap<String, String>) -> 
         })
 }
 
-/// One page of `items` (`$skiptoken` = offset), with ARM's `nextLink`.
-fn page(
-    items: Vec<Value>,
-    query: &HashMap<String, String>,
-    path: &str,
-    headers: &HeaderMap,
-    size: usize,
-) -> Value {
-    let size = size.max(1);
-    let skip: usize = query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut body = json!({"value": items.iter().skip(skip).take(size).cloned().collect::<Vec<_>>()});
-    if skip + size < items.len() {
-        body["nextLink"] = json!(format!(
-            "{}{path}?api-version={}&$skiptoken={}",
-            super::entra::base_url(headers),
-            query.get("api-version").map_or("2021-04-01", String::as_str),
-            skip + size
-        ));
-    }
-    body
-}
-
-/// `GET /providers/Microsoft.Management/managementGroups`: the caller's tenant's groups
-/// (`az account management-group list --no-register`), paged.
-pub(crate) async fn list_management_groups(
-    State(emu): State<Emulator>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let token = match token_of(&headers, &query) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    let world = emu.world();
-    let items: Vec<Value> = world
-        .management_groups
-        .iter()
-        .filter(|g| g.tenant_id.eq_ignore_ascii_case(&token.tenant))
-        .map(|g| {
-            json!({
-                "id": format!("{MANAGEMENT_GROUPS}/{}", g.name),
-                "type": "Microsoft.Management/managementGroups",
-                "name": g.name,
-                "properties": {"tenantId": g.tenant_id, "displayName": g.display_name},
-            })
-        })
-        .collect();
-    let size = world.behaviour.management_groups_page_size;
-    axum::Json(page(items, &query, MANAGEMENT_GROUPS, &headers, size)).into_response()
-}
-
-/// `GET /providers/Microsoft.Management/managementGroups/{name}/descendants`: every group and
-/// subscription below, subscriptions typed `/subscriptions` as the live service answers.
-pub(crate) async fn descendants(
-    State(emu): State<Emulator>,
-    Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let token = match token_of(&headers, &query) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    let world = emu.world();
-    let find = |n: &str| {
-        world
-            .management_groups
-            .iter()
-            .find(|g| g.name.eq_ignore_ascii_case(n) && g.tenant_id.eq_ignore_ascii_case(&token.tenant))
-    };
-    let Some(root) = find(&name) else {
-        return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{name}' not found"));
-    };
-    // Reading what is below a group is an action of its own, granted at the group or above.
-    if !group_may(
-        &world,
-        &root.name,
-        &token,
-        "Microsoft.Management/managementGroups/descendants/read",
-    ) {
-        return arm_error(
-            StatusCode::FORBIDDEN,
-            "AuthorizationFailed",
-            &format!(
-                "The client does not have authorization to perform action 'Microsoft.Management/managementGroups/descendants/read' over scope '{MANAGEMENT_GROUPS}/{}'.",
-                root.name
-            ),
-        );
-    }
-    let subscription_type = if world.behaviour.descendants_typed_as_documented {
-        "Microsoft.Management/managementGroups/subscriptions"
-    } else {
-        "/subscriptions"
-    };
-    let mut items = Vec::new();
-    let mut queue = vec![root];
-    while let Some(g) = queue.pop() {
-        let parent = json!({"id": format!("{MANAGEMENT_GROUPS}/{}", g.name)});
-        for sub in &g.subscriptions {
-            let display = world
-                .subscriptions
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(sub))
-                .map(|s| s.display_name.clone())
-                .unwrap_or_default();
-            items.push(json!({
-                "id": format!("/subscriptions/{sub}"),
-                "type": subscription_type,
-                "name": sub,
-                "properties": {"displayName": display, "parent": parent},
-            }));
-        }
-        for child in &g.children {
-            if let Some(c) = find(child) {
-                items.push(json!({
-                    "id": format!("{MANAGEMENT_GROUPS}/{}", c.name),
-                    "type": "Microsoft.Management/managementGroups",
-                    "name": c.name,
-                    "properties": {"displayName": c.display_name, "parent": parent},
-                }));
-                queue.push(c);
-            }
-        }
-    }
-    let size = world.behaviour.management_groups_page_size;
-    let path = format!("{MANAGEMENT_GROUPS}/{}/descendants", root.name);
-    axum::Json(page(items, &query, &path, &headers, size)).into_response()
-}
-
-/// The grants the token's app (or user) holds at group `name`: its own and its ancestors'.
-fn group_grants(world: &World, name: &str, token: &Token) -> Vec<super::world::Grant> {
-    let chain = world.group_chain(name);
-    super::arm::holdings(
-        world,
-        &token.tenant,
-        token,
-        chain.iter().flat_map(|g| g.grants.iter()),
-        chain.iter().flat_map(|g| g.role_assignments.iter()),
-    )
-}
-
-pub(crate) fn group_may(world: &World, name: &str, token: &Token, action: &str) -> bool {
-    group_grants(world, name, token).iter().any(|g| {
-        g.actions.iter().any(|p| action_matches(p, action))
-            && !g.not_actions.iter().any(|p| action_matches(p, action))
-    })
-}
-
 /// Whether a new role assignment may be made where `assignments` are, as ARM answers it at any
 /// scope (Azure RBAC troubleshooting, "Symptom - … PrincipalNotFound" and "RoleAssignmentExists";
 /// authorization 2022-04-01, `RoleAssignments_Create`):
@@ -734,7 +586,7 @@ pub(crate) fn group_may(world: &World, name: &str, token: &Token, action: &str) 
 /// - the same role for the same principal under another name: 409 `RoleAssignmentExists`.
 ///
 /// `Ok`: make it; `Err`: the answer instead.
-fn admit_assignment(
+pub(crate) fn admit_assignment(
     world: &World,
     tenant: &str,
     assignments: &[RoleAssignment],
@@ -789,133 +641,21 @@ fn admit_assignment(
     Ok(())
 }
 
-/// `PUT|GET|DELETE /providers/Microsoft.Management/managementGroups/{name}/providers/
-/// Microsoft.Authorization/roleAssignments/{guid}`: a role assigned at a group, inherited by every
-/// subscription below it. The role must be assignable at the group (or a group above it).
-pub(crate) async fn group_role_assignment(
-    State(emu): State<Emulator>,
-    Path((group, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let token = match token_of(&headers, &query) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    let world = emu.world();
-    let Some(gi) = world
-        .management_groups
-        .iter()
-        .position(|g| g.name.eq_ignore_ascii_case(&group) && g.tenant_id.eq_ignore_ascii_case(&token.tenant))
-    else {
-        return arm_error(StatusCode::NOT_FOUND, "NotFound", &format!("'{group}' not found"));
-    };
-    let scope = format!("{MANAGEMENT_GROUPS}/{}", world.management_groups[gi].name);
-    let existing = world.management_groups[gi]
-        .role_assignments
-        .iter()
-        .find(|a| a.id.eq_ignore_ascii_case(&name))
-        .cloned();
-    match method {
-        Method::GET => match existing {
-            Some(a) => axum::Json(assignment_json(&scope, &a)).into_response(),
-            None => arm_error(
-                StatusCode::NOT_FOUND,
-                "RoleAssignmentNotFound",
-                "The role assignment is not found.",
-            ),
-        },
-        Method::DELETE => {
-            if !group_may(
-                &world,
-                &group,
-                &token,
-                "Microsoft.Authorization/roleAssignments/delete",
-            ) {
-                return refused(
-                    &world,
-                    &token,
-                    "Microsoft.Authorization/roleAssignments/delete",
-                    &scope,
-                );
-            }
-            let Some(a) = existing else {
-                return StatusCode::NO_CONTENT.into_response();
-            };
-            emu.update(|w| w.management_groups[gi].role_assignments.retain(|x| x.id != a.id));
-            axum::Json(assignment_json(&scope, &a)).into_response()
-        }
-        Method::PUT => {
-            if !group_may(
-                &world,
-                &group,
-                &token,
-                "Microsoft.Authorization/roleAssignments/write",
-            ) {
-                return refused(
-                    &world,
-                    &token,
-                    "Microsoft.Authorization/roleAssignments/write",
-                    &scope,
-                );
-            }
-            let (role, principal, principal_type) = requested_assignment(&body);
-            // Assignable here when one of its scopes is this group or a group above it.
-            let above: Vec<String> = world
-                .group_chain(&group)
-                .iter()
-                .map(|g| format!("{MANAGEMENT_GROUPS}/{}", g.name).to_ascii_lowercase())
-                .collect();
-            let tenant = world
-                .tenants
-                .iter()
-                .find(|t| t.id.eq_ignore_ascii_case(&token.tenant));
-            let assignable = tenant.is_some_and(|t| {
-                t.role_definitions.iter().any(|d| {
-                    d.id == role
-                        && d.assignable_scopes
-                            .iter()
-                            .any(|s| above.contains(&s.to_ascii_lowercase()))
-                })
-            });
-            if !assignable {
-                return arm_error(
-                    StatusCode::BAD_REQUEST,
-                    "RoleDefinitionDoesNotExist",
-                    &format!(
-                        "The specified role definition with ID '{role}' does not exist at scope '{scope}'."
-                    ),
-                );
-            }
-            // The same answers as at a subscription (ARM's role assignments are one API whatever
-            // the scope: authorization 2022-04-01, roleAssignmentsCalls.json).
-            if let Err(answer) = admit_assignment(
-                &world,
-                &token.tenant,
-                &world.management_groups[gi].role_assignments,
-                existing.as_ref(),
-                (&role, &principal, principal_type.as_deref()),
-                &scope,
-            ) {
-                return *answer;
-            }
-            let assignment = RoleAssignment {
-                id: name.to_ascii_lowercase(),
-                role_definition_id: role,
-                principal_id: principal,
-                principal_type: principal_type.unwrap_or_else(|| "ServicePrincipal".to_owned()),
-                created_at: Some(now()),
-            };
-            let answer = assignment_json(&scope, &assignment);
-            emu.update(|w| w.management_groups[gi].role_assignments.push(assignment));
-            (StatusCode::CREATED, axum::Json(answer)).into_response()
-        }
-        _ => arm_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "Not supported.",
-        ),
-    }
+/// The grants the token's app (or user) holds at group `name`: its own and its ancestors'.
+fn group_grants(world: &World, name: &str, token: &Token) -> Vec<super::world::Grant> {
+    let chain = world.group_chain(name);
+    super::arm::holdings(
+        world,
+        &token.tenant,
+        token,
+        chain.iter().flat_map(|g| g.grants.iter()),
+        chain.iter().flat_map(|g| g.role_assignments.iter()),
+    )
+}
+
+pub(crate) fn group_may(world: &World, name: &str, token: &Token, action: &str) -> bool {
+    group_grants(world, name, token).iter().any(|g| {
+        g.actions.iter().any(|p| action_matches(p, action))
+            && !g.not_actions.iter().any(|p| action_matches(p, action))
+    })
 }
