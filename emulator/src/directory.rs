@@ -609,7 +609,9 @@ fn create_application(emu: &Emulator, world: &World, caller: &Caller, input: &Va
             "Property 'displayName' is required.",
         );
     };
-    // Graph v1.0 application: `notes` is a string of at most 1,024 characters.
+    // Graph v1.0 application resource: `notes` is a string ("Notes relevant for the management of
+    // the application"); the reference states no limit, so the emulator takes the stricter reading
+    // of 1,024 characters (the setup script writes about 90).
     let notes = input.get("notes").and_then(Value::as_str).map(str::to_owned);
     if notes.as_ref().is_some_and(|n| n.chars().count() > 1024) {
         return graph_error(

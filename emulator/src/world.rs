@@ -223,7 +223,8 @@ pub struct App {
     pub directory_roles: Vec<String>,
     /// App ids of its owners (who made it through Graph).
     pub owners: Vec<String>,
-    /// Graph's `notes` (free text, up to 1,024 characters): what the setup script marks its apps
+    /// Graph's `notes` (free text; the emulator refuses more than 1,024 characters, a stricter
+    /// reading than the v1.0 reference, which states no limit): what the setup script marks its apps
     /// with.
     pub notes: Option<String>,
     /// Made through Graph (`POST /applications`): when, and when its service principal was.
