@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::entra::{Token, base_url};
+use super::entra::Token;
+use super::paging::Listing;
 use super::world::{Grant, Subscription, World};
 use super::{Emulator, is_arm, is_guid};
 
@@ -185,6 +186,7 @@ pub(crate) async fn permissions(
     State(emu): State<Emulator>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let world = emu.world();
@@ -196,20 +198,12 @@ pub(crate) async fn permissions(
         .iter()
         .map(|g| json!({"actions": g.actions, "notActions": g.not_actions, "dataActions": [], "notDataActions": []}))
         .collect();
-    let size = world.behaviour.permissions_page_size.max(1);
-    let skip: usize = query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let page: Vec<Value> = entries.iter().skip(skip).take(size).cloned().collect();
-    let mut body = json!({ "value": page });
-    if skip + size < entries.len() {
-        body["nextLink"] = json!(format!(
-            "{}/subscriptions/{}/providers/Microsoft.Authorization/permissions?api-version={}&$skiptoken={}",
-            base_url(&headers),
-            sub.id,
-            query.get("api-version").map_or("2022-04-01", String::as_str),
-            skip + size
-        ));
-    }
-    axum::Json(body).into_response()
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    list.arm(entries, world.behaviour.permissions_page_size)
 }
 
 /// `GET /subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments`: the caller's own
@@ -219,9 +213,16 @@ pub(crate) async fn role_assignments(
     State(emu): State<Emulator>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let world = emu.world();
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    let size = world.behaviour.arm_page_size;
     let (token, sub) = match arm_access(&world, &headers, &query, &id) {
         Ok(ok) => ok,
         Err(r) => return *r,
@@ -234,14 +235,17 @@ pub(crate) async fn role_assignments(
         .map(|(p, _)| p.to_ascii_lowercase());
     // Another principal's assignments (what `az role assignment list` asks for): ARM's own.
     if let Some(asked) = asked.as_deref().filter(|a| !a.eq_ignore_ascii_case(&principal)) {
-        return axum::Json(json!({ "value": super::rbac::assignments_of(&sub, Some(asked)) }))
-            .into_response();
+        let value = super::rbac::assignments_of(&sub, Some(asked));
+        return list.arm(value, size);
     }
     let mut value: Vec<Value> = visible_grants(&world, &sub, &token)
         .iter()
-        .map(|g| {
+        .enumerate()
+        .map(|(i, g)| {
+            // A grant given as actions stands for a role of its own (one name each).
             let role = if g.role_definition_id.is_empty() {
-                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{}|{}", sub.id, g.app_id).as_bytes()).to_string()
+                let key = if i == 0 { format!("{}|{}", sub.id, g.app_id) } else { format!("{}|{}|{i}", sub.id, g.app_id) };
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes()).to_string()
             } else {
                 g.role_definition_id.clone()
             };
@@ -269,5 +273,5 @@ pub(crate) async fn role_assignments(
             }
         }
     }
-    axum::Json(json!({ "value": value })).into_response()
+    list.arm(value, size)
 }

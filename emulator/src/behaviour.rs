@@ -33,11 +33,20 @@ pub struct Behaviour {
     /// A new service principal is unknown to role assignments that do not give
     /// `principalType` for this long (`PrincipalNotFound`).
     pub principal_replication_seconds: u64,
+    /// A custom role created through ARM is unknown to role assignments for this long
+    /// (`RoleDefinitionDoesNotExist`; see `RoleDefinition::replicated`).
+    pub role_replication_seconds: u64,
     /// Non-empty: every write (not GET) whose path contains this fails with 500 (a run that dies
     /// half way).
     pub fail_writes_to: String,
     /// Entries per page of management group lists (nextLink paging).
     pub management_groups_page_size: usize,
+    /// Entries per page of Microsoft Graph collections without `$top` (`@odata.nextLink`
+    /// paging; see `paging.rs`). Small by default so that every reader meets a second page.
+    pub graph_page_size: usize,
+    /// Entries per page of ARM's other lists (role assignments, role definitions, subscriptions,
+    /// tenants; `nextLink` paging). Small by default for the same reason.
+    pub arm_page_size: usize,
     /// Descendants type subscriptions as the API's documented example does
     /// (`Microsoft.Management/managementGroups/subscriptions`) instead of the live service's
     /// `/subscriptions`.
@@ -56,8 +65,11 @@ impl Default for Behaviour {
             new_secret_delay_seconds: 0,
             federated_credential_delay_seconds: 0,
             principal_replication_seconds: 0,
+            role_replication_seconds: 0,
             fail_writes_to: String::new(),
             management_groups_page_size: 100,
+            graph_page_size: 1,
+            arm_page_size: 1,
             descendants_typed_as_documented: false,
         }
     }

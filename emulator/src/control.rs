@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::behaviour::{Behaviour, Recorded};
-use super::graph::add_federated;
+use super::graph::{add_federated, federated_json};
 use super::world::{FederatedCredential, Grant, World};
 use super::{Emulator, is_guid, now};
 
@@ -226,7 +226,7 @@ pub(crate) async fn add_federated_credential(
         result = app.map(|a| add_federated(a, cred));
     });
     match result {
-        Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
+        Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(federated_json(&cred))).into_response(),
         Some(Err(r)) => *r,
         None => StatusCode::NOT_FOUND.into_response(),
     }

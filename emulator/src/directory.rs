@@ -6,13 +6,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-use super::entra::Token;
+use super::entra::{Token, base_url};
 use super::graph::{self, add_federated, graph_error, password_json};
+use super::paging::Listing;
 use super::world::{App, FederatedCredential, Tenant, World};
 use super::{Emulator, is_graph, now};
 
@@ -170,10 +171,49 @@ fn application_json(app: &App) -> Value {
         "api": {},
         "appRoles": [],
         "tags": [],
+        "addIns": [],
+        "publisherDomain": null,
+        "isFallbackPublicClient": null,
+        "info": {},
+        "optionalClaims": null,
+        "publicClient": {"redirectUris": []},
+        "spa": {"redirectUris": []},
     })
 }
 
-fn service_principal_json(app: &App) -> Value {
+/// An app role assignment of Microsoft Graph's to `app`'s service principal (Graph v1.0
+/// `appRoleAssignment`: `id`, `appRoleId`, `createdDateTime`, `deletedDateTime`,
+/// `principalDisplayName`, `principalId`, `principalType`, `resourceDisplayName`, `resourceId`).
+fn app_role_assignment_json(app: &App, role: &str, tenant_id: &str) -> Value {
+    let id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{}|{role}", app.principal_id).as_bytes(),
+    );
+    json!({
+        "id": id,
+        "appRoleId": role,
+        "createdDateTime": app.principal_created_at.or(app.created_at),
+        "deletedDateTime": null,
+        "principalDisplayName": app.display_name,
+        "principalId": app.principal_id,
+        "principalType": "ServicePrincipal",
+        "resourceDisplayName": "Microsoft Graph",
+        "resourceId": graph_principal_id(tenant_id),
+    })
+}
+
+/// Microsoft Graph's own service principal in a tenant (the resource of its app roles).
+fn graph_principal_id(tenant_id: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{tenant_id}|00000003-0000-0000-c000-000000000000").as_bytes(),
+    )
+    .to_string()
+}
+
+/// A service principal as Graph v1.0 answers it; `appOwnerOrganizationId` is the tenant where its
+/// app is registered (every app here is registered in its own tenant).
+fn service_principal_json(app: &App, tenant_id: &str) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.servicePrincipal",
         "id": app.principal_id,
@@ -182,7 +222,7 @@ fn service_principal_json(app: &App) -> Value {
         "servicePrincipalNames": [app.app_id],
         "servicePrincipalType": "Application",
         "accountEnabled": !app.disabled,
-        "appOwnerOrganizationId": "",
+        "appOwnerOrganizationId": tenant_id,
     })
 }
 
@@ -235,9 +275,15 @@ pub(crate) async fn dispatch(
     Path(rest): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
     let segments: Vec<String> = rest.split('/').map(str::to_owned).collect();
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     // The backend's forms (`applications(appId='…')`): its own credentials.
@@ -246,7 +292,13 @@ pub(crate) async fn dispatch(
         return match (&method, &seg[..]) {
             (&Method::GET, [_]) => graph::graph_application(State(emu), Path(first), headers).await,
             (&Method::GET, [_, collection]) => {
-                graph::graph_list(State(emu), Path((first, (*collection).to_owned())), headers).await
+                graph::graph_list(
+                    State(emu),
+                    Path((first, (*collection).to_owned())),
+                    headers.clone(),
+                    &list,
+                )
+                .await
             }
             (&Method::POST, [_, action]) => {
                 graph::graph_action(State(emu), Path((first, (*action).to_owned())), headers, body).await
@@ -268,6 +320,12 @@ pub(crate) async fn dispatch(
     };
     let filter = query.get("$filter").map(String::as_str);
     let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let page_size = world.behaviour.graph_page_size;
+    let tenant_id = world.tenants[caller.tenant].id.clone();
+    let entity = |context: &str, mut value: Value| {
+        value["@odata.context"] = json!(format!("{}/v1.0/$metadata#{context}/$entity", base_url(&headers)));
+        axum::Json(value).into_response()
+    };
     match (&method, &seg[..]) {
         (&Method::GET, ["applications"]) => {
             let tenant = &world.tenants[caller.tenant];
@@ -290,11 +348,14 @@ pub(crate) async fn dispatch(
                 })
                 .map(application_json)
                 .collect();
-            axum::Json(json!({"value": value})).into_response()
+            list.graph(value, page_size, "applications")
         }
         (&Method::POST, ["applications"]) => create_application(&emu, &world, &caller, &input),
         (&Method::GET, ["applications", id]) => match find_app(&world.tenants[caller.tenant], id) {
-            Some(i) => axum::Json(application_json(&world.tenants[caller.tenant].apps[i])).into_response(),
+            Some(i) => entity(
+                "applications",
+                application_json(&world.tenants[caller.tenant].apps[i]),
+            ),
             None => not_found(id),
         },
         (&Method::PATCH, ["applications", id]) => with_app(&emu, &world, &caller, id, |app| {
@@ -328,8 +389,8 @@ pub(crate) async fn dispatch(
                 let owners: Vec<Value> = tenant.apps[i]
                     .owners
                     .iter()
-                    .map(|owner| {
-                        match tenant.apps.iter().find(|a| a.app_id.eq_ignore_ascii_case(owner)) {
+                    .map(
+                        |owner| match tenant.apps.iter().find(|a| a.app_id.eq_ignore_ascii_case(owner)) {
                             Some(sp) => json!({
                                 "@odata.type": "#microsoft.graph.servicePrincipal",
                                 "id": sp.principal_id,
@@ -337,7 +398,10 @@ pub(crate) async fn dispatch(
                                 "displayName": sp.display_name,
                             }),
                             None => {
-                                let user = tenant.users.iter().find(|u| u.object_id.eq_ignore_ascii_case(owner));
+                                let user = tenant
+                                    .users
+                                    .iter()
+                                    .find(|u| u.object_id.eq_ignore_ascii_case(owner));
                                 json!({
                                     "@odata.type": "#microsoft.graph.user",
                                     "id": owner,
@@ -345,18 +409,24 @@ pub(crate) async fn dispatch(
                                     "displayName": user.map(|u| u.display_name.clone()),
                                 })
                             }
-                        }
-                    })
+                        },
+                    )
                     .collect();
-                axum::Json(json!({"value": owners})).into_response()
+                list.graph(owners, page_size, "directoryObjects")
             }
             None => not_found(id),
         },
         (&Method::GET, ["applications", id, "federatedIdentityCredentials"]) => {
             match find_app(&world.tenants[caller.tenant], id) {
                 Some(i) => {
-                    axum::Json(json!({"value": world.tenants[caller.tenant].apps[i].federated_credentials}))
-                        .into_response()
+                    let app = &world.tenants[caller.tenant].apps[i];
+                    let items = app
+                        .federated_credentials
+                        .iter()
+                        .map(graph::federated_json)
+                        .collect();
+                    let context = format!("applications('{}')/federatedIdentityCredentials", app.object_id);
+                    list.graph(items, page_size, &context)
                 }
                 None => not_found(id),
             }
@@ -371,7 +441,7 @@ pub(crate) async fn dispatch(
             };
             cred.created_at = Some(now());
             with_app(&emu, &world, &caller, id, |app| match add_federated(app, cred) {
-                Ok(cred) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
+                Ok(cred) => (StatusCode::CREATED, axum::Json(graph::federated_json(&cred))).into_response(),
                 Err(r) => *r,
             })
         }
@@ -463,9 +533,9 @@ pub(crate) async fn dispatch(
                         )
                     })
                 })
-                .map(service_principal_json)
+                .map(|a| service_principal_json(a, &tenant_id))
                 .collect();
-            axum::Json(json!({"value": value})).into_response()
+            list.graph(value, page_size, "servicePrincipals")
         }
         (&Method::POST, ["servicePrincipals"]) => create_service_principal(&emu, &world, &caller, &input),
         (&Method::GET, ["servicePrincipals", id]) => {
@@ -474,8 +544,16 @@ pub(crate) async fn dispatch(
                 .iter()
                 .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(id))
             {
-                Some(app) => axum::Json(service_principal_json(app)).into_response(),
+                Some(app) => entity("servicePrincipals", service_principal_json(app, &tenant_id)),
                 None => not_found(id),
+            }
+        }
+        // Graph v1.0 "Get servicePrincipal": `GET /servicePrincipals(appId='{appId}')` is one of
+        // the documented addresses (an alternate key).
+        (&Method::GET, [sp]) if sp.starts_with("servicePrincipals(appId=") => {
+            match principal_by_app_segment(&world.tenants[caller.tenant], sp) {
+                Some(app) => entity("servicePrincipals", service_principal_json(app, &tenant_id)),
+                None => not_found(sp),
             }
         }
         (&Method::GET, [sp, "appRoleAssignments"]) if sp.starts_with("servicePrincipals(appId=") => {
@@ -484,13 +562,16 @@ pub(crate) async fn dispatch(
                     let value: Vec<Value> = app
                         .graph_roles
                         .iter()
-                        .chain(app.manages_own_credentials.then(|| "Application.ReadWrite.OwnedBy".to_owned()).iter())
+                        .chain(
+                            app.manages_own_credentials
+                                .then(|| "Application.ReadWrite.OwnedBy".to_owned())
+                                .iter(),
+                        )
                         .filter_map(|role| GRAPH_APP_ROLE_IDS.iter().find(|(n, _)| n == role))
-                        .map(|(_, id)| {
-                            json!({"appRoleId": id, "principalId": app.principal_id, "resourceDisplayName": "Microsoft Graph"})
-                        })
+                        .map(|(_, role)| app_role_assignment_json(app, role, &tenant_id))
                         .collect();
-                    axum::Json(json!({"value": value})).into_response()
+                    let context = format!("servicePrincipals('{}')/appRoleAssignments", app.principal_id);
+                    list.graph(value, page_size, &context)
                 }
                 None => not_found(sp),
             }
@@ -499,18 +580,28 @@ pub(crate) async fn dispatch(
             if sp.starts_with("servicePrincipals(appId=") =>
         {
             match principal_by_app_segment(&world.tenants[caller.tenant], sp) {
-                Some(app) => {
-                    axum::Json(json!({"value": directory_roles_json(&app.directory_roles)})).into_response()
-                }
+                Some(app) => list.graph(
+                    directory_roles_json(&app.directory_roles),
+                    page_size,
+                    "directoryRoles",
+                ),
                 None => not_found(sp),
             }
         }
-        (&Method::GET, ["me", "transitiveMemberOf", "microsoft.graph.directoryRole"]) if caller.token.user => {
-            axum::Json(json!({"value": directory_roles_json(caller.directory_roles(&world))})).into_response()
+        (&Method::GET, ["me", "transitiveMemberOf", "microsoft.graph.directoryRole"])
+            if caller.token.user =>
+        {
+            list.graph(
+                directory_roles_json(caller.directory_roles(&world)),
+                page_size,
+                "directoryRoles",
+            )
         }
         (&Method::GET, ["me"]) if caller.token.user => match caller.user(&world) {
-            Some(u) => axum::Json(json!({"id": u.object_id, "userPrincipalName": u.user_principal_name, "displayName": u.display_name}))
-                .into_response(),
+            Some(u) => entity(
+                "users",
+                json!({"id": u.object_id, "userPrincipalName": u.user_principal_name, "displayName": u.display_name}),
+            ),
             None => not_found("me"),
         },
         (_, ["me", ..]) => graph_error(
@@ -530,22 +621,26 @@ pub(crate) async fn dispatch(
                 .filter(|a| {
                     !a.principal_id.is_empty() && ids.iter().any(|i| i.eq_ignore_ascii_case(&a.principal_id))
                 })
-                .map(service_principal_json)
+                .map(|a| service_principal_json(a, &tenant_id))
                 .collect();
-            axum::Json(json!({"value": value})).into_response()
+            // getByIds answers at most 1,000 ids in one collection, unpaged.
+            let context = format!("{}/v1.0/$metadata#directoryObjects", base_url(&headers));
+            axum::Json(json!({"@odata.context": context, "value": value})).into_response()
         }
         (&Method::GET, ["policies", "authorizationPolicy"]) => {
             let tenant = &world.tenants[caller.tenant];
-            axum::Json(json!({
-                "id": "authorizationPolicy",
-                "displayName": "Authorization Policy",
-                "defaultUserRolePermissions": {
-                    "allowedToCreateApps": !tenant.users_may_not_create_apps,
-                    "allowedToCreateSecurityGroups": true,
-                    "allowedToReadOtherUsers": true,
-                },
-            }))
-            .into_response()
+            entity(
+                "policies/authorizationPolicy",
+                json!({
+                    "id": "authorizationPolicy",
+                    "displayName": "Authorization Policy",
+                    "defaultUserRolePermissions": {
+                        "allowedToCreateApps": !tenant.users_may_not_create_apps,
+                        "allowedToCreateSecurityGroups": true,
+                        "allowedToReadOtherUsers": true,
+                    },
+                }),
+            )
         }
         _ => graph_error(
             StatusCode::BAD_REQUEST,
@@ -662,11 +757,12 @@ fn create_service_principal(emu: &Emulator, world: &World, caller: &Caller, inpu
         );
     }
     let mut answer = Value::Null;
+    let tenant_id = world.tenants[tenant].id.clone();
     emu.update(|w| {
         let app = &mut w.tenants[tenant].apps[i];
         app.principal_id = uuid::Uuid::new_v4().to_string();
         app.principal_created_at = Some(now());
-        answer = service_principal_json(app);
+        answer = service_principal_json(app, &tenant_id);
     });
     (StatusCode::CREATED, axum::Json(answer)).into_response()
 }

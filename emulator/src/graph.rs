@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::entra::Token;
+use super::paging::Listing;
 use super::world::{FederatedCredential, Password, World};
 use super::{Emulator, is_graph, now};
 
@@ -133,11 +134,26 @@ pub(crate) struct NewPassword {
     end_date_time: Option<DateTime<Utc>>,
 }
 
-/// `GET /v1.0/applications(appId='…')/federatedIdentityCredentials`.
+/// A federated identity credential as Graph v1.0 answers it (`federatedIdentityCredential`:
+/// `id`, `name`, `issuer`, `subject`, `audiences`, `description`; clean_v10_metadata), without
+/// what the emulator keeps of its own (when it was added).
+pub(crate) fn federated_json(f: &FederatedCredential) -> Value {
+    json!({
+        "id": f.id,
+        "name": f.name,
+        "issuer": f.issuer,
+        "subject": f.subject,
+        "audiences": f.audiences,
+        "description": f.description,
+    })
+}
+
+/// `GET /v1.0/applications(appId='…')/federatedIdentityCredentials`, paged.
 pub(crate) async fn graph_list(
     State(emu): State<Emulator>,
     Path((segment, collection)): Path<(String, String)>,
     headers: HeaderMap,
+    list: &Listing<'_>,
 ) -> Response {
     let world = emu.world();
     let (ti, ai) = match graph_access(&world, &segment, &headers, Access::Read) {
@@ -152,7 +168,9 @@ pub(crate) async fn graph_list(
         );
     }
     let app = &world.tenants[ti].apps[ai];
-    axum::Json(json!({"value": app.federated_credentials})).into_response()
+    let items = app.federated_credentials.iter().map(federated_json).collect();
+    let context = format!("applications('{}')/federatedIdentityCredentials", app.object_id);
+    list.graph(items, world.behaviour.graph_page_size, &context)
 }
 
 /// `DELETE /v1.0/applications(appId='…')/federatedIdentityCredentials/{id or name}`.
@@ -240,7 +258,7 @@ pub(crate) async fn graph_action(
             let mut result = None;
             emu.update(|w| result = Some(add_federated(&mut w.tenants[ti].apps[ai], cred)));
             match result {
-                Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(cred)).into_response(),
+                Some(Ok(cred)) => (StatusCode::CREATED, axum::Json(federated_json(&cred))).into_response(),
                 Some(Err(r)) => *r,
                 None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }

@@ -8,11 +8,12 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::arm::arm_error;
+use super::paging::Listing;
 use super::rbac::{
     MANAGEMENT_GROUPS, admit_assignment, assignment_json, group_may, refused, requested_assignment, token_of,
 };
@@ -68,6 +69,7 @@ pub(crate) async fn group_role_assignments(
     State(emu): State<Emulator>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let token = match token_of(&headers, &query) {
@@ -98,29 +100,12 @@ pub(crate) async fn group_role_assignments(
         })
         .map(|a| assignment_json(&scope, a))
         .collect();
-    axum::Json(json!({ "value": value })).into_response()
-}
-
-/// One page of `items` (`$skiptoken` = offset), with ARM's `nextLink`.
-fn page(
-    items: Vec<Value>,
-    query: &HashMap<String, String>,
-    path: &str,
-    headers: &HeaderMap,
-    size: usize,
-) -> Value {
-    let size = size.max(1);
-    let skip: usize = query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut body = json!({"value": items.iter().skip(skip).take(size).cloned().collect::<Vec<_>>()});
-    if skip + size < items.len() {
-        body["nextLink"] = json!(format!(
-            "{}{path}?api-version={}&$skiptoken={}",
-            super::entra::base_url(headers),
-            query.get("api-version").map_or("2021-04-01", String::as_str),
-            skip + size
-        ));
-    }
-    body
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    list.arm(value, world.behaviour.arm_page_size)
 }
 
 /// `GET /providers/Microsoft.Management/managementGroups`: the caller's tenant's groups
@@ -128,6 +113,7 @@ fn page(
 pub(crate) async fn list_management_groups(
     State(emu): State<Emulator>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let token = match token_of(&headers, &query) {
@@ -148,8 +134,12 @@ pub(crate) async fn list_management_groups(
             })
         })
         .collect();
-    let size = world.behaviour.management_groups_page_size;
-    axum::Json(page(items, &query, MANAGEMENT_GROUPS, &headers, size)).into_response()
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    list.arm(items, world.behaviour.management_groups_page_size)
 }
 
 /// `GET /providers/Microsoft.Management/managementGroups/{name}/descendants`: every group and
@@ -158,6 +148,7 @@ pub(crate) async fn descendants(
     State(emu): State<Emulator>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let token = match token_of(&headers, &query) {
@@ -225,9 +216,12 @@ pub(crate) async fn descendants(
             }
         }
     }
-    let size = world.behaviour.management_groups_page_size;
-    let path = format!("{MANAGEMENT_GROUPS}/{}/descendants", root.name);
-    axum::Json(page(items, &query, &path, &headers, size)).into_response()
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    list.arm(items, world.behaviour.management_groups_page_size)
 }
 
 /// `PUT|GET|DELETE /providers/Microsoft.Management/managementGroups/{name}/providers/
@@ -319,6 +313,7 @@ pub(crate) async fn group_role_assignment(
                         && d.assignable_scopes
                             .iter()
                             .any(|s| above.contains(&s.to_ascii_lowercase()))
+                        && d.replicated(&world.behaviour)
                 })
             });
             if !assignable {

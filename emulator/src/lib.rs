@@ -23,6 +23,7 @@ mod entra;
 mod federation;
 mod graph;
 mod groups;
+mod paging;
 mod rbac;
 mod tls;
 mod world;

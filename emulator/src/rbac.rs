@@ -8,12 +8,13 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::arm::{arm_access, arm_error, principal_of, visible_grants};
 use super::entra::Token;
+use super::paging::Listing;
 use super::world::{RoleAssignment, RoleDefinition, Subscription, World};
 use super::{Emulator, is_arm, now};
 
@@ -78,8 +79,9 @@ pub(crate) fn definition_json(scope: &str, d: &RoleDefinition) -> Value {
 }
 
 /// A role assignment at `scope` (`/subscriptions/{id}` or a management group's id).
+/// (authorization 2022-04-01 `RoleAssignment`: `createdOn` is a date-time string, never null.)
 pub(crate) fn assignment_json(scope: &str, a: &RoleAssignment) -> Value {
-    json!({
+    let mut answer = json!({
         "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
         "name": a.id,
         "type": "Microsoft.Authorization/roleAssignments",
@@ -88,9 +90,12 @@ pub(crate) fn assignment_json(scope: &str, a: &RoleAssignment) -> Value {
             "principalId": a.principal_id,
             "principalType": a.principal_type,
             "scope": scope,
-            "createdOn": a.created_at,
         }
-    })
+    });
+    if let Some(at) = a.created_at {
+        answer["properties"]["createdOn"] = json!(at);
+    }
+    answer
 }
 
 /// What a `PUT …/roleAssignments/{id}` asks: the role definition's GUID, the principal, its type.
@@ -112,6 +117,7 @@ pub(crate) fn requested_assignment(body: &[u8]) -> (String, String, Option<Strin
 pub(crate) async fn list_subscriptions(
     State(emu): State<Emulator>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     if !query.contains_key("api-version") {
@@ -147,7 +153,12 @@ pub(crate) async fn list_subscriptions(
             })
         })
         .collect();
-    axum::Json(json!({"value": value})).into_response()
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    list.arm(value, world.behaviour.arm_page_size)
 }
 
 /// `/subscriptions/{id}/providers/Microsoft.Authorization/roleDefinitions[/{guid}]`.
@@ -156,6 +167,7 @@ pub(crate) async fn role_definitions(
     Path(params): Path<Vec<(String, String)>>,
     Query(query): Query<HashMap<String, String>>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -178,7 +190,11 @@ pub(crate) async fn role_definitions(
         &token,
         method,
         role,
-        &query,
+        &Listing {
+            headers: &headers,
+            uri: &uri,
+            query: &query,
+        },
         &body,
     )
 }
@@ -191,6 +207,7 @@ pub(crate) async fn group_role_definitions(
     Path(params): Path<Vec<(String, String)>>,
     Query(query): Query<HashMap<String, String>>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -245,7 +262,11 @@ pub(crate) async fn group_role_definitions(
         &token,
         method,
         role,
-        &query,
+        &Listing {
+            headers: &headers,
+            uri: &uri,
+            query: &query,
+        },
         &body,
     )
 }
@@ -262,9 +283,10 @@ fn definitions_at(
     token: &Token,
     method: Method,
     role: Option<String>,
-    query: &HashMap<String, String>,
+    list: &Listing,
     body: &[u8],
 ) -> Response {
+    let query = list.query;
     let Some(ti) = world
         .tenants
         .iter()
@@ -288,7 +310,7 @@ fn definitions_at(
                 .filter(|d| name.as_ref().is_none_or(|n| d.role_name == *n))
                 .map(|d| definition_json(scope, d))
                 .collect();
-            axum::Json(json!({"value": value})).into_response()
+            list.arm(value, world.behaviour.arm_page_size)
         }
         (Method::GET, Some(role)) => match world.tenants[ti]
             .role_definitions
@@ -326,6 +348,7 @@ fn definitions_at(
                 not_actions: strings(&p["permissions"][0]["notActions"]),
                 data_actions: strings(&p["permissions"][0]["dataActions"]),
                 assignable_scopes: strings(&p["assignableScopes"]),
+                created_at: None,
             };
             if definition.role_name.is_empty() || definition.assignable_scopes.is_empty() {
                 return arm_error(
@@ -349,8 +372,17 @@ fn definitions_at(
             emu.update(|w| {
                 let defs = &mut w.tenants[ti].role_definitions;
                 match defs.iter_mut().find(|d| d.id == definition.id) {
-                    Some(d) => *d = definition,
-                    None => defs.push(definition),
+                    Some(d) => {
+                        let created_at = d.created_at;
+                        *d = RoleDefinition {
+                            created_at,
+                            ..definition
+                        };
+                    }
+                    None => defs.push(RoleDefinition {
+                        created_at: Some(now()),
+                        ..definition
+                    }),
                 }
             });
             (StatusCode::CREATED, axum::Json(answer)).into_response()
@@ -475,7 +507,9 @@ pub(crate) async fn role_assignment(
                 .find(|t| t.id.eq_ignore_ascii_case(&sub.tenant_id));
             if !tenant.is_some_and(|t| {
                 t.role_definitions.iter().any(|d| {
-                    d.id == role && d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(&scope))
+                    d.id == role
+                        && d.assignable_scopes.iter().any(|s| s.eq_ignore_ascii_case(&scope))
+                        && d.replicated(&world.behaviour)
                 })
             }) {
                 return arm_error(
@@ -528,7 +562,12 @@ pub(crate) fn assignments_of(sub: &Subscription, principal: Option<&str>) -> Vec
 }
 
 /// `GET /tenants`: the caller's own tenant (what `az login` lists for a user).
-pub(crate) async fn list_tenants(State(emu): State<Emulator>, headers: HeaderMap) -> Response {
+pub(crate) async fn list_tenants(
+    State(emu): State<Emulator>,
+    Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let Some(token) = Token::from_headers(&headers).filter(|t| is_arm(&t.resource)) else {
         return arm_error(
             StatusCode::UNAUTHORIZED,
@@ -552,7 +591,12 @@ pub(crate) async fn list_tenants(State(emu): State<Emulator>, headers: HeaderMap
             })
         })
         .collect();
-    axum::Json(json!({"value": value})).into_response()
+    let list = Listing {
+        headers: &headers,
+        uri: &uri,
+        query: &query,
+    };
+    list.arm(value, world.behaviour.arm_page_size)
 }
 
 pub(crate) const MANAGEMENT_GROUPS: &str = "/providers/Microsoft.Management/managementGroups";
@@ -595,17 +639,20 @@ pub(crate) fn admit_assignment(
     scope: &str,
 ) -> Result<(), Box<Response>> {
     let delay = chrono::Duration::seconds(world.behaviour.principal_replication_seconds as i64);
-    let sp = world
-        .tenants
-        .iter()
-        .find(|t| t.id.eq_ignore_ascii_case(tenant))
-        .and_then(|t| {
-            t.apps
-                .iter()
-                .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(principal))
-        });
-    let replicated = sp.is_some_and(|a| a.principal_created_at.is_none_or(|at| at + delay <= now()));
-    if sp.is_none() || (principal_type.is_none() && !replicated) {
+    let directory = world.tenants.iter().find(|t| t.id.eq_ignore_ascii_case(tenant));
+    let sp = directory.and_then(|t| {
+        t.apps
+            .iter()
+            .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(principal))
+    });
+    // People are principals too (a user's object id).
+    let user = directory.is_some_and(|t| {
+        t.users
+            .iter()
+            .any(|u| u.object_id.eq_ignore_ascii_case(principal))
+    });
+    let replicated = user || sp.is_some_and(|a| a.principal_created_at.is_none_or(|at| at + delay <= now()));
+    if (sp.is_none() && !user) || (principal_type.is_none() && !replicated) {
         return Err(Box::new(arm_error(
             StatusCode::BAD_REQUEST,
             "PrincipalNotFound",

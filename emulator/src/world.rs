@@ -184,6 +184,22 @@ pub struct RoleDefinition {
     pub not_actions: Vec<String>,
     pub data_actions: Vec<String>,
     pub assignable_scopes: Vec<String>,
+    /// When it was first created through ARM: with [`Behaviour::role_replication_seconds`], role
+    /// assignments do not find it before that long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl RoleDefinition {
+    /// Whether ARM's role assignments find it yet: a custom role just created takes a while to
+    /// replicate, and an assignment of it meanwhile fails with `RoleDefinitionDoesNotExist`
+    /// ("a transient error which may occur when the Resource Provider in ARM is yet to complete
+    /// replication of the newly created Role Definition": Azure/terraform-azurerm-caf-enterprise-scale
+    /// wiki, Troubleshooting; the setup script retries it).
+    pub fn replicated(&self, behaviour: &Behaviour) -> bool {
+        let delay = chrono::Duration::seconds(behaviour.role_replication_seconds as i64);
+        self.created_at.is_none_or(|at| at + delay <= Utc::now())
+    }
 }
 
 /// A role assignment at a subscription (ARM `Microsoft.Authorization/roleAssignments`).

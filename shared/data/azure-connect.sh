@@ -139,6 +139,25 @@ azq() {
     return $rc
 }
 
+# azlist URL EXPR: every page of a collection that az rest reads (az rest follows neither ARM's
+# nextLink nor Graph's @odata.nextLink; Azure pages every list, Graph at 100 entries or fewer):
+# OUT gets EXPR (JMESPath on one entry) of each entry, one line each.
+azlist() {
+    local url=$1 expr=$2 rows="" pages=0
+    while [ -n "$url" ]; do
+        pages=$((pages + 1))
+        [ "$pages" -le 200 ] || { ERR="more than 200 pages at ${1%%\?*}"; return 1; }
+        # The first line is the link to the next page (empty on the last), then the entries.
+        azq rest --method get --url "$url" --query "[[\"@odata.nextLink\" || nextLink || ''], value[].$expr][]" -o tsv ||
+            return 1
+        url=${OUT%%$'\n'*}
+        [ "$OUT" = "$url" ] || rows+=${OUT#*$'\n'}$'\n'
+        # A next page only where the first came from (az rest would send it a token).
+        case "$url" in "" | "$ARM"/* | "$GRAPH"/*) ;; *) ERR="a next page outside Azure: ${url%%\?*}"; return 1 ;; esac
+    done
+    OUT=${rows%$'\n'}
+}
+
 # azw ARGS...: an Azure write: printed and skipped in a dry run.
 azw() {
     if [ "$DRY_RUN" = 1 ]; then
@@ -236,7 +255,7 @@ azq ad app list --filter "displayName eq '$APP_NAME'" --query "[].[appId, id, no
 APP_ID="" APP_OBJECT_ID="" FOREIGN=""
 while IFS=$'\t' read -r found_app found_object found_notes; do
     [ -n "$found_app" ] || continue
-    azq rest --method get --url "$GRAPH/v1.0/applications/$found_object/owners" --query "value[].id" -o tsv ||
+    azlist "$GRAPH/v1.0/applications/$found_object/owners" id ||
         fail 4 checks graph-unreadable "could not read the owners of app $found_app: $ERR"
     if [ "$found_notes" = "${PLAN[app_notes]}" ] && [ "$OUT" = "$ME" ] && [ -z "$APP_ID" ]; then
         APP_ID=$found_app APP_OBJECT_ID=$found_object
@@ -254,18 +273,16 @@ may_create_apps() {
     if [ "$USER_TYPE" = user ]; then
         azq rest --method get --url "$GRAPH/v1.0/policies/authorizationPolicy" \
             --query "defaultUserRolePermissions.allowedToCreateApps" -o tsv && [ "$OUT" = true ] && return 0
-        azq rest --method get --url "$GRAPH/v1.0/me/transitiveMemberOf/microsoft.graph.directoryRole" \
-            --query "value[].roleTemplateId" -o tsv || return 1
+        azlist "$GRAPH/v1.0/me/transitiveMemberOf/microsoft.graph.directoryRole" roleTemplateId || return 1
         roles=$OUT
     else
         # An app signed in: Graph's Application.ReadWrite.All or .OwnedBy, or a directory role.
-        azq rest --method get --url "$GRAPH/v1.0/servicePrincipals(appId='$USER_NAME')/appRoleAssignments" \
-            --query "value[].appRoleId" -o tsv || return 1
+        azlist "$GRAPH/v1.0/servicePrincipals(appId='$USER_NAME')/appRoleAssignments" appRoleId || return 1
         case "$OUT" in
             *1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9* | *18a4783c-866b-4cc7-a460-3d5e5662c884*) return 0 ;;
         esac
-        azq rest --method get --url "$GRAPH/v1.0/servicePrincipals(appId='$USER_NAME')/transitiveMemberOf/microsoft.graph.directoryRole" \
-            --query "value[].roleTemplateId" -o tsv || return 1
+        azlist "$GRAPH/v1.0/servicePrincipals(appId='$USER_NAME')/transitiveMemberOf/microsoft.graph.directoryRole" roleTemplateId ||
+            return 1
         roles=$OUT
     fi
     # Application Developer, Application Administrator, Cloud Application Administrator, Global Administrator.
@@ -309,8 +326,8 @@ if [ -n "$MG" ]; then
     say "    rights at the group: checked by Azure at each write"
 else
     # The caller's own actions on the subscription (ARM's permissions API).
-    azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" \
-        --query "value[].[join(' ', actions), join(' ', notActions)]" -o tsv ||
+    azlist "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" \
+        "[join(' ', actions), join(' ', notActions)]" ||
         fail 4 checks permissions-unreadable "could not read your permissions on $ROLE_SCOPE: $ERR"
     PERMISSIONS=$OUT
     set -f # the actions are globs to match, not to expand
@@ -487,10 +504,12 @@ report role ",\"roleDefinitionId\":\"$ROLE_ID\""
 phase assignment "$ROLE_NAME to the service principal at $ROLE_SCOPE"
 ASSIGNMENT=""
 if [[ "$SP_ID" != "<"* ]] && [[ "$ROLE_ID" != "<"* ]]; then
-    azq rest --method get --url "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&\$filter=principalId eq '$SP_ID'" \
-        --query "value[?ends_with(properties.roleDefinitionId, '$ROLE_ID')] | [0].name" -o tsv ||
+    azlist "$ARM$ROLE_SCOPE/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&\$filter=principalId eq '$SP_ID'" \
+        "[name, properties.roleDefinitionId]" ||
         fail 5 assignment assignments-unreadable "$ERR"
-    ASSIGNMENT=$OUT
+    while IFS=$'\t' read -r found_name found_role; do
+        [[ "${found_role,,}" == *"/${ROLE_ID,,}" ]] && { ASSIGNMENT=$found_name; break; }
+    done <<<"$OUT"
 fi
 if [ -n "$ASSIGNMENT" ]; then
     say "    role assignment in place: $ASSIGNMENT"
@@ -509,6 +528,8 @@ else
         fi
         case "$ERR" in
             *RoleAssignmentExists*) ASSIGNMENT=${PLAN[assignment_name]}; break ;;
+            *RoleAssignmentUpdateNotPermitted*)
+                fail 5 assignment assignment-name-taken "the role assignment ${PLAN[assignment_name]} at $ROLE_SCOPE already exists for another principal or role (Azure: RoleAssignmentUpdateNotPermitted), and azure-connect never changes an assignment it did not make. Remove that assignment (Access control (IAM) > Role assignments) if nobody needs it, then run the command again." ;;
             *PrincipalNotFound* | *RoleDefinitionDoesNotExist* | *"does not exist"* | *"doesn't exist"*)
                 say "    waiting for Azure to replicate the new principal and role ($attempt)"
                 sleep 5

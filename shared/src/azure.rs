@@ -17,8 +17,8 @@ pub mod estate;
 
 pub const SUBSCRIPTION_API: &str = "2022-12-01";
 pub const PERMISSIONS_API: &str = "2022-04-01";
-/// Pages of permissions followed at most (each page one round trip).
-const MAX_PAGES: usize = 20;
+/// Pages of an ARM list followed at most (each page one round trip).
+const MAX_PAGES: usize = 100;
 
 /// Endpoints of one Azure cloud. The token scopes stay the cloud's resource ids whatever the
 /// endpoint URLs are (an emulator on `http://127.0.0.1` still asks for
@@ -510,41 +510,24 @@ impl AzureReads for AzureHttp {
     ) -> Result<Vec<PermissionEntry>, AzureFailure> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            value: Vec<Entry>,
-            next_link: Option<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
         struct Entry {
             #[serde(default)]
             actions: Vec<String>,
             #[serde(default)]
             not_actions: Vec<String>,
         }
-        let mut url = format!(
+        let url = format!(
             "{}/subscriptions/{id}/providers/Microsoft.Authorization/permissions?api-version={PERMISSIONS_API}",
             self.cloud.resource_manager
         );
-        let mut entries = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let res = self.get_ok(&url, token, Api::Arm).await?;
-            let page: Page = read_json(res, "permissions answer unreadable").await?;
-            entries.extend(page.value.into_iter().map(|e| PermissionEntry {
+        let entries: Vec<Entry> = self.arm_list(url, token, "permissions").await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| PermissionEntry {
                 actions: e.actions,
                 not_actions: e.not_actions,
-            }));
-            match page.next_link {
-                Some(next) if !next.is_empty() => {
-                    url = self.same_origin(next, &self.cloud.resource_manager)?
-                }
-                _ => return Ok(entries),
-            }
-        }
-        Err(AzureFailure::Protocol(format!(
-            "more than {MAX_PAGES} pages of permissions"
-        )))
+            })
+            .collect())
     }
 
     async fn assigned_roles(
@@ -552,10 +535,6 @@ impl AzureReads for AzureHttp {
         token: &AccessToken,
         id: &SubscriptionId,
     ) -> Result<Vec<String>, AzureFailure> {
-        #[derive(Deserialize)]
-        struct Page {
-            value: Vec<Assignment>,
-        }
         #[derive(Deserialize)]
         struct Assignment {
             properties: Properties,
@@ -571,10 +550,8 @@ impl AzureReads for AzureHttp {
             "{}/subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments?api-version={PERMISSIONS_API}&$filter=principalId%20eq%20'{principal}'",
             self.cloud.resource_manager
         );
-        let res = self.get_ok(&url, token, Api::Arm).await?;
-        let page: Page = read_json(res, "role assignments answer unreadable").await?;
-        let mut roles: Vec<String> = page
-            .value
+        let assignments: Vec<Assignment> = self.arm_list(url, token, "role assignments").await?;
+        let mut roles: Vec<String> = assignments
             .into_iter()
             .filter_map(|a| {
                 a.properties
@@ -605,6 +582,39 @@ struct GraphPassword {
 }
 
 impl AzureHttp {
+    /// Every entry of an ARM list, following `nextLink` (ARM pages every list:
+    /// `x-ms-pageable` in Azure/azure-rest-api-specs) to the same endpoint only, at most
+    /// [`MAX_PAGES`] pages.
+    async fn arm_list<T: serde::de::DeserializeOwned>(
+        &self,
+        mut url: String,
+        token: &AccessToken,
+        what: &str,
+    ) -> Result<Vec<T>, AzureFailure> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            value: Vec<T>,
+            next_link: Option<String>,
+        }
+        let mut entries = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let res = self.get_ok(&url, token, Api::Arm).await?;
+            let page: Page<T> = read_json(res, "list answer unreadable").await?;
+            entries.extend(page.value);
+            match page.next_link {
+                Some(next) if !next.is_empty() => {
+                    url = self.same_origin(next, &self.cloud.resource_manager)?
+                }
+                _ => return Ok(entries),
+            }
+        }
+        Err(AzureFailure::Protocol(format!(
+            "more than {MAX_PAGES} pages of {what}"
+        )))
+    }
+
     /// A GET with the bearer token; an error answer becomes its [`AzureFailure`].
     async fn get_ok(
         &self,

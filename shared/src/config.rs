@@ -535,8 +535,53 @@ impl ExpiryConfig {
 /// (`AWS_REGION`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, …), the
 /// standard retry mode with 3 attempts and jittered backoff, and time-outs for connecting, each
 /// attempt and the whole call.
+///
+/// In Lambda the region and the function role's credentials are in the environment
+/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: "Defined
+/// runtime environment variables", Lambda developer guide), where the SDK's default chains look
+/// first. Given them directly, start-up skips building the rest of those chains (profile files,
+/// web identity, container and instance metadata providers, each with a client of its own): most
+/// of what the AWS SDK cost a cold start. Anywhere else (no such variables) the default chains
+/// run as before.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_sdk_loader(|name| std::env::var(name).ok()).load().await
+}
+
+/// The roots every AWS service endpoint chains to: Amazon Root CA 1–4 and Starfield Services Root
+/// Certificate Authority – G2 ("AWS services use Amazon Trust Services certificates"; the roots as
+/// the Amazon Trust Services repository, amazontrust.com/repository, publishes them; copied from
+/// Debian's ca-certificates 20230311).
+const AWS_ROOT_CAS: &[u8] = include_bytes!("../data/aws-root-cas.pem");
+
+/// The AWS SDK's HTTPS client: its own default (hyper, rustls with aws-lc, proxies from the
+/// environment, the SDK's connector settings and sleep), trusting the roots AWS endpoints chain to.
+/// The default trusts the system's bundle, which it reads and parses (about 150 certificates) when
+/// a service client is made: 4 ms of every cold start, for roots no AWS endpoint uses.
+fn aws_https_client() -> aws_sdk_secretsmanager::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(AWS_ROOT_CAS))
+        .build()
+        // Never fails for a trust store (what it checks is other settings); its default would
+        // trust the system's bundle, still a safe answer.
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = aws_smithy_http_client::Connector::builder()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(aws_smithy_http_client::proxy::ProxyConfig::from_env()));
+        builder.build()
+    })
+}
+
+/// The loader [`aws_sdk_config`] runs, from the environment `var` gives.
+fn aws_sdk_loader(var: impl Fn(&str) -> Option<String>) -> aws_config::ConfigLoader {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
@@ -544,9 +589,16 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
                 .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
                 .operation_timeout(AWS_OPERATION_TIMEOUT)
                 .build(),
-        )
-        .load()
-        .await
+        );
+    if let Some(region) = var("AWS_REGION").filter(|r| !r.is_empty()) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
+        loader = loader
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
+    loader
 }
 
 /// The connection store in Secrets Manager.
@@ -591,6 +643,39 @@ mod tests {
 
     fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn the_aws_roots_are_the_five_amazon_trust_services_publishes() {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(AWS_ROOT_CAS)
+            .collect::<Result<_, _>>()
+            .expect("valid PEM");
+        assert_eq!(certs.len(), 5);
+        let mut roots = rustls::RootCertStore::empty();
+        let (valid, invalid) = roots.add_parsable_certificates(certs);
+        assert_eq!((valid, invalid), (5, 0));
+    }
+
+    #[test]
+    fn in_lambda_the_sdk_takes_region_and_credentials_from_the_environment() {
+        let env = lookup(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ]);
+        let loader = format!("{:?}", aws_sdk_loader(env));
+        assert!(loader.contains("eu-west-1"), "{loader}");
+        assert!(
+            loader.contains("EnvironmentVariableCredentialsProvider"),
+            "{loader}"
+        );
+        let elsewhere = format!("{:?}", aws_sdk_loader(|_| None));
+        assert!(
+            !elsewhere.contains("EnvironmentVariableCredentialsProvider"),
+            "{elsewhere}"
+        );
     }
 
     #[test]

@@ -109,6 +109,29 @@ impl Azure {
         r["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Every entry of a list, page after page (ARM pages every list; the emulator one a page).
+    async fn list(&self, token: &str, path: &str) -> Vec<Value> {
+        let (status, mut page) = self.get(token, path).await;
+        assert_eq!(status, 200, "{page}");
+        let mut all = Vec::new();
+        loop {
+            all.extend(page["value"].as_array().cloned().unwrap_or_default());
+            let Some(next) = page["nextLink"].as_str().map(str::to_owned) else {
+                return all;
+            };
+            page = self
+                .http
+                .get(next)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        }
+    }
+
     async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let r = self
             .http
@@ -295,16 +318,14 @@ async fn an_estate_is_inherited_moved_disabled_and_deleted_as_in_azure() {
             .as_u16(),
         201
     );
-    let (_, listed) = az
-        .get(&admin, "/providers/Microsoft.Management/managementGroups/root/providers/Microsoft.Authorization/roleDefinitions")
+    let listed = az
+        .list(&admin, "/providers/Microsoft.Management/managementGroups/root/providers/Microsoft.Authorization/roleDefinitions")
         .await;
-    let names: Vec<&str> = listed["value"]
-        .as_array()
-        .unwrap()
+    let names: Vec<&str> = listed
         .iter()
         .filter_map(|d| d["properties"]["roleName"].as_str())
         .collect();
-    assert!(names.contains(&"spotCustomRole_estate"), "{listed}");
+    assert!(names.contains(&"spotCustomRole_estate"), "{listed:?}");
 
     // Moved out of the estate: no longer a descendant, nothing inherited.
     assert_eq!(

@@ -11,6 +11,7 @@ mod console_door;
 mod console_tokens;
 mod docs_drift;
 mod emulator_control;
+mod emulator_schema;
 mod erasure;
 mod estate;
 mod estate_emulator;

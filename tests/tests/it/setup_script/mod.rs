@@ -71,6 +71,37 @@ impl Setup {
         Self { d, emulator, az, id }
     }
 
+    /// The world of `w` where members may not register apps and `name` (object id `user`,
+    /// holding `roles`, Owner-like on the subscription) is signed in to az; a connection made.
+    async fn signed_in_user(mut w: World, user: &str, name: &str, roles: &[&str], account: &str) -> Self {
+        let upn = format!("{name}@contoso.onmicrosoft.com");
+        w.tenants[0].users = vec![azure_emulator::User {
+            object_id: user.into(),
+            user_principal_name: upn.clone(),
+            password: "user-password".into(),
+            display_name: name.into(),
+            directory_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        }];
+        w.tenants[0].device_code_user = upn;
+        w.tenants[0].users_may_not_create_apps = true;
+        w.subscriptions[0].grants.push(Grant {
+            app_id: user.into(),
+            actions: vec!["*".into()],
+            ..Grant::default()
+        });
+        let emulator = Emulator::new(w);
+        let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let d = Deployed::start(&format!("http://{addr}")).await;
+        let az = AzCli::sign_in_user(&emulator, TENANT).await;
+        let r = d
+            .call("POST", "/connections", ORG, Some(json!({"accountId": account})))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = r.body["connectionId"].as_str().unwrap().to_owned();
+        emulator.clear_requests();
+        Self { d, emulator, az, id }
+    }
+
     /// A fresh setup command, as the wizard shows it.
     async fn command(&self) -> String {
         self.command_with(None).await
@@ -319,36 +350,8 @@ async fn one_command_connects_a_subscription_secretless_and_running_it_again_cha
 #[tokio::test]
 async fn a_user_signed_in_connects_and_a_user_who_may_not_register_apps_is_told_what_is_needed() {
     const USER: &str = "d0d0d0d0-0000-4000-8000-000000000001";
-    let mut w = world();
-    w.tenants[0].users = vec![azure_emulator::User {
-        object_id: USER.into(),
-        user_principal_name: "ada@contoso.onmicrosoft.com".into(),
-        password: "user-password".into(),
-        display_name: "Ada".into(),
-        directory_roles: vec![],
-    }];
-    w.tenants[0].device_code_user = "ada@contoso.onmicrosoft.com".into();
     // Members may not register apps in this tenant; Ada holds no role that may.
-    w.tenants[0].users_may_not_create_apps = true;
-    w.subscriptions[0].grants.push(Grant {
-        app_id: USER.into(),
-        actions: vec!["*".into()],
-        ..Grant::default()
-    });
-    let emulator = Emulator::new(w);
-    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let d = Deployed::start(&format!("http://{addr}")).await;
-    let az = AzCli::sign_in_user(&emulator, TENANT).await;
-    let r = d
-        .call(
-            "POST",
-            "/connections",
-            ORG,
-            Some(json!({"accountId": "act-5e7c0a12"})),
-        )
-        .await;
-    let id = r.body["connectionId"].as_str().unwrap().to_owned();
-    let s = Setup { d, emulator, az, id };
+    let s = Setup::signed_in_user(world(), USER, "ada", &[], "act-5e7c0a12").await;
     let command = s.command().await;
     let refused = s.run(&command, "").await;
     assert_eq!(refused.code, 4, "{refused:?}");
@@ -797,4 +800,6 @@ async fn one_command_connects_a_management_group_finds_everything_again_and_unin
     assert!(s.made_app().is_none());
 }
 
+mod groups;
+mod paging;
 mod safety;
