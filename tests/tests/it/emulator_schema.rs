@@ -187,6 +187,7 @@ impl Azure {
             display_name: "Ada".into(),
             directory_roles: vec![],
         });
+        world.behaviour.management_groups_page_size = 1;
         world.subscriptions[0].grants.push(Grant {
             app_id: ADMIN.into(),
             actions: vec!["Microsoft.Resources/subscriptions/read".into()],
@@ -326,6 +327,47 @@ async fn every_arm_answer_is_as_azure_describes_it() {
         )
         .await;
     assert!(permissions.len() >= 2, "two entries, two pages");
+
+    // Management groups: the list, a group, what is below it (a page each), one that is not there.
+    const GROUPS: &str = "/providers/Microsoft.Management/managementGroups";
+    let groups = az
+        .pages(
+            &format!("{GROUPS}?api-version=2021-04-01"),
+            &t,
+            &arm("ManagementGroupListResult"),
+            "nextLink",
+        )
+        .await;
+    assert!(!groups.is_empty());
+    let (s, group) = az
+        .call(
+            "GET",
+            &format!("{GROUPS}/contoso-prod?api-version=2021-04-01"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{group}");
+    check(&arm("ManagementGroup"), "group", &group);
+    let below = az
+        .pages(
+            &format!("{GROUPS}/contoso-prod/descendants?api-version=2021-04-01"),
+            &t,
+            &arm("DescendantListResult"),
+            "nextLink",
+        )
+        .await;
+    assert!(below.len() >= 2, "{below:?}");
+    let (s, body) = az
+        .call(
+            "GET",
+            &format!("{GROUPS}/nowhere?api-version=2021-04-01"),
+            &t,
+            None,
+        )
+        .await;
+    check(&arm("ManagementGroupErrorResponse"), "an unknown group", &body);
+    assert_eq!(s, 404);
 
     // A custom role, assigned at the subscription and at the group, each read back and listed.
     for scope in [
