@@ -120,6 +120,7 @@ impl QuotaConfig {
             unlinked: self.unlinked.get(),
             validations_per_minute: self.validations_per_minute.get(),
             abandon_after: Duration::from_secs(u64::from(self.abandon_after_days.get()) * 24 * 3600),
+            ..crate::app::quota::Quotas::default()
         }
     }
 }

@@ -29,6 +29,14 @@ pub struct Backoff {
 
 impl Backoff {
     /// A compare-and-swap write that lost a race: 10 ms doubling to 400 ms, full jitter.
+    /// A lost race on an organization's index, which every start of the organization writes: a
+    /// burst of them spreads out over seconds (100 ms doubling to 3.2 s, full jitter) instead of
+    /// all trying again within the same few hundred milliseconds.
+    pub const INDEX: Self = Self {
+        base: Duration::from_millis(100),
+        max: Duration::from_millis(3200),
+        jitter: Jitter::Full,
+    };
     pub const CAS: Self = Self {
         base: Duration::from_millis(10),
         max: Duration::from_millis(400),

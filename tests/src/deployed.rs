@@ -27,7 +27,7 @@ use shared::edge::lambda::{EventHandler, Handler};
 /// A function as its `main` composes it: a wizard function, or the script's (no application).
 #[derive(Debug, Clone)]
 enum Composed {
-    Wizard(Handler),
+    Wizard(Box<Handler>),
     Script(ScriptHandler),
 }
 
@@ -251,7 +251,7 @@ impl Deployed {
                     let handler = shared::edge::lambda::compose(f, &config, &sdk)
                         .await
                         .unwrap_or_else(|e| panic!("{logical}: {e}"));
-                    handlers.insert(logical.clone(), Composed::Wizard(handler));
+                    handlers.insert(logical.clone(), Composed::Wizard(Box::new(handler)));
                 }
             }
         }

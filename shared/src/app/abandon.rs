@@ -41,6 +41,8 @@ impl App {
                 }
                 if self.store.delete(&entry.org, &entry.connection).await? {
                     deleted += 1;
+                    let key = format!("{scan_id}|abandoned|{}", c.id);
+                    self.give_back_places(&key, &c.org, &[c.id]).await;
                     let req = RequestMeta {
                         request_id: format!("{scan_id}|abandoned|{}", c.id),
                         received_at: now,

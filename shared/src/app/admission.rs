@@ -1,5 +1,5 @@
-//! The quotas applied ([`super::quota`]): a start needs a place among the organization's
-//! unlinked connections, a validation one of its places of the minute.
+//! The quotas applied ([`super::quota`]): a validation needs one of its organization's places of
+//! the minute (a start's place among the unlinked connections: [`super::organization`]).
 
 use std::time::Duration;
 
@@ -13,19 +13,6 @@ use crate::domain::OrgId;
 const VALIDATION_JOB: &str = "validate";
 
 impl App {
-    /// Before a start: refused when the organization holds its quota of unlinked connections.
-    pub(super) async fn admit_start(&self, org: &OrgId) -> Result<(), AppError> {
-        let limit = self.quotas.unlinked;
-        let held = self.store.count_unlinked(org, limit as usize).await?;
-        if held >= limit as usize {
-            return Err(AppError::QuotaExceeded {
-                quota: Quota::Unlinked(limit),
-                retry_after: None,
-            });
-        }
-        Ok(())
-    }
-
     /// Before a validation against Azure: one of the organization's places of this minute.
     pub(super) async fn admit_validation(&self, org: &OrgId, now: DateTime<Utc>) -> Result<(), AppError> {
         let limit = self.quotas.validations_per_minute;

@@ -80,6 +80,9 @@ impl App {
             (Scope::Subscription(_), _) => Command::RecordValidation(Box::new(record)),
         };
         let connection = self.update(req, org, id, &command).await?;
+        if current.status.holds_place() && !connection.status.holds_place() {
+            self.give_back_places(&req.request_id, org, &[*id]).await;
+        }
         self.announce_estate(req, &current, &connection).await;
         if diagnosis.is_none() && credential == CredentialType::Federated {
             self.retire_secret(req, &current, &inputs, validator).await?;

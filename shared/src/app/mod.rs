@@ -21,6 +21,7 @@ pub mod expiry;
 pub mod federated;
 pub mod health;
 mod operations;
+mod organization;
 mod privilege;
 pub mod quota;
 pub mod request;

@@ -326,6 +326,7 @@ impl App {
             }
             Operation::Delete { connection } => {
                 if self.store.delete(org, &connection).await? {
+                    self.give_back_places(&req.request_id, org, &[connection]).await;
                     Ok(Outcome::Deleted)
                 } else {
                     Err(AppError::NotFound)
@@ -409,9 +410,13 @@ impl App {
         // Without an id from the caller, derive one from the request: a retried request finds the
         // connection its first attempt made instead of making a second one.
         let id = requested.unwrap_or_else(|| derive_connection_id(org, &req.request_id));
-        // A new connection needs a place; a retried start (over the quota meanwhile) finds the one
-        // its first attempt made.
-        if let Err(full) = self.admit_start(org).await {
+        // A new connection needs a place among the organization's unlinked ones, taken in its
+        // index before the connection is written; a retried start (over the quota meanwhile)
+        // finds the connection its first attempt made.
+        if let Err(full) = self
+            .reserve_place(&req.request_id, org, id, req.received_at)
+            .await
+        {
             if self.store.load(org, &id).await?.is_none() {
                 return Err(full);
             }

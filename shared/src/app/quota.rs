@@ -4,7 +4,8 @@
 //!
 //! - Live connections not yet linked (drafts and failed ones): at most [`Quotas::unlinked`]; the
 //!   next start is refused (`quota-exceeded`, 429, no `Retry-After`: finishing or deleting one
-//!   frees a place). Counted by tag, no value read.
+//!   frees a place). Held by the organization's index (a place taken by compare-and-swap before
+//!   the connection is written: [`super::organization`]), never by a listing.
 //! - Validations against Azure (Connect Account, Spot's validation): at most
 //!   [`Quotas::validations_per_minute`] a minute; the next is refused until the minute turns
 //!   (`Retry-After`). Each is a claim in the store (a name made once, as runs are claimed).
@@ -22,6 +23,9 @@ pub struct Quotas {
     pub unlinked: u32,
     pub validations_per_minute: u32,
     pub abandon_after: Duration,
+    /// How long a start may take between taking its place and writing its connection: an
+    /// older place whose connection is not there (or no longer needs it) is given back.
+    pub reservation_grace: Duration,
 }
 
 impl Default for Quotas {
@@ -30,6 +34,7 @@ impl Default for Quotas {
             unlinked: 50,
             validations_per_minute: 30,
             abandon_after: Duration::from_secs(30 * 24 * 3600),
+            reservation_grace: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod estate;
 pub mod expiry;
 pub mod health;
 pub mod ids;
+pub mod organization;
 pub mod privilege;
 pub mod rbac;
 pub mod role;

@@ -14,9 +14,11 @@ use zeroize::Zeroizing;
 
 use super::{
     ConnectionStore, CredentialChange, LinkedEntry, LinkedPage, Lookup, STATUS_TAG, ScanEntry, ScanPage,
-    StoreError, VersionId, Versioned, WriteToken, claim_name, credential_name, secret_name, tags_of,
+    StoreError, VersionId, Versioned, VersionedIndex, WriteToken, claim_name, credential_name, index_name,
+    secret_name, tags_of,
 };
 use crate::domain::document;
+use crate::domain::organization::OrgIndex;
 use crate::domain::{ClientSecret, Connection, ConnectionId, OrgId};
 
 const FILE_NAME: &str = "connections.json";
@@ -48,6 +50,15 @@ struct Secrets {
     /// Each client secret's value, by credential name (see [`crate::store`]).
     #[serde(default)]
     credentials: BTreeMap<String, Zeroizing<String>>,
+    /// Each organization's index ([`crate::domain::organization`]), by its secret's name.
+    #[serde(default)]
+    indexes: BTreeMap<String, IndexEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexEntry {
+    current: String,
+    document: String,
 }
 
 /// How many claims the embedded store remembers (a week of 15-minute runs is 672).
@@ -328,20 +339,59 @@ impl ConnectionStore for EmbeddedStore {
         Ok(super::UnlinkedPage { entries, next: None })
     }
 
-    async fn count_unlinked(&self, org: &OrgId, _enough: usize) -> Result<usize, StoreError> {
+    async fn unlinked_of(&self, org: &OrgId, enough: usize) -> Result<Vec<ConnectionId>, StoreError> {
         let prefix = format!("{}{org}/", self.prefix);
         let state = self.lock()?;
         Ok(state
             .secrets
             .iter()
-            .filter(|(name, e)| {
-                name.starts_with(&prefix)
-                    && matches!(
-                        e.tags.get(STATUS_TAG).map(String::as_str),
-                        Some("draft" | "failed")
-                    )
+            .filter(|(_, e)| {
+                matches!(
+                    e.tags.get(STATUS_TAG).map(String::as_str),
+                    Some("draft" | "failed")
+                )
             })
-            .count())
+            .filter_map(|(name, _)| ConnectionId::parse(name.strip_prefix(&prefix)?).ok())
+            .take(enough)
+            .collect())
+    }
+
+    async fn load_index(&self, org: &OrgId) -> Result<Option<VersionedIndex>, StoreError> {
+        let state = self.lock()?;
+        let Some(entry) = state.indexes.get(&index_name(&self.prefix, org)) else {
+            return Ok(None);
+        };
+        Ok(Some(VersionedIndex {
+            version: VersionId(entry.current.clone()),
+            index: OrgIndex::decode(org, &entry.document)?,
+        }))
+    }
+
+    async fn write_index(
+        &self,
+        previous: Option<&VersionedIndex>,
+        next: &OrgIndex,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let name = index_name(&self.prefix, &next.org);
+        let mut state = self.lock()?;
+        let current = state.indexes.get(&name).map(|e| e.current.as_str());
+        if current != previous.map(|p| p.version.0.as_str()) {
+            return Err(StoreError::Conflict);
+        }
+        let entry = IndexEntry {
+            current: token.as_str().to_owned(),
+            document: next.encode(),
+        };
+        let old = state.indexes.insert(name.clone(), entry);
+        if let Err(e) = self.persist(&state) {
+            match old {
+                Some(old) => state.indexes.insert(name, old),
+                None => state.indexes.remove(&name),
+            };
+            return Err(e);
+        }
+        Ok(VersionId(token.as_str().to_owned()))
     }
 
     async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError> {

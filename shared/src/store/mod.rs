@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use crate::domain::connection::SecretRecord;
 use crate::domain::document::DocumentError;
 use crate::domain::expiry::ExpiryTags;
+use crate::domain::organization::{IndexError, OrgIndex};
 use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId, SubscriptionId};
 
 pub mod embedded;
@@ -93,6 +94,19 @@ impl WriteToken {
     }
 }
 
+/// An organization's index as read, with the version it was read at.
+#[derive(Debug, Clone)]
+pub struct VersionedIndex {
+    pub version: VersionId,
+    pub index: OrgIndex,
+}
+
+/// `{prefix}{orgId}/+index`: the organization's index, beside its connections (`+` is never in a
+/// connection id, so no scan of connections takes it for one).
+pub fn index_name(prefix: &str, org: &OrgId) -> String {
+    format!("{prefix}{org}/+index")
+}
+
 /// A connection as read, with the version it was read at.
 #[derive(Debug, Clone)]
 pub struct Versioned {
@@ -112,6 +126,8 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the stored document is unreadable")]
     Corrupt(#[from] DocumentError),
+    #[error("the organization's stored index is unreadable")]
+    CorruptIndex(#[from] IndexError),
     #[error("the store failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -163,9 +179,22 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
     /// last changed where the store says (names, tags and dates only, no value read).
     async fn unlinked_page(&self, next: Option<String>) -> Result<UnlinkedPage, StoreError>;
 
-    /// How many live connections of `org` are not linked (status draft or failed), counted by
-    /// tag without reading a value; counting may stop at `enough`.
-    async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError>;
+    /// The live connections of `org` not linked (status draft or failed), found by tag without
+    /// reading a value, at most `enough`: what an organization's index starts from.
+    async fn unlinked_of(&self, org: &OrgId, enough: usize) -> Result<Vec<ConnectionId>, StoreError>;
+
+    /// The organization's index ([`OrgIndex`]) as last written; `None` before its first write.
+    async fn load_index(&self, org: &OrgId) -> Result<Option<VersionedIndex>, StoreError>;
+
+    /// Writes `next` if `previous` (the index read, `None` when there was none) is still the
+    /// current one, else [`StoreError::Conflict`]: the organization's rules are held by this
+    /// compare-and-swap.
+    async fn write_index(
+        &self,
+        previous: Option<&VersionedIndex>,
+        next: &OrgIndex,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError>;
 
     /// Claims `run` of the job `job` once: `true` for the first claim, `false` for every later one
     /// (a retried or duplicate delivery of the same run). Claims are remembered for a week at least.

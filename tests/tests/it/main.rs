@@ -24,6 +24,7 @@ mod lambda_events;
 mod least_privilege;
 mod live_azure;
 mod metrics_emf;
+mod org_index;
 mod quotas;
 mod rotation;
 mod setup_script;

@@ -65,6 +65,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether a connection in this status holds one of its organization's places among the
+    /// unlinked connections (the quota): drafts and failed ones, as the store's listings count.
+    pub fn holds_place(self) -> bool {
+        matches!(self, Self::Draft | Self::Failed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",

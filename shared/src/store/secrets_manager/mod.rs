@@ -15,12 +15,16 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 mod rotation;
 
+use zeroize::Zeroizing;
+
 use super::{
     ConnectionStore, CredentialChange, EXPIRES_TAG, LinkedEntry, LinkedPage, Lookup, STATUS_TAG, ScanEntry,
-    ScanPage, Stage, StoreError, VersionId, Versioned, WriteToken, claim_name, secret_name, tags_of,
+    ScanPage, Stage, StoreError, VersionId, Versioned, VersionedIndex, WriteToken, claim_name, index_name,
+    secret_name, tags_of,
 };
 use crate::domain::connection::SecretRecord;
 use crate::domain::document;
+use crate::domain::organization::OrgIndex;
 use crate::domain::{ClientSecret, Connection, ConnectionId, OrgId};
 
 /// Our staging label for a version that is written but not yet current.
@@ -248,6 +252,111 @@ impl SecretsManagerStore {
         Ok(())
     }
 
+    /// The current version of secret `name` and its text; `None` when there is none (or it is
+    /// scheduled for deletion: gone for us).
+    async fn read_current(&self, name: &str) -> Result<Option<(VersionId, Zeroizing<String>)>, StoreError> {
+        count(&self.calls.get);
+        // VersionStage named explicitly: same as the default in AWS, and moto (the test emulator)
+        // otherwise keeps answering with the version the secret was created with.
+        let read = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage(CURRENT);
+        let out = match read.send().await {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                }) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        let version = out
+            .version_id()
+            .ok_or_else(|| StoreError::Backend("GetSecretValue returned no VersionId".into()))?;
+        let text = out
+            .secret_string()
+            .ok_or_else(|| StoreError::Backend("secret has no SecretString".into()))?;
+        Ok(Some((
+            VersionId(version.to_owned()),
+            Zeroizing::new(text.to_owned()),
+        )))
+    }
+
+    /// The compare-and-swap: `doc` put as version `token` (staged, never read as current), then
+    /// `AWSCURRENT` moved to it from `previous`, which fails if `previous` no longer holds it.
+    async fn swap(
+        &self,
+        name: &str,
+        previous: &VersionId,
+        doc: &str,
+        token: &WriteToken,
+    ) -> Result<(), StoreError> {
+        count(&self.calls.put);
+        let put = self
+            .client
+            .put_secret_value()
+            .secret_id(name)
+            .client_request_token(token.as_str())
+            .secret_string(doc)
+            .version_stages(STAGED_LABEL)
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            // The same token with another document: another attempt of this request already
+            // wrote a different result on a version that has since moved on.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                return Err(StoreError::Conflict);
+            }
+            // Not there, or deleted and waiting out its recovery window.
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                }) =>
+            {
+                return Err(StoreError::NotFound);
+            }
+            Err(e) => return Err(classify(e)),
+        }
+        count(&self.calls.update_stage);
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(CURRENT)
+            .move_to_version_id(token.as_str())
+            .remove_from_version_id(&previous.0)
+            .send()
+            .await;
+        match moved {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Err(StoreError::NotFound);
+            }
+            // AWSCURRENT is no longer on the version we read (or is already on ours, after a
+            // retried request): re-read and decide again.
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_parameter_exception() || s.is_invalid_request_exception()
+                }) =>
+            {
+                return Err(StoreError::Conflict);
+            }
+            Err(e) => return Err(classify(e)),
+        }
+        Ok(())
+    }
+
     fn name(&self, org: &OrgId, id: &ConnectionId) -> String {
         secret_name(&self.prefix, org, id)
     }
@@ -277,13 +386,14 @@ fn count(c: &AtomicU64) {
 
 /// What an SDK error means for us: throttling and outages are retryable (the SDK has already
 /// retried them with jittered backoff), anything else is a failure of the backend.
-fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+fn classify<E>(err: SdkError<E>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let transient = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        // A 5xx is the service's own failure, whatever its code: worth another try later.
+        SdkError::ServiceError(se) if se.raw().status().is_server_error() => true,
         SdkError::ServiceError(se) => matches!(
             se.err().code(),
             Some(
@@ -308,40 +418,12 @@ where
 #[async_trait]
 impl ConnectionStore for SecretsManagerStore {
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
-        count(&self.calls.get);
-        // VersionStage named explicitly: same as the default in AWS, and moto (the test emulator)
-        // otherwise keeps answering with the version the secret was created with.
-        let read = self
-            .client
-            .get_secret_value()
-            .secret_id(self.name(org, id))
-            .version_stage(CURRENT);
-        let out = match read.send().await {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            // A secret scheduled for deletion answers InvalidRequestException: gone for us.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_invalid_request_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(classify(e)),
+        let Some((version, text)) = self.read_current(&self.name(org, id)).await? else {
+            return Ok(None);
         };
-        let version = out
-            .version_id()
-            .ok_or_else(|| StoreError::Backend("GetSecretValue returned no VersionId".into()))?;
-        let text = out
-            .secret_string()
-            .ok_or_else(|| StoreError::Backend("connection secret has no SecretString".into()))?;
         Ok(Some(Versioned {
-            version: VersionId(version.to_owned()),
-            connection: document::decode(text)?,
+            version,
+            connection: document::decode(&text)?,
         }))
     }
 
@@ -388,65 +470,7 @@ impl ConnectionStore for SecretsManagerStore {
             self.put_credential(next, record, value).await?;
         }
         let doc = document::encode(next);
-        count(&self.calls.put);
-        let put = self
-            .client
-            .put_secret_value()
-            .secret_id(&name)
-            .client_request_token(token.as_str())
-            .secret_string(doc.as_str())
-            .version_stages(STAGED_LABEL)
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            // The same token with another document: another attempt of this request already
-            // wrote a different result on a version that has since moved on.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_exists_exception()) =>
-            {
-                return Err(StoreError::Conflict);
-            }
-            // Not there, or deleted and waiting out its recovery window.
-            Err(e)
-                if e.as_service_error().is_some_and(|s| {
-                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
-                }) =>
-            {
-                return Err(StoreError::NotFound);
-            }
-            Err(e) => return Err(classify(e)),
-        }
-        count(&self.calls.update_stage);
-        let moved = self
-            .client
-            .update_secret_version_stage()
-            .secret_id(&name)
-            .version_stage(CURRENT)
-            .move_to_version_id(token.as_str())
-            .remove_from_version_id(&previous.version.0)
-            .send()
-            .await;
-        match moved {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                return Err(StoreError::NotFound);
-            }
-            // AWSCURRENT is no longer on the version we read (or is already on ours, after a
-            // retried request): re-read and decide again.
-            Err(e)
-                if e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_parameter_exception() || s.is_invalid_request_exception()
-                }) =>
-            {
-                return Err(StoreError::Conflict);
-            }
-            Err(e) => return Err(classify(e)),
-        }
+        self.swap(&name, &previous.version, &doc, token).await?;
         self.retag_name(&name, &previous.connection, next).await?;
         self.erase_after_write(next, change.erase).await;
         Ok(VersionId(token.as_str().to_owned()))
@@ -584,23 +608,76 @@ impl ConnectionStore for SecretsManagerStore {
         })
     }
 
-    async fn count_unlinked(&self, org: &OrgId, enough: usize) -> Result<usize, StoreError> {
+    async fn unlinked_of(&self, org: &OrgId, enough: usize) -> Result<Vec<ConnectionId>, StoreError> {
         let prefix = format!("{}{org}/", self.prefix);
         let mut pages = self.unlinked_listing(&prefix).into_paginator().send();
-        let mut held = 0;
+        let mut held = Vec::new();
         while let Some(page) = pages.next().await {
             count(&self.calls.list);
             let out = page.map_err(classify)?;
-            held += out
-                .secret_list()
-                .iter()
-                .filter(|s| s.name().is_some_and(|n| n.starts_with(&prefix)) && is_unlinked(s))
-                .count();
-            if held >= enough {
+            held.extend(
+                out.secret_list()
+                    .iter()
+                    .filter(|s| is_unlinked(s))
+                    .filter_map(|s| s.name()?.strip_prefix(&prefix))
+                    .filter_map(|id| ConnectionId::parse(id).ok()),
+            );
+            if held.len() >= enough {
                 break;
             }
         }
         Ok(held)
+    }
+
+    async fn load_index(&self, org: &OrgId) -> Result<Option<VersionedIndex>, StoreError> {
+        let Some((version, text)) = self.read_current(&index_name(&self.prefix, org)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(VersionedIndex {
+            version,
+            index: OrgIndex::decode(org, &text)?,
+        }))
+    }
+
+    async fn write_index(
+        &self,
+        previous: Option<&VersionedIndex>,
+        next: &OrgIndex,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let name = index_name(&self.prefix, &next.org);
+        let doc = next.encode();
+        match previous {
+            None => {
+                count(&self.calls.create);
+                let created = self
+                    .client
+                    .create_secret()
+                    .name(&name)
+                    .description(
+                        "azure-connect: an organization's index (its connections' places; no secret)",
+                    )
+                    .client_request_token(token.as_str())
+                    .secret_string(doc)
+                    .set_kms_key_id(self.kms_key_id.clone())
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // Made meanwhile by another writer: read it and decide again.
+                    Err(e)
+                        if e.as_service_error().is_some_and(|s| {
+                            s.is_resource_exists_exception() || s.is_invalid_request_exception()
+                        }) =>
+                    {
+                        return Err(StoreError::Conflict);
+                    }
+                    Err(e) => return Err(classify(e)),
+                }
+            }
+            Some(previous) => self.swap(&name, &previous.version, &doc, token).await?,
+        }
+        Ok(VersionId(token.as_str().to_owned()))
     }
 
     /// A claim is a secret that is created and at once scheduled for deletion (7 days): while it
