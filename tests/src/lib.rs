@@ -269,6 +269,7 @@ pub fn client_secret() -> Command {
 pub fn subscription() -> Command {
     Command::Subscription {
         subscription: SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
+        replace_estate: false,
     }
 }
 

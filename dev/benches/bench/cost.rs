@@ -133,6 +133,7 @@ async fn measure(credential: CredentialType, rounds: u32) -> PerCheck {
     }
     commands.push(Command::Subscription {
         subscription: shared::domain::SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
+        replace_estate: false,
     });
     commands.push(Command::ExportCustomRole);
     for (i, command) in commands.into_iter().enumerate() {

@@ -142,6 +142,7 @@ pub(crate) async fn estate_bench(n: usize) {
         Command::ManagementGroup {
             group: ManagementGroupId::parse("contoso").unwrap(),
             default_subscription: Some(SubscriptionId::parse(&sub_id(0)).unwrap()),
+            replace_estate: false,
         },
     ];
     for (i, command) in commands.into_iter().enumerate() {
@@ -313,6 +314,7 @@ async fn binary_connect(
         Command::ManagementGroup {
             group: ManagementGroupId::parse("contoso").unwrap(),
             default_subscription: None,
+            replace_estate: false,
         },
     ];
     for (i, command) in commands.into_iter().enumerate() {

@@ -67,6 +67,7 @@ pub(crate) async fn health_bench(n: usize) {
                 },
                 Command::Subscription {
                     subscription: SubscriptionId::parse(subscription).unwrap(),
+                    replace_estate: false,
                 },
                 Command::ExportCustomRole,
             ];

@@ -22,6 +22,8 @@ pub struct Credentials {
     pub secret: ClientSecret,
     pub subscription: SubscriptionId,
     pub expires_at: Option<SecretExpiry>,
+    /// The caller knows the account's connection is an estate whose ties this drops.
+    pub replace_estate: bool,
 }
 
 impl Credentials {
@@ -37,6 +39,7 @@ impl Credentials {
             },
             Command::Subscription {
                 subscription: self.subscription,
+                replace_estate: self.replace_estate,
             },
         ]
     }
@@ -68,7 +71,7 @@ impl App {
         };
         let phase = req.phase("credentials");
         match self
-            .update_all(&phase, org, &id, &credentials.commands(), false)
+            .update_announced(&phase, org, &id, &credentials.commands(), false)
             .await
         {
             Ok((c, _)) => {

@@ -234,6 +234,7 @@ pub const CODES: &[&str] = &[
     "subscription-already-linked",
     "account-already-linked",
     "management-group-already-connected",
+    "estate-has-links",
     "estate-too-large",
     "internal-error",
 ];
@@ -330,36 +331,44 @@ impl Rejectable for AppError {
                 Step::Subscription,
             ),
             Self::Rule(RuleError::Estate(e)) => {
-                let (code, title, detail) = match e {
+                let (code, title, detail): (_, _, std::borrow::Cow<'static, str>) = match e {
                     EstateError::UnknownSubscription => (
                         "subscription-not-in-estate",
                         "Subscription not found under the group",
-                        "Connect Account (or the last health check) did not find this subscription under the connection's management group. Move it under the group in Azure, then connect again.",
+                        "Connect Account (or the last health check) did not find this subscription under the connection's management group. Move it under the group in Azure, then connect again.".into(),
                     ),
                     EstateError::SubscriptionLost => (
                         "subscription-lost",
                         "Subscription no longer under the group",
-                        "This subscription was moved out of the management group, deleted, or is no longer visible to the app.",
+                        "This subscription was moved out of the management group, deleted, or is no longer visible to the app.".into(),
                     ),
                     EstateError::SubscriptionTaken => (
                         "subscription-already-linked",
                         "Subscription already linked",
-                        "This subscription is already linked to another Spot account. A subscription belongs to one account.",
+                        "This subscription is already linked to another Spot account. A subscription belongs to one account.".into(),
                     ),
                     EstateError::AccountTaken => (
                         "account-already-linked",
                         "Account already holds a subscription",
-                        "This Spot account already holds another subscription. An account holds one subscription: create an account for this one.",
+                        "This Spot account already holds another subscription. An account holds one subscription: create an account for this one.".into(),
                     ),
                     EstateError::HeldElsewhere => (
                         "account-already-linked",
                         "Account already holds this subscription",
-                        "This Spot account already holds this very subscription through another connection of your organization: nothing more is needed. To hold it through this management group instead, delete that connection first.",
+                        "This Spot account already holds this very subscription through another connection of your organization: nothing more is needed. To hold it through this management group instead, delete that connection first.".into(),
+                    ),
+                    EstateError::HasLinks { linked } => (
+                        "estate-has-links",
+                        "The estate's subscriptions are linked",
+                        format!(
+                            "This connection's management group has {linked} subscriptions tied to Spot accounts; a subscription or another group here would drop every one of those ties. Send \"replaceEstate\": true to replace it anyway (each tie dropped is announced as Subscription Unlinked), or connect the subscription with a connection of its own."
+                        )
+                        .into(),
                     ),
                     EstateError::GroupTaken => (
                         "management-group-already-connected",
                         "Management group already connected",
-                        "Another connection of your organization already holds this management group and the links of its subscriptions to Spot accounts. Open that connection, or delete it first.",
+                        "Another connection of your organization already holds this management group and the links of its subscriptions to Spot accounts. Open that connection, or delete it first.".into(),
                     ),
                 };
                 Rejection::new(kind, code, title, detail, Step::Subscription)

@@ -22,24 +22,30 @@ pub const MAX_PAGE_SIZE: usize = 500;
 impl App {
     /// Announces what changed in the estate from `before` to `after`.
     pub(super) async fn announce_estate(&self, req: &RequestMeta, before: &Connection, after: &Connection) {
-        let Some(estate) = &after.estate else {
-            return;
-        };
-        let changes = Estate::changes(before.estate.as_ref(), estate);
-        if changes.is_empty() {
+        let subject = Subject::new(req, &after.org, Step::Subscription, Some(after.id));
+        let mut events = Vec::new();
+        // The ties an estate replaced dropped, each announced.
+        if let Some(replaced) = &before.estate {
+            for entry in Estate::dropped_links(Some(replaced), after.estate.as_ref()) {
+                let change = EstateChange::Unlinked(entry.clone());
+                events.push(estate_event(subject.clone(), &after.account, replaced, change));
+            }
+        }
+        if let Some(estate) = &after.estate {
+            for change in Estate::changes(before.estate.as_ref(), estate) {
+                events.push(estate_event(subject.clone(), &after.account, estate, change));
+            }
+        }
+        if events.is_empty() {
             return;
         }
-        let subject = Subject::new(req, &after.org, Step::Subscription, Some(after.id));
-        let wire: Vec<_> = changes
+        let wire: Vec<_> = events
             .into_iter()
-            .filter_map(|change| {
-                let event = estate_event(subject.clone(), &after.account, estate, change);
-                match event.to_wire() {
-                    Ok(w) => Some(w),
-                    Err(e) => {
-                        tracing::error!(error = %e, "estate event not serializable; not published");
-                        None
-                    }
+            .filter_map(|event| match event.to_wire() {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::error!(error = %e, "estate event not serializable; not published");
+                    None
                 }
             })
             .collect();
@@ -275,6 +281,7 @@ fn estate_event(subject: Subject, own: &AccountId, estate: &Estate, change: Esta
         EstateChange::Discovered(e) => OutcomeEvent::SubscriptionDiscovered(changed(subject, e, None)),
         EstateChange::Linked(e) => OutcomeEvent::SubscriptionLinked(changed(subject, e, None)),
         EstateChange::Lost(e) => OutcomeEvent::SubscriptionLost(changed(subject, e, None)),
+        EstateChange::Unlinked(e) => OutcomeEvent::SubscriptionUnlinked(changed(subject, e, None)),
         EstateChange::StatusChanged { entry, from } => {
             OutcomeEvent::SubscriptionChanged(changed(subject, entry, Some(from.as_str())))
         }

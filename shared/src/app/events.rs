@@ -87,11 +87,15 @@ pub enum OutcomeEvent {
     /// found again).
     #[serde(rename = "Subscription Changed")]
     SubscriptionChanged(SubscriptionChanged),
+    /// A subscription's tie to a Spot account dropped: the estate was replaced (a subscription
+    /// or another group entered with `replaceEstate`).
+    #[serde(rename = "Subscription Unlinked")]
+    SubscriptionUnlinked(SubscriptionChanged),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 24] = [
+    pub const DETAIL_TYPES: [&'static str; 25] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -116,6 +120,7 @@ impl OutcomeEvent {
         "Subscription Linked",
         "Subscription Lost",
         "Subscription Changed",
+        "Subscription Unlinked",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.

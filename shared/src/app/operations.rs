@@ -333,7 +333,10 @@ impl App {
                 }
             }
             Operation::Submit { connection, command } => {
-                let c = self.update(req, org, &connection, &command).await?;
+                let commands = std::slice::from_ref(&command);
+                let (c, _) = self
+                    .update_announced(req, org, &connection, commands, true)
+                    .await?;
                 Ok(Outcome::Current(c))
             }
             Operation::Connect { connection } => self.connect(req, org, &connection).await,

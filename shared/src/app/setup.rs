@@ -334,8 +334,13 @@ impl App {
                     .as_ref()
                     .filter(|e| &e.group == group)
                     .and_then(|e| e.default_subscription),
+                // A setup token never drops an estate's ties: that is the wizard's, signed in.
+                replace_estate: false,
             },
-            (None, Some(subscription)) => Command::Subscription { subscription },
+            (None, Some(subscription)) => Command::Subscription {
+                subscription,
+                replace_estate: false,
+            },
             (None, None) => return Err(missing("subscriptionId")),
         };
         // First, inside the write (every compare-and-swap attempt): the token still in force and
@@ -346,7 +351,7 @@ impl App {
             client,
             scope: match &scope {
                 Command::ManagementGroup { group, .. } => Scope::ManagementGroup(group.clone()),
-                Command::Subscription { subscription } => Scope::Subscription(*subscription),
+                Command::Subscription { subscription, .. } => Scope::Subscription(*subscription),
                 _ => return Err(missing("subscriptionId")),
             },
         }];

@@ -27,6 +27,27 @@ impl App {
             .map(|(c, _)| c)
     }
 
+    /// [`Self::update_all`], and what the write replaced announced: the ties to Spot accounts
+    /// of an estate it dropped (`Subscription Unlinked`, each once: only the write that dropped
+    /// them sees them).
+    pub(super) async fn update_announced(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        commands: &[Command],
+        early_checks: bool,
+    ) -> Result<(Connection, bool), AppError> {
+        let mut replaced = None;
+        let (after, wrote) = self
+            .update_seen(req, org, id, commands, early_checks, None, &mut replaced)
+            .await?;
+        if let Some(before) = replaced.filter(|_| wrote) {
+            self.announce_estate(req, &before, &after).await;
+        }
+        Ok((after, wrote))
+    }
+
     /// Applies `commands` in one compare-and-swap write; with `early_checks`, each new input is
     /// first checked against Azure where that is cheap. `true` when this call wrote.
     pub(super) async fn update_all(
@@ -51,17 +72,34 @@ impl App {
         early_checks: bool,
         read: Option<Versioned>,
     ) -> Result<(Connection, bool), AppError> {
+        self.update_seen(req, org, id, commands, early_checks, read, &mut None)
+            .await
+    }
+
+    /// [`Self::update_from`], keeping in `replaced` the connection as the winning write read it.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_seen(
+        &self,
+        req: &RequestMeta,
+        org: &OrgId,
+        id: &ConnectionId,
+        commands: &[Command],
+        early_checks: bool,
+        read: Option<Versioned>,
+        replaced: &mut Option<Connection>,
+    ) -> Result<(Connection, bool), AppError> {
         // A subscription entered (3.4, Spot's credentials API, a setup run) must not be one an
         // estate of the organization has tied to an account.
         for command in commands {
             match command {
-                Command::Subscription { subscription } => {
+                Command::Subscription { subscription, .. } => {
                     self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
                 }
                 // One estate per group in an organization; its own subscription is held as 3.4's.
                 Command::ManagementGroup {
                     group,
                     default_subscription,
+                    ..
                 } => {
                     self.refuse_if_group_taken(org, id, group).await?;
                     if let Some(own) = default_subscription {
@@ -98,7 +136,10 @@ impl App {
             }
             let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
             match self.store.replace(&current, &next, &token).await {
-                Ok(_) => return Ok((next, true)),
+                Ok(_) => {
+                    *replaced = Some(current.connection);
+                    return Ok((next, true));
+                }
                 Err(StoreError::Conflict) => {
                     tracing::debug!(attempt, connection = %id, "write lost a race; re-reading");
                     tokio::time::sleep(Backoff::CAS.delay(attempt)).await;

@@ -487,6 +487,7 @@ mod tests {
             },
             Command::Subscription {
                 subscription: SubscriptionId::parse("6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab").unwrap(),
+                replace_estate: false,
             },
             Command::ExportCustomRole,
             Command::IssueSetup(crate::domain::setup::SetupGrant::new(

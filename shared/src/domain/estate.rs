@@ -205,6 +205,9 @@ pub enum EstateChange {
     Lost(EstateEntry),
     /// The app may do more there than Spot needs (newly, or other grants than before).
     OverPrivileged(EstateEntry),
+    /// Its tie to a Spot account dropped with the estate (replaced by a subscription or another
+    /// group).
+    Unlinked(EstateEntry),
     /// Any other change of status (permissions reduced or restored, disabled, found again).
     StatusChanged {
         entry: EstateEntry,
@@ -226,6 +229,10 @@ pub enum EstateError {
     HeldElsewhere,
     #[error("the management group is already another connection's estate")]
     GroupTaken,
+    #[error(
+        "the estate has {linked} subscriptions tied to Spot accounts; replacing it would drop those ties"
+    )]
+    HasLinks { linked: usize },
 }
 
 /// A connection's management group and what is known of its subscriptions.
@@ -323,6 +330,21 @@ impl Estate {
     }
 
     /// The subscription `account` holds here, if any.
+    /// The subscriptions tied to a Spot account, in subscription order.
+    pub fn linked(&self) -> Vec<&EstateEntry> {
+        self.entries.values().filter(|e| e.account.is_some()).collect()
+    }
+
+    /// The ties `before` held that `after` no longer can: every one, when the estate is gone or
+    /// is another group's (what replacing an estate drops).
+    pub fn dropped_links<'a>(before: Option<&'a Estate>, after: Option<&Estate>) -> Vec<&'a EstateEntry> {
+        match (before, after) {
+            (Some(b), Some(a)) if a.group == b.group => Vec::new(),
+            (Some(b), _) => b.linked(),
+            (None, _) => Vec::new(),
+        }
+    }
+
     pub fn holder_of(&self, account: &AccountId) -> Option<SubscriptionId> {
         self.entries
             .values()

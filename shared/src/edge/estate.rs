@@ -34,6 +34,10 @@ pub struct ScopeBody {
     management_group_id: Option<String>,
     #[serde(default, deserialize_with = "super::input::present")]
     default_subscription_id: Option<String>,
+    /// Replacing an estate (by a subscription, or another group) drops its ties to Spot
+    /// accounts: only with `true` (else 409 `estate-has-links`).
+    #[serde(default)]
+    replace_estate: bool,
 }
 
 impl StepInput for ScopeBody {
@@ -45,6 +49,7 @@ impl StepInput for ScopeBody {
         match (self.subscription_id, self.management_group_id) {
             (Some(raw), None) if self.default_subscription_id.is_none() => Ok(Command::Subscription {
                 subscription: sub("subscriptionId", &raw)?,
+                replace_estate: self.replace_estate,
             }),
             (None, Some(raw)) => Ok(Command::ManagementGroup {
                 group: ManagementGroupId::parse(&raw)
@@ -54,6 +59,7 @@ impl StepInput for ScopeBody {
                     .as_deref()
                     .map(|raw| sub("defaultSubscriptionId", raw))
                     .transpose()?,
+                replace_estate: self.replace_estate,
             }),
             _ => Err(EdgeError::invalid(vec![FieldError::new(
                 "body",

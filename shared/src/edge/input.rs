@@ -234,13 +234,20 @@ pub fn expiry_error(field: &str, e: ExpiryError) -> FieldError {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SubscriptionBody {
     pub subscription_id: String,
+    /// Replacing an estate drops its ties to Spot accounts: only with `true` (else 409
+    /// `estate-has-links`).
+    #[serde(default)]
+    pub replace_estate: bool,
 }
 
 impl StepInput for SubscriptionBody {
     const STEP: Step = Step::Subscription;
     fn into_command(self, _now: DateTime<Utc>) -> Result<Command, EdgeError> {
         SubscriptionId::parse(&self.subscription_id)
-            .map(|subscription| Command::Subscription { subscription })
+            .map(|subscription| Command::Subscription {
+                subscription,
+                replace_estate: self.replace_estate,
+            })
             .map_err(|e| EdgeError::invalid(vec![FieldError::new("subscriptionId", e)]))
     }
 }

@@ -61,6 +61,10 @@ struct CredentialsBody {
     subscription_id: String,
     #[serde(default)]
     expiration_date: Option<String>,
+    /// The account's connection is an estate whose ties to Spot accounts this would drop: only
+    /// with `true` (else 409 `estate-has-links`).
+    #[serde(default)]
+    replace_estate: bool,
 }
 
 impl CredentialsBody {
@@ -98,6 +102,7 @@ impl CredentialsBody {
                     secret,
                     subscription,
                     expires_at,
+                    replace_estate: self.replace_estate,
                 })
             }
             _ => Err(EdgeError::invalid(errors)),

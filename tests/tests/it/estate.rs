@@ -728,3 +728,80 @@ async fn subscriptions_are_known_by_their_id_whatever_type_the_descendants_give_
         .collect();
     assert_eq!(ids, json!([S1, S2, S3]).as_array().unwrap().clone());
 }
+
+/// Entering a subscription or another group on an estate whose subscriptions are tied to Spot
+/// accounts would drop every tie (3.4, `PUT …/scope`, Spot's credentials API): 409
+/// `estate-has-links`, nothing changed; with `"replaceEstate": true` it is replaced, and each tie
+/// dropped is announced once (`Subscription Unlinked`).
+#[tokio::test]
+async fn replacing_an_estate_with_links_is_refused_unless_asked_and_each_dropped_tie_is_announced() {
+    for kind in STORES {
+        let e = Estate::connected(kind).await;
+        assert_eq!(
+            e.link(S2, "act-0000e002").await.status,
+            StatusCode::OK,
+            "{kind:?}"
+        );
+        let refused = [
+            ("/subscription", json!({"subscriptionId": S4})),
+            ("/scope", json!({"subscriptionId": S4})),
+            ("/scope", json!({"managementGroupId": "elsewhere"})),
+        ];
+        for (step, body) in refused {
+            let r = e.call("PUT", &e.path(step), Some(body)).await;
+            assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?} {step}: {:?}", r.body);
+            assert_eq!(r.body["code"], "estate-has-links", "{kind:?} {step}");
+        }
+        let spot =
+            json!({"clientId": SPOT, "clientSecret": SECRET, "tenantId": TENANT, "subscriptionId": S4});
+        let r = e
+            .call(
+                "POST",
+                &format!("/azure/setup/credentials?accountId={OWN}"),
+                Some(spot.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?}: {:?}", r.body);
+        assert!(
+            r.body.to_string().contains("estate-has-links"),
+            "{kind:?}: {:?}",
+            r.body
+        );
+        assert_eq!(
+            e.status_of(S2).await["accountId"],
+            "act-0000e002",
+            "{kind:?}: unchanged"
+        );
+        assert!(e.events("Subscription Unlinked").is_empty());
+
+        let r = e
+            .call(
+                "PUT",
+                &e.path("/subscription"),
+                Some(json!({"subscriptionId": S4, "replaceEstate": true})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+        let unlinked = e.events("Subscription Unlinked");
+        let mut ties: Vec<(String, String)> = unlinked
+            .iter()
+            .map(|u| {
+                assert_eq!(u["managementGroupId"], "contoso");
+                (
+                    u["subscriptionId"].as_str().unwrap().to_owned(),
+                    u["accountId"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        ties.sort();
+        assert!(
+            ties.contains(&(S2.to_owned(), "act-0000e002".to_owned())),
+            "{kind:?}: {ties:?}"
+        );
+        assert_eq!(
+            ties.len(),
+            e.events("Subscription Linked").len(),
+            "{kind:?}: each tie once"
+        );
+    }
+}

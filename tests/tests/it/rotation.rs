@@ -262,7 +262,10 @@ async fn wizard_writes_between_the_steps_are_kept() {
         let other = SubscriptionId::parse(&format!("0000000{i}-aaaa-4bbb-8ccc-0123456789ab")).unwrap();
         let op = Operation::Submit {
             connection: s.id,
-            command: Command::Subscription { subscription: other },
+            command: Command::Subscription {
+                subscription: other,
+                replace_estate: false,
+            },
         };
         s.app
             .execute(&request(&format!("wizard-{i}")), &s.org, op)

@@ -225,10 +225,12 @@ async fn find_lists_connections_by_tag_of_account_subscription_or_estate() {
             let scope = match i {
                 0 | 3 => Some(Command::Subscription {
                     subscription: SubscriptionId::parse(SUB).unwrap(),
+                    replace_estate: false,
                 }),
                 2 => Some(Command::ManagementGroup {
                     group: shared::domain::ManagementGroupId::parse("contoso").unwrap(),
                     default_subscription: None,
+                    replace_estate: false,
                 }),
                 _ => None,
             };

@@ -272,12 +272,17 @@ pub enum Command {
     },
     Subscription {
         subscription: SubscriptionId,
+        /// Whether the caller knows it drops the estate's ties to Spot accounts (refused
+        /// otherwise: [`EstateError::HasLinks`]).
+        replace_estate: bool,
     },
     /// `PUT …/scope` for a management group: its subscriptions, surveyed at Connect Account; the
     /// connection's own account holds `default_subscription` when one is named.
     ManagementGroup {
         group: ManagementGroupId,
         default_subscription: Option<SubscriptionId>,
+        /// As for [`Command::Subscription`]: another group drops the estate's ties.
+        replace_estate: bool,
     },
     /// Ties a subscription of the estate to a Spot account.
     LinkSubscription {
@@ -443,6 +448,25 @@ impl Connection {
     }
 
     /// [`Command::GuardSetupReport`]: the grant, then each value the connection already holds.
+    /// Replacing the estate (by a subscription, or another group) drops its ties to Spot
+    /// accounts: refused unless the caller says so (`replaceEstate`).
+    fn refuse_dropping_links(
+        &self,
+        group: Option<&ManagementGroupId>,
+        replace: bool,
+    ) -> Result<(), RuleError> {
+        let Some(estate) = &self.estate else {
+            return Ok(());
+        };
+        if group == Some(&estate.group) || replace {
+            return Ok(());
+        }
+        match estate.linked().len() {
+            0 => Ok(()),
+            linked => Err(RuleError::Estate(EstateError::HasLinks { linked })),
+        }
+    }
+
     fn guard_setup_report(
         &self,
         token_hash: &str,
@@ -700,12 +724,16 @@ impl Connection {
                 }
                 !same
             }
-            Command::Subscription { subscription } => {
+            Command::Subscription {
+                subscription,
+                replace_estate,
+            } => {
                 let same = self
                     .subscription
                     .as_ref()
                     .is_some_and(|s| &s.subscription == subscription);
                 if !same {
+                    self.refuse_dropping_links(None, *replace_estate)?;
                     self.subscription = Some(SubscriptionRecord {
                         subscription: *subscription,
                         submitted_at: at,
@@ -719,6 +747,7 @@ impl Connection {
             Command::ManagementGroup {
                 group,
                 default_subscription,
+                replace_estate,
             } => match self.estate.as_mut() {
                 Some(e) if &e.group == group => {
                     // Another default subscription only: what is known of the group stays.
@@ -727,6 +756,7 @@ impl Connection {
                     changed
                 }
                 _ => {
+                    self.refuse_dropping_links(Some(group), *replace_estate)?;
                     self.estate = Some(Estate::new(group.clone(), *default_subscription, at));
                     self.subscription = None;
                     self.custom_role = None;

@@ -35,6 +35,7 @@ fn secret() -> Command {
 fn sub(s: &str) -> Command {
     Command::Subscription {
         subscription: SubscriptionId::parse(s).unwrap(),
+        replace_estate: false,
     }
 }
 
@@ -308,6 +309,7 @@ fn a_group_too_large_for_the_document_is_refused_and_nothing_is_recorded() {
     let group = Command::ManagementGroup {
         group: ManagementGroupId::parse("huge").unwrap(),
         default_subscription: None,
+        replace_estate: false,
     };
     for cmd in [app_reg(), secret(), group] {
         c.apply(&cmd, "r", t("2026-11-26T10:01:00Z")).unwrap();
