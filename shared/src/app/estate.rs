@@ -8,7 +8,9 @@ use super::error::AppError;
 use super::events::{OutcomeEvent, OverPrivileged, Subject, SubscriptionChanged};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
-use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, Scope, Survey};
+use crate::domain::estate::{
+    Estate, EstateChange, EstateEntry, EstateError, Scope, SubscriptionStatus, Survey,
+};
 use crate::domain::{
     AccountId, Command, Connection, ConnectionId, ManagementGroupId, OrgId, RuleError, Step, SubscriptionId,
 };
@@ -214,6 +216,7 @@ impl App {
         id: &ConnectionId,
         after: Option<SubscriptionId>,
         limit: usize,
+        status: Option<SubscriptionStatus>,
     ) -> Result<Outcome, AppError> {
         let connection = self.load(org, id).await?.connection;
         let estate = connection.estate.as_ref().ok_or(RuleError::NotAnEstate)?;
@@ -224,7 +227,9 @@ impl App {
                 after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
                 std::ops::Bound::Unbounded,
             ))
-            .map(|(_, e)| e.clone());
+            .map(|(_, e)| e)
+            .filter(|e| status.is_none_or(|s| e.status() == s))
+            .cloned();
         let items: Vec<EstateEntry> = rest.by_ref().take(limit).collect();
         let next = match rest.next() {
             Some(_) => items.last().map(|e| e.subscription),
@@ -234,6 +239,7 @@ impl App {
             connection,
             items,
             next,
+            status,
         })
     }
 }

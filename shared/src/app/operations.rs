@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::estate::EstateEntry;
+use crate::domain::estate::{EstateEntry, SubscriptionStatus};
 use crate::domain::role::RoleVersions;
 use crate::domain::{
     AccountId, Command, Connection, ConnectionId, CredentialType, OrgId, RoleFormat, Step, SubscriptionId,
@@ -53,6 +53,8 @@ pub enum Operation {
         connection: ConnectionId,
         after: Option<SubscriptionId>,
         limit: usize,
+        /// Only the subscriptions in this status (what needs attention first).
+        status: Option<SubscriptionStatus>,
     },
     /// Ties a subscription of an estate to a Spot account.
     LinkSubscription {
@@ -110,6 +112,7 @@ pub enum Outcome {
         connection: Connection,
         items: Vec<EstateEntry>,
         next: Option<SubscriptionId>,
+        status: Option<SubscriptionStatus>,
     },
     /// One subscription of an estate, as it stands after a change.
     Subscription {
@@ -344,7 +347,11 @@ impl App {
                 connection,
                 after,
                 limit,
-            } => self.list_subscriptions(org, &connection, after, limit).await,
+                status,
+            } => {
+                self.list_subscriptions(org, &connection, after, limit, status)
+                    .await
+            }
             Operation::LinkSubscription {
                 connection,
                 subscription,

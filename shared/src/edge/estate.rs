@@ -14,6 +14,7 @@ use super::request::{ApiState, Caller, RawBody};
 use super::respond::{put_step, respond};
 use crate::app::estate::PAGE_SIZE;
 use crate::app::{App, FieldError, Operation};
+use crate::domain::estate::SubscriptionStatus;
 use crate::domain::{AccountId, Command, ManagementGroupId, Step, SubscriptionId};
 
 /// The estate's routes (served by the subscription step's function).
@@ -79,6 +80,7 @@ struct LinkBody {
 struct ListQuery {
     after: Option<String>,
     limit: Option<String>,
+    status: Option<String>,
 }
 
 /// `GET /connections/{id}/subscriptions[?after=&limit=]`.
@@ -113,10 +115,26 @@ async fn list(
                     )])
                 })?,
         };
+        let status = query
+            .status
+            .as_deref()
+            .map(|raw| {
+                SubscriptionStatus::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == raw)
+                    .ok_or_else(|| {
+                        EdgeError::invalid(vec![FieldError::new(
+                            "status",
+                            "must be one of lost, disabled, missing-actions, linked, awaiting-account",
+                        )])
+                    })
+            })
+            .transpose()?;
         Ok(Operation::ListSubscriptions {
             connection,
             after,
             limit,
+            status,
         })
     })
     .await

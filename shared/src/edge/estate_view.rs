@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::privilege_view::OverPrivilegedView;
-use crate::domain::estate::EstateEntry;
+use crate::domain::estate::{EstateEntry, SubscriptionStatus};
 use crate::domain::{AccountId, Connection, SubscriptionId};
 
 /// What a connection reaches, in its view.
@@ -92,10 +92,21 @@ pub struct SubscriptionsPage {
 }
 
 impl SubscriptionsPage {
-    pub fn of(connection: &Connection, items: &[EstateEntry], next: Option<SubscriptionId>) -> Self {
+    pub fn of(
+        connection: &Connection,
+        items: &[EstateEntry],
+        next: Option<SubscriptionId>,
+        status: Option<SubscriptionStatus>,
+    ) -> Self {
+        let filter = status.map_or(String::new(), |s| format!("&status={}", s.as_str()));
         Self {
             items: items.iter().map(SubscriptionView::from).collect(),
-            next: next.map(|after| format!("/connections/{}/subscriptions?after={after}", connection.id)),
+            next: next.map(|after| {
+                format!(
+                    "/connections/{}/subscriptions?after={after}{filter}",
+                    connection.id
+                )
+            }),
         }
     }
 }

@@ -64,7 +64,11 @@ pub(super) fn success_response(outcome: Outcome) -> Response {
             connection,
             items,
             next,
-        } => json_response(StatusCode::OK, &SubscriptionsPage::of(&connection, &items, next)),
+            status,
+        } => json_response(
+            StatusCode::OK,
+            &SubscriptionsPage::of(&connection, &items, next, status),
+        ),
         Outcome::Subscription { entry, .. } => {
             json_response(StatusCode::OK, &SubscriptionView::from(&*entry))
         }

@@ -805,3 +805,41 @@ async fn replacing_an_estate_with_links_is_refused_unless_asked_and_each_dropped
         );
     }
 }
+
+/// `?status=` lists only the subscriptions in that status, page after page (`next` keeps the
+/// filter), so a console shows what needs attention first; an unknown status is a 400 naming it.
+#[tokio::test]
+async fn the_list_filters_by_status_across_pages() {
+    let e = Estate::connected(StoreKind::Embedded).await;
+    let first = e
+        .call(
+            "GET",
+            &e.path("/subscriptions?status=awaiting-account&limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.body["items"][0]["subscriptionId"], S2);
+    let next = first.body["next"].as_str().unwrap().to_owned();
+    assert!(next.contains("status=awaiting-account"), "{next}");
+    let second = e.call("GET", &format!("{next}&limit=1"), None).await;
+    assert_eq!(second.body["items"][0]["subscriptionId"], S3);
+    assert_eq!(second.body["next"], Value::Null);
+    let linked = e.call("GET", &e.path("/subscriptions?status=linked"), None).await;
+    let ids: Vec<_> = linked.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["subscriptionId"].clone())
+        .collect();
+    assert_eq!(ids, [json!(S1)]);
+    assert_eq!(
+        e.call("GET", &e.path("/subscriptions?status=missing-actions"), None)
+            .await
+            .body["items"],
+        json!([])
+    );
+    let bad = e.call("GET", &e.path("/subscriptions?status=broken"), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.to_string().contains("status"), "{:?}", bad.body);
+}
