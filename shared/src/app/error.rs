@@ -489,6 +489,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)),
             AppError::Rule(RuleError::Estate(EstateError::AccountTaken)),
             AppError::Rule(RuleError::Estate(EstateError::GroupTaken)),
+            AppError::Rule(RuleError::Estate(EstateError::HasLinks { linked: 2 })),
             AppError::Rule(RuleError::EstateTooLarge(5000)),
             AppError::Store(StoreError::Backend("x".into())),
         ]

@@ -136,6 +136,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::SubscriptionTaken)).into(),
             AppError::Rule(RuleError::Estate(EstateError::AccountTaken)).into(),
             AppError::Rule(RuleError::Estate(EstateError::GroupTaken)).into(),
+            AppError::Rule(RuleError::Estate(EstateError::HasLinks { linked: 2 })).into(),
             AppError::Rule(RuleError::EstateTooLarge(5000)).into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
