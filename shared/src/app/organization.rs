@@ -116,12 +116,16 @@ impl App {
         let mut attempt = 0;
         loop {
             let read = self.store.load_index(org).await?;
+            // Only a place taken makes an organization's first index; a give-back before it has
+            // nothing to give back (and need not list what the organization holds to learn so).
+            let first = read.is_none() && matches!(change, Change::Reserve(..));
+            if read.is_none() && !first {
+                return Ok(());
+            }
             let mut index = match &read {
                 Some(VersionedIndex { index, .. }) => index.clone(),
                 None => self.first_index(org).await?,
             };
-            // Only a place taken makes an organization's first index.
-            let first = read.is_none() && matches!(change, Change::Reserve(..));
             if !self.apply(org, &mut index, change).await? && !first {
                 return Ok(());
             }
