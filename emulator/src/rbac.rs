@@ -645,7 +645,9 @@ pub(crate) fn admit_assignment(
             .iter()
             .find(|a| !a.principal_id.is_empty() && a.principal_id.eq_ignore_ascii_case(principal))
     });
-    // People are principals too (a user's object id).
+    // People are principals too: a role is assigned to a user, group, service principal or
+    // managed identity ("security principal", Azure RBAC overview; authorization 2022-04-01
+    // `PrincipalType`: User, Group, ServicePrincipal, ForeignGroup).
     let user = directory.is_some_and(|t| {
         t.users
             .iter()

@@ -448,25 +448,6 @@ impl Connection {
     }
 
     /// [`Command::GuardSetupReport`]: the grant, then each value the connection already holds.
-    /// Replacing the estate (by a subscription, or another group) drops its ties to Spot
-    /// accounts: refused unless the caller says so (`replaceEstate`).
-    fn refuse_dropping_links(
-        &self,
-        group: Option<&ManagementGroupId>,
-        replace: bool,
-    ) -> Result<(), RuleError> {
-        let Some(estate) = &self.estate else {
-            return Ok(());
-        };
-        if group == Some(&estate.group) || replace {
-            return Ok(());
-        }
-        match estate.linked().len() {
-            0 => Ok(()),
-            linked => Err(RuleError::Estate(EstateError::HasLinks { linked })),
-        }
-    }
-
     fn guard_setup_report(
         &self,
         token_hash: &str,
@@ -900,6 +881,7 @@ impl Connection {
     }
 }
 
+mod replace;
 mod verdicts;
 
 #[cfg(test)]
