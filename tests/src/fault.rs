@@ -27,6 +27,9 @@ pub enum Fault {
     Stall,
     Truncate,
     Trickle,
+    /// Answered here, never forwarded: an empty page of secrets (`ListSecrets` that has not yet
+    /// seen what was made in the last minutes: "ListSecrets is eventually consistent").
+    EmptyListing,
 }
 
 impl Fault {
@@ -43,6 +46,8 @@ impl Fault {
 struct Rule {
     marker: String,
     fault: Fault,
+    /// How many matching requests pass before it hits.
+    skip: usize,
     /// How many more matching requests it hits.
     remaining: usize,
 }
@@ -91,9 +96,15 @@ impl FaultProxy {
 
     /// The next `times` requests whose head contains `marker` meet `fault`.
     pub fn fault(&self, marker: &str, fault: Fault, times: usize) {
+        self.fault_after(marker, 0, fault, times);
+    }
+
+    /// The `times` requests whose head contains `marker` after the next `skip` meet `fault`.
+    pub fn fault_after(&self, marker: &str, skip: usize, fault: Fault, times: usize) {
         self.plan.lock().unwrap().rules.push(Rule {
             marker: marker.to_owned(),
             fault,
+            skip,
             remaining: times,
         });
     }
@@ -121,6 +132,10 @@ fn decide(plan: &Mutex<Plan>, head: &str) -> Option<Fault> {
         .rules
         .iter_mut()
         .find(|r| r.remaining > 0 && head.contains(&r.marker))?;
+    if rule.skip > 0 {
+        rule.skip -= 1;
+        return None;
+    }
     rule.remaining -= 1;
     let fault = rule.fault;
     plan.hit.push(head.lines().next().unwrap_or_default().to_owned());
@@ -197,6 +212,15 @@ async fn serve(client: TcpStream, upstream: &str, plan: &Arc<Mutex<Plan>>) -> st
             stream.set_zero_linger()?;
             return Ok(());
         }
+        if fault == Some(Fault::EmptyListing) {
+            let body = r#"{"SecretList":[]}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            client_write.write_all(answer.as_bytes()).await?;
+            continue;
+        }
         if server.is_none() {
             let s = TcpStream::connect(upstream).await?;
             let (r, w) = s.into_split();
@@ -211,7 +235,7 @@ async fn serve(client: TcpStream, upstream: &str, plan: &Arc<Mutex<Plan>>) -> st
         };
         let half = response.head.len() + (response.bytes.len() - response.head.len()) / 2;
         match fault {
-            None | Some(Fault::Reset) => client_write.write_all(&response.bytes).await?,
+            None | Some(Fault::Reset | Fault::EmptyListing) => client_write.write_all(&response.bytes).await?,
             Some(Fault::ResetMidResponse) => {
                 client_write.write_all(&response.bytes[..half]).await?;
                 client_write.flush().await?;

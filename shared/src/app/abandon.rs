@@ -43,6 +43,8 @@ impl App {
                     deleted += 1;
                     let key = format!("{scan_id}|abandoned|{}", c.id);
                     self.give_back_places(&key, &c.org, &[c.id]).await;
+                    let ties: Vec<_> = c.ties().into_iter().collect();
+                    self.release_ties(&key, &c.org, &c.id, &ties).await;
                     let req = RequestMeta {
                         request_id: format!("{scan_id}|abandoned|{}", c.id),
                         received_at: now,

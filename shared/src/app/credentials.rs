@@ -11,6 +11,7 @@ use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, Scope,
     SecretExpiry, Step, SubscriptionId, TenantId, ValidationInputs,
 };
+use crate::domain::ties::{Tie, TieKey};
 use crate::store::Lookup;
 use crate::validation::Validated;
 
@@ -124,13 +125,20 @@ impl App {
                 subscription,
             });
         }
-        for connection in self.estates(org, None).await? {
-            if let Some(subscription) = connection.estate.as_ref().and_then(|e| e.holder_of(account)) {
-                return Ok(Holding {
-                    connection,
-                    subscription: Some(subscription),
-                });
-            }
+        // An account an estate tied: found by the organization's ties, not by reading every estate.
+        if let Some(held) = self.holder_of(org, &TieKey::Account(account.clone())).await? {
+            let connection = self.load(org, &held.connection).await?.connection;
+            let subscription = connection.ties().into_iter().find_map(|t| match t {
+                Tie::Link {
+                    account: a,
+                    subscription,
+                } if &a == account => Some(subscription),
+                _ => None,
+            });
+            return Ok(Holding {
+                connection,
+                subscription,
+            });
         }
         Err(AppError::NotFound)
     }

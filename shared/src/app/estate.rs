@@ -12,8 +12,9 @@ use crate::domain::estate::{
     Estate, EstateChange, EstateEntry, EstateError, Scope, SubscriptionStatus, Survey,
 };
 use crate::domain::{
-    AccountId, Command, Connection, ConnectionId, ManagementGroupId, OrgId, RuleError, Step, SubscriptionId,
+    AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId,
 };
+use crate::domain::ties::TieKey;
 use crate::store::Lookup;
 
 /// Subscriptions in one page of `GET …/subscriptions` unless the caller asks fewer.
@@ -100,9 +101,9 @@ impl App {
         })
     }
 
-    /// Across the organization's other connections: the account started none and holds no
-    /// subscription of another estate; the subscription is no other connection's (3.4) and is
-    /// linked in no other estate. Found by tags, then the few estates read.
+    /// Across the organization's connections of one subscription: the account started none, and
+    /// the subscription is no other connection's (3.4). Found by tags (a listing: these are
+    /// checked, not held; the ties between estates are held by the organization's ties).
     async fn check_unique_across(
         &self,
         org: &OrgId,
@@ -131,82 +132,25 @@ impl App {
         if others(self.store.find(org, &Lookup::Subscription(subscription)).await?) {
             return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
         }
-        for other in self.estates(org, Some(id)).await? {
-            let Some(estate) = &other.estate else { continue };
-            match estate.holder_of(account) {
-                Some(held) if held == subscription => {
-                    return Err(RuleError::Estate(EstateError::HeldElsewhere).into());
-                }
-                Some(_) => return Err(RuleError::Estate(EstateError::AccountTaken).into()),
-                None => {}
-            }
-            if estate
-                .entries
-                .get(&subscription)
-                .is_some_and(|e| e.account.is_some())
-            {
-                return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
-            }
-        }
+        // An estate's links (and defaults) are held by the organization's ties: claimed in the
+        // write itself.
         Ok(())
     }
 
     /// 3.4 on a connection of one subscription: a subscription an estate of the organization has
-    /// tied to an account is that account's (one account per subscription). Costs nothing in an
-    /// organization without estates (one listing by tag).
+    /// tied to an account is that account's (one account per subscription). One read of the
+    /// organization's ties.
     pub(super) async fn refuse_if_linked_in_an_estate(
         &self,
         org: &OrgId,
         id: &ConnectionId,
         subscription: SubscriptionId,
     ) -> Result<(), AppError> {
-        for other in self.estates(org, Some(id)).await? {
-            let linked = other
-                .estate
-                .as_ref()
-                .and_then(|e| e.entries.get(&subscription))
-                .is_some_and(|e| e.account.is_some());
-            if linked {
-                return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
-            }
+        let held = self.holder_of(org, &TieKey::Subscription(subscription)).await?;
+        if held.is_some_and(|h| h.connection != *id) {
+            return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
         }
         Ok(())
-    }
-
-    /// A management group is one estate of the organization: another connection of the same
-    /// group would show every subscription awaiting an account (the first holds their links).
-    pub(super) async fn refuse_if_group_taken(
-        &self,
-        org: &OrgId,
-        id: &ConnectionId,
-        group: &ManagementGroupId,
-    ) -> Result<(), AppError> {
-        for other in self.estates(org, Some(id)).await? {
-            if other.estate.as_ref().is_some_and(|e| &e.group == group) {
-                return Err(RuleError::Estate(EstateError::GroupTaken).into());
-            }
-        }
-        Ok(())
-    }
-
-    /// The organization's estate connections (but `except`), read.
-    pub(super) async fn estates(
-        &self,
-        org: &OrgId,
-        except: Option<&ConnectionId>,
-    ) -> Result<Vec<Connection>, AppError> {
-        let mut estates = Vec::new();
-        for other in self.store.find(org, &Lookup::Estates).await? {
-            if Some(&other) == except {
-                continue;
-            }
-            if let Some(read) = self.store.load(org, &other).await? {
-                if read.connection.estate.is_some() {
-                    estates.push(read.connection);
-                }
-            }
-        }
-        Ok(estates)
     }
 
     /// `GET /connections/{id}/subscriptions`: one page, by subscription id, after `after`.

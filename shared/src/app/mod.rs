@@ -26,6 +26,7 @@ mod privilege;
 pub mod quota;
 pub mod request;
 pub mod setup;
+mod ties;
 mod write;
 
 pub use crate::issuer::FederatedCredentialValues;

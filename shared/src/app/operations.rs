@@ -328,8 +328,15 @@ impl App {
                 Ok(Outcome::Current(self.load(org, &connection).await?.connection))
             }
             Operation::Delete { connection } => {
+                // What it holds across the organization, given back once it is gone.
+                let ties = match self.store.load(org, &connection).await? {
+                    Some(read) => read.connection.ties(),
+                    None => Default::default(),
+                };
                 if self.store.delete(org, &connection).await? {
                     self.give_back_places(&req.request_id, org, &[connection]).await;
+                    let ties: Vec<_> = ties.into_iter().collect();
+                    self.release_ties(&req.request_id, org, &connection, &ties).await;
                     Ok(Outcome::Deleted)
                 } else {
                     Err(AppError::NotFound)

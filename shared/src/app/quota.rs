@@ -26,6 +26,9 @@ pub struct Quotas {
     /// How long a start may take between taking its place and writing its connection: an
     /// older place whose connection is not there (or no longer needs it) is given back.
     pub reservation_grace: Duration,
+    /// The most a shard of an organization's ties may take, encoded, before it is split (a
+    /// secret's value holds at most 65,536 bytes).
+    pub ties_shard_bytes: usize,
 }
 
 impl Default for Quotas {
@@ -35,6 +38,7 @@ impl Default for Quotas {
             validations_per_minute: 30,
             abandon_after: Duration::from_secs(30 * 24 * 3600),
             reservation_grace: Duration::from_secs(5 * 60),
+            ties_shard_bytes: 60 * 1024,
         }
     }
 }

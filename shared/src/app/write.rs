@@ -3,9 +3,12 @@
 //! The write token is derived from the request, the version and the attempt, so a retried request
 //! can never make a second version.
 
+use std::collections::BTreeSet;
+
 use super::error::AppError;
 use super::operations::App;
 use super::request::RequestMeta;
+use crate::domain::ties::Tie;
 use crate::domain::{Command, Connection, ConnectionId, OrgId};
 use crate::retry::Backoff;
 use crate::store::{StoreError, Versioned, WriteToken};
@@ -89,27 +92,15 @@ impl App {
         replaced: &mut Option<Connection>,
     ) -> Result<(Connection, bool), AppError> {
         // A subscription entered (3.4, Spot's credentials API, a setup run) must not be one an
-        // estate of the organization has tied to an account.
+        // estate of the organization has tied to an account. (An estate's own ties, its group,
+        // links and default subscription, are claimed below, before the write.)
         for command in commands {
-            match command {
-                Command::Subscription { subscription, .. } => {
-                    self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
-                }
-                // One estate per group in an organization; its own subscription is held as 3.4's.
-                Command::ManagementGroup {
-                    group,
-                    default_subscription,
-                    ..
-                } => {
-                    self.refuse_if_group_taken(org, id, group).await?;
-                    if let Some(own) = default_subscription {
-                        self.refuse_if_linked_in_an_estate(org, id, *own).await?;
-                    }
-                }
-                _ => {}
+            if let Command::Subscription { subscription, .. } = command {
+                self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
             }
         }
         let mut read = read;
+        let mut claimed: BTreeSet<Tie> = BTreeSet::new();
         for attempt in 0..CAS_ATTEMPTS {
             let current = match read.take() {
                 Some(v) => v,
@@ -134,9 +125,25 @@ impl App {
                     self.early_check(&current.connection, command).await?;
                 }
             }
+            // The ties the write adds are claimed across the organization first.
+            let (had, has) = (current.connection.ties(), next.ties());
+            let new: Vec<Tie> = has.difference(&had).filter(|t| !claimed.contains(*t)).cloned().collect();
+            if !new.is_empty() {
+                let dropping = had.difference(&has).cloned().collect();
+                let claim = self
+                    .claim_ties(&req.request_id, org, id, &new, &dropping, req.received_at)
+                    .await;
+                claim?;
+                claimed.extend(new);
+            }
             let token = WriteToken::derive(&req.request_id, Some(&current.version), attempt);
             match self.store.replace(&current, &next, &token).await {
                 Ok(_) => {
+                    // The ties it dropped given back. (Claims of an attempt that lost, or of a
+                    // write that failed, are left to be settled: another write of this very
+                    // connection may be about to hold them.)
+                    let gone: Vec<Tie> = had.difference(&has).cloned().collect();
+                    self.release_ties(&req.request_id, org, id, &gone).await;
                     *replaced = Some(current.connection);
                     return Ok((next, true));
                 }

@@ -13,6 +13,7 @@ pub mod rbac;
 pub mod role;
 pub mod secret;
 pub mod setup;
+pub mod ties;
 
 pub use connection::{
     Command, Connection, CredentialType, FailureRecord, Proof, RuleError, Status, Step, ValidationInputs,

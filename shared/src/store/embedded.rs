@@ -14,11 +14,12 @@ use zeroize::Zeroizing;
 
 use super::{
     ConnectionStore, CredentialChange, LinkedEntry, LinkedPage, Lookup, STATUS_TAG, ScanEntry, ScanPage,
-    StoreError, VersionId, Versioned, VersionedIndex, WriteToken, claim_name, credential_name, index_name,
-    secret_name, tags_of,
+    StoreError, VersionId, Versioned, VersionedIndex, VersionedTies, WriteToken, claim_name, credential_name,
+    index_name, secret_name, tags_of, ties_name,
 };
 use crate::domain::document;
 use crate::domain::organization::OrgIndex;
+use crate::domain::ties::{ShardPath, TieShard};
 use crate::domain::{ClientSecret, Connection, ConnectionId, OrgId};
 
 const FILE_NAME: &str = "connections.json";
@@ -186,6 +187,36 @@ impl EmbeddedStore {
         if let Some(credential_id) = change.erase {
             state.credentials.remove(&self.credential(next, &credential_id));
         }
+    }
+}
+
+impl EmbeddedStore {
+    /// An organization's document (index or ties shard) written by compare-and-swap.
+    fn write_doc(
+        &self,
+        name: String,
+        previous: Option<&VersionId>,
+        document: String,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let mut state = self.lock()?;
+        let current = state.indexes.get(&name).map(|e| e.current.as_str());
+        if current != previous.map(|p| p.0.as_str()) {
+            return Err(StoreError::Conflict);
+        }
+        let entry = IndexEntry {
+            current: token.as_str().to_owned(),
+            document,
+        };
+        let old = state.indexes.insert(name.clone(), entry);
+        if let Err(e) = self.persist(&state) {
+            match old {
+                Some(old) => state.indexes.insert(name, old),
+                None => state.indexes.remove(&name),
+            };
+            return Err(e);
+        }
+        Ok(VersionId(token.as_str().to_owned()))
     }
 }
 
@@ -374,24 +405,28 @@ impl ConnectionStore for EmbeddedStore {
         token: &WriteToken,
     ) -> Result<VersionId, StoreError> {
         let name = index_name(&self.prefix, &next.org);
-        let mut state = self.lock()?;
-        let current = state.indexes.get(&name).map(|e| e.current.as_str());
-        if current != previous.map(|p| p.version.0.as_str()) {
-            return Err(StoreError::Conflict);
-        }
-        let entry = IndexEntry {
-            current: token.as_str().to_owned(),
-            document: next.encode(),
+        self.write_doc(name, previous.map(|p| &p.version), next.encode(), token)
+    }
+
+    async fn load_ties(&self, org: &OrgId, path: &ShardPath) -> Result<Option<VersionedTies>, StoreError> {
+        let state = self.lock()?;
+        let Some(entry) = state.indexes.get(&ties_name(&self.prefix, org, path)) else {
+            return Ok(None);
         };
-        let old = state.indexes.insert(name.clone(), entry);
-        if let Err(e) = self.persist(&state) {
-            match old {
-                Some(old) => state.indexes.insert(name, old),
-                None => state.indexes.remove(&name),
-            };
-            return Err(e);
-        }
-        Ok(VersionId(token.as_str().to_owned()))
+        Ok(Some(VersionedTies {
+            version: VersionId(entry.current.clone()),
+            shard: TieShard::decode(org, path, &entry.document)?,
+        }))
+    }
+
+    async fn write_ties(
+        &self,
+        previous: Option<&VersionedTies>,
+        next: &TieShard,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let name = ties_name(&self.prefix, &next.org, &next.path);
+        self.write_doc(name, previous.map(|p| &p.version), next.encode(), token)
     }
 
     async fn claim_run(&self, job: &str, run: &str) -> Result<bool, StoreError> {

@@ -19,6 +19,7 @@ use crate::domain::connection::SecretRecord;
 use crate::domain::document::DocumentError;
 use crate::domain::expiry::ExpiryTags;
 use crate::domain::organization::{IndexError, OrgIndex};
+use crate::domain::ties::{ShardPath, TieShard, TiesError};
 use crate::domain::{AccountId, ClientSecret, Connection, ConnectionId, OrgId, SubscriptionId};
 
 pub mod embedded;
@@ -107,6 +108,19 @@ pub fn index_name(prefix: &str, org: &OrgId) -> String {
     format!("{prefix}{org}/+index")
 }
 
+/// One shard of an organization's ties as read, with the version it was read at.
+#[derive(Debug, Clone)]
+pub struct VersionedTies {
+    pub version: VersionId,
+    pub shard: TieShard,
+}
+
+/// `{prefix}{orgId}/+ties`, `…/+ties-01`: the shards of the organization's ties
+/// ([`crate::domain::ties`]).
+pub fn ties_name(prefix: &str, org: &OrgId, path: &ShardPath) -> String {
+    format!("{prefix}{org}/+ties{}", path.suffix())
+}
+
 /// A connection as read, with the version it was read at.
 #[derive(Debug, Clone)]
 pub struct Versioned {
@@ -128,6 +142,8 @@ pub enum StoreError {
     Corrupt(#[from] DocumentError),
     #[error("the organization's stored index is unreadable")]
     CorruptIndex(#[from] IndexError),
+    #[error("the organization's stored ties are unreadable")]
+    CorruptTies(#[from] TiesError),
     #[error("the store failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -193,6 +209,18 @@ pub trait ConnectionStore: Send + Sync + fmt::Debug {
         &self,
         previous: Option<&VersionedIndex>,
         next: &OrgIndex,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError>;
+
+    /// One shard of the organization's ties; `None` before its first write.
+    async fn load_ties(&self, org: &OrgId, path: &ShardPath) -> Result<Option<VersionedTies>, StoreError>;
+
+    /// Writes the shard `next` if `previous` (as read, `None` when there was none) is still the
+    /// current one, else [`StoreError::Conflict`].
+    async fn write_ties(
+        &self,
+        previous: Option<&VersionedTies>,
+        next: &TieShard,
         token: &WriteToken,
     ) -> Result<VersionId, StoreError>;
 

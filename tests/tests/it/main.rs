@@ -31,3 +31,4 @@ mod setup_script;
 mod setup_token;
 mod store_contract;
 mod store_outage;
+mod ties;

@@ -19,12 +19,13 @@ use zeroize::Zeroizing;
 
 use super::{
     ConnectionStore, CredentialChange, EXPIRES_TAG, LinkedEntry, LinkedPage, Lookup, STATUS_TAG, ScanEntry,
-    ScanPage, Stage, StoreError, VersionId, Versioned, VersionedIndex, WriteToken, claim_name, index_name,
-    secret_name, tags_of,
+    ScanPage, Stage, StoreError, VersionId, Versioned, VersionedIndex, VersionedTies, WriteToken, claim_name,
+    index_name, secret_name, tags_of, ties_name,
 };
 use crate::domain::connection::SecretRecord;
 use crate::domain::document;
 use crate::domain::organization::OrgIndex;
+use crate::domain::ties::{ShardPath, TieShard};
 use crate::domain::{ClientSecret, Connection, ConnectionId, OrgId};
 
 /// Our staging label for a version that is written but not yet current.
@@ -284,6 +285,47 @@ impl SecretsManagerStore {
             VersionId(version.to_owned()),
             Zeroizing::new(text.to_owned()),
         )))
+    }
+
+    /// An organization's document (its index, a shard of its ties): created once when there was
+    /// none (another writer's create meanwhile: [`StoreError::Conflict`]), else swapped.
+    async fn write_doc(
+        &self,
+        name: &str,
+        description: &str,
+        previous: Option<&VersionId>,
+        doc: String,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        match previous {
+            None => {
+                count(&self.calls.create);
+                let created = self
+                    .client
+                    .create_secret()
+                    .name(name)
+                    .description(description)
+                    .client_request_token(token.as_str())
+                    .secret_string(doc)
+                    .set_kms_key_id(self.kms_key_id.clone())
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // Made meanwhile by another writer: read it and decide again.
+                    Err(e)
+                        if e.as_service_error().is_some_and(|s| {
+                            s.is_resource_exists_exception() || s.is_invalid_request_exception()
+                        }) =>
+                    {
+                        return Err(StoreError::Conflict);
+                    }
+                    Err(e) => return Err(classify(e)),
+                }
+            }
+            Some(previous) => self.swap(name, previous, &doc, token).await?,
+        }
+        Ok(VersionId(token.as_str().to_owned()))
     }
 
     /// The compare-and-swap: `doc` put as version `token` (staged, never read as current), then
@@ -646,38 +688,31 @@ impl ConnectionStore for SecretsManagerStore {
         token: &WriteToken,
     ) -> Result<VersionId, StoreError> {
         let name = index_name(&self.prefix, &next.org);
-        let doc = next.encode();
-        match previous {
-            None => {
-                count(&self.calls.create);
-                let created = self
-                    .client
-                    .create_secret()
-                    .name(&name)
-                    .description(
-                        "azure-connect: an organization's index (its connections' places; no secret)",
-                    )
-                    .client_request_token(token.as_str())
-                    .secret_string(doc)
-                    .set_kms_key_id(self.kms_key_id.clone())
-                    .send()
-                    .await;
-                match created {
-                    Ok(_) => {}
-                    // Made meanwhile by another writer: read it and decide again.
-                    Err(e)
-                        if e.as_service_error().is_some_and(|s| {
-                            s.is_resource_exists_exception() || s.is_invalid_request_exception()
-                        }) =>
-                    {
-                        return Err(StoreError::Conflict);
-                    }
-                    Err(e) => return Err(classify(e)),
-                }
-            }
-            Some(previous) => self.swap(&name, &previous.version, &doc, token).await?,
-        }
-        Ok(VersionId(token.as_str().to_owned()))
+        let what = "azure-connect: an organization's index (its connections' places; no secret)";
+        self.write_doc(&name, what, previous.map(|p| &p.version), next.encode(), token)
+            .await
+    }
+
+    async fn load_ties(&self, org: &OrgId, path: &ShardPath) -> Result<Option<VersionedTies>, StoreError> {
+        let Some((version, text)) = self.read_current(&ties_name(&self.prefix, org, path)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(VersionedTies {
+            version,
+            shard: TieShard::decode(org, path, &text)?,
+        }))
+    }
+
+    async fn write_ties(
+        &self,
+        previous: Option<&VersionedTies>,
+        next: &TieShard,
+        token: &WriteToken,
+    ) -> Result<VersionId, StoreError> {
+        let name = ties_name(&self.prefix, &next.org, &next.path);
+        let what = "azure-connect: an organization's ties (accounts, subscriptions, groups; no secret)";
+        self.write_doc(&name, what, previous.map(|p| &p.version), next.encode(), token)
+            .await
     }
 
     /// A claim is a secret that is created and at once scheduled for deletion (7 days): while it
