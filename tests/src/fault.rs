@@ -235,7 +235,9 @@ async fn serve(client: TcpStream, upstream: &str, plan: &Arc<Mutex<Plan>>) -> st
         };
         let half = response.head.len() + (response.bytes.len() - response.head.len()) / 2;
         match fault {
-            None | Some(Fault::Reset | Fault::EmptyListing) => client_write.write_all(&response.bytes).await?,
+            None | Some(Fault::Reset | Fault::EmptyListing) => {
+                client_write.write_all(&response.bytes).await?
+            }
             Some(Fault::ResetMidResponse) => {
                 client_write.write_all(&response.bytes[..half]).await?;
                 client_write.flush().await?;

@@ -7,11 +7,11 @@ use super::events::{Progress, Subject};
 use super::operations::{App, Operation, Outcome};
 use super::request::{RequestMeta, derive_connection_id};
 use crate::domain::diagnosis::Diagnosis;
+use crate::domain::ties::{Tie, TieKey};
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, Scope,
     SecretExpiry, Step, SubscriptionId, TenantId, ValidationInputs,
 };
-use crate::domain::ties::{Tie, TieKey};
 use crate::store::Lookup;
 use crate::validation::Validated;
 

@@ -11,10 +11,8 @@ use super::request::RequestMeta;
 use crate::domain::estate::{
     Estate, EstateChange, EstateEntry, EstateError, Scope, SubscriptionStatus, Survey,
 };
-use crate::domain::{
-    AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId,
-};
 use crate::domain::ties::TieKey;
+use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId};
 use crate::store::Lookup;
 
 /// Subscriptions in one page of `GET …/subscriptions` unless the caller asks fewer.

@@ -295,14 +295,22 @@ impl App {
 
     /// Whether the claim of `key` in `shard` is older than half the grace.
     fn aging(&self, shard: &TieShard, key: &TieKey, now: DateTime<Utc>) -> bool {
-        let half = chrono::Duration::from_std(self.quotas.reservation_grace / 2).unwrap_or(chrono::Duration::MAX);
+        let half =
+            chrono::Duration::from_std(self.quotas.reservation_grace / 2).unwrap_or(chrono::Duration::MAX);
         shard.held.get(key).is_some_and(|h| h.at + half <= now)
     }
 
     /// A claim of `key` in the way may be taken over: older than the grace, and its connection
     /// holds no tie of that key (gone, or written without it).
-    async fn settleable(&self, org: &OrgId, key: &TieKey, held: &Held, now: DateTime<Utc>) -> Result<bool, AppError> {
-        let grace = chrono::Duration::from_std(self.quotas.reservation_grace).unwrap_or(chrono::Duration::MAX);
+    async fn settleable(
+        &self,
+        org: &OrgId,
+        key: &TieKey,
+        held: &Held,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let grace =
+            chrono::Duration::from_std(self.quotas.reservation_grace).unwrap_or(chrono::Duration::MAX);
         if held.at + grace > now {
             return Ok(false);
         }
@@ -331,8 +339,7 @@ fn refusal(key: &TieKey, ours: &Tie, holder: &Tie) -> RuleError {
                 subscription: ours, ..
             },
             Tie::Link {
-                subscription: theirs,
-                ..
+                subscription: theirs, ..
             },
         ) if ours == theirs => EstateError::HeldElsewhere,
         (TieKey::Account(_), ..) => EstateError::AccountTaken,

@@ -127,7 +127,11 @@ impl App {
             }
             // The ties the write adds are claimed across the organization first.
             let (had, has) = (current.connection.ties(), next.ties());
-            let new: Vec<Tie> = has.difference(&had).filter(|t| !claimed.contains(*t)).cloned().collect();
+            let new: Vec<Tie> = has
+                .difference(&had)
+                .filter(|t| !claimed.contains(*t))
+                .cloned()
+                .collect();
             if !new.is_empty() {
                 let dropping = had.difference(&has).cloned().collect();
                 let claim = self

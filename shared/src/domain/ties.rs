@@ -123,7 +123,8 @@ impl ShardPath {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() <= MAX_DEPTH && text.bytes().all(|b| b == b'0' || b == b'1')).then(|| Self(text.to_owned()))
+        (text.len() <= MAX_DEPTH && text.bytes().all(|b| b == b'0' || b == b'1'))
+            .then(|| Self(text.to_owned()))
     }
 }
 
@@ -229,7 +230,10 @@ impl TieShard {
     pub fn split(&self) -> Option<[Self; 2]> {
         let [zero, one] = self.path.children()?;
         let depth = self.path.as_str().len();
-        let mut children = [Self::new(self.org.clone(), zero), Self::new(self.org.clone(), one)];
+        let mut children = [
+            Self::new(self.org.clone(), zero),
+            Self::new(self.org.clone(), one),
+        ];
         for (key, held) in &self.held {
             children[usize::from(key.bit(depth))]
                 .held
@@ -345,8 +349,14 @@ mod tests {
         let key = TieKey::Account(account(1));
         assert_eq!(shard.claim(&key, held(link(1, 1), &c1)), Claim::Made);
         assert_eq!(shard.claim(&key, held(link(1, 1), &c1)), Claim::Held);
-        assert!(matches!(shard.claim(&key, held(link(1, 2), &c1)), Claim::Taken(_)));
-        assert!(matches!(shard.claim(&key, held(link(1, 1), &c2)), Claim::Taken(_)));
+        assert!(matches!(
+            shard.claim(&key, held(link(1, 2), &c1)),
+            Claim::Taken(_)
+        ));
+        assert!(matches!(
+            shard.claim(&key, held(link(1, 1), &c2)),
+            Claim::Taken(_)
+        ));
         assert!(!shard.release(&key, &c2, &link(1, 1)), "not c2's to give back");
         assert!(shard.release(&key, &c1, &link(1, 1)));
         assert_eq!(shard.claim(&key, held(link(1, 2), &c2)), Claim::Made);

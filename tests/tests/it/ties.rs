@@ -115,7 +115,7 @@ async fn lagging_store(kind: StoreKind) -> (Arc<dyn ConnectionStore>, Option<Fau
                 .build();
             let store = Arc::new(SecretsManagerStore::new(
                 aws_sdk_secretsmanager::Client::from_conf(through),
-                &integration_tests::unique_prefix(),
+                integration_tests::unique_prefix(),
                 None,
             ));
             (store, Some(proxy))
@@ -247,7 +247,10 @@ async fn fifty_parallel_links_of_one_account_in_five_estates_tie_exactly_one() {
         let mut estates = Vec::new();
         for g in 0..GROUPS {
             let own = format!("act-0000f00{g}");
-            estates.push(rig.estate(&own, json!({"managementGroupId": format!("g{g}")})).await);
+            estates.push(
+                rig.estate(&own, json!({"managementGroupId": format!("g{g}")}))
+                    .await,
+            );
         }
         let account = "act-0000abcd";
         let mut requests = Vec::new();
@@ -277,10 +280,17 @@ async fn fifty_parallel_links_of_one_account_in_five_estates_tie_exactly_one() {
         assert_eq!(ties.len(), 1, "{kind:?}: {ties:?}");
         // Spot's credentials API answers from the ties: that very subscription.
         let r = rig
-            .call("GET", &format!("/azure/setup/credentials?accountId={account}"), None)
+            .call(
+                "GET",
+                &format!("/azure/setup/credentials?accountId={account}"),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
-        assert_eq!(r.body["response"]["items"][0]["subscriptionId"], ties[0].0.as_str());
+        assert_eq!(
+            r.body["response"]["items"][0]["subscriptionId"],
+            ties[0].0.as_str()
+        );
         if let Some(proxy) = &rig.proxy {
             assert!(proxy.requests() > 0, "the store went through the lagging proxy");
         }
@@ -297,7 +307,12 @@ async fn one_group_is_one_estate_whatever_the_race_and_given_back_on_delete() {
         }
         let requests = ids
             .iter()
-            .map(|id| (format!("/connections/{id}/scope"), json!({"managementGroupId": "g3"})))
+            .map(|id| {
+                (
+                    format!("/connections/{id}/scope"),
+                    json!({"managementGroupId": "g3"}),
+                )
+            })
             .collect();
         let answered = codes(&burst(&rig.router, requests).await);
         let winners: Vec<usize> = (0..ids.len()).filter(|i| answered[*i].0 == 200).collect();
@@ -346,7 +361,11 @@ async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_aut
         let second = rig.entered("act-0000d002").await;
         let scope = |default: &str| json!({"managementGroupId": "all", "defaultSubscriptionId": default});
         let r = rig
-            .call("PUT", &format!("/connections/{second}/scope"), Some(scope(&sub(0, 1))))
+            .call(
+                "PUT",
+                &format!("/connections/{second}/scope"),
+                Some(scope(&sub(0, 1))),
+            )
             .await;
         assert_eq!(
             (r.status, r.body["code"].as_str()),
@@ -370,7 +389,11 @@ async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_aut
         // A free default is held from `PUT …/scope` on: linked at Connect, and no other estate
         // may link it meanwhile.
         let r = rig
-            .call("PUT", &format!("/connections/{second}/scope"), Some(scope(&sub(0, 2))))
+            .call(
+                "PUT",
+                &format!("/connections/{second}/scope"),
+                Some(scope(&sub(0, 2))),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
         let r = rig
@@ -380,7 +403,11 @@ async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_aut
                 Some(json!({"accountId": "act-0000d0bb"})),
             )
             .await;
-        assert_eq!(r.body["code"], "subscription-already-linked", "{kind:?}: {:?}", r.body);
+        assert_eq!(
+            r.body["code"], "subscription-already-linked",
+            "{kind:?}: {:?}",
+            r.body
+        );
         let r = rig
             .call("POST", &format!("/connections/{second}/connect"), None)
             .await;
@@ -411,13 +438,25 @@ async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_aut
         }
         let path = |s: String| format!("/connections/{second}/subscriptions/{s}");
         let r = rig
-            .call("PUT", &path(sub(2, 0)), Some(json!({"accountId": "act-0000d0cc"})))
+            .call(
+                "PUT",
+                &path(sub(2, 0)),
+                Some(json!({"accountId": "act-0000d0cc"})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
         let r = rig
-            .call("PUT", &path(sub(2, 1)), Some(json!({"accountId": "act-0000d0dd"})))
+            .call(
+                "PUT",
+                &path(sub(2, 1)),
+                Some(json!({"accountId": "act-0000d0dd"})),
+            )
             .await;
-        assert_eq!(r.body["code"], "subscription-already-linked", "{kind:?}: {:?}", r.body);
+        assert_eq!(
+            r.body["code"], "subscription-already-linked",
+            "{kind:?}: {:?}",
+            r.body
+        );
     }
 }
 
@@ -436,7 +475,7 @@ async fn a_write_that_dies_between_the_claim_and_the_connection_leaves_no_lost_s
         .build();
     let store: Arc<dyn ConnectionStore> = Arc::new(SecretsManagerStore::new(
         aws_sdk_secretsmanager::Client::from_conf(through),
-        &integration_tests::unique_prefix(),
+        integration_tests::unique_prefix(),
         None,
     ));
     let app = App::new(store.clone(), Arc::new(MemorySink::default()))
@@ -448,8 +487,12 @@ async fn a_write_that_dies_between_the_claim_and_the_connection_leaves_no_lost_s
         proxy: Some(proxy.clone()),
         _emulator: emulator,
     };
-    let e0 = rig.estate("act-0000c000", json!({"managementGroupId": "g0"})).await;
-    let e1 = rig.estate("act-0000c001", json!({"managementGroupId": "g1"})).await;
+    let e0 = rig
+        .estate("act-0000c000", json!({"managementGroupId": "g0"}))
+        .await;
+    let e1 = rig
+        .estate("act-0000c001", json!({"managementGroupId": "g1"}))
+        .await;
     let link = |id: &str, s: String, account: &str, key: &str| {
         let path = format!("/connections/{id}/subscriptions/{s}");
         let body = json!({"accountId": account}).to_string();
@@ -484,7 +527,12 @@ async fn a_write_that_dies_between_the_claim_and_the_connection_leaves_no_lost_s
     let r = link(&e1, sub(1, 0), "act-0000cafe", "other-2").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = link(&e0, sub(0, 0), "act-0000beef", "other-3").await;
-    assert_eq!(r.status, StatusCode::OK, "the subscription's claim too: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the subscription's claim too: {:?}",
+        r.body
+    );
     // The dead request retried: the account is another's now; no double tie.
     let r = link(&e0, sub(0, 1), "act-0000cafe", "dies").await;
     assert_eq!(r.body["code"], "account-already-linked", "{:?}", r.body);
@@ -510,7 +558,11 @@ async fn ties_shards_are_written_by_compare_and_swap_and_split_keeping_every_key
         let mut first = TieShard::new(org.clone(), root.clone());
         let c = ConnectionId::new_random();
         let account = AccountId::parse("act-00001234").unwrap();
-        let tie = Tie::Group(shared::domain::ManagementGroupId::parse("g0").unwrap());
+        let subscription = shared::domain::SubscriptionId::parse(&sub(0, 0)).unwrap();
+        let tie = Tie::Link {
+            account: account.clone(),
+            subscription,
+        };
         first.held.insert(
             TieKey::Account(account),
             Held {
@@ -523,7 +575,9 @@ async fn ties_shards_are_written_by_compare_and_swap_and_split_keeping_every_key
         s.write_ties(None, &first, &WriteToken::derive("t1", None, 0))
             .await
             .unwrap();
-        let again = s.write_ties(None, &first, &WriteToken::derive("t2", None, 0)).await;
+        let again = s
+            .write_ties(None, &first, &WriteToken::derive("t2", None, 0))
+            .await;
         assert!(matches!(again, Err(StoreError::Conflict)), "{kind:?}: {again:?}");
         let read = s.load_ties(&org, &root).await.unwrap().unwrap();
         let mut sealed = read.shard.clone();
@@ -562,15 +616,20 @@ async fn ties_outgrowing_a_shard_split_and_every_rule_still_holds() {
         let mut estates = Vec::new();
         for g in 0..GROUPS {
             estates.push(
-                rig.estate(&format!("act-0000b00{g}"), json!({"managementGroupId": format!("g{g}")}))
-                    .await,
+                rig.estate(
+                    &format!("act-0000b00{g}"),
+                    json!({"managementGroupId": format!("g{g}")}),
+                )
+                .await,
             );
         }
-        // Every subscription linked to an account of its own, in parallel.
+        // Every subscription but the last of each group linked to an account of its own, in
+        // parallel.
         let account = |g: usize, n: usize| format!("act-0000{g:02x}{n:02x}");
+        let free = PER_GROUP - 1;
         let mut requests = Vec::new();
         for (g, id) in estates.iter().enumerate() {
-            for n in 0..PER_GROUP {
+            for n in 0..free {
                 requests.push((
                     format!("/connections/{id}/subscriptions/{}", sub(g, n)),
                     json!({"accountId": account(g, n)}),
@@ -581,8 +640,17 @@ async fn ties_outgrowing_a_shard_split_and_every_rule_still_holds() {
         assert!(answered.iter().all(|(s, _)| *s == 200), "{kind:?}: {answered:?}");
         // The root is sealed: the ties live below it.
         let org = OrgId::parse(ORG).unwrap();
-        let root = rig.store.load_ties(&org, &ShardPath::root()).await.unwrap().unwrap();
-        assert!(root.shard.sealed, "{kind:?}: {} keys in the root", root.shard.held.len());
+        let root = rig
+            .store
+            .load_ties(&org, &ShardPath::root())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            root.shard.sealed,
+            "{kind:?}: {} keys in the root",
+            root.shard.held.len()
+        );
         // Every rule still holds across the shards: each account, each subscription, each group.
         let r = rig
             .call(
@@ -595,7 +663,7 @@ async fn ties_outgrowing_a_shard_split_and_every_rule_still_holds() {
         let r = rig
             .call(
                 "PUT",
-                &format!("/connections/{}/subscriptions/{}", estates[1], sub(1, 0)),
+                &format!("/connections/{}/subscriptions/{}", estates[1], sub(1, free)),
                 Some(json!({"accountId": account(3, 3)})),
             )
             .await;
@@ -609,7 +677,7 @@ async fn ties_outgrowing_a_shard_split_and_every_rule_still_holds() {
             )
             .await;
         assert_eq!(r.body["code"], "management-group-already-connected", "{kind:?}");
-        for (g, n) in [(0, 0), (2, 7), (4, 9)] {
+        for (g, n) in [(0, 0), (2, 7), (4, 8)] {
             let r = rig
                 .call(
                     "GET",
@@ -617,12 +685,17 @@ async fn ties_outgrowing_a_shard_split_and_every_rule_still_holds() {
                     None,
                 )
                 .await;
-            assert_eq!(r.body["response"]["items"][0]["subscriptionId"], sub(g, n).as_str());
+            assert_eq!(
+                r.body["response"]["items"][0]["subscriptionId"],
+                sub(g, n).as_str()
+            );
         }
         // A deleted estate gives back every tie, whichever shard holds it.
-        let r = rig.call("DELETE", &format!("/connections/{}", estates[2]), None).await;
+        let r = rig
+            .call("DELETE", &format!("/connections/{}", estates[2]), None)
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        for n in 0..PER_GROUP {
+        for n in 0..free {
             let r = rig
                 .call(
                     "GET",
@@ -632,6 +705,14 @@ async fn ties_outgrowing_a_shard_split_and_every_rule_still_holds() {
                 .await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{kind:?}: {:?}", r.body);
         }
+        let r = rig
+            .call(
+                "PUT",
+                &format!("/connections/{}/subscriptions/{}", estates[1], sub(1, free)),
+                Some(json!({"accountId": account(2, 5)})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
         let r = rig
             .call(
                 "PUT",

@@ -540,7 +540,8 @@ impl Connection {
             ties.insert(Tie::Group(estate.group.clone()));
             // The default is the own account's until a survey links it (or the account holds
             // another of the estate's subscriptions: then the default is never linked).
-            if let (Some(subscription), None) = (estate.default_subscription, estate.holder_of(&self.account)) {
+            if let (Some(subscription), None) = (estate.default_subscription, estate.holder_of(&self.account))
+            {
                 ties.insert(Tie::Link {
                     account: self.account.clone(),
                     subscription,
