@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AccountId, ConnectionId, ManagementGroupId, OrgId, SubscriptionId};
+use super::ids::{AccountId, ConnectionId, ManagementGroupId, OrgId, SubscriptionId};
 
 const SCHEMA: u32 = 1;
 
