@@ -327,6 +327,21 @@ pub fn azure_at(url: &str, budget: Duration) -> AzureConfig {
     .unwrap()
 }
 
+/// A Secrets Manager store (moto) whose listings lag: a proxy answers every `ListSecrets` with an
+/// empty page, as a listing that has not yet seen the last minutes' changes would ("ListSecrets
+/// is eventually consistent", Secrets Manager API reference; moto's listing is immediate). With
+/// its prefix, for a direct store beside it.
+pub async fn lagging_sm_store() -> (Arc<SecretsManagerStore>, fault::FaultProxy, String) {
+    let proxy = fault::FaultProxy::start(&aws_endpoint()).await;
+    proxy.fault(
+        "secretsmanager.ListSecrets",
+        fault::Fault::EmptyListing,
+        usize::MAX,
+    );
+    let prefix = unique_prefix();
+    (sm_store_at(proxy.url(), &prefix).await, proxy, prefix)
+}
+
 /// A Secrets Manager store under `prefix` whose calls go to `endpoint` (a fault proxy, a
 /// stand-in) instead of the emulator's address.
 pub async fn sm_store_at(endpoint: &str, prefix: &str) -> Arc<SecretsManagerStore> {

@@ -107,17 +107,7 @@ async fn lagging_store(kind: StoreKind) -> (Arc<dyn ConnectionStore>, Option<Fau
     match kind {
         StoreKind::Embedded => (integration_tests::store(kind).await, None),
         StoreKind::SecretsManager => {
-            let proxy = FaultProxy::start(&integration_tests::aws_endpoint()).await;
-            proxy.fault("secretsmanager.ListSecrets", Fault::EmptyListing, usize::MAX);
-            let sdk = integration_tests::sdk_config().await;
-            let through = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-                .endpoint_url(proxy.url())
-                .build();
-            let store = Arc::new(SecretsManagerStore::new(
-                aws_sdk_secretsmanager::Client::from_conf(through),
-                integration_tests::unique_prefix(),
-                None,
-            ));
+            let (store, proxy, _) = integration_tests::lagging_sm_store().await;
             (store, Some(proxy))
         }
     }
