@@ -362,6 +362,50 @@ mod tests {
         assert_eq!(shard.claim(&key, held(link(1, 2), &c2)), Claim::Made);
     }
 
+    /// The trie's secrets (sealed ones included) for `links` estate links and one group, at the
+    /// store's shard bound of 60 KiB, built as the app builds it: claim, split when too big.
+    fn secrets_for(links: u32) -> usize {
+        let org = OrgId::parse("org-1").unwrap();
+        let c = ConnectionId::new_random();
+        let mut trie: BTreeMap<ShardPath, TieShard> = BTreeMap::new();
+        trie.insert(ShardPath::root(), TieShard::new(org, ShardPath::root()));
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for n in 0..links {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let tie = link(n, u128::from(rng) << 64 | u128::from(n));
+            for key in tie.keys() {
+                let mut path = ShardPath::root();
+                while trie[&path].sealed {
+                    path = path.towards(&key).unwrap();
+                }
+                let shard = trie.get_mut(&path).unwrap();
+                shard.claim(&key, held(tie.clone(), &c));
+                if shard.encode().len() > 60 * 1024 {
+                    shard.sealed = true;
+                    for child in shard.split().unwrap() {
+                        trie.insert(child.path.clone(), child);
+                    }
+                }
+            }
+        }
+        trie.len()
+    }
+
+    #[test]
+    fn an_organizations_ties_cost_a_secret_per_few_hundred_links() {
+        // Printed with --nocapture: the figures of docs/state.md (10,000 and 20,000 links with
+        // TIES_FIGURES=1: two minutes of debug build).
+        let mut cases = vec![(10, 1), (1_000, 20)];
+        if std::env::var_os("TIES_FIGURES").is_some() {
+            cases.extend([(10_000, 200), (20_000, 400)]);
+        }
+        for (links, most) in cases {
+            let secrets = secrets_for(links);
+            println!("{links} links: {secrets} secrets");
+            assert!(secrets <= most, "{links} links took {secrets} secrets");
+        }
+    }
+
     #[test]
     fn a_shard_round_trips_and_splits_by_the_next_bit_keeping_every_key() {
         let org = OrgId::parse("org-1").unwrap();
