@@ -371,7 +371,9 @@ mod tests {
         trie.insert(ShardPath::root(), TieShard::new(org, ShardPath::root()));
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         for n in 0..links {
-            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            rng = rng
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             let tie = link(n, u128::from(rng) << 64 | u128::from(n));
             for key in tie.keys() {
                 let mut path = ShardPath::root();

@@ -452,7 +452,8 @@ async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_aut
 
 #[tokio::test]
 async fn a_write_that_dies_between_the_claim_and_the_connection_leaves_no_lost_slot_and_no_double_tie() {
-    let grace = Duration::from_secs(2);
+    // Longer than the dying write takes to give up (its resets retried with backoff).
+    let grace = Duration::from_secs(8);
     let quotas = Quotas {
         reservation_grace: grace,
         ..Quotas::default()
@@ -504,8 +505,14 @@ async fn a_write_that_dies_between_the_claim_and_the_connection_leaves_no_lost_s
     // The link claims its account and its subscription (two writes of the ties), then its
     // connection write dies: every try of it reset before it arrives.
     proxy.fault_after("secretsmanager.PutSecretValue", 2, Fault::Reset, 20);
+    let dying = std::time::Instant::now();
     let r = link(&e0, sub(0, 0), "act-0000cafe", "dies").await;
     proxy.heal();
+    assert!(
+        dying.elapsed() < grace / 2,
+        "the write took {:?} to die",
+        dying.elapsed()
+    );
     assert!(r.status.is_server_error(), "{:?} {:?}", r.status, r.body);
     assert!(rig.links(&e0).await.is_empty(), "the connection was not written");
 
@@ -513,7 +520,7 @@ async fn a_write_that_dies_between_the_claim_and_the_connection_leaves_no_lost_s
     let r = link(&e1, sub(1, 0), "act-0000cafe", "other-1").await;
     assert_eq!(r.body["code"], "account-already-linked", "{:?}", r.body);
     // …after it, the claim its connection does not hold is settled: no slot lost.
-    tokio::time::sleep(grace + Duration::from_millis(1200)).await;
+    tokio::time::sleep(grace.saturating_sub(dying.elapsed()) + Duration::from_millis(1200)).await;
     let r = link(&e1, sub(1, 0), "act-0000cafe", "other-2").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = link(&e0, sub(0, 0), "act-0000beef", "other-3").await;
