@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::app::{App, HealthSchedule, Operation, Outcome, Window};
-use shared::domain::document::{self, estate::MAX_ENCODED, estate::encode_entries};
+use shared::domain::document::{self, estate::MAX_ENCODED, estate::list_bytes};
 use shared::domain::estate::{Estate, GROUP_ACTIONS, Sighting, SubscriptionState, Survey};
 use shared::domain::role::required_actions;
 use shared::domain::{
@@ -176,7 +176,7 @@ pub(crate) async fn estate_bench(n: usize) {
     let rss_after = status_kb(pid, "VmRSS");
     let doc_bytes = document::encode(&connected).len();
     let estate = connected.estate.as_ref().unwrap();
-    let list_bytes = encode_entries(estate).len();
+    let list_bytes = list_bytes(estate);
 
     emulator.clear_requests();
     let sm_before = store.calls().total();
@@ -223,7 +223,7 @@ pub(crate) async fn estate_bench(n: usize) {
                 .collect(),
         };
         e.record(&survey, &AccountId::parse("act-0000e5e5").unwrap());
-        encode_entries(&e).len() as f64 / n as f64
+        list_bytes(&e) as f64 / n as f64
     };
 
     println!(

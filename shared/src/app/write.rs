@@ -120,6 +120,8 @@ impl App {
             if !changed {
                 return Ok((current.connection, false));
             }
+            // Whatever the commands did, the whole document must fit its secret.
+            next.check_size()?;
             if attempt == 0 && early_checks {
                 for command in commands {
                     self.early_check(&current.connection, command).await?;

@@ -290,6 +290,11 @@ struct RotationDoc {
     rotated_at: DateTime<Utc>,
 }
 
+/// The most a connection's stored document may take: a secret's value holds at most 65,536 bytes
+/// ("SecretString … Maximum length of 65536", Secrets Manager API reference), and the embedded
+/// store keeps the same bound.
+pub const MAX_DOCUMENT: usize = 65_536;
+
 /// Serializes a connection for the store. The string holds the secret: it is zeroed on drop.
 pub fn encode(c: &Connection) -> Zeroizing<String> {
     let doc = Doc {

@@ -206,12 +206,22 @@ async fn call(router: &Router, method: &str, path: &str, body: Option<Value>) ->
     .await
 }
 
-/// The answers of `requests` sent all at once.
+/// The answers of `requests` sent all at once; each sent again, as a client would, while it is
+/// answered 409 `write-conflict` (retryable: it lost too many races on one document).
 async fn burst(router: &Router, requests: Vec<(String, Value)>) -> Vec<Reply> {
     let mut set = tokio::task::JoinSet::new();
     for (i, (path, body)) in requests.into_iter().enumerate() {
         let router = router.clone();
-        set.spawn(async move { (i, call(&router, "PUT", &path, Some(body)).await) });
+        set.spawn(async move {
+            for _ in 0..10 {
+                let r = call(&router, "PUT", &path, Some(body.clone())).await;
+                if r.body["code"] != "write-conflict" {
+                    return (i, r);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (i, call(&router, "PUT", &path, Some(body)).await)
+        });
     }
     let mut replies: Vec<(usize, Reply)> = set.join_all().await;
     replies.sort_by_key(|(i, _)| *i);

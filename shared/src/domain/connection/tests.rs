@@ -302,6 +302,74 @@ fn remembers_a_bounded_number_of_requests() {
     assert!(!c.handled("r0"));
 }
 
+/// A survey of `n` random subscriptions, each with `over` (the app's extra rights there).
+fn big_survey(
+    n: u64,
+    over: Option<crate::domain::privilege::OverPrivilege>,
+) -> crate::domain::estate::Survey {
+    use crate::domain::estate::{Sighting, SubscriptionState, Survey};
+    Survey {
+        checked_at: t("2026-11-26T10:05:00Z"),
+        found: (0..n)
+            .map(|i| {
+                let mut rng = fastrand::Rng::with_seed(i);
+                Sighting {
+                    subscription: SubscriptionId::parse(
+                        &uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+                            .into_uuid()
+                            .to_string(),
+                    )
+                    .unwrap(),
+                    display_name: format!("workload {i}"),
+                    state: SubscriptionState::Enabled,
+                    missing_actions: vec![],
+                    over_privilege: over.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// An estate connection with its inputs entered, before Connect Account.
+fn estate_conn() -> Connection {
+    let mut c = conn();
+    let group = Command::ManagementGroup {
+        group: ManagementGroupId::parse("huge").unwrap(),
+        default_subscription: None,
+        replace_estate: false,
+    };
+    for cmd in [app_reg(), secret(), group] {
+        c.apply(&cmd, "r", t("2026-11-26T10:01:00Z")).unwrap();
+    }
+    c
+}
+
+#[test]
+fn owner_at_the_group_makes_every_subscription_over_privileged_and_the_document_still_fits() {
+    // The misconfiguration the warning is for: Owner at the group, so every subscription below
+    // says the same. Whatever a survey is let record, the whole stored document fits a secret.
+    let owner = crate::domain::privilege::OverPrivilege {
+        extra_grants: vec!["*".into()],
+        roles: vec!["Owner (built-in)".into(), "Spot by NetApp (custom)".into()],
+    };
+    for n in [500, 1_000, 1_400] {
+        let mut c = estate_conn();
+        let validated = Command::RecordEstateValidation {
+            record: Box::new(record(&c, None)),
+            survey: Some(big_survey(n, Some(owner.clone()))),
+        };
+        let recorded = c.apply(&validated, "v", t("2026-11-26T10:05:00Z"));
+        let size = crate::domain::document::encode(&c).len();
+        assert_eq!(recorded, Ok(true), "{n} subscriptions: {size} bytes");
+        assert!(
+            size <= 65_536,
+            "{n} subscriptions recorded in a {size}-byte document"
+        );
+        let back = crate::domain::document::decode(&crate::domain::document::encode(&c)).unwrap();
+        assert_eq!(back.estate, c.estate);
+    }
+}
+
 #[test]
 fn a_group_too_large_for_the_document_is_refused_and_nothing_is_recorded() {
     use crate::domain::estate::{Sighting, SubscriptionState, Survey};

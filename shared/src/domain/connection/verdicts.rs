@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::document::estate::{MAX_ENCODED, encode_entries};
+use crate::domain::document::MAX_DOCUMENT;
 use crate::domain::estate::Survey;
 
 use super::{
@@ -11,8 +11,8 @@ use super::{
 };
 
 impl Connection {
-    /// An estate's survey merged ([`super::Estate::record`]), as long as the list still fits in
-    /// the document ([`MAX_ENCODED`]); `Ok(false)` when nothing changed (or no estate).
+    /// An estate's survey merged ([`super::Estate::record`]), as long as the whole document still
+    /// fits a secret ([`Self::check_size`]); `Ok(false)` when nothing changed (or no estate).
     pub(super) fn record_survey(&mut self, survey: &Survey) -> Result<bool, RuleError> {
         let Some(estate) = self.estate.as_mut() else {
             return Ok(false);
@@ -20,10 +20,18 @@ impl Connection {
         if !estate.record(survey, &self.account) {
             return Ok(false);
         }
-        if encode_entries(estate).len() > MAX_ENCODED {
-            return Err(RuleError::EstateTooLarge(estate.entries.len()));
-        }
+        self.check_size()?;
         Ok(true)
+    }
+
+    /// The whole stored document within what a secret holds ([`MAX_DOCUMENT`]): checked by every
+    /// write before it is made. Only an estate's list can grow a document that far.
+    pub fn check_size(&self) -> Result<(), RuleError> {
+        if crate::domain::document::encode(self).len() > MAX_DOCUMENT {
+            let subscriptions = self.estate.as_ref().map_or(0, |e| e.entries.len());
+            return Err(RuleError::EstateTooLarge(subscriptions));
+        }
+        Ok(())
     }
 
     /// Connect Account's verdict; `Ok(false)` when it changes nothing.

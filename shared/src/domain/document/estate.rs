@@ -15,8 +15,9 @@ use crate::domain::ids::{AccountId, ManagementGroupId, SubscriptionId};
 use crate::domain::privilege::OverPrivilege;
 use crate::domain::role::required_actions;
 
-/// The most the encoded subscriptions may take, leaving the rest of a 64 KiB secret to the
-/// connection's other fields.
+/// Room for the encoded subscriptions, leaving the rest of a 64 KiB secret to the connection's
+/// other fields: what the figures' capacity is counted against. What is checked is the whole
+/// document ([`super::MAX_DOCUMENT`]).
 pub const MAX_ENCODED: usize = 56 * 1024;
 
 /// Why stored subscriptions did not decode.
@@ -40,12 +41,18 @@ pub struct EstateDoc {
     /// Base64 of the deflated JSON array of [`Row`]s.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     subscriptions: String,
-    /// The few subscriptions where the app may do more than Spot needs.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// The distinct findings of more than Spot needs: a row names one by its place here. Owner
+    /// at the group makes every subscription below say the same, so this stays a few entries
+    /// long whatever the group's size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    over_privilege_kinds: Vec<OverPrivilegeDoc>,
+    /// Read only: where documents written before the kinds kept them, by subscription (its id
+    /// again for each, uncompressed: ~100 bytes a subscription, what overflowed the document).
+    #[serde(default, skip_serializing)]
     over_privileged: BTreeMap<SubscriptionId, OverPrivilegeDoc>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OverPrivilegeDoc {
     extra_grants: Vec<String>,
@@ -53,8 +60,10 @@ struct OverPrivilegeDoc {
 }
 
 /// One subscription: id, display name, state, account, lost, when its status changed, the
-/// missing actions.
-type Row = (
+/// missing actions, and the place of its over-privilege finding among the document's kinds
+/// (absent in rows written before there were kinds).
+#[derive(Serialize, Deserialize)]
+struct Row(
     SubscriptionId,
     String,
     String,
@@ -62,6 +71,7 @@ type Row = (
     bool,
     DateTime<Utc>,
     Vec<Action>,
+    #[serde(default)] Option<u16>,
 );
 
 /// A missing action: its place in Spot's 85 actions of version 1 (`required_actions`: fixed, later
@@ -91,16 +101,34 @@ impl Action {
     }
 }
 
-/// The encoded subscriptions of `estate` (what [`EstateDoc`] carries): the size a store checks.
-pub fn encode_entries(estate: &Estate) -> String {
+/// What the stored list of `estate`'s subscriptions takes, encoded (the figures' "list").
+pub fn list_bytes(estate: &Estate) -> usize {
+    encode_entries(estate).0.len()
+}
+
+/// The encoded subscriptions of `estate`, and the distinct over-privilege findings they name.
+fn encode_entries(estate: &Estate) -> (String, Vec<OverPrivilegeDoc>) {
     if estate.entries.is_empty() {
-        return String::new();
+        return (String::new(), Vec::new());
     }
+    let mut kinds: Vec<OverPrivilegeDoc> = Vec::new();
     let rows: Vec<Row> = estate
         .entries
         .values()
         .map(|e| {
-            (
+            let kind = e.over_privilege.as_ref().map(|o| {
+                let doc = OverPrivilegeDoc {
+                    extra_grants: o.extra_grants.clone(),
+                    roles: o.roles.clone(),
+                };
+                let at = kinds.iter().position(|k| k == &doc).unwrap_or_else(|| {
+                    kinds.push(doc);
+                    kinds.len() - 1
+                });
+                // A group holds far fewer distinct findings than 65,536.
+                u16::try_from(at).unwrap_or(u16::MAX)
+            });
+            Row(
                 e.subscription,
                 e.display_name.clone(),
                 e.state.to_string(),
@@ -108,37 +136,29 @@ pub fn encode_entries(estate: &Estate) -> String {
                 e.lost,
                 e.checked_at,
                 e.missing_actions.iter().map(|a| Action::of(a)).collect(),
+                kind,
             )
         })
         .collect();
     // Plain data into JSON cannot fail.
     let json = serde_json::to_vec(&rows).unwrap_or_default();
-    STANDARD.encode(miniz_oxide::deflate::compress_to_vec(&json, 9))
+    (
+        STANDARD.encode(miniz_oxide::deflate::compress_to_vec(&json, 9)),
+        kinds,
+    )
 }
 
 impl EstateDoc {
     pub fn of(e: &Estate) -> Self {
+        let (subscriptions, over_privilege_kinds) = encode_entries(e);
         Self {
             management_group_id: e.group.clone(),
             default_subscription_id: e.default_subscription,
             submitted_at: e.submitted_at,
             surveyed_at: e.surveyed_at,
-            subscriptions: encode_entries(e),
-            over_privileged: e
-                .entries
-                .values()
-                .filter_map(|x| {
-                    x.over_privilege.as_ref().map(|o| {
-                        (
-                            x.subscription,
-                            OverPrivilegeDoc {
-                                extra_grants: o.extra_grants.clone(),
-                                roles: o.roles.clone(),
-                            },
-                        )
-                    })
-                })
-                .collect(),
+            subscriptions,
+            over_privilege_kinds,
+            over_privileged: BTreeMap::new(),
         }
     }
 
@@ -158,7 +178,16 @@ impl EstateDoc {
         let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, 16 << 20)
             .map_err(|_| EstateDocError::Encoding)?;
         let rows: Vec<Row> = serde_json::from_slice(&json).map_err(EstateDocError::Rows)?;
-        for (subscription, display_name, state, account, lost, checked_at, missing_actions) in rows {
+        for Row(subscription, display_name, state, account, lost, checked_at, missing_actions, kind) in rows {
+            let over = match kind {
+                Some(k) => Some(
+                    self.over_privilege_kinds
+                        .get(usize::from(k))
+                        .cloned()
+                        .ok_or(EstateDocError::Encoding)?,
+                ),
+                None => self.over_privileged.remove(&subscription),
+            };
             estate.entries.insert(
                 subscription,
                 EstateEntry {
@@ -167,7 +196,7 @@ impl EstateDoc {
                     state: SubscriptionState::parse(&state),
                     account,
                     missing_actions: missing_actions.into_iter().filter_map(Action::name).collect(),
-                    over_privilege: self.over_privileged.remove(&subscription).map(|o| OverPrivilege {
+                    over_privilege: over.map(|o| OverPrivilege {
                         extra_grants: o.extra_grants,
                         roles: o.roles,
                     }),
@@ -184,6 +213,54 @@ impl EstateDoc {
 mod tests {
     use super::*;
     use crate::domain::estate::{Sighting, Survey};
+
+    #[test]
+    fn a_document_written_before_the_kinds_reads_the_same() {
+        // Rows of seven, and the findings by subscription beside them (what was stored before).
+        let s1 = "00000000-0000-4000-8000-000000000001";
+        let s2 = "00000000-0000-4000-8000-000000000002";
+        let rows = serde_json::json!([
+            [
+                s1,
+                "one",
+                "Enabled",
+                "act-00000001",
+                false,
+                "2026-11-26T10:05:00Z",
+                [0, "Microsoft.Newer/thing/write"]
+            ],
+            [s2, "two", "Disabled", null, true, "2026-11-26T10:06:00Z", []]
+        ]);
+        let deflated = miniz_oxide::deflate::compress_to_vec(rows.to_string().as_bytes(), 9);
+        let old = serde_json::json!({
+            "managementGroupId": "g",
+            "submittedAt": "2026-11-26T10:00:00Z",
+            "subscriptions": STANDARD.encode(deflated),
+            "overPrivileged": {s2: {"extraGrants": ["*"], "roles": ["Owner (built-in)"]}}
+        });
+        let estate = serde_json::from_value::<EstateDoc>(old)
+            .unwrap()
+            .estate()
+            .unwrap();
+        let one = &estate.entries[&SubscriptionId::parse(s1).unwrap()];
+        assert_eq!(one.account.as_ref().map(AccountId::as_str), Some("act-00000001"));
+        assert_eq!(
+            one.missing_actions,
+            [required_actions().next().unwrap(), "Microsoft.Newer/thing/write"]
+        );
+        assert!(one.over_privilege.is_none());
+        let two = &estate.entries[&SubscriptionId::parse(s2).unwrap()];
+        assert!(two.lost);
+        assert_eq!(two.over_privilege.as_ref().unwrap().roles, ["Owner (built-in)"]);
+        // Written again, in the new form: the same estate, no map by subscription.
+        let text = serde_json::to_string(&EstateDoc::of(&estate)).unwrap();
+        assert!(!text.contains("overPrivileged\""), "{text}");
+        let back = serde_json::from_str::<EstateDoc>(&text)
+            .unwrap()
+            .estate()
+            .unwrap();
+        assert_eq!(back, estate);
+    }
 
     #[test]
     fn missing_actions_round_trip_by_place_or_name_and_take_little_room() {
@@ -215,10 +292,6 @@ mod tests {
             .unwrap();
         assert_eq!(back, e);
         // By place: far below the names' size.
-        assert!(
-            encode_entries(&e).len() < 200 * 40,
-            "{}",
-            encode_entries(&e).len()
-        );
+        assert!(list_bytes(&e) < 200 * 40, "{}", list_bytes(&e));
     }
 }
