@@ -176,7 +176,7 @@ pub(crate) async fn estate_bench(n: usize) {
     let rss_after = status_kb(pid, "VmRSS");
     let doc_bytes = document::encode(&connected).len();
     let estate = connected.estate.as_ref().unwrap();
-    let list_bytes = list_bytes(estate);
+    let list_size = list_bytes(estate);
 
     emulator.clear_requests();
     let sm_before = store.calls().total();
@@ -202,7 +202,7 @@ pub(crate) async fn estate_bench(n: usize) {
     let (binary_peak, binary_wall) = binary_connect(&app, &store, &prefix, &url, n).await;
 
     // Capacity of the stored list: typical rows, and the worst case (every action missing).
-    let per_sub = list_bytes as f64 / estate.entries.len() as f64;
+    let per_sub = list_size as f64 / estate.entries.len() as f64;
     let worst = {
         let mut e = Estate::new(
             ManagementGroupId::parse("contoso").unwrap(),
@@ -245,7 +245,7 @@ pub(crate) async fn estate_bench(n: usize) {
     println!(
         "| connection document stored | {:.1} KiB of 64 KiB (the list: {:.1} KiB deflated) |",
         doc_bytes as f64 / 1024.0,
-        list_bytes as f64 / 1024.0
+        list_size as f64 / 1024.0
     );
     println!(
         "| stored list per subscription | {per_sub:.1} B typical, {worst:.1} B with every action missing |"
