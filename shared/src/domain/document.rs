@@ -295,8 +295,76 @@ struct RotationDoc {
 /// store keeps the same bound.
 pub const MAX_DOCUMENT: usize = 65_536;
 
-/// Serializes a connection for the store. The string holds the secret: it is zeroed on drop.
+/// A connection as stored: its document, and the pages of an estate's list too large to keep
+/// inline, each to be stored under its hash before the document that names them.
+pub struct Stored {
+    pub doc: Zeroizing<String>,
+    pub pages: Vec<estate::Page>,
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The document holds the secret: never shown.
+        f.debug_struct("Stored")
+            .field("doc_bytes", &self.doc.len())
+            .field("pages", &self.pages.len())
+            .finish()
+    }
+}
+
+/// [`encode`] with an estate's list in pages when it is too large to keep inline; `None` when
+/// even pages would not hold it (never for a connection that passed [`Connection::check_size`]).
+pub fn encode_stored(c: &Connection) -> Option<Stored> {
+    let (estate, pages) = match &c.estate {
+        Some(e) => {
+            let (doc, pages) = estate::EstateDoc::stored(e)?;
+            (Some(doc), pages)
+        }
+        None => (None, Vec::new()),
+    };
+    Some(Stored {
+        doc: to_doc(c, estate),
+        pages,
+    })
+}
+
+/// Where a stored document's estate list is: the document's organization and connection, and
+/// the hashes of its pages (none when the list is inline).
+#[derive(Debug)]
+pub struct PageRefs {
+    pub org: OrgId,
+    pub connection: ConnectionId,
+    pub hashes: Vec<String>,
+}
+
+/// [`PageRefs`] of a stored document.
+pub fn page_refs(s: &str) -> Result<PageRefs, DocumentError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Refs {
+        org_id: OrgId,
+        connection_id: ConnectionId,
+        #[serde(default)]
+        estate: Option<estate::EstateDoc>,
+    }
+    let doc: Refs = serde_json::from_str(s).map_err(DocumentError::Invalid)?;
+    Ok(PageRefs {
+        org: doc.org_id,
+        connection: doc.connection_id,
+        hashes: doc
+            .estate
+            .map(|e| e.page_hashes().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// Serializes a connection with its whole estate list inline. The string holds the secret: it is
+/// zeroed on drop.
 pub fn encode(c: &Connection) -> Zeroizing<String> {
+    to_doc(c, c.estate.as_ref().map(estate::EstateDoc::of))
+}
+
+fn to_doc(c: &Connection, estate: Option<estate::EstateDoc>) -> Zeroizing<String> {
     let doc = Doc {
         schema: SCHEMA,
         connection_id: c.id,
@@ -357,13 +425,22 @@ pub fn encode(c: &Connection) -> Zeroizing<String> {
                 .then(|| g.purpose.as_str().to_owned()),
             organization_name: g.organization_name.as_ref().map(|n| n.as_str().to_owned()),
         }),
-        estate: c.estate.as_ref().map(estate::EstateDoc::of),
+        estate,
     };
     // Serializing plain data into a String cannot fail.
     Zeroizing::new(serde_json::to_string(&doc).unwrap_or_default())
 }
 
+/// A stored connection whose estate list is inline (one in pages: [`decode_with_pages`]).
 pub fn decode(s: &str) -> Result<Connection, DocumentError> {
+    decode_with_pages(s, &std::collections::BTreeMap::new())
+}
+
+/// A stored connection, its estate list read from `pages` (text by hash) when it is in pages.
+pub fn decode_with_pages(
+    s: &str,
+    pages: &std::collections::BTreeMap<String, String>,
+) -> Result<Connection, DocumentError> {
     let doc: Doc<'static> = serde_json::from_str(s).map_err(DocumentError::Invalid)?;
     if doc.schema != SCHEMA && doc.schema != SCHEMA_INLINE_SECRET {
         return Err(DocumentError::UnknownSchema(doc.schema));
@@ -460,7 +537,7 @@ pub fn decode(s: &str) -> Result<Connection, DocumentError> {
         }),
         estate: doc
             .estate
-            .map(estate::EstateDoc::estate)
+            .map(|e| e.estate_with(pages))
             .transpose()
             .map_err(DocumentError::Estate)?,
     })

@@ -269,3 +269,100 @@ async fn find_lists_connections_by_tag_of_account_subscription_or_estate() {
         );
     }
 }
+
+/// A survey of `n` random subscriptions, every one over-privileged as Owner at the group makes
+/// them (the case that once overflowed the document), the first `changed` of them disabled.
+fn owner_survey(n: u64, changed: u64) -> shared::domain::estate::Survey {
+    use shared::domain::estate::{Sighting, SubscriptionState, Survey};
+    use shared::domain::privilege::OverPrivilege;
+    Survey {
+        checked_at: Utc::now(),
+        found: (0..n)
+            .map(|i| {
+                // Spread over the id space as Azure's random ids are.
+                let bits = (u128::from(i) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+                Sighting {
+                    subscription: SubscriptionId::parse(
+                        &uuid::Builder::from_random_bytes(bits.to_le_bytes())
+                            .into_uuid()
+                            .to_string(),
+                    )
+                    .unwrap(),
+                    display_name: format!("workload {i}"),
+                    state: if i < changed {
+                        SubscriptionState::parse("Disabled")
+                    } else {
+                        SubscriptionState::Enabled
+                    },
+                    missing_actions: vec![],
+                    over_privilege: Some(OverPrivilege {
+                        extra_grants: vec!["*".into()],
+                        roles: vec!["Owner (built-in)".into()],
+                    }),
+                }
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn an_estate_of_thousands_round_trips_its_list_in_pages_and_only_changed_pages_are_written() {
+    use shared::domain::estate::Estate;
+    use std::sync::atomic::Ordering;
+    for kind in STORES {
+        // Secrets Manager's own type too, to count what it was asked to create.
+        let sm = integration_tests::sm_store(&integration_tests::unique_prefix()).await;
+        let s: std::sync::Arc<dyn ConnectionStore> = match kind {
+            StoreKind::Embedded => store(kind).await,
+            StoreKind::SecretsManager => sm.clone(),
+        };
+        let v = created(s.as_ref()).await;
+        let mut next = v.connection.clone();
+        let mut estate = Estate::new(
+            shared::domain::ManagementGroupId::parse("huge").unwrap(),
+            None,
+            Utc::now(),
+        );
+        estate.record(&owner_survey(3_000, 0), &next.account);
+        next.estate = Some(estate.clone());
+        next.check_size().expect("3,000 subscriptions fit, in pages");
+        let stored = shared::domain::document::encode_stored(&next).unwrap();
+        assert!(stored.pages.len() >= 2, "{kind:?}: {stored:?}");
+        assert!(
+            stored.doc.len() < 8 * 1024,
+            "{kind:?}: {} bytes",
+            stored.doc.len()
+        );
+        s.replace(&v, &next, &WriteToken::derive("w1", Some(&v.version), 0))
+            .await
+            .unwrap();
+        let read = s.load(&next.org, &next.id).await.unwrap().unwrap();
+        assert_eq!(read.connection.estate, next.estate, "{kind:?}");
+
+        // One subscription changes: one page is new, the others are the same.
+        let mut again = read.connection.clone();
+        let mut changed = estate.clone();
+        changed.record(&owner_survey(3_000, 1), &again.account);
+        again.estate = Some(changed);
+        let after = shared::domain::document::encode_stored(&again).unwrap();
+        let new: Vec<_> = after
+            .pages
+            .iter()
+            .filter(|p| !stored.pages.iter().any(|q| q.hash == p.hash))
+            .collect();
+        assert_eq!(new.len(), 1, "{kind:?}");
+        let creates = sm.calls().create.load(Ordering::Relaxed);
+        s.replace(&read, &again, &WriteToken::derive("w2", Some(&read.version), 0))
+            .await
+            .unwrap();
+        if matches!(kind, StoreKind::SecretsManager) {
+            // The one page that changed, created; the document swapped.
+            assert_eq!(sm.calls().create.load(Ordering::Relaxed) - creates, 1);
+        }
+        let read = s.load(&again.org, &again.id).await.unwrap().unwrap();
+        assert_eq!(read.connection.estate, again.estate, "{kind:?}");
+        // Deleted, the connection takes its pages with it; nothing of it loads.
+        assert!(s.delete(&again.org, &again.id).await.unwrap(), "{kind:?}");
+        assert!(s.load(&again.org, &again.id).await.unwrap().is_none(), "{kind:?}");
+    }
+}

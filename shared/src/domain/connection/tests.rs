@@ -371,7 +371,7 @@ fn owner_at_the_group_makes_every_subscription_over_privileged_and_the_document_
 }
 
 #[test]
-fn a_group_too_large_for_the_document_is_refused_and_nothing_is_recorded() {
+fn a_group_beyond_the_inline_list_goes_to_pages_and_one_that_fits_no_page_is_refused() {
     use crate::domain::estate::{Sighting, SubscriptionState, Survey};
     let mut c = conn();
     let group = Command::ManagementGroup {
@@ -406,15 +406,44 @@ fn a_group_too_large_for_the_document_is_refused_and_nothing_is_recorded() {
         record: Box::new(record(&c, None)),
         survey: Some(survey(n)),
     };
+    // Ten thousand fit, their list in pages; the document itself stays small.
     let mut big = c.clone();
     assert_eq!(
         big.apply(&validated(10_000), "v", t("2026-11-26T10:05:00Z")),
-        Err(RuleError::EstateTooLarge(10_000))
+        Ok(true)
     );
-    // A thousand fit.
+    let stored = crate::domain::document::encode_stored(&big).unwrap();
+    assert!(stored.pages.len() >= 8, "{stored:?}");
+    assert!(stored.doc.len() < 8 * 1024, "{stored:?}");
+    // A subscription whose row alone would not fit a page can never be stored: refused.
+    let mut huge = survey(2);
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    huge.found[0].display_name = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + u8::try_from(x % 26).unwrap_or(0))
+        })
+        .collect();
+    let refused = Command::RecordEstateValidation {
+        record: Box::new(record(&c, None)),
+        survey: Some(huge),
+    };
+    assert_eq!(
+        c.clone().apply(&refused, "v", t("2026-11-26T10:05:00Z")),
+        Err(RuleError::EstateTooLarge(2))
+    );
+    // A thousand fit inline.
     assert_eq!(
         c.apply(&validated(1_000), "v", t("2026-11-26T10:05:00Z")),
         Ok(true)
     );
     assert_eq!(c.estate.as_ref().map(|e| e.entries.len()), Some(1_000));
+    assert!(
+        crate::domain::document::encode_stored(&c)
+            .unwrap()
+            .pages
+            .is_empty()
+    );
 }

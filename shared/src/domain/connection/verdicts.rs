@@ -24,10 +24,12 @@ impl Connection {
         Ok(true)
     }
 
-    /// The whole stored document within what a secret holds ([`MAX_DOCUMENT`]): checked by every
-    /// write before it is made. Only an estate's list can grow a document that far.
+    /// The whole stored document within what a secret holds ([`MAX_DOCUMENT`]), an estate's list
+    /// in pages when it is too large to keep inline: checked by every write before it is made.
+    /// Only an estate's list can grow a document that far.
     pub fn check_size(&self) -> Result<(), RuleError> {
-        if crate::domain::document::encode(self).len() > MAX_DOCUMENT {
+        let fits = crate::domain::document::encode_stored(self).is_some_and(|s| s.doc.len() <= MAX_DOCUMENT);
+        if !fits {
             let subscriptions = self.estate.as_ref().map_or(0, |e| e.entries.len());
             return Err(RuleError::EstateTooLarge(subscriptions));
         }

@@ -27,6 +27,8 @@ pub enum EstateDocError {
     Encoding,
     #[error("not the rows expected")]
     Rows(#[source] serde_json::Error),
+    #[error("a page of the list is missing or not what the document names")]
+    PageMissing,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,6 +52,56 @@ pub struct EstateDoc {
     /// again for each, uncompressed: ~100 bytes a subscription, what overflowed the document).
     #[serde(default, skip_serializing)]
     over_privileged: BTreeMap<SubscriptionId, OverPrivilegeDoc>,
+    /// A list too large to keep inline: its pages, each a document of its own named by the hash
+    /// of its content, in the order of the subscriptions' ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pages: Vec<PageRef>,
+}
+
+/// A page of an estate's list, as the connection's document names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PageRef {
+    /// The SHA-256 of the page's text (hex, first 32 characters): its name, and its check.
+    hash: String,
+    /// Subscriptions on the page.
+    count: u32,
+}
+
+/// A page's stored text: rows and the findings they name, as an inline list keeps them.
+#[derive(Serialize, Deserialize)]
+struct PageDoc {
+    rows: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    kinds: Vec<OverPrivilegeDoc>,
+}
+
+/// A page of an estate's list to be stored beside the connection's document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Its name: the SHA-256 of `text` (hex, first 32 characters).
+    pub hash: String,
+    pub text: String,
+}
+
+/// A list that takes more than this, encoded, leaves the document for pages.
+pub const INLINE_LIST: usize = 40 * 1024;
+/// The most a page's text takes (a secret holds 65,536 bytes).
+pub const PAGE_LIMIT: usize = 56 * 1024;
+/// Pages are split by the first bits of the subscriptions' ids: at most 2^8 of them (~300,000
+/// subscriptions).
+const MAX_PAGE_BITS: u32 = 8;
+
+fn page_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first `bits` bits of a subscription's id (ids sort by them: a page is a range).
+fn prefix(subscription: &SubscriptionId, bits: u32) -> u8 {
+    let text = subscription.to_string();
+    let first = u8::from_str_radix(&text[..2], 16).unwrap_or(0);
+    first >> (8 - bits)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,20 +153,20 @@ impl Action {
     }
 }
 
-/// What the stored list of `estate`'s subscriptions takes, encoded (the figures' "list").
+/// What the stored list of `estate`'s subscriptions takes, encoded in one piece (the figures'
+/// "list").
 pub fn list_bytes(estate: &Estate) -> usize {
-    encode_entries(estate).0.len()
+    encode_entries(estate.entries.values()).0.len()
 }
 
-/// The encoded subscriptions of `estate`, and the distinct over-privilege findings they name.
-fn encode_entries(estate: &Estate) -> (String, Vec<OverPrivilegeDoc>) {
-    if estate.entries.is_empty() {
+/// The encoded subscriptions `entries`, and the distinct over-privilege findings they name.
+fn encode_entries<'a>(entries: impl Iterator<Item = &'a EstateEntry>) -> (String, Vec<OverPrivilegeDoc>) {
+    let mut entries = entries.peekable();
+    if entries.peek().is_none() {
         return (String::new(), Vec::new());
     }
     let mut kinds: Vec<OverPrivilegeDoc> = Vec::new();
-    let rows: Vec<Row> = estate
-        .entries
-        .values()
+    let rows: Vec<Row> = entries
         .map(|e| {
             let kind = e.over_privilege.as_ref().map(|o| {
                 let doc = OverPrivilegeDoc {
@@ -149,8 +201,9 @@ fn encode_entries(estate: &Estate) -> (String, Vec<OverPrivilegeDoc>) {
 }
 
 impl EstateDoc {
+    /// The estate with its whole list inline.
     pub fn of(e: &Estate) -> Self {
-        let (subscriptions, over_privilege_kinds) = encode_entries(e);
+        let (subscriptions, over_privilege_kinds) = encode_entries(e.entries.values());
         Self {
             management_group_id: e.group.clone(),
             default_subscription_id: e.default_subscription,
@@ -159,21 +212,105 @@ impl EstateDoc {
             subscriptions,
             over_privilege_kinds,
             over_privileged: BTreeMap::new(),
+            pages: Vec::new(),
         }
     }
 
-    pub fn estate(mut self) -> Result<Estate, EstateDocError> {
+    /// The estate as stored: its list inline while it takes at most [`INLINE_LIST`], else in
+    /// pages (split by the first bits of the ids until each fits [`PAGE_LIMIT`]) that the
+    /// document names. `None`: even 2^8 pages would not hold it.
+    pub fn stored(e: &Estate) -> Option<(Self, Vec<Page>)> {
+        let mut doc = Self::of(e);
+        if doc.subscriptions.len() <= INLINE_LIST {
+            return Some((doc, Vec::new()));
+        }
+        doc.subscriptions.clear();
+        doc.over_privilege_kinds.clear();
+        for bits in 1..=MAX_PAGE_BITS {
+            let mut groups: BTreeMap<u8, Vec<&EstateEntry>> = BTreeMap::new();
+            for entry in e.entries.values() {
+                groups
+                    .entry(prefix(&entry.subscription, bits))
+                    .or_default()
+                    .push(entry);
+            }
+            let pages: Vec<(Page, u32)> = groups
+                .into_values()
+                .map(|entries| {
+                    let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+                    let (rows, kinds) = encode_entries(entries.into_iter());
+                    // Plain data into JSON cannot fail.
+                    let text = serde_json::to_string(&PageDoc { rows, kinds }).unwrap_or_default();
+                    (
+                        Page {
+                            hash: page_hash(&text),
+                            text,
+                        },
+                        count,
+                    )
+                })
+                .collect();
+            if pages.iter().all(|(p, _)| p.text.len() <= PAGE_LIMIT) {
+                doc.pages = pages
+                    .iter()
+                    .map(|(p, count)| PageRef {
+                        hash: p.hash.clone(),
+                        count: *count,
+                    })
+                    .collect();
+                return Some((doc, pages.into_iter().map(|(p, _)| p).collect()));
+            }
+        }
+        None
+    }
+
+    /// The names (hashes) of the pages this document's list is in; none when it is inline.
+    pub fn page_hashes(&self) -> impl Iterator<Item = &str> {
+        self.pages.iter().map(|p| p.hash.as_str())
+    }
+
+    /// The estate, its list read inline or from `pages` (by hash; each checked against it).
+    pub fn estate_with(mut self, pages: &BTreeMap<String, String>) -> Result<Estate, EstateDocError> {
         let mut estate = Estate::new(
-            self.management_group_id,
+            self.management_group_id.clone(),
             self.default_subscription_id,
             self.submitted_at,
         );
         estate.surveyed_at = self.surveyed_at;
-        if self.subscriptions.is_empty() {
-            return Ok(estate);
+        let refs = std::mem::take(&mut self.pages);
+        for page in &refs {
+            let text = pages.get(&page.hash).ok_or(EstateDocError::PageMissing)?;
+            if page_hash(text) != page.hash {
+                return Err(EstateDocError::PageMissing);
+            }
+            let doc: PageDoc = serde_json::from_str(text).map_err(EstateDocError::Rows)?;
+            self.add_rows(&mut estate, &doc.rows, &doc.kinds)?;
+        }
+        let (rows, kinds) = (
+            std::mem::take(&mut self.subscriptions),
+            std::mem::take(&mut self.over_privilege_kinds),
+        );
+        self.add_rows(&mut estate, &rows, &kinds)?;
+        Ok(estate)
+    }
+
+    /// The estate of a document whose list is inline (a paged one: [`EstateDocError::PageMissing`]).
+    pub fn estate(self) -> Result<Estate, EstateDocError> {
+        self.estate_with(&BTreeMap::new())
+    }
+
+    /// The rows `encoded` (naming `kinds`) added to `estate`.
+    fn add_rows(
+        &mut self,
+        estate: &mut Estate,
+        encoded: &str,
+        kinds: &[OverPrivilegeDoc],
+    ) -> Result<(), EstateDocError> {
+        if encoded.is_empty() {
+            return Ok(());
         }
         let deflated = STANDARD
-            .decode(self.subscriptions.as_bytes())
+            .decode(encoded.as_bytes())
             .map_err(|_| EstateDocError::Encoding)?;
         let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, 16 << 20)
             .map_err(|_| EstateDocError::Encoding)?;
@@ -181,7 +318,7 @@ impl EstateDoc {
         for Row(subscription, display_name, state, account, lost, checked_at, missing_actions, kind) in rows {
             let over = match kind {
                 Some(k) => Some(
-                    self.over_privilege_kinds
+                    kinds
                         .get(usize::from(k))
                         .cloned()
                         .ok_or(EstateDocError::Encoding)?,
@@ -205,7 +342,7 @@ impl EstateDoc {
                 },
             );
         }
-        Ok(estate)
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
+mod pages;
 mod rotation;
 
 use zeroize::Zeroizing;
@@ -460,21 +461,18 @@ where
 #[async_trait]
 impl ConnectionStore for SecretsManagerStore {
     async fn load(&self, org: &OrgId, id: &ConnectionId) -> Result<Option<Versioned>, StoreError> {
-        let Some((version, text)) = self.read_current(&self.name(org, id)).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Versioned {
-            version,
-            connection: document::decode(&text)?,
-        }))
+        Ok(self
+            .read_stored(org, id)
+            .await?
+            .map(|(version, connection)| Versioned { version, connection }))
     }
 
     async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError> {
         if let Some((record, value)) = CredentialChange::of(None, connection).put {
             self.put_credential(connection, record, value).await?;
         }
+        let (doc, _) = self.store_pages(connection, None).await?;
         count(&self.calls.create);
-        let doc = document::encode(connection);
         let result = self
             .client
             .create_secret()
@@ -511,10 +509,11 @@ impl ConnectionStore for SecretsManagerStore {
         if let Some((record, value)) = change.put {
             self.put_credential(next, record, value).await?;
         }
-        let doc = document::encode(next);
+        let (doc, pages) = self.store_pages(next, Some(&previous.connection)).await?;
         self.swap(&name, &previous.version, &doc, token).await?;
         self.retag_name(&name, &previous.connection, next).await?;
         self.erase_after_write(next, change.erase).await;
+        self.drop_pages(&previous.connection, &pages).await;
         Ok(VersionId(token.as_str().to_owned()))
     }
 
@@ -832,6 +831,11 @@ impl ConnectionStore for SecretsManagerStore {
         }
         for credential in names {
             self.erase(&credential).await?;
+        }
+        // An estate's pages go with it (the same recovery window).
+        if let Some((_, text)) = self.read_current(&name).await? {
+            let hashes = document::page_refs(&text)?.hashes;
+            self.delete_pages(org, id, &hashes).await;
         }
         count(&self.calls.delete);
         let result = self

@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 
 use super::{CredentialChange, SecretsManagerStore, classify, count, label, stage_of};
-use crate::domain::document;
 use crate::domain::{Connection, ConnectionId, OrgId};
 use crate::store::{RotationStore, Stage, StoreError, VersionInfo};
 
@@ -76,7 +75,9 @@ impl RotationStore for SecretsManagerStore {
             .version_stage(label(stage));
         match read.send().await {
             Ok(out) => match out.secret_string() {
-                Some(text) => Ok(Some(document::decode(text)?)),
+                Some(text) => self.decode_read(text).await?.map(Some).ok_or_else(|| {
+                    StoreError::Unavailable("a page of the estate was replaced while it was read".into())
+                }),
                 None => Ok(None),
             },
             Err(e)
@@ -99,8 +100,8 @@ impl RotationStore for SecretsManagerStore {
         if let Some((record, value)) = CredentialChange::of(None, doc).put {
             self.put_credential(doc, record, value).await?;
         }
+        let (text, _) = self.store_pages(doc, None).await?;
         count(&self.calls.put);
-        let text = document::encode(doc);
         let put = self
             .client
             .put_secret_value()

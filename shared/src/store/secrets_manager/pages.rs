@@ -1,0 +1,196 @@
+//! An estate's list too large for its connection's secret ([`document::encode_stored`]) lives in
+//! pages, each a secret of its own named by the hash of its content:
+//! `{prefix}{orgId}/{connectionId}+p-{hash}`. A page is never changed: a write whose list
+//! changed stores the pages it does not find (create-once; one scheduled for deletion is
+//! restored, its content being its name), then swaps the document that names them, then deletes
+//! the pages the document no longer names (7-day recovery window, as a deleted connection). A
+//! reader reads the document, then its pages; a page deleted meanwhile (a newer write replaced
+//! it) sends it back to the document.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use futures_util::future::try_join_all;
+use zeroize::Zeroizing;
+
+use super::{RECOVERY_WINDOW_DAYS, SecretsManagerStore, VersionId, classify, count};
+use crate::domain::document::{self, estate::Page};
+use crate::domain::{Connection, ConnectionId, OrgId};
+use crate::store::StoreError;
+
+const PAGE_DESCRIPTION: &str = "azure-connect: a page of an estate's subscriptions (no secret)";
+
+/// How many times a reader goes back to the document when a page it names is gone.
+const READ_AGAIN: usize = 3;
+
+/// Pages read at once.
+const PAGES_AT_ONCE: usize = 8;
+
+impl SecretsManagerStore {
+    fn page_name(&self, org: &OrgId, id: &ConnectionId, hash: &str) -> String {
+        format!("{}+p-{hash}", self.name(org, id))
+    }
+
+    /// The current connection with its pages; `None` when there is none.
+    pub(super) async fn read_stored(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+    ) -> Result<Option<(VersionId, Connection)>, StoreError> {
+        let name = self.name(org, id);
+        for _ in 0..READ_AGAIN {
+            let Some((version, text)) = self.read_current(&name).await? else {
+                return Ok(None);
+            };
+            let hashes = document::page_refs(&text)?.hashes;
+            if hashes.is_empty() {
+                return Ok(Some((version, document::decode(&text)?)));
+            }
+            if let Some(pages) = self.read_pages(org, id, &hashes).await? {
+                return Ok(Some((version, document::decode_with_pages(&text, &pages)?)));
+            }
+            tracing::debug!(connection = %id, "a page was replaced while it was read; reading again");
+        }
+        Err(StoreError::Unavailable(
+            "the estate's pages kept changing while they were read".into(),
+        ))
+    }
+
+    /// A stored document `text` (of any version) with its pages: `None` when one is gone.
+    pub(super) async fn decode_read(&self, text: &str) -> Result<Option<Connection>, StoreError> {
+        let refs = document::page_refs(text)?;
+        if refs.hashes.is_empty() {
+            return Ok(Some(document::decode(text)?));
+        }
+        match self.read_pages(&refs.org, &refs.connection, &refs.hashes).await? {
+            Some(pages) => Ok(Some(document::decode_with_pages(text, &pages)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The pages `hashes` by hash; `None` when one is gone (deleted by a newer write).
+    async fn read_pages(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        hashes: &[String],
+    ) -> Result<Option<BTreeMap<String, String>>, StoreError> {
+        let mut pages = BTreeMap::new();
+        for chunk in hashes.chunks(PAGES_AT_ONCE) {
+            let reads = chunk.iter().map(|hash| async move {
+                let read = self.read_current(&self.page_name(org, id, hash)).await?;
+                Ok::<_, StoreError>(read.map(|(_, text)| (hash.clone(), text)))
+            });
+            for read in try_join_all(reads).await? {
+                let Some((hash, text)) = read else {
+                    return Ok(None);
+                };
+                pages.insert(hash, text.to_string());
+            }
+        }
+        Ok(Some(pages))
+    }
+
+    /// `connection` encoded as stored, its pages (those `previous` did not name) stored first.
+    pub(super) async fn store_pages(
+        &self,
+        connection: &Connection,
+        previous: Option<&Connection>,
+    ) -> Result<(Zeroizing<String>, Vec<String>), StoreError> {
+        let stored = document::encode_stored(connection)
+            .ok_or_else(|| StoreError::Backend("the estate's list does not fit even in pages".into()))?;
+        let had = previous.map(stored_hashes).unwrap_or_default();
+        let new: Vec<&Page> = stored.pages.iter().filter(|p| !had.contains(&p.hash)).collect();
+        for chunk in new.chunks(PAGES_AT_ONCE) {
+            try_join_all(
+                chunk
+                    .iter()
+                    .map(|page| self.put_page(&connection.org, &connection.id, page)),
+            )
+            .await?;
+        }
+        let hashes = stored.pages.into_iter().map(|p| p.hash).collect();
+        Ok((stored.doc, hashes))
+    }
+
+    /// A page made once: there already (the same content: the same name), or restored when it
+    /// waits out its recovery window.
+    async fn put_page(&self, org: &OrgId, id: &ConnectionId, page: &Page) -> Result<(), StoreError> {
+        let name = self.page_name(org, id, &page.hash);
+        count(&self.calls.create);
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .description(PAGE_DESCRIPTION)
+            .secret_string(&page.text)
+            .set_kms_key_id(self.kms_key_id.clone())
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Ok(())
+            }
+            // Scheduled for deletion by an earlier write: its content is its name, so it is
+            // restored as it is.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_invalid_request_exception()) =>
+            {
+                count(&self.calls.create);
+                self.client
+                    .restore_secret()
+                    .secret_id(&name)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// After a write: the pages `previous` named that `kept` does not, deleted. A failure is
+    /// logged, not the write's (an unnamed page is only a cost).
+    pub(super) async fn drop_pages(&self, previous: &Connection, kept: &[String]) {
+        let gone: Vec<String> = stored_hashes(previous)
+            .into_iter()
+            .filter(|h| !kept.contains(h))
+            .collect();
+        self.delete_pages(&previous.org, &previous.id, &gone).await;
+    }
+
+    /// The pages `hashes` of a connection deleted (recovery window, as the connection's own).
+    pub(super) async fn delete_pages(&self, org: &OrgId, id: &ConnectionId, hashes: &[String]) {
+        for hash in hashes {
+            count(&self.calls.delete);
+            let deleted = self
+                .client
+                .delete_secret()
+                .secret_id(self.page_name(org, id, hash))
+                .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
+                .send()
+                .await;
+            if let Err(e) = deleted {
+                let code = e.code().unwrap_or_default().to_owned();
+                if !matches!(
+                    code.as_str(),
+                    "ResourceNotFoundException" | "InvalidRequestException"
+                ) {
+                    tracing::warn!(connection = %id, error = %crate::telemetry::error_chain(&e), "an estate page no longer named was not deleted");
+                }
+            }
+        }
+    }
+}
+
+/// The hashes of the pages `connection` is stored in (none when its list is inline).
+pub(super) fn stored_hashes(connection: &Connection) -> BTreeSet<String> {
+    document::encode_stored(connection)
+        .map(|s| s.pages.into_iter().map(|p| p.hash).collect())
+        .unwrap_or_default()
+}
