@@ -230,7 +230,8 @@ impl Deployed {
             ] {
                 env.insert(k.to_owned(), azure_url.to_owned());
             }
-            env.insert("AZURE_VALIDATION_BUDGET_MS".into(), "3000".into());
+            // The default budget: an estate of a thousand subscriptions takes seconds in a debug build.
+            env.insert("AZURE_VALIDATION_BUDGET_MS".into(), "15000".into());
             env.insert("HEALTH_CHECKS_PER_SECOND".into(), "1000".into());
             env.insert("SCAN_WRITES_PER_SECOND".into(), "1000".into());
             let config = shared::config::Config::from_lookup(|k| env.get(k).cloned())

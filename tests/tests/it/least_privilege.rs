@@ -55,7 +55,41 @@ fn world() -> World {
         }],
         ..azure_emulator::ManagementGroup::default()
     });
+    // A group whose list leaves the connection's document for pages of their own.
+    let mut big = Vec::new();
+    for i in 0..BIG {
+        let id = big_sub(i);
+        w.subscriptions.push(azure_emulator::Subscription {
+            id: id.clone(),
+            tenant_id: TENANT.into(),
+            display_name: format!("big {i}"),
+            state: "Enabled".into(),
+            ..azure_emulator::Subscription::default()
+        });
+        big.push(id);
+    }
+    let grants = w.management_groups[0].grants.clone();
+    w.management_groups.push(azure_emulator::ManagementGroup {
+        name: "big".into(),
+        tenant_id: TENANT.into(),
+        display_name: "Big".into(),
+        subscriptions: big,
+        grants,
+        ..azure_emulator::ManagementGroup::default()
+    });
     w
+}
+
+/// Subscriptions of the group `big`: more than a connection's document keeps inline.
+const BIG: usize = 1_400;
+
+/// Subscription `i` of `big`: random-looking, as Azure's ids are (ids in a row would deflate to
+/// little and stay inline).
+fn big_sub(i: usize) -> String {
+    let bits = (i as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    uuid::Builder::from_random_bytes(bits.to_le_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 /// The body of a successful answer; on any other, the failure with every call the gate refused.
@@ -336,9 +370,58 @@ async fn estate(d: &Deployed) {
     assert_eq!(discovered, 12);
 }
 
+/// An estate of [`BIG`] subscriptions: its list in pages made by Connect Account, one replaced by
+/// a link, all of them deleted with the connection.
+async fn big_estate(d: &Deployed) {
+    let c = ok(
+        d,
+        &d.call(
+            "POST",
+            "/connections",
+            ORG,
+            Some(json!({"accountId": "act-b1b1b1b1"})),
+        )
+        .await,
+        "big start",
+    );
+    let base = format!("/connections/{}", c["connectionId"].as_str().unwrap());
+    for (step, body) in [
+        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+        ("client-secret", json!({"clientSecret": SECRET})),
+        ("scope", json!({"managementGroupId": "big"})),
+    ] {
+        ok(
+            d,
+            &d.call("PUT", &format!("{base}/{step}"), ORG, Some(body)).await,
+            step,
+        );
+    }
+    let c = ok(
+        d,
+        &d.call("POST", &format!("{base}/connect"), ORG, None).await,
+        "big connect",
+    );
+    assert_eq!(c["estate"]["subscriptions"], BIG, "{c}");
+    let linked = ok(
+        d,
+        &d.call(
+            "PUT",
+            &format!("{base}/subscriptions/{}", big_sub(7)),
+            ORG,
+            Some(json!({"accountId": "act-b2b2b2b2"})),
+        )
+        .await,
+        "big link",
+    );
+    assert_eq!(linked["status"], "linked", "{linked}");
+    let r = d.call("DELETE", &base, ORG, None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+}
+
 async fn walk_everything(d: &Deployed, emulator: &Emulator) {
     let secret = wizard_over_http(d).await;
     estate(d).await;
+    big_estate(d).await;
     wizard_over_console(d).await;
     spots_api(d).await;
     rotation(d, &secret).await;
@@ -389,6 +472,21 @@ async fn every_path_runs_under_exactly_the_templates_permissions() {
     walk_everything(&d, &emulator).await;
     d.gate.assert_nothing_refused("the walk");
     let calls = d.gate.calls();
+    // The big estate's pages were made by Connect Account, one replaced by a link, the rest
+    // deleted with the connection, each under its function's own role.
+    for (function, action) in [
+        ("ConnectAccountFunction", "secretsmanager:CreateSecret"),
+        ("SubscriptionFunction", "secretsmanager:CreateSecret"),
+        ("SubscriptionFunction", "secretsmanager:DeleteSecret"),
+        ("ConnectionsFunction", "secretsmanager:DeleteSecret"),
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.function == function && c.action == action && c.resource.contains("+p-")),
+            "{function} made no {action} on an estate page"
+        );
+    }
 
     // Every function made its calls under its own role.
     let callers: BTreeSet<&str> = calls.iter().map(|c| c.function.as_str()).collect();

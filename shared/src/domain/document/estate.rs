@@ -53,7 +53,7 @@ pub struct EstateDoc {
     #[serde(default, skip_serializing)]
     over_privileged: BTreeMap<SubscriptionId, OverPrivilegeDoc>,
     /// A list too large to keep inline: its pages, each a document of its own named by the hash
-    /// of its content, in the order of the subscriptions' ids.
+    /// of its content.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pages: Vec<PageRef>,
 }
@@ -87,8 +87,8 @@ pub struct Page {
 pub const INLINE_LIST: usize = 40 * 1024;
 /// The most a page's text takes (a secret holds 65,536 bytes).
 pub const PAGE_LIMIT: usize = 56 * 1024;
-/// Pages are split by the first bits of the subscriptions' ids: at most 2^8 of them (~300,000
-/// subscriptions).
+/// Pages are split by the first bits of the hashes of the subscriptions' ids: at most 2^8 of
+/// them (~300,000 subscriptions).
 const MAX_PAGE_BITS: u32 = 8;
 
 fn page_hash(text: &str) -> String {
@@ -97,11 +97,12 @@ fn page_hash(text: &str) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The first `bits` bits of a subscription's id (ids sort by them: a page is a range).
+/// The first `bits` bits of the SHA-256 of a subscription's id: its page (a hash, not the id
+/// itself, so that ids that share their first characters still spread over the pages).
 fn prefix(subscription: &SubscriptionId, bits: u32) -> u8 {
-    let text = subscription.to_string();
-    let first = u8::from_str_radix(&text[..2], 16).unwrap_or(0);
-    first >> (8 - bits)
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(subscription.to_string().as_bytes());
+    digest[0] >> (8 - bits)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,8 +218,8 @@ impl EstateDoc {
     }
 
     /// The estate as stored: its list inline while it takes at most [`INLINE_LIST`], else in
-    /// pages (split by the first bits of the ids until each fits [`PAGE_LIMIT`]) that the
-    /// document names. `None`: even 2^8 pages would not hold it.
+    /// pages (split by the first bits of the ids' hashes until each fits [`PAGE_LIMIT`]) that
+    /// the document names. `None`: even 2^8 pages would not hold it.
     pub fn stored(e: &Estate) -> Option<(Self, Vec<Page>)> {
         let mut doc = Self::of(e);
         if doc.subscriptions.len() <= INLINE_LIST {

@@ -835,7 +835,8 @@ impl ConnectionStore for SecretsManagerStore {
         // An estate's pages go with it (the same recovery window).
         if let Some((_, text)) = self.read_current(&name).await? {
             let hashes = document::page_refs(&text)?.hashes;
-            self.delete_pages(org, id, &hashes).await;
+            self.delete_pages(org, id, &hashes, Some(RECOVERY_WINDOW_DAYS))
+                .await;
         }
         count(&self.calls.delete);
         let result = self

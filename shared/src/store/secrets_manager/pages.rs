@@ -1,9 +1,9 @@
 //! An estate's list too large for its connection's secret ([`document::encode_stored`]) lives in
 //! pages, each a secret of its own named by the hash of its content:
 //! `{prefix}{orgId}/{connectionId}+p-{hash}`. A page is never changed: a write whose list
-//! changed stores the pages it does not find (create-once; one scheduled for deletion is
-//! restored, its content being its name), then swaps the document that names them, then deletes
-//! the pages the document no longer names (7-day recovery window, as a deleted connection). A
+//! changed stores the pages it does not find (create-once: the same name is the same content),
+//! then swaps the document that names them, then deletes the pages the document no longer names
+//! (at once; a deleted connection's within its recovery window, as its document). A
 //! reader reads the document, then its pages; a page deleted meanwhile (a newer write replaced
 //! it) sends it back to the document.
 
@@ -13,7 +13,7 @@ use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use futures_util::future::try_join_all;
 use zeroize::Zeroizing;
 
-use super::{RECOVERY_WINDOW_DAYS, SecretsManagerStore, VersionId, classify, count};
+use super::{SecretsManagerStore, VersionId, classify, count};
 use crate::domain::document::{self, estate::Page};
 use crate::domain::{Connection, ConnectionId, OrgId};
 use crate::store::StoreError;
@@ -135,44 +135,49 @@ impl SecretsManagerStore {
             {
                 Ok(())
             }
-            // Scheduled for deletion by an earlier write: its content is its name, so it is
-            // restored as it is.
+            // Its name still held by a deletion (Secrets Manager's deletes are eventually
+            // consistent): retryable.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_invalid_request_exception()) =>
             {
-                count(&self.calls.create);
-                self.client
-                    .restore_secret()
-                    .secret_id(&name)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                Ok(())
+                Err(StoreError::Unavailable(
+                    "an estate page's name is still held by its deletion".into(),
+                ))
             }
             Err(e) => Err(classify(e)),
         }
     }
 
-    /// After a write: the pages `previous` named that `kept` does not, deleted. A failure is
-    /// logged, not the write's (an unnamed page is only a cost).
+    /// After a write: the pages `previous` named that `kept` does not, deleted at once (no
+    /// recovery window: a page is only a copy of what the document named, and its name, its
+    /// content, may be needed again). A failure is logged, not the write's (an unnamed page is
+    /// only a cost).
     pub(super) async fn drop_pages(&self, previous: &Connection, kept: &[String]) {
         let gone: Vec<String> = stored_hashes(previous)
             .into_iter()
             .filter(|h| !kept.contains(h))
             .collect();
-        self.delete_pages(&previous.org, &previous.id, &gone).await;
+        self.delete_pages(&previous.org, &previous.id, &gone, None).await;
     }
 
-    /// The pages `hashes` of a connection deleted (recovery window, as the connection's own).
-    pub(super) async fn delete_pages(&self, org: &OrgId, id: &ConnectionId, hashes: &[String]) {
+    /// The pages `hashes` of a connection deleted: within `recovery_days` when given (a deleted
+    /// connection's, as its own document), else at once.
+    pub(super) async fn delete_pages(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+        hashes: &[String],
+        recovery_days: Option<i64>,
+    ) {
         for hash in hashes {
             count(&self.calls.delete);
             let deleted = self
                 .client
                 .delete_secret()
                 .secret_id(self.page_name(org, id, hash))
-                .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
+                .set_recovery_window_in_days(recovery_days)
+                .set_force_delete_without_recovery(recovery_days.is_none().then_some(true))
                 .send()
                 .await;
             if let Err(e) = deleted {
@@ -181,7 +186,7 @@ impl SecretsManagerStore {
                     code.as_str(),
                     "ResourceNotFoundException" | "InvalidRequestException"
                 ) {
-                    tracing::warn!(connection = %id, error = %crate::telemetry::error_chain(&e), "an estate page no longer named was not deleted");
+                    tracing::warn!(connection = %id, error = %e, "an estate page no longer named was not deleted");
                 }
             }
         }
