@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Emulator;
 use super::arm::arm_error;
+use super::entra::Token;
+use super::throttle::{BucketKey, Limit, Take};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -47,6 +49,13 @@ pub struct Behaviour {
     /// Entries per page of ARM's other lists (role assignments, role definitions, subscriptions,
     /// tenants; `nextLink` paging). Small by default for the same reason.
     pub arm_page_size: usize,
+    /// ARM's throttling (`throttle.rs`): token buckets per principal and subscription or tenant,
+    /// `x-ms-ratelimit-remaining-*` on every answer, 429 with `Retry-After` when empty.
+    pub arm_throttling: bool,
+    pub arm_read_burst: u32,
+    pub arm_reads_per_second: u32,
+    pub arm_write_burst: u32,
+    pub arm_writes_per_second: u32,
     /// Descendants type subscriptions as the API's documented example does
     /// (`Microsoft.Management/managementGroups/subscriptions`) instead of the live service's
     /// `/subscriptions`.
@@ -71,6 +80,12 @@ impl Default for Behaviour {
             graph_page_size: 1,
             arm_page_size: 1,
             descendants_typed_as_documented: false,
+            // ARM's documented limits (throttle.rs).
+            arm_throttling: true,
+            arm_read_burst: 250,
+            arm_reads_per_second: 25,
+            arm_write_burst: 200,
+            arm_writes_per_second: 10,
         }
     }
 }
@@ -83,6 +98,9 @@ pub struct Recorded {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Answered 429 by ARM's throttling (its bucket was empty).
+    #[serde(default)]
+    pub throttled: bool,
 }
 
 /// Records every Azure request, then applies latency, outage and throttling.
@@ -101,13 +119,47 @@ pub(crate) async fn azure_behaviour(State(emu): State<Emulator>, req: Request, n
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
                 .collect(),
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            throttled: false,
         });
         let b = inner.world.behaviour.clone();
         if inner.world.behaviour.throttle_next > 0 {
             inner.world.behaviour.throttle_next -= 1;
         }
-        b
+        // ARM's buckets (not the token endpoint's, not Graph's); a request without a token is
+        // left to its route to refuse.
+        let path = parts.uri.path();
+        let arm = !path.contains("/oauth2/") && !path.contains("/.well-known/") && !path.starts_with("/v1.0");
+        let bucket = match Token::from_headers(&parts.headers) {
+            Some(token) if arm && b.arm_throttling => {
+                let principal = if token.user {
+                    token.oid.clone().unwrap_or_default()
+                } else {
+                    token.app_id.clone()
+                };
+                let write = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+                let key = BucketKey::of(&principal, &token.tenant, path, write);
+                let limit = if write {
+                    Limit {
+                        burst: b.arm_write_burst,
+                        per_second: b.arm_writes_per_second,
+                    }
+                } else {
+                    Limit {
+                        burst: b.arm_read_burst,
+                        per_second: b.arm_reads_per_second,
+                    }
+                };
+                let taken = inner.buckets.take(key.clone(), limit, std::time::Instant::now());
+                if let (Take::Throttled(_), Some(last)) = (&taken, inner.requests.last_mut()) {
+                    last.throttled = true;
+                }
+                Some((key, taken))
+            }
+            _ => None,
+        };
+        (b, bucket)
     };
+    let (behaviour, bucket) = behaviour;
     if behaviour.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(behaviour.latency_ms)).await;
     }
@@ -153,6 +205,33 @@ pub(crate) async fn azure_behaviour(State(emu): State<Emulator>, req: Request, n
             r
         };
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    match bucket {
+        Some((key, Take::Throttled(seconds))) => {
+            let mut r = arm_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                key.code(),
+                "Number of requests exceeded the limit. Please retry later.",
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            if let Ok(v) = header::HeaderValue::from_str("0") {
+                r.headers_mut().insert(key.header(), v);
+            }
+            r
+        }
+        Some((key, Take::Left(left))) => {
+            let mut r = next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+            if let Ok(v) = header::HeaderValue::from_str(&left.to_string()) {
+                r.headers_mut().insert(key.header(), v);
+            }
+            r
+        }
+        None => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+    }
 }

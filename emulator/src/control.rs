@@ -138,7 +138,8 @@ pub(crate) async fn put_behaviour(
     State(emu): State<Emulator>,
     axum::Json(b): axum::Json<Behaviour>,
 ) -> StatusCode {
-    emu.update(|w| w.behaviour = b);
+    // New limits start from full buckets.
+    emu.set_behaviour(b);
     StatusCode::NO_CONTENT
 }
 

@@ -25,6 +25,7 @@ mod graph;
 mod groups;
 mod paging;
 mod rbac;
+mod throttle;
 mod tls;
 mod world;
 
@@ -77,6 +78,8 @@ pub(crate) const SCHEME_HEADER: &str = "x-emulator-scheme";
 pub(crate) struct Inner {
     world: World,
     requests: Vec<Recorded>,
+    /// ARM's token buckets ([`throttle`]).
+    buckets: throttle::Buckets,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +93,7 @@ impl Emulator {
             inner: Arc::new(Mutex::new(Inner {
                 world,
                 requests: Vec::new(),
+                buckets: throttle::Buckets::default(),
             })),
         }
     }
@@ -105,6 +109,13 @@ impl Emulator {
     /// Changes the world in place (e.g. assign a role now).
     pub fn update(&self, f: impl FnOnce(&mut World)) {
         f(&mut self.lock().world);
+    }
+
+    /// New behaviour switches; ARM's buckets start full again.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        let mut inner = self.lock();
+        inner.world.behaviour = behaviour;
+        inner.buckets.clear();
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -31,4 +31,5 @@ mod setup_script;
 mod setup_token;
 mod store_contract;
 mod store_outage;
+mod throttling;
 mod ties;

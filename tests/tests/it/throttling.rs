@@ -1,0 +1,184 @@
+//! ARM's throttling (issue 27), in the emulator as Azure Resource Manager documents it (token
+//! buckets per principal and subscription or tenant; `x-ms-ratelimit-remaining-*` on every
+//! answer; 429 with `Retry-After` when empty: `emulator/src/throttle.rs`), and honoured by the
+//! backend: an estate's survey spaces its reads out when a bucket runs low instead of running it
+//! dry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use integration_tests::{SECRET, send};
+use serde_json::json;
+use shared::app::App;
+use shared::edge::Function;
+use shared::edge::http::{OrgSource, router};
+use shared::events::MemorySink;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const APP: &str = "11111111-2222-4333-8444-555555555555";
+const SUB: &str = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab";
+
+async fn arm_token(base: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", APP),
+            ("client_secret", SECRET),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_emulator_throttles_reads_per_principal_and_subscription_as_arm_documents() {
+    let world = integration_tests::world_of_one_app(true, "k1", None);
+    let emulator = azure_emulator::Emulator::new(world);
+    let addr = emulator.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    emulator.set_behaviour(azure_emulator::Behaviour {
+        arm_read_burst: 3,
+        arm_reads_per_second: 2,
+        ..azure_emulator::Behaviour::default()
+    });
+    let token = arm_token(&base).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        http.get(format!("{base}{path}?api-version=2022-12-01"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let left = |r: &reqwest::Response, h: &str| r.headers().get(h).map(|v| v.to_str().unwrap().to_owned());
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let r = get(&format!("/subscriptions/{SUB}")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        seen.push(left(&r, "x-ms-ratelimit-remaining-subscription-reads"));
+    }
+    assert_eq!(seen, [Some("2".into()), Some("1".into()), Some("0".into())]);
+    // Empty: 429, ARM's code, when to come back; nothing taken.
+    let r = get(&format!("/subscriptions/{SUB}")).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SubscriptionRequestsThrottled");
+    // Tenant-level reads have a bucket of their own.
+    let r = get("/subscriptions").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        left(&r, "x-ms-ratelimit-remaining-tenant-reads").as_deref(),
+        Some("2")
+    );
+    // Refilled at its rate: two a second.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = get(&format!("/subscriptions/{SUB}")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(emulator.requests().iter().filter(|r| r.throttled).count() == 1);
+}
+
+/// `all` holds twelve subscriptions; Spot's app holds its role and discovery's actions there.
+fn estate_world() -> azure_emulator::World {
+    let mut w = integration_tests::world_of_one_app(true, "k1", None);
+    let mut subs = vec![SUB.to_owned()];
+    for i in 0..11 {
+        let id = format!("00000000-0000-4000-8000-0000000c57{i:02}");
+        w.subscriptions.push(azure_emulator::Subscription {
+            id: id.clone(),
+            tenant_id: TENANT.into(),
+            display_name: format!("workload {i}"),
+            state: "Enabled".into(),
+            ..azure_emulator::Subscription::default()
+        });
+        subs.push(id);
+    }
+    w.management_groups.push(azure_emulator::ManagementGroup {
+        name: "all".into(),
+        tenant_id: TENANT.into(),
+        display_name: "All".into(),
+        subscriptions: subs,
+        grants: vec![azure_emulator::Grant {
+            app_id: APP.into(),
+            actions: shared::domain::role::required_actions()
+                .chain(shared::domain::estate::GROUP_ACTIONS)
+                .map(str::to_owned)
+                .collect(),
+            ..azure_emulator::Grant::default()
+        }],
+        ..azure_emulator::ManagementGroup::default()
+    });
+    w
+}
+
+#[tokio::test]
+async fn a_survey_spaces_its_reads_out_when_arms_buckets_run_low_and_is_never_throttled() {
+    // Buckets of three reads, two a second back. A survey reads each subscription twice side by
+    // side: Connect Account leaves one read in each bucket, and a health pass right after would
+    // meet a 429 on each subscription, unless the reads wait for what the answers say is left.
+    let (emulator, azure) = integration_tests::emulator(estate_world(), Duration::from_secs(15)).await;
+    emulator.set_behaviour(azure_emulator::Behaviour {
+        arm_read_burst: 3,
+        arm_reads_per_second: 2,
+        ..azure_emulator::Behaviour::default()
+    });
+    let store = integration_tests::store(integration_tests::StoreKind::Embedded).await;
+    let app =
+        App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(azure.validator().unwrap()));
+    let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let r = r.clone();
+        async move {
+            let headers: &[(&str, &str)] = if body.is_some() {
+                &[("content-type", "application/json")]
+            } else {
+                &[]
+            };
+            send(
+                &r,
+                method,
+                &path,
+                Some("org-throttle"),
+                headers,
+                body.map(|b| b.to_string()),
+            )
+            .await
+        }
+    };
+    let started = call(
+        "POST",
+        "/connections".into(),
+        Some(json!({"accountId": "act-0000c0de"})),
+    )
+    .await;
+    let id = started.body["connectionId"].as_str().unwrap().to_owned();
+    for (step, body) in [
+        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+        ("client-secret", json!({"clientSecret": SECRET})),
+        ("scope", json!({"managementGroupId": "all"})),
+    ] {
+        let reply = call("PUT", format!("/connections/{id}/{step}"), Some(body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{step}: {:?}", reply.body);
+    }
+    let connected = call("POST", format!("/connections/{id}/connect"), None).await;
+    assert_eq!(connected.body["status"], "connected", "{:?}", connected.body);
+    assert_eq!(connected.body["estate"]["subscriptions"], 12);
+    let report = app
+        .health_pass(
+            "throttle-pass",
+            chrono::Utc::now(),
+            shared::app::Window::All,
+            shared::app::HealthSchedule {
+                period: Duration::from_secs(86_400),
+                pace: Duration::ZERO,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.unchanged, 1, "{report:?}");
+    let throttled = emulator.requests().iter().filter(|r| r.throttled).count();
+    assert_eq!(throttled, 0, "the survey ran a bucket dry {throttled} times");
+}
