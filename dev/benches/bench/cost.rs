@@ -300,4 +300,74 @@ pub(crate) async fn cost() {
     println!(
         "The biggest item: the secrets stored ($0.40 each; a connection with a client secret keeps two: its document and its secret's own credential). Secretless halves it; packing several connections into one secret would cut it further at the price of a shared compare-and-swap and of the per-connection erasure (docs/security.md)."
     );
+    estate_costs();
+}
+
+/// What an organization's rules and an estate's list add in secrets stored: the organization's
+/// index (its places), its ties (every subscription of the estate tied to an account of its own,
+/// and the group: shards as the app splits them, `shared::domain::ties::secrets_for`), and the
+/// estate's pages (`document::encode_stored`, typical rows with Azure's random ids).
+fn estate_costs() {
+    use shared::app::quota::Quotas;
+    use shared::domain::estate::{Estate, Sighting, SubscriptionState, Survey};
+    use shared::domain::ties::{Held, secrets_for};
+    use shared::domain::{Connection, ConnectionId, ManagementGroupId, SubscriptionId};
+    println!(
+        "\n## Cost of an estate a month: one connection over a group, every subscription tied to a Spot account (secrets stored; prices of 2026-11-29)\n"
+    );
+    println!(
+        "| subscriptions | the connection (document, credential) | its list's pages | the organization's index | the organization's ties (shards) | secrets | a month | per subscription |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let org = OrgId::parse("org-cost").unwrap();
+    let now = chrono::Utc::now();
+    for n in [1_000usize, 10_000, 20_000] {
+        let mut c = Connection::new(
+            ConnectionId::new_random(),
+            org.clone(),
+            AccountId::parse("act-00c0ffee").unwrap(),
+            now,
+        );
+        let group = ManagementGroupId::parse("contoso").unwrap();
+        let mut estate = Estate::new(group, None, now);
+        let survey = Survey {
+            checked_at: now,
+            found: (0..n)
+                .map(|i| Sighting {
+                    subscription: SubscriptionId::parse(&crate::estate::sub_id(i)).unwrap(),
+                    display_name: format!("Contoso workload {i:05}"),
+                    state: SubscriptionState::Enabled,
+                    missing_actions: Vec::new(),
+                    over_privilege: None,
+                })
+                .collect(),
+        };
+        estate.record(&survey, &c.account);
+        let ids: Vec<SubscriptionId> = estate.entries.keys().copied().collect();
+        for (i, id) in ids.iter().enumerate() {
+            let account = AccountId::parse(&format!("act-{i:08x}")).unwrap();
+            estate.link(*id, &account, now).unwrap();
+        }
+        c.estate = Some(estate);
+        let pages = shared::domain::document::encode_stored(&c).map_or(0, |s| s.pages.len());
+        let ties = c.ties().into_iter().map(|tie| Held {
+            tie,
+            connection: c.id,
+            at: now,
+        });
+        let shards = secrets_for(
+            &org,
+            ties.collect::<Vec<Held>>(),
+            Quotas::default().ties_shard_bytes,
+        );
+        let secrets = 2 + pages + 1 + shards;
+        let month = secrets as f64 * price::SECRET_MONTH;
+        println!(
+            "| {n} | 2 | {pages} | 1 | {shards} | {secrets} | ${month:.2} | ${:.5} |",
+            month / n as f64
+        );
+    }
+    println!(
+        "\nA secret per tie instead (a create-once name kept for each claim) would be $0.40 a subscription: $8,000 a month at 20,000."
+    );
 }

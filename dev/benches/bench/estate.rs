@@ -25,7 +25,7 @@ const APP: &str = "11111111-2222-4333-8444-555555555555";
 
 /// Subscription `i`'s id: random-looking as Azure's are (a sequence would deflate to nothing and
 /// flatter the stored size), the same on every run.
-fn sub_id(i: usize) -> String {
+pub(crate) fn sub_id(i: usize) -> String {
     let mut rng = fastrand::Rng::with_seed(i as u64 ^ 0x5eed_e57a7e);
     uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
         .into_uuid()
