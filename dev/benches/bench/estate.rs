@@ -350,3 +350,60 @@ async fn binary_connect(
     );
     (peak, took)
 }
+
+/// What storing a large estate costs in CPU: the stored form (inline list, or pages) of 1,000,
+/// 10,000 and 20,000 subscriptions, each linked, computed as a write computes it (the size check,
+/// the new pages, the previous version's page names: three times).
+pub(crate) fn stored_form() {
+    use shared::domain::{Connection, ConnectionId, OrgId};
+    println!("\n## An estate's stored form (release; median of 5)\n");
+    println!("| subscriptions | pages | document | one stored form | a write's three |");
+    println!("|---|---|---|---|---|");
+    let now = chrono::Utc::now();
+    for n in [1_000usize, 10_000, 20_000] {
+        let mut c = Connection::new(
+            ConnectionId::new_random(),
+            OrgId::parse("org-bench").unwrap(),
+            AccountId::parse("act-00c0ffee").unwrap(),
+            now,
+        );
+        let mut estate = Estate::new(ManagementGroupId::parse("contoso").unwrap(), None, now);
+        let survey = Survey {
+            checked_at: now,
+            found: (0..n)
+                .map(|i| Sighting {
+                    subscription: SubscriptionId::parse(&sub_id(i)).unwrap(),
+                    display_name: format!("Contoso workload {i:05}"),
+                    state: SubscriptionState::Enabled,
+                    missing_actions: Vec::new(),
+                    over_privilege: None,
+                })
+                .collect(),
+        };
+        estate.record(&survey, &c.account);
+        let ids: Vec<SubscriptionId> = estate.entries.keys().copied().collect();
+        for (i, id) in ids.iter().enumerate() {
+            estate
+                .link(*id, &AccountId::parse(&format!("act-{i:08x}")).unwrap(), now)
+                .unwrap();
+        }
+        c.estate = Some(estate);
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let started = Instant::now();
+            last = document::encode_stored(&c);
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let one = times[2];
+        let stored = last.unwrap();
+        println!(
+            "| {n} | {} | {:.1} KiB | {:.1} ms | {:.1} ms |",
+            stored.pages.len(),
+            stored.doc.len() as f64 / 1024.0,
+            one.as_secs_f64() * 1e3,
+            3.0 * one.as_secs_f64() * 1e3
+        );
+    }
+}

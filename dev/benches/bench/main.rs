@@ -76,6 +76,7 @@ fn main() {
         if wants("estate") {
             let n = std::env::var("BENCH_ESTATE_SUBSCRIPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
             estate::estate_bench(n).await;
+            estate::stored_form();
         }
 
         if wants("cost") {
