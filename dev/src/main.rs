@@ -142,13 +142,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let doors = doors::Doors::new(listener.local_addr()?, args.dev_tokens.clone())?;
     let issuer = Arc::new(issuer(&args, listener.local_addr()?, sdk.as_ref(), &local_dir).await?);
-    let validator = azure.validator()?.with_issuer(issuer.clone());
+    // Large groups are surveyed in the background: on SQS when a queue is named, else on a
+    // queue of this process, drained by a task of its own.
+    let settings = config.survey.settings();
+    let validator = azure
+        .validator()?
+        .with_issuer(issuer.clone())
+        .with_survey_at_once(settings.at_once);
     let app = App::new(store, Arc::new(FanOut(sinks)))
         .with_quotas(config.quotas.quotas())
         .with_public_api_url(config.setup.public_api_url.clone())
         .with_setup_token_minutes(config.setup.token_minutes)
         .with_validator(Arc::new(validator))
         .with_issuer(issuer.clone());
+    let app = match sdk.as_ref().and_then(|sdk| config.survey.sqs(sdk)) {
+        Some(queue) => app.with_survey_queue(queue, settings),
+        None => {
+            let (queue, chunks) = shared::queue::LocalQueue::new();
+            let app = app.with_survey_queue(Arc::new(queue), settings);
+            tokio::spawn(app.clone().drain_local(chunks));
+            app
+        }
+    };
 
     // Spot's credentials API takes the organization from its bearer token (--dev-token), as Spot's
     // clients send it. The wizard's routes from X-Org-Id, or, once tokens are given, from the

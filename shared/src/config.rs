@@ -65,6 +65,55 @@ pub struct Config {
     pub quotas: QuotaConfig,
     #[command(flatten)]
     pub setup: SetupConfig,
+    #[command(flatten)]
+    pub survey: SurveyConfig,
+}
+
+/// A large management group's survey in the background ([`crate::app::survey`]).
+#[derive(Debug, Clone, Args)]
+pub struct SurveyConfig {
+    /// `connect-account`, `health-check`: the SQS queue the chunks of a survey in the background
+    /// go to; unset: every group is surveyed at once (the local server: a queue of its own).
+    #[arg(
+        long = "survey-queue-url",
+        env = "SURVEY_QUEUE_URL",
+        value_name = "SURVEY_QUEUE_URL"
+    )]
+    pub queue_url: Option<String>,
+    /// Groups of more subscriptions than this are surveyed in the background.
+    #[arg(
+        long = "survey-at-once",
+        env = "SURVEY_AT_ONCE",
+        value_name = "SURVEY_AT_ONCE",
+        default_value = "2000"
+    )]
+    pub at_once: NonZeroU32,
+    /// Subscriptions in one chunk of a survey in the background.
+    #[arg(
+        long = "survey-chunk",
+        env = "SURVEY_CHUNK",
+        value_name = "SURVEY_CHUNK",
+        default_value = "500"
+    )]
+    pub chunk: NonZeroU32,
+}
+
+impl SurveyConfig {
+    pub fn settings(&self) -> crate::app::survey::SurveySettings {
+        crate::app::survey::SurveySettings {
+            at_once: self.at_once.get() as usize,
+            chunk: self.chunk.get() as usize,
+        }
+    }
+
+    /// The SQS queue, when one is configured.
+    pub fn sqs(&self, sdk: &aws_config::SdkConfig) -> Option<Arc<dyn crate::queue::WorkQueue>> {
+        let url = self.queue_url.as_ref().filter(|u| !u.is_empty())?;
+        Some(Arc::new(crate::queue::sqs::SqsQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            url.clone(),
+        )))
+    }
 }
 
 /// The one-command setup ([`crate::app::setup`]).
@@ -617,11 +666,15 @@ pub fn secrets_manager_store(config: &StoreConfig, sdk: &aws_config::SdkConfig) 
 /// The application over Secrets Manager and EventBridge.
 pub fn aws_app(config: &Config, sdk: &aws_config::SdkConfig) -> App {
     let store = secrets_manager_store(&config.store, sdk);
-    App::new(store.clone(), event_sink(&config.events, sdk))
+    let app = App::new(store.clone(), event_sink(&config.events, sdk))
         .with_rotation(store)
         .with_quotas(config.quotas.quotas())
         .with_public_api_url(config.setup.public_api_url.clone())
-        .with_setup_token_minutes(config.setup.token_minutes)
+        .with_setup_token_minutes(config.setup.token_minutes);
+    match config.survey.sqs(sdk) {
+        Some(queue) => app.with_survey_queue(queue, config.survey.settings()),
+        None => app,
+    }
 }
 
 /// EventBridge when a bus is configured; otherwise events are only logged.
@@ -820,6 +873,9 @@ mod tests {
                 "ABANDON_DRAFTS_AFTER_DAYS",
                 "PUBLIC_API_URL",
                 "SETUP_TOKEN_MINUTES",
+                "SURVEY_QUEUE_URL",
+                "SURVEY_AT_ONCE",
+                "SURVEY_CHUNK",
             ]
         );
         assert!(vars.iter().all(|(_, _, help)| !help.is_empty()));

@@ -25,6 +25,7 @@ pub mod edge;
 pub mod events;
 pub mod issuer;
 pub mod metrics;
+pub mod queue;
 pub mod retry;
 pub mod rotation;
 pub mod store;

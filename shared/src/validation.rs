@@ -38,6 +38,9 @@ pub struct Validated {
     pub over_privilege: Option<crate::domain::privilege::OverPrivilege>,
     /// A management group's survey (an estate connection).
     pub survey: Option<crate::domain::estate::Survey>,
+    /// A management group too large to survey at once: its subscriptions (id, display name), to
+    /// be surveyed in chunks.
+    pub listing: Option<Vec<(crate::domain::SubscriptionId, String)>>,
 }
 
 /// Whether the app may manage its own credentials (rotation needs it) and, where it may, the
@@ -63,6 +66,9 @@ pub struct Validator {
     issuer: Option<Arc<Issuer>>,
     /// Spot's role, every version: what the app must (and should) be granted.
     roles: Arc<RoleVersions>,
+    /// A management group with more subscriptions than this is only listed (its survey goes to
+    /// the background, [`Validated::listing`]); `None`: always surveyed at once.
+    survey_at_once: Option<usize>,
 }
 
 /// One attempt at a token: signing our assertion, or Azure, may fail.
@@ -87,7 +93,15 @@ impl Validator {
             graph: None,
             issuer: None,
             roles: Arc::new(RoleVersions::builtin()),
+            survey_at_once: None,
         }
+    }
+
+    /// Groups of more than `limit` subscriptions are listed, not surveyed: the caller surveys
+    /// them in chunks ([`Self::survey_part`]).
+    pub fn with_survey_at_once(mut self, limit: usize) -> Self {
+        self.survey_at_once = Some(limit);
+        self
     }
 
     /// Checks against these versions of Spot's role (the shipped ones by default).
@@ -301,6 +315,7 @@ impl Validator {
                 role_id,
                 over_privilege,
                 survey: None,
+                listing: None,
             });
         }
     }

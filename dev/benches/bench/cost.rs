@@ -331,6 +331,7 @@ fn estate_costs() {
         let group = ManagementGroupId::parse("contoso").unwrap();
         let mut estate = Estate::new(group, None, now);
         let survey = Survey {
+            looked_at: None,
             checked_at: now,
             found: (0..n)
                 .map(|i| Sighting {

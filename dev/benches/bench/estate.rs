@@ -211,6 +211,7 @@ pub(crate) async fn estate_bench(n: usize) {
         );
         let missing: Vec<String> = required_actions().map(str::to_owned).collect();
         let survey = Survey {
+            looked_at: None,
             checked_at: chrono::Utc::now(),
             found: (0..n)
                 .map(|i| Sighting {
@@ -369,6 +370,7 @@ pub(crate) fn stored_form() {
         );
         let mut estate = Estate::new(ManagementGroupId::parse("contoso").unwrap(), None, now);
         let survey = Survey {
+            looked_at: None,
             checked_at: now,
             found: (0..n)
                 .map(|i| Sighting {

@@ -29,7 +29,24 @@ impl App {
         self.admit_validation(org, Utc::now()).await?;
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let started = std::time::Instant::now();
-        let verdict = validator.validate(&inputs).await;
+        let mut verdict = validator.validate(&inputs).await;
+        // A group too large for one answer: surveyed in the background when there is a queue,
+        // else here and now.
+        let mut listing = None;
+        if let Some(found) = verdict.as_mut().ok().and_then(|v| v.listing.take()) {
+            if self.surveys_in_background() {
+                listing = Some(found);
+            } else {
+                verdict = match (verdict, validator.survey_part(&inputs, found).await) {
+                    (Ok(mut v), Ok(mut survey)) => {
+                        survey.looked_at = None;
+                        v.survey = Some(survey);
+                        Ok(v)
+                    }
+                    (_, Err(e)) | (Err(e), _) => Err(e),
+                };
+            }
+        }
         let credential = inputs.proof.credential_type();
         let diagnosis = verdict
             .as_ref()
@@ -74,6 +91,7 @@ impl App {
         }
         let command = match (&inputs.scope, verdict.as_ref().ok()) {
             (Scope::ManagementGroup(_), found) => Command::RecordEstateValidation {
+                start: listing.as_deref().map(|l| self.survey_start(req, l)),
                 record: Box::new(record),
                 survey: found.and_then(|v| v.survey.clone()),
             },
@@ -84,6 +102,14 @@ impl App {
             self.give_back_places(&req.request_id, org, &[*id]).await;
         }
         self.announce_estate(req, &current, &connection).await;
+        if let (Some(found), Scope::ManagementGroup(group)) = (listing, &inputs.scope) {
+            let run = connection.estate.as_ref().and_then(|e| e.survey.as_ref());
+            if let Some(run) = run.filter(|r| r.is_surveying()) {
+                self.announce_progress(req, &current, &connection).await;
+                self.send_chunks(req, &connection, group, Some(run.id.clone()), found)
+                    .await?;
+            }
+        }
         if diagnosis.is_none() && credential == CredentialType::Federated {
             self.retire_secret(req, &current, &inputs, validator).await?;
         }

@@ -236,6 +236,7 @@ pub const CODES: &[&str] = &[
     "management-group-already-connected",
     "estate-has-links",
     "estate-too-large",
+    "survey-superseded",
     "internal-error",
 ];
 
@@ -329,6 +330,13 @@ impl Rejectable for AppError {
                     "The management group holds {n} subscriptions: more than one connection keeps. Connect its child groups one by one (a connection each), then connect again."
                 ),
                 Step::Subscription,
+            ),
+            Self::Rule(RuleError::Survey(_)) => Rejection::new(
+                kind,
+                "survey-superseded",
+                "The survey was replaced",
+                "The management group's survey this work belonged to is no longer the connection's: Connect Account started another one, or the scope changed. Nothing was recorded.",
+                Step::RoleAssignment,
             ),
             Self::Rule(RuleError::Estate(e)) => {
                 let (code, title, detail): (_, _, std::borrow::Cow<'static, str>) = match e {
@@ -491,6 +499,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::GroupTaken)),
             AppError::Rule(RuleError::Estate(EstateError::HasLinks { linked: 2 })),
             AppError::Rule(RuleError::EstateTooLarge(5000)),
+            AppError::Rule(RuleError::Survey(crate::domain::survey::SurveyError::Superseded)),
             AppError::Store(StoreError::Backend("x".into())),
         ]
     }

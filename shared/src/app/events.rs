@@ -91,11 +91,14 @@ pub enum OutcomeEvent {
     /// or another group entered with `replaceEstate`).
     #[serde(rename = "Subscription Unlinked")]
     SubscriptionUnlinked(SubscriptionChanged),
+    /// A survey in the background went on (at most every few seconds), finished or failed.
+    #[serde(rename = "Estate Survey Progress")]
+    EstateSurveyProgress(SurveyProgress),
 }
 
 impl OutcomeEvent {
     /// Every `detail-type` published, for documentation and drift tests.
-    pub const DETAIL_TYPES: [&'static str; 25] = [
+    pub const DETAIL_TYPES: [&'static str; 26] = [
         "Step Completed",
         "Step Rejected",
         "Connection Deleted",
@@ -121,12 +124,32 @@ impl OutcomeEvent {
         "Subscription Lost",
         "Subscription Changed",
         "Subscription Unlinked",
+        "Estate Survey Progress",
     ];
 
     /// The EventBridge entry's `detail-type` and `detail`.
     pub fn to_wire(&self) -> Result<OutEvent, serde_json::Error> {
         serde_json::from_value(serde_json::to_value(self)?)
     }
+}
+
+/// How an estate's survey in the background stands.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SurveyProgress {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub account_id: AccountId,
+    pub management_group_id: String,
+    /// `surveying`, `done` or `failed`.
+    pub state: &'static str,
+    pub surveyed: u32,
+    pub total: u32,
+    /// When it failed: why, and whether Connect Account again may help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
 }
 
 /// One subscription of an estate, as it now stands.

@@ -159,6 +159,9 @@ impl App {
         let validator = self.validator.as_ref().ok_or(AppError::AzureNotConfigured)?;
         let (mut graph, mut role_version, mut outdated, mut over) = (None, None, Vec::new(), None);
         let mut survey = None;
+        // A group too large for one pass: its chunks go to the queue (what left the group is
+        // marked lost now), or it is surveyed here.
+        let mut chunks = None;
         let verdict = match validator.validate(&inputs).await {
             Ok(v) => {
                 graph = v.graph.map(|g| g.manages_credentials);
@@ -166,6 +169,24 @@ impl App {
                 outdated = v.missing_recommended;
                 over = Some(v.over_privilege);
                 survey = v.survey;
+                match v.listing {
+                    Some(listing) if self.surveys_in_background() => {
+                        survey = connection.estate.as_ref().map(|e| e.left_out_of(&listing, now));
+                        chunks = Some(listing);
+                    }
+                    Some(listing) => match validator.survey_part(&inputs, listing).await {
+                        Ok(mut whole) => {
+                            whole.looked_at = None;
+                            survey = Some(whole);
+                        }
+                        Err(failure) => {
+                            tracing::info!(connection = %entry.connection, ?failure, "health check: the survey failed; nothing changed");
+                            resting.insert(inputs.tenant.clone());
+                            return Ok(Checked::Deferred);
+                        }
+                    },
+                    None => {}
+                }
                 HealthVerdict::Healthy
             }
             Err(failure) => {
@@ -228,6 +249,11 @@ impl App {
                 Some(current),
             )
             .await?;
+        if let (Some(listing), Some(estate)) = (chunks, &after.estate) {
+            // A health pass's chunks record only what they find changed.
+            self.send_chunks(&req, &after, &estate.group, None, listing)
+                .await?;
+        }
         if !wrote {
             return Ok(Checked::Unchanged);
         }

@@ -8,6 +8,7 @@
 //! - [`connect`]: Connect Account and the early checks against Azure.
 //! - [`expiry`]: the daily scan (reminders, expiry, starting rotations).
 //! - [`credentials`]: Spot's credentials API on the same use cases.
+//! - [`survey`]: a large management group's survey in the background (chunks on a queue).
 //! - [`events`]: every outcome event; [`error`]: every error and what it means.
 
 mod abandon;
@@ -26,6 +27,7 @@ mod privilege;
 pub mod quota;
 pub mod request;
 pub mod setup;
+pub mod survey;
 mod ties;
 mod write;
 

@@ -186,6 +186,9 @@ pub struct App {
     pub(super) public_api_url: Option<Arc<str>>,
     /// How long a setup command can be used.
     pub(super) setup_token_minutes: u16,
+    /// Where the chunks of a survey in the background go (`None`: every survey at once).
+    pub(super) survey_queue: Option<Arc<dyn crate::queue::WorkQueue>>,
+    pub(super) survey_settings: super::survey::SurveySettings,
 }
 
 impl App {
@@ -201,6 +204,8 @@ impl App {
             claim_hints: Default::default(),
             public_api_url: None,
             setup_token_minutes: crate::domain::setup::SETUP_TOKEN_MINUTES as u16,
+            survey_queue: None,
+            survey_settings: Default::default(),
         }
     }
 

@@ -15,6 +15,8 @@ pub enum Trigger {
     Schedule,
     /// Secrets Manager's rotation steps.
     Rotation,
+    /// Work from a queue (a chunk of a survey in the background).
+    Queue,
 }
 
 /// What the trigger tells about a request: its id (stable across retries of the same request) and

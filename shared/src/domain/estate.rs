@@ -7,7 +7,7 @@
 //! that finds nothing new writes nothing. A Spot account holds one subscription:
 //! [`Estate::link`] ties them, one to one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -153,11 +153,39 @@ pub struct Sighting {
     pub over_privilege: Option<OverPrivilege>,
 }
 
-/// Every subscription under the group the app can see, as one survey found them.
+/// The subscriptions under the group the app can see, as one survey found them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Survey {
     pub checked_at: DateTime<Utc>,
     pub found: Vec<Sighting>,
+    /// What the survey looked at: `None`, the whole group (a subscription not found is lost);
+    /// else only these (one not found among them is lost, the others are left as they were: a
+    /// chunk of a survey in the background, [`super::survey`]).
+    pub looked_at: Option<BTreeSet<SubscriptionId>>,
+}
+
+impl Survey {
+    /// A survey of the whole group.
+    pub fn whole(checked_at: DateTime<Utc>, found: Vec<Sighting>) -> Self {
+        Self {
+            checked_at,
+            found,
+            looked_at: None,
+        }
+    }
+
+    /// A survey of the subscriptions `looked_at` only.
+    pub fn part(
+        checked_at: DateTime<Utc>,
+        found: Vec<Sighting>,
+        looked_at: BTreeSet<SubscriptionId>,
+    ) -> Self {
+        Self {
+            checked_at,
+            found,
+            looked_at: Some(looked_at),
+        }
+    }
 }
 
 /// One subscription of an estate.
@@ -245,6 +273,9 @@ pub struct Estate {
     /// When a survey last changed what is known (`None` before the first).
     pub surveyed_at: Option<DateTime<Utc>>,
     pub entries: BTreeMap<SubscriptionId, EstateEntry>,
+    /// The survey in the background, when the group was too large for one answer (the last
+    /// one, however it ended; a survey of the whole group in one piece clears it).
+    pub survey: Option<super::survey::SurveyRun>,
 }
 
 impl Estate {
@@ -259,6 +290,7 @@ impl Estate {
             submitted_at: at,
             surveyed_at: None,
             entries: BTreeMap::new(),
+            survey: None,
         }
     }
 
@@ -267,8 +299,8 @@ impl Estate {
     }
 
     /// Merges a survey: new subscriptions are added (the default one tied to `own_account` when
-    /// that account holds no other), changed ones updated, ones not seen any more marked lost.
-    /// Returns whether anything changed.
+    /// that account holds no other), changed ones updated, ones looked at and not seen marked
+    /// lost. Returns whether anything changed.
     pub fn record(&mut self, survey: &Survey, own_account: &AccountId) -> bool {
         let at = survey.checked_at;
         let mut changed = false;
@@ -314,13 +346,20 @@ impl Estate {
                 }
             }
         }
+        let found: BTreeSet<SubscriptionId> = survey.found.iter().map(|s| s.subscription).collect();
         for entry in self.entries.values_mut() {
-            let seen = survey.found.iter().any(|s| s.subscription == entry.subscription);
-            if !seen && !entry.lost {
+            let looked = survey
+                .looked_at
+                .as_ref()
+                .is_none_or(|l| l.contains(&entry.subscription));
+            if looked && !found.contains(&entry.subscription) && !entry.lost {
                 entry.lost = true;
                 entry.checked_at = at;
                 changed = true;
             }
+        }
+        if survey.looked_at.is_none() && self.survey.take().is_some() {
+            changed = true;
         }
         if changed || self.surveyed_at.is_none() {
             self.surveyed_at = Some(at);
@@ -465,6 +504,7 @@ mod tests {
         let mut e = estate();
         let before = e.clone();
         let survey = Survey {
+            looked_at: None,
             checked_at: at(10),
             found: vec![seen(1), seen(2)],
         };
@@ -490,6 +530,7 @@ mod tests {
         let again = e.clone();
         assert!(!e.record(
             &Survey {
+                looked_at: None,
                 checked_at: at(20),
                 found: vec![seen(1), seen(2)],
             },
@@ -504,6 +545,7 @@ mod tests {
         let mut e = estate();
         e.record(
             &Survey {
+                looked_at: None,
                 checked_at: at(10),
                 found: vec![seen(1), seen(2), seen(3)],
             },
@@ -517,6 +559,7 @@ mod tests {
         disabled.missing_actions = vec!["x/read".into()];
         assert!(e.record(
             &Survey {
+                looked_at: None,
                 checked_at: at(20),
                 found: vec![disabled, reduced],
             },
@@ -546,6 +589,7 @@ mod tests {
         disabled.state = SubscriptionState::Disabled;
         disabled.missing_actions = vec!["x/read".into()];
         let again = Survey {
+            looked_at: None,
             checked_at: at(30),
             found: vec![disabled, wide],
         };
@@ -565,6 +609,7 @@ mod tests {
         let mut e = estate();
         e.record(
             &Survey {
+                looked_at: None,
                 checked_at: at(10),
                 found: vec![seen(1), seen(2), seen(3)],
             },

@@ -13,6 +13,7 @@ pub mod rbac;
 pub mod role;
 pub mod secret;
 pub mod setup;
+pub mod survey;
 pub mod ties;
 
 pub use connection::{

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::privilege_view::OverPrivilegedView;
 use crate::domain::estate::{EstateEntry, SubscriptionStatus};
+use crate::domain::survey::{SurveyRun, SurveyState};
 use crate::domain::{AccountId, Connection, SubscriptionId};
 
 /// What a connection reaches, in its view.
@@ -36,6 +37,45 @@ pub struct EstateView {
     pub subscriptions: usize,
     /// Subscriptions per status (only the statuses some have).
     pub by_status: std::collections::BTreeMap<&'static str, usize>,
+    /// The survey in the background, when the group was too large for one answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyView>,
+}
+
+/// A survey in the background, in the estate's view.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SurveyView {
+    /// `surveying`, `done` or `failed`.
+    pub state: &'static str,
+    pub surveyed: u32,
+    pub total: u32,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When it failed: why, and whether Connect Account again may help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+impl SurveyView {
+    fn of(run: &SurveyRun) -> Self {
+        let (code, retryable) = match &run.state {
+            SurveyState::Failed { code, retryable } => (Some(code.clone()), Some(*retryable)),
+            _ => (None, None),
+        };
+        Self {
+            state: run.state.as_str(),
+            surveyed: run.surveyed,
+            total: run.total,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            code,
+            retryable,
+        }
+    }
 }
 
 impl EstateView {
@@ -47,6 +87,7 @@ impl EstateView {
             surveyed_at: e.surveyed_at,
             subscriptions: e.entries.len(),
             by_status: e.counts().into_iter().map(|(s, n)| (s.as_str(), n)).collect(),
+            survey: e.survey.as_ref().map(SurveyView::of),
         })
     }
 }

@@ -113,6 +113,9 @@ pub async fn compose(
     sdk: &aws_config::SdkConfig,
 ) -> Result<HealthHandler, Error> {
     let mut validator = config.azure.validator()?;
+    if config.survey.queue_url.is_some() {
+        validator = validator.with_survey_at_once(config.survey.settings().at_once);
+    }
     if let Some(issuer) = config.issuer.kms_issuer(sdk).await? {
         validator = validator.with_issuer(std::sync::Arc::new(issuer));
     }

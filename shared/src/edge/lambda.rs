@@ -44,6 +44,9 @@ impl Handler {
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         let (payload, context) = event.into_parts();
+        if super::queue::is_sqs(&payload) {
+            return Ok(super::queue::handle(&self.app, serde_json::from_value(payload)?).await);
+        }
         if payload.get("detail-type").is_some() {
             let event: ConsoleEvent = serde_json::from_value(payload)?;
             return self.console(event).await;
@@ -102,6 +105,10 @@ pub async fn compose(
     } else {
         None
     };
+    if config.survey.queue_url.is_some() {
+        let at_once = config.survey.settings().at_once;
+        validator = validator.map(|v| v.with_survey_at_once(at_once));
+    }
     match function {
         Function::ConnectAccount | Function::Issuer | Function::Setup => {
             if let Some(issuer) = config.issuer.kms_issuer(sdk).await? {

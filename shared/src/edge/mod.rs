@@ -13,6 +13,7 @@ pub mod input;
 pub mod lambda;
 pub mod privilege_view;
 pub mod problem;
+pub mod queue;
 pub mod request;
 pub mod respond;
 pub mod schedule;

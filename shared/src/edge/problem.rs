@@ -138,6 +138,7 @@ mod tests {
             AppError::Rule(RuleError::Estate(EstateError::GroupTaken)).into(),
             AppError::Rule(RuleError::Estate(EstateError::HasLinks { linked: 2 })).into(),
             AppError::Rule(RuleError::EstateTooLarge(5000)).into(),
+            AppError::Rule(RuleError::Survey(crate::domain::survey::SurveyError::Superseded)).into(),
             AppError::Store(StoreError::Backend("x".into())).into(),
         ]
     }

@@ -54,6 +54,15 @@ pub(super) fn success_response(outcome: Outcome) -> Response {
             }
             r
         }
+        Outcome::Connected(c)
+            if c.estate
+                .as_ref()
+                .and_then(|e| e.survey.as_ref())
+                .is_some_and(|r| r.is_surveying()) =>
+        {
+            // Connected, its group's survey going on in the background (`estate.survey`).
+            json_response(StatusCode::ACCEPTED, &ConnectionView::from(&c))
+        }
         Outcome::Current(c) | Outcome::Connected(c) => {
             json_response(StatusCode::OK, &ConnectionView::from(&c))
         }

@@ -66,7 +66,10 @@ impl Validator {
                 }
                 other => other,
             })?;
-            let survey = self.survey(&token, listing, deadline).await?;
+            let (survey, listing) = match self.survey_at_once {
+                Some(limit) if listing.len() > limit => (None, Some(listing)),
+                _ => (Some(self.survey(&token, listing, deadline).await?), None),
+            };
             // The group's display name, as the portal shows it; its id when it has none or
             // cannot be read (the listing above is what decides).
             let name = name.ok().filter(|n| !n.trim().is_empty());
@@ -78,9 +81,25 @@ impl Validator {
                 missing_recommended: Vec::new(),
                 role_id: None,
                 over_privilege: None,
-                survey: Some(survey),
+                survey,
+                listing,
             });
         }
+    }
+
+    /// A chunk of a group's subscriptions (id, display name as listed), surveyed with the
+    /// connection's credential within one budget: the part of a survey in the background.
+    pub async fn survey_part(
+        &self,
+        inputs: &ValidationInputs,
+        chunk: Vec<(SubscriptionId, String)>,
+    ) -> Result<Survey, ValidationFailure> {
+        let deadline = Instant::now() + self.budget;
+        let token = self.token_for(inputs, &self.arm_scope, deadline).await?;
+        let looked_at = chunk.iter().map(|(id, _)| *id).collect();
+        let mut survey = self.survey(&token, chunk, deadline).await?;
+        survey.looked_at = Some(looked_at);
+        Ok(survey)
     }
 
     /// Every subscription below `group` (all pages), each once.
@@ -181,9 +200,6 @@ impl Validator {
             });
         }
         found.sort_by_key(|s| s.subscription);
-        Ok(Survey {
-            checked_at: chrono::Utc::now(),
-            found,
-        })
+        Ok(Survey::whole(chrono::Utc::now(), found))
     }
 }

@@ -276,6 +276,7 @@ fn owner_survey(n: u64, changed: u64) -> shared::domain::estate::Survey {
     use shared::domain::estate::{Sighting, SubscriptionState, Survey};
     use shared::domain::privilege::OverPrivilege;
     Survey {
+        looked_at: None,
         checked_at: Utc::now(),
         found: (0..n)
             .map(|i| {

@@ -289,10 +289,26 @@ pub enum Command {
         subscription: SubscriptionId,
         account: AccountId,
     },
-    /// Connect Account's verdict on an estate, with its survey when it connected.
+    /// Connect Account's verdict on an estate, with its survey when it connected (`start`: a
+    /// survey in the background begins instead, [`super::survey`]).
     RecordEstateValidation {
         record: Box<ValidationRecord>,
         survey: Option<Survey>,
+        start: Option<super::survey::SurveyStart>,
+    },
+    /// A chunk of a survey in the background, surveyed: merged once (`survey`: the run it belongs
+    /// to; `None` for a health pass's chunk, recorded only where it changes something).
+    RecordSurveyChunk {
+        survey: Option<String>,
+        group: ManagementGroupId,
+        index: u32,
+        part: Survey,
+    },
+    /// A chunk of the run `survey` failed for good: the run ends failed.
+    FailSurvey {
+        survey: String,
+        code: String,
+        retryable: bool,
     },
     /// "Export JSON Policy": hands out the role and records that it was handed out.
     ExportCustomRole,
@@ -346,9 +362,11 @@ impl Command {
                 Step::Subscription
             }
             Self::ExportCustomRole => Step::CustomRole,
-            Self::RecordValidation(_) | Self::RecordEstateValidation { .. } | Self::RecordHealth { .. } => {
-                Step::RoleAssignment
-            }
+            Self::RecordValidation(_)
+            | Self::RecordEstateValidation { .. }
+            | Self::RecordHealth { .. }
+            | Self::RecordSurveyChunk { .. }
+            | Self::FailSurvey { .. } => Step::RoleAssignment,
             Self::RecordReminder { .. } | Self::MarkExpired | Self::SetRotation(_) => Step::ClientSecret,
             Self::SetCredentialType(_) => Step::Start,
             Self::ExportFederatedCredential => Step::FederatedCredential,
@@ -374,6 +392,8 @@ pub enum RuleError {
     EstateTooLarge(usize),
     #[error("{0}")]
     Estate(#[from] EstateError),
+    #[error("{0}")]
+    Survey(#[from] super::survey::SurveyError),
     /// A use case asked for the secret's value without revealing it from the store first.
     #[error("the client secret's value was not read from the store")]
     SecretSealed,
@@ -752,13 +772,36 @@ impl Connection {
                 .as_mut()
                 .ok_or(RuleError::NotAnEstate)?
                 .link(*subscription, account, at)?,
-            Command::RecordEstateValidation { record, survey } => {
+            Command::RecordEstateValidation {
+                record,
+                survey,
+                start,
+            } => {
                 let changed = self.record_validation(record)?;
-                match survey {
-                    Some(survey) if record.failure.is_none() => self.record_survey(survey)? || changed,
-                    _ => changed,
-                }
+                let found = match survey {
+                    Some(survey) if record.failure.is_none() => self.record_survey(survey)?,
+                    _ => false,
+                };
+                let started = match start {
+                    Some(start) if record.failure.is_none() => self.start_survey(start)?,
+                    _ => false,
+                };
+                changed || found || started
             }
+            Command::RecordSurveyChunk {
+                survey,
+                group,
+                index,
+                part,
+            } => self.record_chunk(survey.as_deref(), group, *index, part)?,
+            Command::FailSurvey {
+                survey,
+                code,
+                retryable,
+            } => self
+                .estate
+                .as_mut()
+                .is_some_and(|e| e.fail_survey(survey, code, *retryable, at)),
             Command::ExportCustomRole => {
                 let role = self.custom_role()?;
                 let name = role.name();

@@ -309,6 +309,7 @@ fn big_survey(
 ) -> crate::domain::estate::Survey {
     use crate::domain::estate::{Sighting, SubscriptionState, Survey};
     Survey {
+        looked_at: None,
         checked_at: t("2026-11-26T10:05:00Z"),
         found: (0..n)
             .map(|i| {
@@ -355,6 +356,7 @@ fn owner_at_the_group_makes_every_subscription_over_privileged_and_the_document_
     for n in [500, 1_000, 2_000] {
         let mut c = estate_conn();
         let validated = Command::RecordEstateValidation {
+            start: None,
             record: Box::new(record(&c, None)),
             survey: Some(big_survey(n, Some(owner.clone()))),
         };
@@ -387,6 +389,7 @@ fn a_group_beyond_the_inline_list_goes_to_pages_and_one_that_fits_no_page_is_ref
         c.apply(&cmd, "r", t("2026-11-26T10:01:00Z")).unwrap();
     }
     let survey = |n: u64| Survey {
+        looked_at: None,
         checked_at: t("2026-11-26T10:05:00Z"),
         found: (0..n)
             .map(|i| {
@@ -407,6 +410,7 @@ fn a_group_beyond_the_inline_list_goes_to_pages_and_one_that_fits_no_page_is_ref
             .collect(),
     };
     let validated = |n| Command::RecordEstateValidation {
+        start: None,
         record: Box::new(record(&c, None)),
         survey: Some(survey(n)),
     };
@@ -433,6 +437,7 @@ fn a_group_beyond_the_inline_list_goes_to_pages_and_one_that_fits_no_page_is_ref
         })
         .collect();
     let refused = Command::RecordEstateValidation {
+        start: None,
         record: Box::new(record(&c, None)),
         survey: Some(huge),
     };

@@ -24,6 +24,46 @@ impl Connection {
         Ok(true)
     }
 
+    /// A survey in the background begins ([`super::super::survey`]).
+    pub(super) fn start_survey(
+        &mut self,
+        start: &super::super::survey::SurveyStart,
+    ) -> Result<bool, RuleError> {
+        let Some(estate) = self.estate.as_mut() else {
+            return Ok(false);
+        };
+        if !estate.start_survey(start, &self.account) {
+            return Ok(false);
+        }
+        self.check_size()?;
+        Ok(true)
+    }
+
+    /// A chunk of a survey in the background, merged into the estate of `group` (another group's
+    /// or none: the chunk is superseded).
+    pub(super) fn record_chunk(
+        &mut self,
+        survey: Option<&str>,
+        group: &crate::domain::ManagementGroupId,
+        index: u32,
+        part: &Survey,
+    ) -> Result<bool, RuleError> {
+        let superseded = super::super::survey::SurveyError::Superseded;
+        if !matches!(self.status, Status::Connected | Status::Degraded) {
+            return Err(superseded.into());
+        }
+        let estate = self
+            .estate
+            .as_mut()
+            .filter(|e| &e.group == group)
+            .ok_or(superseded)?;
+        if !estate.record_chunk(survey, index, part, &self.account)? {
+            return Ok(false);
+        }
+        self.check_size()?;
+        Ok(true)
+    }
+
     /// The whole stored document within what a secret holds ([`MAX_DOCUMENT`]), an estate's list
     /// in pages when it is too large to keep inline: checked by every write before it is made.
     /// Only an estate's list can grow a document that far.

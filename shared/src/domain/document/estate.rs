@@ -3,7 +3,7 @@
 //! (miniz_oxide, pure Rust) and base64-encoded: ~30 bytes a subscription instead of ~150 (the
 //! figures: `BENCH_ONLY=estate scripts/bench`). [`MAX_ENCODED`] bounds what a document may carry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +14,7 @@ use crate::domain::estate::{Estate, EstateEntry, SubscriptionState};
 use crate::domain::ids::{AccountId, ManagementGroupId, SubscriptionId};
 use crate::domain::privilege::OverPrivilege;
 use crate::domain::role::required_actions;
+use crate::domain::survey::{SurveyRun, SurveyState};
 
 /// Room for the encoded subscriptions, leaving the rest of a 64 KiB secret to the connection's
 /// other fields: what the figures' capacity is counted against. What is checked is the whole
@@ -56,6 +57,76 @@ pub struct EstateDoc {
     /// of its content.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pages: Vec<PageRef>,
+    /// The survey in the background, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    survey: Option<SurveyRunDoc>,
+}
+
+/// A background survey as stored ([`SurveyRun`]).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SurveyRunDoc {
+    id: String,
+    /// `surveying`, `done` or `failed`.
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default)]
+    retryable: bool,
+    total: u32,
+    surveyed: u32,
+    chunks: u32,
+    #[serde(default)]
+    merged: BTreeSet<u32>,
+    started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    announced_at: Option<DateTime<Utc>>,
+}
+
+impl SurveyRunDoc {
+    fn of(run: &SurveyRun) -> Self {
+        let (code, retryable) = match &run.state {
+            SurveyState::Failed { code, retryable } => (Some(code.clone()), *retryable),
+            _ => (None, false),
+        };
+        Self {
+            id: run.id.clone(),
+            state: run.state.as_str().to_owned(),
+            code,
+            retryable,
+            total: run.total,
+            surveyed: run.surveyed,
+            chunks: run.chunks,
+            merged: run.merged.clone(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            announced_at: run.announced_at,
+        }
+    }
+
+    fn run(self) -> SurveyRun {
+        let state = match self.state.as_str() {
+            "surveying" => SurveyState::Surveying,
+            "done" => SurveyState::Done,
+            _ => SurveyState::Failed {
+                code: self.code.unwrap_or_else(|| "survey-failed".to_owned()),
+                retryable: self.retryable,
+            },
+        };
+        SurveyRun {
+            id: self.id,
+            state,
+            total: self.total,
+            surveyed: self.surveyed,
+            chunks: self.chunks,
+            merged: self.merged,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            announced_at: self.announced_at,
+        }
+    }
 }
 
 /// A page of an estate's list, as the connection's document names it.
@@ -215,6 +286,7 @@ impl EstateDoc {
             over_privilege_kinds,
             over_privileged: BTreeMap::new(),
             pages: Vec::new(),
+            survey: e.survey.as_ref().map(SurveyRunDoc::of),
         }
     }
 
@@ -286,6 +358,7 @@ impl EstateDoc {
             self.submitted_at,
         );
         estate.surveyed_at = self.surveyed_at;
+        estate.survey = self.survey.take().map(SurveyRunDoc::run);
         let refs = std::mem::take(&mut self.pages);
         for page in &refs {
             let text = pages.get(&page.hash).ok_or(EstateDocError::PageMissing)?;
@@ -415,6 +488,7 @@ mod tests {
         let mut odd = every.clone();
         odd.push("Microsoft.Newer/thing/write".into());
         let survey = Survey {
+            looked_at: None,
             checked_at: Utc::now(),
             found: (0..200u32)
                 .map(|i| Sighting {
