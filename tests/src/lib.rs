@@ -208,6 +208,48 @@ pub fn world_of_one_app(
     w
 }
 
+/// [`world_of_one_app`] (secret-manageable) with a management group `all` of `count`
+/// subscriptions (the one subscription of that world first, then `00000000-0000-4000-8000-…`
+/// numbered from 1), where Spot's app holds its role and discovery's actions.
+pub fn group_world(count: usize) -> azure_emulator::World {
+    let mut w = world_of_one_app(true, "k1", None);
+    let tenant = w.tenants[0].id.clone();
+    let app = w.tenants[0].apps[0].app_id.clone();
+    let mut subs = vec![w.subscriptions[0].id.clone()];
+    for i in 1..count {
+        let id = group_subscription(i);
+        w.subscriptions.push(azure_emulator::Subscription {
+            id: id.clone(),
+            tenant_id: tenant.clone(),
+            display_name: format!("workload {i}"),
+            state: "Enabled".into(),
+            ..azure_emulator::Subscription::default()
+        });
+        subs.push(id);
+    }
+    w.management_groups.push(azure_emulator::ManagementGroup {
+        name: "all".into(),
+        tenant_id: tenant,
+        display_name: "All".into(),
+        subscriptions: subs,
+        grants: vec![azure_emulator::Grant {
+            app_id: app,
+            actions: shared::domain::role::required_actions()
+                .chain(shared::domain::estate::GROUP_ACTIONS)
+                .map(str::to_owned)
+                .collect(),
+            ..azure_emulator::Grant::default()
+        }],
+        ..azure_emulator::ManagementGroup::default()
+    });
+    w
+}
+
+/// The `i`-th subscription of [`group_world`] (from 1).
+pub fn group_subscription(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
 /// The customer adds the federated credential to the (first) app in `emulator`, with exactly the
 /// values `GET …/federated-credential` handed out.
 pub fn add_federated_credential(emulator: &azure_emulator::Emulator, values: &Value) {

@@ -31,5 +31,6 @@ mod setup_script;
 mod setup_token;
 mod store_contract;
 mod store_outage;
+mod survey;
 mod throttling;
 mod ties;

@@ -81,45 +81,13 @@ async fn the_emulator_throttles_reads_per_principal_and_subscription_as_arm_docu
     assert!(emulator.requests().iter().filter(|r| r.throttled).count() == 1);
 }
 
-/// `all` holds twelve subscriptions; Spot's app holds its role and discovery's actions there.
-fn estate_world() -> azure_emulator::World {
-    let mut w = integration_tests::world_of_one_app(true, "k1", None);
-    let mut subs = vec![SUB.to_owned()];
-    for i in 0..11 {
-        let id = format!("00000000-0000-4000-8000-0000000c57{i:02}");
-        w.subscriptions.push(azure_emulator::Subscription {
-            id: id.clone(),
-            tenant_id: TENANT.into(),
-            display_name: format!("workload {i}"),
-            state: "Enabled".into(),
-            ..azure_emulator::Subscription::default()
-        });
-        subs.push(id);
-    }
-    w.management_groups.push(azure_emulator::ManagementGroup {
-        name: "all".into(),
-        tenant_id: TENANT.into(),
-        display_name: "All".into(),
-        subscriptions: subs,
-        grants: vec![azure_emulator::Grant {
-            app_id: APP.into(),
-            actions: shared::domain::role::required_actions()
-                .chain(shared::domain::estate::GROUP_ACTIONS)
-                .map(str::to_owned)
-                .collect(),
-            ..azure_emulator::Grant::default()
-        }],
-        ..azure_emulator::ManagementGroup::default()
-    });
-    w
-}
-
 #[tokio::test]
 async fn a_survey_spaces_its_reads_out_when_arms_buckets_run_low_and_is_never_throttled() {
     // Buckets of three reads, two a second back. A survey reads each subscription twice side by
     // side: Connect Account leaves one read in each bucket, and a health pass right after would
     // meet a 429 on each subscription, unless the reads wait for what the answers say is left.
-    let (emulator, azure) = integration_tests::emulator(estate_world(), Duration::from_secs(15)).await;
+    let (emulator, azure) =
+        integration_tests::emulator(integration_tests::group_world(12), Duration::from_secs(15)).await;
     emulator.set_behaviour(azure_emulator::Behaviour {
         arm_read_burst: 3,
         arm_reads_per_second: 2,
