@@ -69,6 +69,8 @@ pub struct Deployed {
     pub url: String,
     /// The queue every outcome event on the bus is delivered to (a rule in moto).
     events_queue: String,
+    /// The survey queue (`SurveyQueue`): its URL and the function its SQS trigger invokes.
+    survey_queue: (String, String),
     pub template: Arc<Yaml>,
     pub stack: Stack,
     handlers: Arc<BTreeMap<String, Composed>>,
@@ -99,15 +101,37 @@ async fn make_resources(stack_name: &str) -> (String, String, String, String) {
     (bus_name, key_arn, credential_key_arn, function)
 }
 
+/// The function whose SQS trigger drains the queue `queue` (its logical id) in the template.
+fn sqs_consumer(template: &Yaml, queue: &str) -> String {
+    for (logical, resource) in template["Resources"].as_mapping().unwrap() {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            let arn = &event["Properties"]["Queue"];
+            let names = format!("{arn:?}");
+            if event["Type"].as_str() == Some("SQS") && names.contains(queue) {
+                return logical.as_str().unwrap().to_owned();
+            }
+        }
+    }
+    panic!("no function is triggered by {queue}")
+}
+
 /// moto's SQS over its JSON protocol (no SDK for one queue).
 async fn sqs(target: &str, body: Value) -> Value {
+    sqs_as(&aws_endpoint(), "test", target, body).await
+}
+
+/// [`sqs`] at `endpoint` (the gate) as `who` (a function's logical id: its role decides).
+async fn sqs_as(endpoint: &str, who: &str, target: &str, body: Value) -> Value {
     reqwest::Client::new()
-        .post(format!("{}/", aws_endpoint()))
+        .post(format!("{endpoint}/"))
         .header("x-amz-target", format!("AmazonSQS.{target}"))
         .header("content-type", "application/x-amz-json-1.0")
         .header(
             "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20261129/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+            format!("AWS4-HMAC-SHA256 Credential={who}/20261129/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0"),
         )
         .body(body.to_string())
         .send()
@@ -179,6 +203,10 @@ impl Deployed {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let template = TemplatePolicies::template();
+        let survey_name = format!("{stack_name}-survey");
+        let created = sqs("CreateQueue", json!({"QueueName": survey_name})).await;
+        let survey_url = created["QueueUrl"].as_str().unwrap().to_owned();
+        let survey_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{survey_name}");
         let bus_arn = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus_name}");
         let issuer_url = format!("{url}/oidc");
         let credential_prefix = shared::store::default_credential_prefix(&prefix);
@@ -202,6 +230,11 @@ impl Deployed {
                 "CredentialKey",
                 &credential_key_arn,
                 &[("Arn", credential_key_arn.as_str())],
+            )
+            .with_resource(
+                "SurveyQueue",
+                &survey_url,
+                &[("Arn", survey_arn.as_str()), ("QueueName", survey_name.as_str())],
             )
             .with_resource(
                 "FailedEventsQueue",
@@ -258,7 +291,9 @@ impl Deployed {
         }
         let (routes, rules) = routes_and_rules(&template, &stack);
         let events_queue = events_queue(&bus_name).await;
+        let survey_consumer = sqs_consumer(&template, "SurveyQueue");
         let deployed = Self {
+            survey_queue: (survey_url, survey_consumer),
             gate,
             stack_name,
             prefix,
@@ -495,6 +530,65 @@ impl Deployed {
                 .await
                 .map_err(|e| e.to_string()),
         )
+    }
+
+    /// Drains the survey queue as Lambda's SQS trigger does: each message received with the
+    /// consuming function's role (through the gate), handed to that function as an SQS event of
+    /// one record, deleted unless the function gives it back (`batchItemFailures`). Returns the
+    /// messages handled and the ones given back.
+    pub async fn drain_survey(&self) -> (usize, usize) {
+        let (url, function) = &self.survey_queue;
+        let (mut handled, mut failed) = (0, 0);
+        // The trigger's poller reads the queue's attributes (Lambda's SQS trigger documents the
+        // role needing sqs:GetQueueAttributes beside receive and delete).
+        let attributes = sqs_as(
+            self.gate.url(),
+            function,
+            "GetQueueAttributes",
+            json!({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+        )
+        .await;
+        assert!(attributes.get("__type").is_none(), "{attributes}");
+        loop {
+            let got = sqs_as(
+                self.gate.url(),
+                function,
+                "ReceiveMessage",
+                json!({"QueueUrl": url, "MaxNumberOfMessages": 1, "AttributeNames": ["All"]}),
+            )
+            .await;
+            let Some(message) = got["Messages"].as_array().and_then(|m| m.first()).cloned() else {
+                return (handled, failed);
+            };
+            let event = json!({"Records": [{
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", url.rsplit('/').next().unwrap()),
+                "awsRegion": REGION,
+            }]});
+            // Boxed: a handler's future is large, and the walks that drain are deep already.
+            let out = Box::pin(self.handlers[function].handle(LambdaEvent::new(event, Context::default())))
+                .await
+                .unwrap();
+            handled += 1;
+            if out["batchItemFailures"].as_array().is_some_and(|f| !f.is_empty()) {
+                failed += 1;
+                continue;
+            }
+            let deleted = sqs_as(
+                self.gate.url(),
+                function,
+                "DeleteMessage",
+                json!({"QueueUrl": url, "ReceiptHandle": message["ReceiptHandle"]}),
+            )
+            .await;
+            assert!(deleted.get("__type").is_none(), "{deleted}");
+        }
     }
 
     /// A console event delivered to `function` (SAM logical id) whatever the rules say, as a

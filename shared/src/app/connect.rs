@@ -37,7 +37,9 @@ impl App {
             if self.surveys_in_background() {
                 listing = Some(found);
             } else {
-                verdict = match (verdict, validator.survey_part(&inputs, found).await) {
+                // Boxed: a survey's future is large, and this one sits beside the validation's.
+                let survey = Box::pin(validator.survey_part(&inputs, found)).await;
+                verdict = match (verdict, survey) {
                     (Ok(mut v), Ok(mut survey)) => {
                         survey.looked_at = None;
                         v.survey = Some(survey);
@@ -106,8 +108,7 @@ impl App {
             let run = connection.estate.as_ref().and_then(|e| e.survey.as_ref());
             if let Some(run) = run.filter(|r| r.is_surveying()) {
                 self.announce_progress(req, &current, &connection).await;
-                self.send_chunks(req, &connection, group, Some(run.id.clone()), found)
-                    .await?;
+                Box::pin(self.send_chunks(req, &connection, group, Some(run.id.clone()), found)).await?;
             }
         }
         if diagnosis.is_none() && credential == CredentialType::Federated {

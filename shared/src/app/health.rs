@@ -174,7 +174,7 @@ impl App {
                         survey = connection.estate.as_ref().map(|e| e.left_out_of(&listing, now));
                         chunks = Some(listing);
                     }
-                    Some(listing) => match validator.survey_part(&inputs, listing).await {
+                    Some(listing) => match Box::pin(validator.survey_part(&inputs, listing)).await {
                         Ok(mut whole) => {
                             whole.looked_at = None;
                             survey = Some(whole);

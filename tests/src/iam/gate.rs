@@ -305,7 +305,15 @@ pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
         "secretsmanager" => "secretsmanager",
         "TrentService" => "kms",
         "AWSEvents" => "events",
+        "AmazonSQS" => "sqs",
         other => other,
+    };
+    // SQS's batch actions have no permission of their own: "setting permissions for SendMessage,
+    // DeleteMessage, or ChangeMessageVisibility sets permissions for the corresponding batch
+    // versions" (SQS Developer Guide, "Amazon SQS batch actions").
+    let operation = match (service, operation) {
+        ("sqs", batch) if batch.ends_with("Batch") => batch.trim_end_matches("Batch"),
+        (_, operation) => operation,
     };
     let action = format!("{service}:{operation}");
     let s = |k: &str| body.get(k).and_then(Json::as_str);
@@ -364,6 +372,15 @@ pub fn calls_of(target: &str, body: &Json) -> Vec<(String, String)> {
                 None => vec![(action, bus(s("Name").or_else(|| s("EventBusName"))))],
             }
         }
+        "sqs" => {
+            // `https://sqs.{region}.amazonaws.com/{account}/{name}` (or moto's own host): the
+            // queue's name is the last segment.
+            let queue = match s("QueueUrl").and_then(|u| u.rsplit('/').next()) {
+                Some(name) => format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"),
+                None => "*".to_owned(),
+            };
+            vec![(action, queue)]
+        }
         _ => vec![(action, "*".to_owned())],
     }
 }
@@ -406,6 +423,18 @@ mod tests {
             vec![(
                 "events:PutEvents".to_owned(),
                 format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/b")
+            )]
+        );
+        // A batch is its single action to IAM, on the queue its URL names.
+        let calls = calls_of(
+            "AmazonSQS.SendMessageBatch",
+            &serde_json::json!({"QueueUrl": "http://localhost:5000/123456789012/s-survey", "Entries": []}),
+        );
+        assert_eq!(
+            calls,
+            vec![(
+                "sqs:SendMessage".to_owned(),
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:s-survey")
             )]
         );
     }
