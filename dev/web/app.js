@@ -133,6 +133,7 @@ function render(c) {
   }
   showScope();
   $("estate").hidden = !c.estate || !["connected", "degraded"].includes(c.status);
+  showSurvey(c.estate && c.estate.survey);
   try { sessionStorage.setItem("azure-connect", JSON.stringify({ org: state.org, id: c.connectionId })); } catch (_) { /* private mode */ }
 }
 
@@ -310,11 +311,28 @@ async function setupEvent(type, d) {
       ? `Stopped at ${d.failure ? d.failure.phase : "a step"}: ${d.failure ? d.failure.code : "see the terminal"} (the terminal says what to do)`
       : (PHASES[d.phase] || d.phase);
     if (d.phase !== "done" || !list.querySelector("[data-phase=done]")) list.append(li);
+  } else if (type === "Estate Survey Progress") {
+    // A large group surveyed in the background: how far, and the list again when it ends.
+    showSurvey(d);
+    if (d.state !== "surveying") await showEstate();
   } else if (type === "Account Connected" && shown === "setup") {
     const c = await api("GET", `/connections/${state.id}`);
     if (c.ok) render(c.body);
     $("status-setup").textContent = "Connected.";
   }
+}
+
+// How a survey in the background stands (none: the group was surveyed within the answer).
+function showSurvey(survey) {
+  const p = $("estate-survey");
+  p.hidden = !survey;
+  if (!survey) return;
+  p.className = survey.state === "failed" ? "warning" : "";
+  p.textContent = survey.state === "surveying"
+    ? `Surveying the group in the background: ${survey.surveyed} of ${survey.total} subscriptions so far.`
+    : survey.state === "done"
+      ? `All ${survey.total} subscriptions of the group surveyed.`
+      : `The survey stopped (${survey.code}) after ${survey.surveyed} of ${survey.total} subscriptions; click "Connect Account" to survey again.`;
 }
 
 const STATUS_TITLES = {
@@ -452,6 +470,7 @@ async function connect() {
     out.append(box);
     h.focus();
     if (r.body.estate) await showEstate();
+    showSurvey(r.body.estate && r.body.estate.survey);
     return;
   }
   const c = await api("GET", `/connections/${state.id}`);

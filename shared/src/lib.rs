@@ -11,7 +11,8 @@
 //! - [`domain`]: ids, the client secret, the connection state machine, the role policy, RBAC,
 //!   diagnosis, expiry. Imports nothing of the crate but itself.
 //! - adapters behind traits (each module's root is the port): [`store`] (Secrets Manager,
-//!   embedded file), [`events`] (EventBridge, JSON lines, memory), [`azure`] (token, ARM, Graph over
+//!   embedded file), [`events`] (EventBridge, JSON lines, memory), [`queue`] (SQS, the local
+//!   server's own, memory: a large group's survey in chunks), [`azure`] (token, ARM, Graph over
 //!   reqwest), [`tokens`] (the console's user tokens, by its issuer's JWKS). They import the
 //!   domain only.
 //! - [`retry`] (the one backoff policy), [`config`] (the one typed configuration and the clients

@@ -32,7 +32,7 @@ pub(crate) fn sub_id(i: usize) -> String {
         .to_string()
 }
 
-fn world(n: usize, latency_ms: u64) -> azure_emulator::World {
+pub(crate) fn world(n: usize, latency_ms: u64) -> azure_emulator::World {
     use azure_emulator::{App as AzApp, Grant, ManagementGroup, Password, Subscription, Tenant, World};
     let groups = 10;
     let mut w = World {
@@ -92,6 +92,61 @@ fn world(n: usize, latency_ms: u64) -> azure_emulator::World {
     w
 }
 
+/// A connection of `account` (made under `connection` when given) with the app's registration,
+/// its secret and the group `contoso` entered (`default`: the subscription of its own account).
+pub(crate) async fn entered(
+    app: &App,
+    org: &OrgId,
+    tag: &str,
+    account: &str,
+    connection: Option<shared::domain::ConnectionId>,
+    default: Option<SubscriptionId>,
+) -> shared::domain::ConnectionId {
+    let Outcome::Created(c) = app
+        .execute(
+            &req(&format!("{tag}-start")),
+            org,
+            Operation::Start {
+                account: AccountId::parse(account).unwrap(),
+                connection,
+                credential: Default::default(),
+            },
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    let commands = [
+        Command::AppRegistration {
+            tenant: TenantId::parse(TENANT).unwrap(),
+            client: ClientId::parse(APP).unwrap(),
+        },
+        Command::ClientSecret {
+            secret: ClientSecret::parse(secrecy::SecretString::from(SECRET.to_owned())).unwrap(),
+            expires_at: None,
+        },
+        Command::ManagementGroup {
+            group: ManagementGroupId::parse("contoso").unwrap(),
+            default_subscription: default,
+            replace_estate: false,
+        },
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        app.execute(
+            &req(&format!("{tag}-in{i}")),
+            org,
+            Operation::Submit {
+                connection: c.id,
+                command,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    c.id
+}
+
 pub(crate) async fn estate_bench(n: usize) {
     let latency_ms = 100;
     let emulator = azure_emulator::Emulator::new(world(n, latency_ms));
@@ -115,48 +170,8 @@ pub(crate) async fn estate_bench(n: usize) {
     let sink = Arc::new(MemorySink::default());
     let app = App::new(store.clone(), sink.clone()).with_validator(Arc::new(azure.validator().unwrap()));
     let org = OrgId::parse("org-estate-bench").unwrap();
-    let Outcome::Created(c) = app
-        .execute(
-            &req("start"),
-            &org,
-            Operation::Start {
-                account: AccountId::parse("act-0000e5e5").unwrap(),
-                connection: None,
-                credential: Default::default(),
-            },
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("not created")
-    };
-    let commands = [
-        Command::AppRegistration {
-            tenant: TenantId::parse(TENANT).unwrap(),
-            client: ClientId::parse(APP).unwrap(),
-        },
-        Command::ClientSecret {
-            secret: ClientSecret::parse(secrecy::SecretString::from(SECRET.to_owned())).unwrap(),
-            expires_at: None,
-        },
-        Command::ManagementGroup {
-            group: ManagementGroupId::parse("contoso").unwrap(),
-            default_subscription: Some(SubscriptionId::parse(&sub_id(0)).unwrap()),
-            replace_estate: false,
-        },
-    ];
-    for (i, command) in commands.into_iter().enumerate() {
-        app.execute(
-            &req(&format!("in{i}")),
-            &org,
-            Operation::Submit {
-                connection: c.id,
-                command,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    let default = Some(SubscriptionId::parse(&sub_id(0)).unwrap());
+    let id = entered(&app, &org, "estate", "act-0000e5e5", None, default).await;
     let pid = std::process::id();
     let rss_before = status_kb(pid, "VmRSS");
     emulator.clear_requests();
@@ -164,7 +179,7 @@ pub(crate) async fn estate_bench(n: usize) {
     let events_before = sink.events().len();
     let started = Instant::now();
     let connected = app
-        .execute(&req("connect"), &org, Operation::Connect { connection: c.id })
+        .execute(&req("connect"), &org, Operation::Connect { connection: id })
         .await;
     let connect_wall = started.elapsed();
     let Ok(Outcome::Connected(connected)) = connected else {
@@ -292,44 +307,7 @@ async fn binary_connect(
     )
     .unwrap();
     let id = shared::domain::ConnectionId::parse(event["pathParameters"]["id"].as_str().unwrap()).unwrap();
-    app.execute(
-        &req("binary-start"),
-        &org,
-        Operation::Start {
-            account: AccountId::parse("act-0000b1b1").unwrap(),
-            connection: Some(id),
-            credential: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let commands = [
-        Command::AppRegistration {
-            tenant: TenantId::parse(TENANT).unwrap(),
-            client: ClientId::parse(APP).unwrap(),
-        },
-        Command::ClientSecret {
-            secret: ClientSecret::parse(secrecy::SecretString::from(SECRET.to_owned())).unwrap(),
-            expires_at: None,
-        },
-        Command::ManagementGroup {
-            group: ManagementGroupId::parse("contoso").unwrap(),
-            default_subscription: None,
-            replace_estate: false,
-        },
-    ];
-    for (i, command) in commands.into_iter().enumerate() {
-        app.execute(
-            &req(&format!("binary-in{i}")),
-            &org,
-            Operation::Submit {
-                connection: id,
-                command,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    entered(app, &org, "binary", "act-0000b1b1", Some(id), None).await;
     let (api, addr, server) = crate::lambdas::runtime_api(std::iter::once(event).collect()).await;
     let env = [
         ("CONNECTION_SECRET_PREFIX", prefix.to_owned()),

@@ -13,6 +13,7 @@ mod load;
 mod local_server;
 mod steps;
 mod support;
+mod survey;
 
 use std::sync::Arc;
 
@@ -77,6 +78,8 @@ fn main() {
             let n = std::env::var("BENCH_ESTATE_SUBSCRIPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
             estate::estate_bench(n).await;
             estate::stored_form();
+            let n = std::env::var("BENCH_SURVEY_SUBSCRIPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+            survey::survey_bench(n).await;
         }
 
         if wants("cost") {

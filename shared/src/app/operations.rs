@@ -188,7 +188,7 @@ pub struct App {
     pub(super) setup_token_minutes: u16,
     /// Where the chunks of a survey in the background go (`None`: every survey at once).
     pub(super) survey_queue: Option<Arc<dyn crate::queue::WorkQueue>>,
-    pub(super) survey_settings: super::survey::SurveySettings,
+    pub(super) survey_settings: crate::domain::survey::SurveySettings,
 }
 
 impl App {

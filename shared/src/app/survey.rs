@@ -17,30 +17,12 @@ use super::events::{OutcomeEvent, Subject, SurveyProgress};
 use super::operations::App;
 use super::request::{RequestMeta, Trigger};
 use crate::domain::diagnosis::Diagnosis;
-use crate::domain::survey::{SURVEY_CHUNK, SurveyError, SurveyRun, SurveyStart, chunks};
+pub use crate::domain::survey::SurveySettings;
+use crate::domain::survey::{SurveyError, SurveyRun, SurveyStart, chunks};
 use crate::domain::{
     Command, Connection, ConnectionId, ManagementGroupId, OrgId, RuleError, Status, Step, SubscriptionId,
 };
 use crate::queue::WorkQueue;
-
-/// When a group is surveyed in the background, and in what pieces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SurveySettings {
-    /// Groups of more subscriptions than this are surveyed in the background. 2,000 at ARM's
-    /// ~100 ms is ~9 s at once, well within API Gateway's 29 s.
-    pub at_once: usize,
-    /// Subscriptions in one chunk ([`SURVEY_CHUNK`]).
-    pub chunk: usize,
-}
-
-impl Default for SurveySettings {
-    fn default() -> Self {
-        Self {
-            at_once: 2_000,
-            chunk: SURVEY_CHUNK,
-        }
-    }
-}
 
 /// Attempts at a chunk before its run ends failed (SQS: the queue's `maxReceiveCount`; the local
 /// worker the same).

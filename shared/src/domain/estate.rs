@@ -10,10 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::ids::{AccountId, ManagementGroupId, SubscriptionId};
 use super::privilege::OverPrivilege;
+use super::survey::{PROGRESS_EVERY_SECONDS, SurveyError, SurveyStart, SurveyState};
 
 /// `state` of a subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,6 +465,99 @@ impl Estate {
             }
         }
         changes
+    }
+}
+
+/// A survey in the background ([`super::survey`]).
+impl Estate {
+    /// Starts a background survey from the group's listing: what is not listed any more is lost
+    /// at once; the rest waits for its chunk. Replaces any run before. Returns whether anything
+    /// changed.
+    pub fn start_survey(&mut self, start: &SurveyStart, own: &AccountId) -> bool {
+        let gone: BTreeSet<SubscriptionId> = self
+            .entries
+            .keys()
+            .filter(|s| !start.listed.contains(s))
+            .copied()
+            .collect();
+        let mut changed = !gone.is_empty() && self.record(&Survey::part(start.at, Vec::new(), gone), own);
+        if let Some(run) = &start.run {
+            self.survey = Some(run.clone());
+            changed = true;
+        }
+        changed
+    }
+
+    /// What a health pass's survey in the background finds at once: the subscriptions no longer
+    /// in the group's `listing`, looked at and not found (lost).
+    pub fn left_out_of(&self, listing: &[(SubscriptionId, String)], at: DateTime<Utc>) -> Survey {
+        let listed: BTreeSet<SubscriptionId> = listing.iter().map(|(id, _)| *id).collect();
+        let gone = self
+            .entries
+            .keys()
+            .filter(|s| !listed.contains(s))
+            .copied()
+            .collect();
+        Survey::part(at, Vec::new(), gone)
+    }
+
+    /// Merges one chunk of the run `id` (`None`: a health pass's chunk, which records nothing but
+    /// what changed). A chunk merged before changes nothing.
+    pub fn record_chunk(
+        &mut self,
+        id: Option<&str>,
+        index: u32,
+        part: &Survey,
+        own: &AccountId,
+    ) -> Result<bool, SurveyError> {
+        let Some(id) = id else {
+            return Ok(self.record(part, own));
+        };
+        let run = self
+            .survey
+            .as_mut()
+            .filter(|r| r.id == id && r.is_surveying())
+            .ok_or(SurveyError::Superseded)?;
+        if !run.merged.insert(index) {
+            return Ok(false);
+        }
+        let at = part.checked_at;
+        let looked = u32::try_from(part.looked_at.as_ref().map_or(0, BTreeSet::len)).unwrap_or(0);
+        run.surveyed = run.surveyed.saturating_add(looked).min(run.total);
+        let finished = run.merged.len() >= usize::try_from(run.chunks).unwrap_or(usize::MAX);
+        if finished {
+            run.state = SurveyState::Done;
+            run.finished_at = Some(at);
+        }
+        if finished
+            || run
+                .announced_at
+                .is_none_or(|t| at - t >= Duration::seconds(PROGRESS_EVERY_SECONDS))
+        {
+            run.announced_at = Some(at);
+        }
+        self.record(part, own);
+        if finished {
+            self.surveyed_at = Some(at);
+        }
+        Ok(true)
+    }
+
+    /// A chunk of the run `id` failed for good: the run ends failed (what the merged chunks found
+    /// stays). A run already ended or replaced changes nothing.
+    pub fn fail_survey(&mut self, id: &str, code: &str, retryable: bool, at: DateTime<Utc>) -> bool {
+        match self.survey.as_mut() {
+            Some(run) if run.id == id && run.is_surveying() => {
+                run.state = SurveyState::Failed {
+                    code: code.to_owned(),
+                    retryable,
+                };
+                run.finished_at = Some(at);
+                run.announced_at = Some(at);
+                true
+            }
+            _ => false,
+        }
     }
 }
 

@@ -10,10 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use super::estate::{Estate, Survey};
-use super::ids::{AccountId, SubscriptionId};
+use super::ids::SubscriptionId;
 
 /// Subscriptions surveyed in one chunk: at two ARM reads each, 32 at a time and ~100 ms a read,
 /// ~2 s of work, far from a function's time-out, and ~35 KB of message.
@@ -21,6 +20,25 @@ pub const SURVEY_CHUNK: usize = 500;
 
 /// Progress is announced at most this often (and always when the survey ends).
 pub const PROGRESS_EVERY_SECONDS: i64 = 5;
+
+/// When a group is surveyed in the background, and in what pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurveySettings {
+    /// Groups of more subscriptions than this are surveyed in the background. 2,000 at ARM's
+    /// ~100 ms is ~9 s at once, well within API Gateway's 29 s.
+    pub at_once: usize,
+    /// Subscriptions in one chunk ([`SURVEY_CHUNK`]).
+    pub chunk: usize,
+}
+
+impl Default for SurveySettings {
+    fn default() -> Self {
+        Self {
+            at_once: 2_000,
+            chunk: SURVEY_CHUNK,
+        }
+    }
+}
 
 /// How a background survey stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,103 +132,11 @@ pub struct SurveyStart {
     pub run: Option<SurveyRun>,
 }
 
-impl Estate {
-    /// Starts a background survey from the group's listing: what is not listed any more is lost
-    /// at once; the rest waits for its chunk. Replaces any run before. Returns whether anything
-    /// changed.
-    pub fn start_survey(&mut self, start: &SurveyStart, own: &AccountId) -> bool {
-        let gone: BTreeSet<SubscriptionId> = self
-            .entries
-            .keys()
-            .filter(|s| !start.listed.contains(s))
-            .copied()
-            .collect();
-        let mut changed = !gone.is_empty() && self.record(&Survey::part(start.at, Vec::new(), gone), own);
-        if let Some(run) = &start.run {
-            self.survey = Some(run.clone());
-            changed = true;
-        }
-        changed
-    }
-
-    /// What a health pass's survey in the background finds at once: the subscriptions no longer
-    /// in the group's `listing`, looked at and not found (lost).
-    pub fn left_out_of(&self, listing: &[(SubscriptionId, String)], at: DateTime<Utc>) -> Survey {
-        let listed: BTreeSet<SubscriptionId> = listing.iter().map(|(id, _)| *id).collect();
-        let gone = self
-            .entries
-            .keys()
-            .filter(|s| !listed.contains(s))
-            .copied()
-            .collect();
-        Survey::part(at, Vec::new(), gone)
-    }
-
-    /// Merges one chunk of the run `id` (`None`: a health pass's chunk, which records nothing but
-    /// what changed). A chunk merged before changes nothing.
-    pub fn record_chunk(
-        &mut self,
-        id: Option<&str>,
-        index: u32,
-        part: &Survey,
-        own: &AccountId,
-    ) -> Result<bool, SurveyError> {
-        let Some(id) = id else {
-            return Ok(self.record(part, own));
-        };
-        let run = self
-            .survey
-            .as_mut()
-            .filter(|r| r.id == id && r.is_surveying())
-            .ok_or(SurveyError::Superseded)?;
-        if !run.merged.insert(index) {
-            return Ok(false);
-        }
-        let at = part.checked_at;
-        let looked = u32::try_from(part.looked_at.as_ref().map_or(0, BTreeSet::len)).unwrap_or(0);
-        run.surveyed = run.surveyed.saturating_add(looked).min(run.total);
-        let finished = run.merged.len() >= usize::try_from(run.chunks).unwrap_or(usize::MAX);
-        if finished {
-            run.state = SurveyState::Done;
-            run.finished_at = Some(at);
-        }
-        if finished
-            || run
-                .announced_at
-                .is_none_or(|t| at - t >= Duration::seconds(PROGRESS_EVERY_SECONDS))
-        {
-            run.announced_at = Some(at);
-        }
-        self.record(part, own);
-        if finished {
-            self.surveyed_at = Some(at);
-        }
-        Ok(true)
-    }
-
-    /// A chunk of the run `id` failed for good: the run ends failed (what the merged chunks found
-    /// stays). A run already ended or replaced changes nothing.
-    pub fn fail_survey(&mut self, id: &str, code: &str, retryable: bool, at: DateTime<Utc>) -> bool {
-        match self.survey.as_mut() {
-            Some(run) if run.id == id && run.is_surveying() => {
-                run.state = SurveyState::Failed {
-                    code: code.to_owned(),
-                    retryable,
-                };
-                run.finished_at = Some(at);
-                run.announced_at = Some(at);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::estate::{Sighting, SubscriptionState, SubscriptionStatus};
-    use crate::domain::ids::ManagementGroupId;
+    use crate::domain::estate::{Estate, Sighting, SubscriptionState, SubscriptionStatus, Survey};
+    use crate::domain::ids::{AccountId, ManagementGroupId};
 
     fn sub(n: u16) -> SubscriptionId {
         SubscriptionId::parse(&format!("00000000-0000-4000-8000-{n:012}")).unwrap()

@@ -205,6 +205,11 @@ impl Stack {
                 "failed",
                 &[("Arn", &arn("sqs", "failed")), ("QueueName", "failed")],
             )
+            .with_resource(
+                "SurveyQueue",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/azc-survey",
+                &[("Arn", &arn("sqs", "azc-survey")), ("QueueName", "azc-survey")],
+            )
     }
 
     pub fn with_resource(mut self, logical: &str, reference: &str, attrs: &[(&str, &str)]) -> Self {

@@ -482,6 +482,29 @@ mod tests {
     }
 
     #[test]
+    fn a_survey_in_the_background_is_stored_as_it_stands() {
+        use crate::domain::survey::{SurveyRun, SurveyState};
+        let mut e = Estate::new(ManagementGroupId::parse("g").unwrap(), None, Utc::now());
+        for state in [
+            SurveyState::Surveying,
+            SurveyState::Done,
+            SurveyState::Failed {
+                code: "azure-throttled".into(),
+                retryable: true,
+            },
+        ] {
+            let mut run = SurveyRun::start("r1".into(), 1_200, 500, Utc::now());
+            run.merged = [0, 2].into();
+            run.surveyed = 700;
+            run.state = state;
+            e.survey = Some(run);
+            let text = serde_json::to_string(&EstateDoc::of(&e)).unwrap();
+            let back = serde_json::from_str::<EstateDoc>(&text).unwrap().estate().unwrap();
+            assert_eq!(back, e, "{text}");
+        }
+    }
+
+    #[test]
     fn missing_actions_round_trip_by_place_or_name_and_take_little_room() {
         let mut e = Estate::new(ManagementGroupId::parse("g").unwrap(), None, Utc::now());
         let every: Vec<String> = required_actions().map(str::to_owned).collect();

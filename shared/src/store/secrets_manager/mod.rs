@@ -66,9 +66,16 @@ pub struct CallCounts {
     pub list: AtomicU64,
     pub rotate: AtomicU64,
     pub delete: AtomicU64,
+    /// Bytes of documents and pages written (create and put).
+    pub written_bytes: AtomicU64,
 }
 
 impl CallCounts {
+    pub(crate) fn wrote(&self, bytes: usize) {
+        self.written_bytes
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     pub fn total(&self) -> u64 {
         [
             &self.get,
@@ -301,6 +308,7 @@ impl SecretsManagerStore {
         match previous {
             None => {
                 count(&self.calls.create);
+                self.calls.wrote(doc.len());
                 let created = self
                     .client
                     .create_secret()
@@ -339,6 +347,7 @@ impl SecretsManagerStore {
         token: &WriteToken,
     ) -> Result<(), StoreError> {
         count(&self.calls.put);
+        self.calls.wrote(doc.len());
         let put = self
             .client
             .put_secret_value()
@@ -473,6 +482,7 @@ impl ConnectionStore for SecretsManagerStore {
         }
         let (doc, _) = self.store_pages(connection, None).await?;
         count(&self.calls.create);
+        self.calls.wrote(doc.len());
         let result = self
             .client
             .create_secret()

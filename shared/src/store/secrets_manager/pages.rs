@@ -118,6 +118,7 @@ impl SecretsManagerStore {
     async fn put_page(&self, org: &OrgId, id: &ConnectionId, page: &Page) -> Result<(), StoreError> {
         let name = self.page_name(org, id, &page.hash);
         count(&self.calls.create);
+        self.calls.wrote(page.text.len());
         let created = self
             .client
             .create_secret()
