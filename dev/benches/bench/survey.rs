@@ -108,7 +108,11 @@ pub(crate) async fn survey_bench(n: usize) {
     let events_before = sink.events().len();
     let started = Instant::now();
     let answered = app
-        .execute(&req("survey-connect"), &org, Operation::Connect { connection: id })
+        .execute(
+            &req("survey-connect"),
+            &org,
+            Operation::Connect { connection: id },
+        )
         .await;
     let answer_wall = started.elapsed();
     let Ok(Outcome::Connected(_)) = answered else {
@@ -170,10 +174,7 @@ pub(crate) async fn survey_bench(n: usize) {
         settings.chunk,
         done_wall.as_secs_f64()
     );
-    println!(
-        "| ARM calls / answered 429 | {} / {throttled} |",
-        requests.len()
-    );
+    println!("| ARM calls / answered 429 | {} / {throttled} |", requests.len());
     println!(
         "| Secrets Manager calls / bytes written | {sm_calls} / {:.0} KiB |",
         written as f64 / 1024.0
@@ -263,7 +264,11 @@ async fn binary_survey(app: &App, prefix: &str, azure: &str, n: usize) -> (u64, 
         }
     }
     let chunks = events.len();
-    assert_eq!(chunks, n.div_ceil(SurveySettings::default().chunk), "every chunk sent");
+    assert_eq!(
+        chunks,
+        n.div_ceil(SurveySettings::default().chunk),
+        "every chunk sent"
+    );
     let (api, addr, server) = crate::lambdas::runtime_api(events).await;
     let (_, _, chunks_peak, ok, errors, took) =
         crate::lambdas::run_binary("connect-account", &api, addr, chunks, &env).await;

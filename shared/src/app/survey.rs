@@ -232,6 +232,17 @@ impl App {
             Err(AppError::Rule(RuleError::Survey(SurveyError::Superseded))) => {
                 return Ok(ChunkOutcome::Dropped);
             }
+            // A merge that cannot be made (the list would not fit: `estate-too-large`), or the
+            // store failing on the last attempt: the run ends failed, nothing half-written.
+            Err(e) if last_attempt || !e.is_retryable() => {
+                use super::error::Rejectable as _;
+                let code = e.rejection(Step::RoleAssignment).code;
+                tracing::warn!(connection = %id, chunk = chunk.index, code, "survey chunk not merged");
+                if let Some(run) = chunk.survey {
+                    self.fail_run(&req, &before, run, code, e.is_retryable()).await;
+                }
+                return Ok(ChunkOutcome::Failed);
+            }
             Err(e) => return Err(e),
         };
         if !wrote {

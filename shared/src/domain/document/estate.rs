@@ -499,7 +499,10 @@ mod tests {
             run.state = state;
             e.survey = Some(run);
             let text = serde_json::to_string(&EstateDoc::of(&e)).unwrap();
-            let back = serde_json::from_str::<EstateDoc>(&text).unwrap().estate().unwrap();
+            let back = serde_json::from_str::<EstateDoc>(&text)
+                .unwrap()
+                .estate()
+                .unwrap();
             assert_eq!(back, e, "{text}");
         }
     }
