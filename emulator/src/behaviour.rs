@@ -123,7 +123,7 @@ pub(crate) async fn azure_behaviour(State(emu): State<Emulator>, req: Request, n
         });
         let b = inner.world.behaviour.clone();
         if inner.world.behaviour.throttle_next > 0 {
-            inner.world.behaviour.throttle_next -= 1;
+            std::sync::Arc::make_mut(&mut inner.world).behaviour.throttle_next -= 1;
         }
         // ARM's buckets (not the token endpoint's, not Graph's); a request without a token is
         // left to its route to refuse.

@@ -123,7 +123,7 @@ impl GrantBody {
 }
 
 pub(crate) async fn get_world(State(emu): State<Emulator>) -> axum::Json<World> {
-    axum::Json(emu.world())
+    axum::Json(World::clone(&emu.world()))
 }
 
 pub(crate) async fn put_world(

@@ -186,16 +186,20 @@ pub(crate) async fn descendants(
     } else {
         "/subscriptions"
     };
+    // Display names by id, once per request (a group may hold tens of thousands).
+    let names: HashMap<String, &str> = world
+        .subscriptions
+        .iter()
+        .map(|s| (s.id.to_ascii_lowercase(), s.display_name.as_str()))
+        .collect();
     let mut items = Vec::new();
     let mut queue = vec![root];
     while let Some(g) = queue.pop() {
         let parent = json!({"id": format!("{MANAGEMENT_GROUPS}/{}", g.name)});
         for sub in &g.subscriptions {
-            let display = world
-                .subscriptions
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(sub))
-                .map(|s| s.display_name.clone())
+            let display = names
+                .get(&sub.to_ascii_lowercase())
+                .map(|n| (*n).to_owned())
                 .unwrap_or_default();
             items.push(json!({
                 "id": format!("/subscriptions/{sub}"),

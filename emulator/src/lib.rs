@@ -76,7 +76,9 @@ pub(crate) const SCHEME_HEADER: &str = "x-emulator-scheme";
 
 #[derive(Debug, Default)]
 pub(crate) struct Inner {
-    world: World,
+    /// Shared with every request reading it (a world of 10,000 subscriptions is not copied per
+    /// request); changed copy-on-write.
+    world: Arc<World>,
     requests: Vec<Recorded>,
     /// ARM's token buckets ([`throttle`]).
     buckets: throttle::Buckets,
@@ -91,7 +93,7 @@ impl Emulator {
     pub fn new(world: World) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
-                world,
+                world: Arc::new(world),
                 requests: Vec::new(),
                 buckets: throttle::Buckets::default(),
             })),
@@ -102,19 +104,19 @@ impl Emulator {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn world(&self) -> World {
-        self.lock().world.clone()
+    pub fn world(&self) -> Arc<World> {
+        Arc::clone(&self.lock().world)
     }
 
     /// Changes the world in place (e.g. assign a role now).
     pub fn update(&self, f: impl FnOnce(&mut World)) {
-        f(&mut self.lock().world);
+        f(Arc::make_mut(&mut self.lock().world));
     }
 
     /// New behaviour switches; ARM's buckets start full again.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         let mut inner = self.lock();
-        inner.world.behaviour = behaviour;
+        Arc::make_mut(&mut inner.world).behaviour = behaviour;
         inner.buckets.clear();
     }
 

@@ -36,7 +36,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         std::env::var("AWS_ENDPOINT_URL").expect("run scripts/bench: it starts moto and sets AWS_ENDPOINT_URL");
-        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart,cost,estate picks figures (default: all).
+        // BENCH_ONLY=steps,connect,scan,health,local,load,lambdas,coldstart,cost,estate,survey picks figures (default: all).
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         let wants = |figure: &str| only.is_empty() || only.split(',').any(|f| f.trim() == figure);
 
@@ -78,6 +78,9 @@ fn main() {
             let n = std::env::var("BENCH_ESTATE_SUBSCRIPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
             estate::estate_bench(n).await;
             estate::stored_form();
+        }
+        // Part of `estate`; `survey` alone runs only this table.
+        if wants("estate") || wants("survey") {
             let n = std::env::var("BENCH_SURVEY_SUBSCRIPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
             survey::survey_bench(n).await;
         }

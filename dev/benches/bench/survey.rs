@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use shared::app::survey::{SurveyChunk, SurveySettings};
+use shared::app::survey::{CHUNK_ATTEMPTS, SurveyChunk, SurveySettings};
 use shared::app::{App, HealthSchedule, Operation, Outcome, Window};
 use shared::domain::OrgId;
 use shared::domain::survey::SurveyState;
@@ -26,6 +26,9 @@ use shared::store::secrets_manager::SecretsManagerStore;
 
 use crate::estate::{entered, world};
 use crate::support::{mb, req};
+
+/// Chunks given back to the queue (a failure before their last attempt).
+static RETRIED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Chunks surveyed side by side: the template's `ScalingConfig.MaximumConcurrency`.
 const SIDE_BY_SIDE: usize = 5;
@@ -47,8 +50,20 @@ impl WorkQueue for BenchQueue {
                 .for_each_concurrent(SIDE_BY_SIDE, |m| {
                     let app = app.clone();
                     async move {
+                        // As SQS: given back on a failure, the third receive the last.
                         let chunk = SurveyChunk::parse(&m).unwrap();
-                        app.survey_chunk(chunk, true).await.unwrap();
+                        for receive in 1..=CHUNK_ATTEMPTS {
+                            let last = receive == CHUNK_ATTEMPTS;
+                            match app.survey_chunk(chunk.clone(), last).await {
+                                Ok(_) => return,
+                                Err(e) if !last => {
+                                    RETRIED.fetch_add(1, Ordering::Relaxed);
+                                    eprintln!("chunk {} given back: {e}", chunk.index);
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                }
+                                Err(e) => panic!("chunk {}: {e}", chunk.index),
+                            }
+                        }
                     }
                 })
                 .await;

@@ -93,7 +93,7 @@ impl App {
         }
         let command = match (&inputs.scope, verdict.as_ref().ok()) {
             (Scope::ManagementGroup(_), found) => Command::RecordEstateValidation {
-                start: listing.as_deref().map(|l| self.survey_start(req, l)),
+                start: listing.as_deref().map(|l| Box::new(self.survey_start(req, l))),
                 record: Box::new(record),
                 survey: found.and_then(|v| v.survey.clone()),
             },

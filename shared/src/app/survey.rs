@@ -120,6 +120,9 @@ impl App {
         let Some(queue) = &self.survey_queue else {
             return Ok(());
         };
+        // In the pages' order: each chunk's merge rewrites one or two pages of the list, not all.
+        let mut listing = listing;
+        listing.sort_by_cached_key(|(id, _)| crate::domain::document::estate::page_key(id));
         let messages: Vec<String> = chunks(listing, self.survey_settings.chunk)
             .into_iter()
             .enumerate()
@@ -201,7 +204,7 @@ impl App {
             Err(failure) => {
                 let d = Diagnosis::of_credential(&failure, inputs.proof.credential_type());
                 tracing::warn!(connection = %id, chunk = chunk.index, code = d.code, retryable = d.retryable, last_attempt, "survey chunk failed");
-                if !(last_attempt || !d.retryable) {
+                if !last_attempt && d.retryable {
                     return Err(AppError::Validation(Box::new(d)));
                 }
                 // A health pass's chunk that failed for good: the next pass looks again.
@@ -215,16 +218,20 @@ impl App {
             survey: chunk.survey.clone(),
             group: chunk.management_group_id.clone(),
             index: chunk.index,
-            part,
+            part: Box::new(part),
         };
+        // What the winning write replaced, not what was read before the survey: chunks merging
+        // side by side announce only what each changed.
+        let mut replaced = None;
         let (after, wrote) = match self
-            .update_from(
+            .update_seen(
                 &req,
                 &org,
                 &id,
                 std::slice::from_ref(&command),
                 false,
                 Some(current),
+                &mut replaced,
             )
             .await
         {
@@ -245,11 +252,11 @@ impl App {
             }
             Err(e) => return Err(e),
         };
-        if !wrote {
+        let Some(replaced) = replaced.filter(|_| wrote) else {
             return Ok(ChunkOutcome::Unchanged);
-        }
-        self.announce_estate(&req, &before, &after).await;
-        self.announce_progress(&req, &before, &after).await;
+        };
+        self.announce_estate(&req, &replaced, &after).await;
+        self.announce_progress(&req, &replaced, &after).await;
         Ok(ChunkOutcome::Merged)
     }
 

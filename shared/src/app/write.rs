@@ -81,7 +81,7 @@ impl App {
 
     /// [`Self::update_from`], keeping in `replaced` the connection as the winning write read it.
     #[allow(clippy::too_many_arguments)]
-    async fn update_seen(
+    pub(super) async fn update_seen(
         &self,
         req: &RequestMeta,
         org: &OrgId,

@@ -22,7 +22,7 @@ use crate::domain::{ManagementGroupId, SubscriptionId, ValidationInputs};
 pub const SURVEY_CONCURRENCY: usize = 32;
 
 /// Pages of descendants followed at most (ARM's pages hold hundreds of entries).
-const MAX_DESCENDANT_PAGES: usize = 100;
+const MAX_DESCENDANT_PAGES: usize = 1_000;
 
 impl Validator {
     /// Validates a management-group connection: its credential, the group's role (reading the
@@ -110,11 +110,12 @@ impl Validator {
         deadline: Instant,
     ) -> Result<Vec<(SubscriptionId, String)>, ValidationFailure> {
         let mut found: Vec<(SubscriptionId, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_DESCENDANT_PAGES {
             let page = retrying(deadline, || self.reads.descendants(token, group, next.as_deref())).await?;
             for (id, name) in page.subscriptions {
-                if !found.iter().any(|(f, _)| *f == id) {
+                if seen.insert(id) {
                     found.push((id, name));
                 }
             }

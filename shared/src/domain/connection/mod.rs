@@ -294,7 +294,7 @@ pub enum Command {
     RecordEstateValidation {
         record: Box<ValidationRecord>,
         survey: Option<Survey>,
-        start: Option<super::survey::SurveyStart>,
+        start: Option<Box<super::survey::SurveyStart>>,
     },
     /// A chunk of a survey in the background, surveyed: merged once (`survey`: the run it belongs
     /// to; `None` for a health pass's chunk, recorded only where it changes something).
@@ -302,7 +302,7 @@ pub enum Command {
         survey: Option<String>,
         group: ManagementGroupId,
         index: u32,
-        part: Survey,
+        part: Box<Survey>,
     },
     /// A chunk of the run `survey` failed for good: the run ends failed.
     FailSurvey {

@@ -171,9 +171,15 @@ fn page_hash(text: &str) -> String {
 /// The first `bits` bits of the SHA-256 of a subscription's id: its page (a hash, not the id
 /// itself, so that ids that share their first characters still spread over the pages).
 fn prefix(subscription: &SubscriptionId, bits: u32) -> u8 {
+    page_key(subscription)[0] >> (8 - bits)
+}
+
+/// Where a subscription falls among an estate's pages, whatever their number: the SHA-256 of its
+/// id. Subscriptions in this order fill the pages one after another, so a piece of work taken in
+/// this order (a survey's chunk) changes one or two pages, not every one.
+pub fn page_key(subscription: &SubscriptionId) -> [u8; 32] {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(subscription.to_string().as_bytes());
-    digest[0] >> (8 - bits)
+    sha2::Sha256::digest(subscription.to_string().as_bytes()).into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
