@@ -101,7 +101,23 @@ impl SurveyRun {
     pub fn is_surveying(&self) -> bool {
         self.state == SurveyState::Surveying
     }
+
+    /// How the run stands at `now`: one still surveying an hour after it started has lost its
+    /// chunks (each takes seconds; a chunk that fails ends the run itself) and stands failed,
+    /// `survey-timed-out`, retryable: Connect Account again starts another.
+    pub fn state_at(&self, now: DateTime<Utc>) -> SurveyState {
+        if self.is_surveying() && now - self.started_at > chrono::Duration::minutes(SURVEY_TIMEOUT_MINUTES) {
+            return SurveyState::Failed {
+                code: "survey-timed-out".to_owned(),
+                retryable: true,
+            };
+        }
+        self.state.clone()
+    }
 }
+
+/// Minutes after which a run still surveying stands failed ([`SurveyRun::state_at`]).
+pub const SURVEY_TIMEOUT_MINUTES: i64 = 60;
 
 /// Why a chunk or a failure was not recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -253,6 +269,19 @@ mod tests {
             e.record_chunk(Some("r"), 2, &part(8, 20..30, &[]), &own()),
             Err(SurveyError::Superseded),
             "a failed run takes no more chunks"
+        );
+    }
+
+    #[test]
+    fn a_run_that_never_ends_stands_failed_after_an_hour() {
+        let run = SurveyRun::start("r".into(), 10, 5, at(0));
+        assert_eq!(run.state_at(at(3_600)), SurveyState::Surveying);
+        assert_eq!(
+            run.state_at(at(3_601)),
+            SurveyState::Failed {
+                code: "survey-timed-out".into(),
+                retryable: true
+            }
         );
     }
 

@@ -62,12 +62,13 @@ pub struct SurveyView {
 
 impl SurveyView {
     fn of(run: &SurveyRun) -> Self {
-        let (code, retryable) = match &run.state {
+        let state = run.state_at(Utc::now());
+        let (code, retryable) = match &state {
             SurveyState::Failed { code, retryable } => (Some(code.clone()), Some(*retryable)),
             _ => (None, None),
         };
         Self {
-            state: run.state.as_str(),
+            state: state.as_str(),
             surveyed: run.surveyed,
             total: run.total,
             started_at: run.started_at,
