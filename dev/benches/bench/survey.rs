@@ -191,6 +191,10 @@ pub(crate) async fn survey_bench(n: usize) {
     );
     println!("| ARM calls / answered 429 | {} / {throttled} |", requests.len());
     println!(
+        "| chunks given back to the queue (failed, tried again) | {} |",
+        RETRIED.load(Ordering::Relaxed)
+    );
+    println!(
         "| Secrets Manager calls / bytes written | {sm_calls} / {:.0} KiB |",
         written as f64 / 1024.0
     );
