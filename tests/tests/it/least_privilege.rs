@@ -472,10 +472,31 @@ async fn stack(edit: impl FnOnce(TemplatePolicies) -> TemplatePolicies) -> (Depl
     (d, emulator)
 }
 
-#[tokio::test]
-async fn every_path_runs_under_exactly_the_templates_permissions() {
+/// The whole walk on a thread of its own with 16 MiB of stack: in a debug build every function's
+/// handler polls its use case's future inline through the Lambda adapter, the router and the
+/// store, deeper than a test thread's 2 MiB (release frames are a fraction of these; the release
+/// binaries survey 10,000 subscriptions in `scripts/bench`).
+#[test]
+fn every_path_runs_under_exactly_the_templates_permissions() {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(every_path())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[allow(clippy::print_stdout, reason = "the summary of the walk's calls, as the test printed it")]
+async fn every_path() {
     let (d, emulator) = stack(|p| p).await;
-    walk_everything(&d, &emulator).await;
+    // On the heap: the whole walk is one future, too large for a test thread's stack.
+    Box::pin(walk_everything(&d, &emulator)).await;
     d.gate.assert_nothing_refused("the walk");
     let calls = d.gate.calls();
     // The big estate's pages were made by Connect Account, one replaced by a link, the rest
