@@ -375,3 +375,53 @@ async fn the_local_servers_queue_drains_itself() {
         "{state}"
     );
 }
+
+/// SQS's event as Lambda delivers it, one record: the chunk's message, received `receives` times.
+fn sqs_event(chunk: &SurveyChunk, receives: u32) -> Value {
+    json!({"Records": [{
+        "messageId": format!("m-{}-{receives}", chunk.index),
+        "receiptHandle": "r",
+        "body": serde_json::to_string(chunk).unwrap(),
+        "attributes": {"ApproximateReceiveCount": receives.to_string(), "SentTimestamp": "1765000000000"},
+        "messageAttributes": {},
+        "md5OfBody": "0",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:azc-survey",
+        "awsRegion": "us-east-1",
+    }]})
+}
+
+#[tokio::test]
+async fn connect_accounts_sqs_trigger_gives_back_a_failed_chunk_until_its_last_receive() {
+    let big = Big::with_memory_queue(StoreKind::Embedded).await;
+    assert_eq!(big.connect().await.status, StatusCode::ACCEPTED);
+    let chunks = big.chunks();
+    let handler = shared::edge::lambda::Handler::new(Function::ConnectAccount, big.app.clone(), "org_id");
+    let invoke = |event: Value| {
+        let handler = handler.clone();
+        async move {
+            let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+            Box::pin(handler.handle(event)).await.unwrap()
+        }
+    };
+    // Merged: nothing given back.
+    let out = invoke(sqs_event(&chunks[0], 1)).await;
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    // Azure out of reach: given back (its message id) while receives remain…
+    big.emulator.set_behaviour(azure_emulator::Behaviour {
+        outage: true,
+        ..azure_emulator::Behaviour::default()
+    });
+    let out = invoke(sqs_event(&chunks[1], 2)).await;
+    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m-1-2"}]}));
+    assert_eq!(big.view().await["estate"]["survey"]["state"], "surveying");
+    // …and on the third, consumed: the survey ends failed.
+    let out = invoke(sqs_event(&chunks[1], 3)).await;
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    let survey = big.view().await["estate"]["survey"].clone();
+    assert_eq!((&survey["state"], &survey["code"]), (&json!("failed"), &json!("azure-unavailable")));
+    // A message that is not a chunk is dropped, not given back (it would never parse).
+    let mut junk = sqs_event(&chunks[2], 1);
+    junk["Records"][0]["body"] = json!("not a chunk");
+    assert_eq!(invoke(junk).await, json!({"batchItemFailures": []}));
+}
