@@ -492,7 +492,10 @@ fn every_path_runs_under_exactly_the_templates_permissions() {
         .unwrap();
 }
 
-#[allow(clippy::print_stdout, reason = "the summary of the walk's calls, as the test printed it")]
+#[allow(
+    clippy::print_stdout,
+    reason = "the summary of the walk's calls, as the test printed it"
+)]
 async fn every_path() {
     let (d, emulator) = stack(|p| p).await;
     // On the heap: the whole walk is one future, too large for a test thread's stack.

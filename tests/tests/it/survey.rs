@@ -419,7 +419,10 @@ async fn connect_accounts_sqs_trigger_gives_back_a_failed_chunk_until_its_last_r
     let out = invoke(sqs_event(&chunks[1], 3)).await;
     assert_eq!(out, json!({"batchItemFailures": []}));
     let survey = big.view().await["estate"]["survey"].clone();
-    assert_eq!((&survey["state"], &survey["code"]), (&json!("failed"), &json!("azure-unavailable")));
+    assert_eq!(
+        (&survey["state"], &survey["code"]),
+        (&json!("failed"), &json!("azure-unavailable"))
+    );
     // A message that is not a chunk is dropped, not given back (it would never parse).
     let mut junk = sqs_event(&chunks[2], 1);
     junk["Records"][0]["body"] = json!("not a chunk");
