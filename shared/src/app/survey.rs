@@ -38,6 +38,9 @@ pub struct SurveyChunk {
     /// The run it belongs to; `None`: a health pass's chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub survey: Option<String>,
+    /// A health pass's chunk: the pass that sent it (its writes are that pass's, not another's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
     pub index: u32,
     /// Each subscription's id and display name, as the group's listing gave them.
     pub subscriptions: Vec<(SubscriptionId, String)>,
@@ -130,6 +133,7 @@ impl App {
                 org_id: connection.org.clone(),
                 connection_id: connection.id,
                 management_group_id: group.clone(),
+                pass: survey.is_none().then(|| req.request_id.clone()),
                 survey: survey.clone(),
                 index: u32::try_from(i).unwrap_or(u32::MAX),
                 subscriptions,
@@ -164,11 +168,11 @@ impl App {
         last_attempt: bool,
     ) -> Result<ChunkOutcome, AppError> {
         let req = RequestMeta {
-            request_id: format!(
-                "survey|{}|{}",
-                chunk.survey.as_deref().unwrap_or("health"),
-                chunk.index
-            ),
+            // A write's key: the run's chunk, or the health pass's (each pass writes its own).
+            request_id: match (&chunk.survey, &chunk.pass) {
+                (Some(run), _) => format!("survey|{run}|{}", chunk.index),
+                (None, pass) => format!("survey|health|{}|{}", pass.as_deref().unwrap_or(""), chunk.index),
+            },
             received_at: Utc::now(),
             trigger: Trigger::Queue,
             fingerprint: None,

@@ -351,6 +351,24 @@ async fn the_health_pass_surveys_a_large_group_in_chunks_and_writes_nothing_when
         let view = big.view().await;
         assert_eq!(view["estate"]["subscriptions"], COUNT + 1);
         assert_eq!(view["estate"]["byStatus"]["lost"], 1);
+
+        // The next pass: the added one disabled, in the same chunk as before: that pass's write
+        // is its own (not taken for the last pass's, already made).
+        let a = added.clone();
+        big.emulator.update(move |w| {
+            w.subscriptions.iter_mut().find(|s| s.id == a).unwrap().state = "Disabled".into();
+        });
+        big.pass(&format!("disabled-{kind:?}")).await;
+        for c in big.chunks() {
+            big.deliver(&c, false).await;
+        }
+        let changed: Vec<Value> = big
+            .events("Subscription Changed")
+            .into_iter()
+            .filter(|e| e["subscriptionId"] == added.as_str())
+            .collect();
+        assert_eq!(changed.len(), 1, "{kind:?}: {changed:?}");
+        assert_eq!(changed[0]["status"], "disabled");
     }
 }
 
