@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+/// The secretless connection's subscription (another account's than the first connection's).
+const FEDERATED_SUBSCRIPTION: &str = "7a2e3d4c-bbbb-4ccc-8ddd-0123456789ab";
 const SECRET: &str = "Lk42Q~local.SERVER_canary-0123456789abcd";
 const ORG: &str = "org-local";
 
@@ -271,7 +273,12 @@ async fn exercise(c: &mut Client, azure: &azure_emulator::Emulator) -> String {
             app_id: "11111111-2222-4333-8444-555555555555".into(),
             actions,
             ..Default::default()
-        })
+        });
+        // Another subscription of the tenant, for the secretless connection below (a subscription
+        // is one Spot account's).
+        let mut other = w.subscriptions[0].clone();
+        other.id = FEDERATED_SUBSCRIPTION.into();
+        w.subscriptions.push(other);
     });
     let (s, v) = c.send("POST", &format!("{base}/connect"), None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("connected")), "{v}");
@@ -305,7 +312,7 @@ async fn exercise(c: &mut Client, azure: &azure_emulator::Emulator) -> String {
     c.send(
         "PUT",
         &format!("{fbase}/subscription"),
-        Some(json!({"subscriptionId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"})),
+        Some(json!({"subscriptionId": FEDERATED_SUBSCRIPTION})),
     )
     .await;
     azure.update(|w| {

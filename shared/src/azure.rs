@@ -178,6 +178,21 @@ pub trait AzureReads: Send + Sync + std::fmt::Debug {
         group: &ManagementGroupId,
         next: Option<&str>,
     ) -> Result<DescendantsPage, AzureFailure>;
+    /// One page of the subscriptions the caller can read in its tenant, with their state (ARM
+    /// "Subscriptions - List", 2022-12-01; [`estate`]).
+    async fn subscriptions_page(
+        &self,
+        token: &AccessToken,
+        next: Option<&str>,
+    ) -> Result<SubscriptionsPage, AzureFailure>;
+}
+
+/// One page of the subscriptions the caller can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionsPage {
+    pub subscriptions: Vec<(SubscriptionId, SubscriptionInfo)>,
+    /// The next page's link, as ARM gave it.
+    pub next: Option<String>,
 }
 
 /// One page of the subscriptions below a management group (every level).
@@ -460,6 +475,14 @@ impl AzureReads for AzureHttp {
         group: &ManagementGroupId,
     ) -> Result<String, AzureFailure> {
         self.group_name(token, group).await
+    }
+
+    async fn subscriptions_page(
+        &self,
+        token: &AccessToken,
+        next: Option<&str>,
+    ) -> Result<SubscriptionsPage, AzureFailure> {
+        self.subscriptions_listed(token, next).await
     }
 
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, AzureFailure> {

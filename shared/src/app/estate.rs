@@ -8,12 +8,8 @@ use super::error::AppError;
 use super::events::{OutcomeEvent, OverPrivileged, Subject, SubscriptionChanged};
 use super::operations::{App, Outcome};
 use super::request::RequestMeta;
-use crate::domain::estate::{
-    Estate, EstateChange, EstateEntry, EstateError, Scope, SubscriptionStatus, Survey,
-};
-use crate::domain::ties::TieKey;
+use crate::domain::estate::{Estate, EstateChange, EstateEntry, EstateError, SubscriptionStatus, Survey};
 use crate::domain::{AccountId, Command, Connection, ConnectionId, OrgId, RuleError, Step, SubscriptionId};
-use crate::store::Lookup;
 
 /// Subscriptions in one page of `GET …/subscriptions` unless the caller asks fewer.
 pub const PAGE_SIZE: usize = 100;
@@ -58,8 +54,9 @@ impl App {
     }
 
     /// `PUT /connections/{id}/subscriptions/{subscriptionId}`: ties a found subscription to a Spot
-    /// account, one to one across the organization (an account started another connection: it
-    /// holds that connection's subscription). The same pair again changes and announces nothing.
+    /// account, one to one across the organization: the write claims the account and the
+    /// subscription in the organization's ties (an account whose own connection entered a
+    /// subscription holds that one). The same pair again changes and announces nothing.
     pub(super) async fn link_subscription(
         &self,
         req: &RequestMeta,
@@ -70,13 +67,8 @@ impl App {
     ) -> Result<Outcome, AppError> {
         let current = self.load(org, id).await?;
         let before = current.connection.clone();
-        let estate = before.estate.as_ref().ok_or(RuleError::NotAnEstate)?;
-        let already = estate
-            .entries
-            .get(&subscription)
-            .is_some_and(|e| e.account.as_ref() == Some(&account));
-        if !already {
-            self.check_unique_across(org, id, subscription, &account).await?;
+        if before.estate.is_none() {
+            return Err(RuleError::NotAnEstate.into());
         }
         let command = Command::LinkSubscription {
             subscription,
@@ -97,58 +89,6 @@ impl App {
             connection: after,
             entry: Box::new(entry),
         })
-    }
-
-    /// Across the organization's connections of one subscription: the account started none, and
-    /// the subscription is no other connection's (3.4). Found by tags (a listing: these are
-    /// checked, not held; the ties between estates are held by the organization's ties).
-    async fn check_unique_across(
-        &self,
-        org: &OrgId,
-        id: &ConnectionId,
-        subscription: SubscriptionId,
-        account: &AccountId,
-    ) -> Result<(), AppError> {
-        let others = |found: Vec<ConnectionId>| found.into_iter().any(|other| other != *id);
-        for other in self.store.find(org, &Lookup::Account(account)).await? {
-            if other == *id {
-                continue;
-            }
-            // The account's own connection: of this very subscription, or of another one.
-            let same = self
-                .store
-                .load(org, &other)
-                .await?
-                .is_some_and(|c| c.connection.scope() == Some(Scope::Subscription(subscription)));
-            let taken = if same {
-                EstateError::HeldElsewhere
-            } else {
-                EstateError::AccountTaken
-            };
-            return Err(RuleError::Estate(taken).into());
-        }
-        if others(self.store.find(org, &Lookup::Subscription(subscription)).await?) {
-            return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
-        }
-        // An estate's links (and defaults) are held by the organization's ties: claimed in the
-        // write itself.
-        Ok(())
-    }
-
-    /// 3.4 on a connection of one subscription: a subscription an estate of the organization has
-    /// tied to an account is that account's (one account per subscription). One read of the
-    /// organization's ties.
-    pub(super) async fn refuse_if_linked_in_an_estate(
-        &self,
-        org: &OrgId,
-        id: &ConnectionId,
-        subscription: SubscriptionId,
-    ) -> Result<(), AppError> {
-        let held = self.holder_of(org, &TieKey::Subscription(subscription)).await?;
-        if held.is_some_and(|h| h.connection != *id) {
-            return Err(RuleError::Estate(EstateError::SubscriptionTaken).into());
-        }
-        Ok(())
     }
 
     /// `GET /connections/{id}/subscriptions`: one page, by subscription id, after `after`.

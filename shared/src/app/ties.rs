@@ -33,8 +33,11 @@ const MAX_WALK: usize = 64;
 
 impl App {
     /// Claims every key of `ties` for `connection`, in order; a key held by one of `replacing`
-    /// (ties of this connection the same write drops) is taken over. Refused with the rule a
-    /// key's holder breaks; the keys this call took are then given back.
+    /// (ties of this connection the same write drops) is taken over. `pending` while the
+    /// connection was never linked ([`Held::pending`]); ties in `holding` are the connection's
+    /// already (claimed again as it links). Refused with the rule a key's holder breaks; the keys
+    /// this call took are then given back.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn claim_ties(
         &self,
         request_id: &str,
@@ -42,6 +45,8 @@ impl App {
         connection: &ConnectionId,
         ties: &[Tie],
         replacing: &BTreeSet<Tie>,
+        holding: &BTreeSet<Tie>,
+        pending: bool,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
         // The keys this call took (not those it found its own already): given back on a refusal.
@@ -52,8 +57,10 @@ impl App {
                     tie: tie.clone(),
                     connection: *connection,
                     at: now,
+                    pending,
                 };
                 let refusal = match self.claim_key(request_id, org, &key, held, replacing, now).await {
+                    Ok(Claim::Made) if holding.contains(tie) => continue,
                     Ok(Claim::Made) => {
                         made.push((key, tie.clone()));
                         continue;

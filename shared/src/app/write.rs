@@ -91,14 +91,6 @@ impl App {
         read: Option<Versioned>,
         replaced: &mut Option<Connection>,
     ) -> Result<(Connection, bool), AppError> {
-        // A subscription entered (3.4, Spot's credentials API, a setup run) must not be one an
-        // estate of the organization has tied to an account. (An estate's own ties, its group,
-        // links and default subscription, are claimed below, before the write.)
-        for command in commands {
-            if let Command::Subscription { subscription, .. } = command {
-                self.refuse_if_linked_in_an_estate(org, id, *subscription).await?;
-            }
-        }
         let mut read = read;
         let mut claimed: BTreeSet<Tie> = BTreeSet::new();
         for attempt in 0..CAS_ATTEMPTS {
@@ -127,17 +119,31 @@ impl App {
                     self.early_check(&current.connection, command).await?;
                 }
             }
-            // The ties the write adds are claimed across the organization first.
+            // The ties the write adds are claimed across the organization first; a connection
+            // that links for the first time claims its links again, no longer pending (another
+            // connection of the same account may have taken one over meanwhile).
             let (had, has) = (current.connection.ties(), next.ties());
+            let pending = next.linked_at.is_none();
+            let linking = current.connection.linked_at.is_none() && !pending;
             let new: Vec<Tie> = has
-                .difference(&had)
+                .iter()
+                .filter(|t| !had.contains(*t) || (linking && matches!(t, Tie::Link { .. })))
                 .filter(|t| !claimed.contains(*t))
                 .cloned()
                 .collect();
             if !new.is_empty() {
                 let dropping = had.difference(&has).cloned().collect();
                 let claim = self
-                    .claim_ties(&req.request_id, org, id, &new, &dropping, req.received_at)
+                    .claim_ties(
+                        &req.request_id,
+                        org,
+                        id,
+                        &new,
+                        &dropping,
+                        &had,
+                        pending,
+                        req.received_at,
+                    )
                     .await;
                 claim?;
                 claimed.extend(new);

@@ -1,11 +1,14 @@
 //! A management group's subscriptions: ARM's management group descendants, one page per call.
 //! The live service types a subscription `/subscriptions` (the API's documented example differs),
-//! so a subscription is known by its `/subscriptions/{id}` id whatever its type says.
+//! so a subscription is known by its `/subscriptions/{id}` id whatever its type says. Their states
+//! from ARM's subscriptions list, one page per call.
 
 use serde::Deserialize;
 
-use super::{Api, AzureHttp, DescendantsPage, read_json};
-use crate::domain::diagnosis::AzureFailure;
+use super::{
+    Api, AzureHttp, DescendantsPage, SUBSCRIPTION_API, SubscriptionInfo, SubscriptionsPage, read_json,
+};
+use crate::domain::diagnosis::{AzureFailure, SubscriptionState};
 use crate::domain::{ManagementGroupId, SubscriptionId};
 
 pub const MANAGEMENT_GROUPS_API: &str = "2021-04-01";
@@ -83,6 +86,54 @@ impl AzureHttp {
             })
             .collect();
         Ok(DescendantsPage {
+            subscriptions,
+            next: page.next_link.filter(|n| !n.is_empty()),
+        })
+    }
+
+    /// One page of ARM's subscriptions list (each subscription the caller can read, with its
+    /// state). The page size is not documented: the caller bounds how many pages it follows.
+    pub(super) async fn subscriptions_listed(
+        &self,
+        token: &super::AccessToken,
+        next: Option<&str>,
+    ) -> Result<SubscriptionsPage, AzureFailure> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            value: Vec<Item>,
+            next_link: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Item {
+            subscription_id: String,
+            #[serde(default)]
+            display_name: String,
+            #[serde(default)]
+            state: String,
+        }
+        let base = &self.cloud.resource_manager;
+        let url = match next {
+            Some(link) => self.same_origin(link.to_owned(), base)?,
+            None => format!("{base}/subscriptions?api-version={SUBSCRIPTION_API}"),
+        };
+        let res = self.get_ok(&url, token, Api::Arm).await?;
+        let page: Page = read_json(res, "subscriptions list unreadable").await?;
+        let subscriptions = page
+            .value
+            .into_iter()
+            .filter_map(|item| {
+                let id = SubscriptionId::parse(&item.subscription_id).ok()?;
+                let info = SubscriptionInfo {
+                    display_name: item.display_name,
+                    state: SubscriptionState::parse(&item.state),
+                };
+                Some((id, info))
+            })
+            .collect();
+        Ok(SubscriptionsPage {
             subscriptions,
             next: page.next_link.filter(|n| !n.is_empty()),
         })

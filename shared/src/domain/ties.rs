@@ -134,6 +134,11 @@ pub struct Held {
     pub tie: Tie,
     pub connection: ConnectionId,
     pub at: DateTime<Utc>,
+    /// Claimed by a connection never linked yet (a wizard that entered its subscription, an
+    /// estate's default before Connect Account): the very same tie claimed by another connection
+    /// takes it over (the same account starting the wizard again); the holder claims it back,
+    /// no longer pending, when it links ([`TieShard::claim`]).
+    pub pending: bool,
 }
 
 /// What [`TieShard::claim`] found.
@@ -189,6 +194,9 @@ struct HeldDoc {
     a: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<SubscriptionId>,
+    /// Pending ([`Held::pending`]); absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    p: bool,
 }
 
 impl TieShard {
@@ -201,10 +209,20 @@ impl TieShard {
         }
     }
 
-    /// Takes `key` for `held` unless another holds it.
+    /// Takes `key` for `held` unless another holds it. The same link (one account, one
+    /// subscription) held pending by another connection is taken over (a group never is); held pending by this one and claimed by it linked, it is
+    /// made no longer pending (both [`Claim::Made`]: the shard is to be written).
     pub fn claim(&mut self, key: &TieKey, held: Held) -> Claim {
         match self.held.get(key) {
-            Some(h) if h.connection == held.connection && h.tie == held.tie => Claim::Held,
+            Some(h)
+                if h.connection == held.connection && h.tie == held.tie && (!h.pending || held.pending) =>
+            {
+                Claim::Held
+            }
+            Some(h) if h.tie == held.tie && h.pending && matches!(h.tie, Tie::Link { .. }) => {
+                self.held.insert(key.clone(), held);
+                Claim::Made
+            }
             Some(h) => Claim::Taken(h.clone()),
             None => {
                 self.held.insert(key.clone(), held);
@@ -257,6 +275,7 @@ impl TieShard {
                     t: h.at.timestamp(),
                     a,
                     s,
+                    p: h.pending,
                 };
                 (key.text(), doc)
             })
@@ -303,6 +322,7 @@ impl TieShard {
                     tie,
                     connection: h.c,
                     at,
+                    pending: h.p,
                 },
             );
         }
@@ -328,6 +348,7 @@ impl TieShard {
             t: held.at.timestamp(),
             a,
             s,
+            p: held.pending,
         };
         // Plain data of our own types: serializing it cannot fail.
         let value = serde_json::to_string(&doc).unwrap_or_default();
@@ -407,6 +428,7 @@ mod tests {
             tie,
             connection: *c,
             at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            pending: false,
         }
     }
 
@@ -428,6 +450,54 @@ mod tests {
         assert!(!shard.release(&key, &c2, &link(1, 1)), "not c2's to give back");
         assert!(shard.release(&key, &c1, &link(1, 1)));
         assert_eq!(shard.claim(&key, held(link(1, 2), &c2)), Claim::Made);
+    }
+
+    #[test]
+    fn a_pending_link_is_taken_over_by_the_same_link_and_a_pending_group_never() {
+        let (c1, c2, c3) = (
+            ConnectionId::new_random(),
+            ConnectionId::new_random(),
+            ConnectionId::new_random(),
+        );
+        let pending = |tie, c| Held {
+            pending: true,
+            ..held(tie, c)
+        };
+        let mut shard = TieShard::new(OrgId::parse("org-1").unwrap(), ShardPath::root());
+        let key = TieKey::Account(account(1));
+        assert_eq!(shard.claim(&key, pending(link(1, 1), &c1)), Claim::Made);
+        // Another link of the account is refused, pending or not.
+        assert!(matches!(
+            shard.claim(&key, held(link(1, 2), &c2)),
+            Claim::Taken(_)
+        ));
+        // The very same link from another connection (the wizard started again) takes it over.
+        assert_eq!(shard.claim(&key, pending(link(1, 1), &c2)), Claim::Made);
+        assert_eq!(shard.held[&key].connection, c2);
+        // The first links: it claims back, no longer pending; then nobody takes it over.
+        assert_eq!(shard.claim(&key, held(link(1, 1), &c1)), Claim::Made);
+        assert!(!shard.held[&key].pending);
+        assert_eq!(shard.claim(&key, held(link(1, 1), &c1)), Claim::Held);
+        assert!(matches!(
+            shard.claim(&key, pending(link(1, 1), &c2)),
+            Claim::Taken(_)
+        ));
+        assert!(matches!(
+            shard.claim(&key, held(link(1, 1), &c3)),
+            Claim::Taken(_)
+        ));
+        // Held pending by itself, a pending claim changes nothing.
+        let group = TieKey::Group(ManagementGroupId::parse("g1").unwrap());
+        let tie = Tie::Group(ManagementGroupId::parse("g1").unwrap());
+        assert_eq!(shard.claim(&group, pending(tie.clone(), &c1)), Claim::Made);
+        assert_eq!(shard.claim(&group, pending(tie.clone(), &c1)), Claim::Held);
+        // A group is one estate's, pending or not.
+        assert!(matches!(shard.claim(&group, pending(tie, &c2)), Claim::Taken(_)));
+        // Stored and read back with the mark.
+        let org = OrgId::parse("org-1").unwrap();
+        let read = TieShard::decode(&org, &ShardPath::root(), &shard.encode()).unwrap();
+        assert_eq!(read, shard);
+        assert!(read.held[&group].pending);
     }
 
     /// The trie's secrets for `links` estate links of random subscriptions, at the store's bound.

@@ -1,15 +1,18 @@
 //! Connect Account and the health pass for a management group: a token, then the group's
-//! subscriptions (every page of its descendants), then each subscription's state and the app's
-//! permissions on it, [`SURVEY_CONCURRENCY`] subscriptions at a time, all within the one budget.
+//! subscriptions (every page of its descendants), then their states from ARM's subscriptions list
+//! (a page holds many), then the app's permissions on each (and the state of any the list did not
+//! hold), [`SURVEY_CONCURRENCY`] subscriptions at a time, all within the one budget.
 //!
 //! The connection stands on the group: it connects when the group can be read with its credential
 //! and role. What each subscription needs is listed ([`crate::domain::estate`]), not failed.
+
+use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::{Validated, Validator, not_yet_authorized, retrying, stale_token, wait_for_propagation};
-use crate::azure::AccessToken;
+use crate::azure::{AccessToken, SubscriptionInfo};
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState, ValidationFailure};
 use crate::domain::estate::{Sighting, Survey};
 use crate::domain::privilege::over_privilege;
@@ -23,6 +26,12 @@ pub const SURVEY_CONCURRENCY: usize = 32;
 
 /// Pages of descendants followed at most (ARM's pages hold hundreds of entries).
 const MAX_DESCENDANT_PAGES: usize = 1_000;
+
+/// ARM's subscriptions list gives each subscription's state, a page at a time; its page size is
+/// not documented. A survey follows it while each page saves at least this many reads on
+/// average (at most `subscriptions / LISTED_PER_PAGE` pages, one at least); what the pages did
+/// not hold is read one call each, as before.
+const LISTED_PER_PAGE: usize = 50;
 
 impl Validator {
     /// Validates a management-group connection: its credential, the group's role (reading the
@@ -129,6 +138,35 @@ impl Validator {
         ))))
     }
 
+    /// The states of `listing`'s subscriptions from ARM's subscriptions list, page after page
+    /// until every one is found or the pages stop paying ([`LISTED_PER_PAGE`]). Best effort: a
+    /// list that cannot be read leaves the states to be read one call each.
+    async fn listed_states(
+        &self,
+        token: &AccessToken,
+        listing: &[(SubscriptionId, String)],
+        deadline: Instant,
+    ) -> HashMap<SubscriptionId, SubscriptionInfo> {
+        let wanted: HashSet<SubscriptionId> = listing.iter().map(|(id, _)| *id).collect();
+        let mut found = HashMap::new();
+        let mut next: Option<String> = None;
+        for _ in 0..(wanted.len() / LISTED_PER_PAGE).max(1) {
+            let page = match retrying(deadline, || self.reads.subscriptions_page(token, next.as_deref())).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::info!(error = ?e, "subscriptions list not read; states read one by one");
+                    break;
+                }
+            };
+            found.extend(page.subscriptions.into_iter().filter(|(id, _)| wanted.contains(id)));
+            match page.next {
+                Some(link) if found.len() < wanted.len() => next = Some(link),
+                _ => break,
+            }
+        }
+        found
+    }
+
     /// Each subscription's state and what the app lacks there, [`SURVEY_CONCURRENCY`] at a time.
     /// A subscription the app cannot read (gone, or not visible any more) is left out: the merge
     /// marks it lost. Azure unavailable fails the whole survey (no half-survey is recorded).
@@ -141,10 +179,18 @@ impl Validator {
         let required = self.roles.required();
         let spot = self.roles.actions();
         let spot = &spot;
+        let listed = self.listed_states(token, &listing, deadline).await;
+        let listed = &listed;
         let looks = futures_util::stream::iter(listing)
             .map(|(id, listed_name)| async move {
+                let state = async {
+                    match listed.get(&id) {
+                        Some(info) => Ok(info.clone()),
+                        None => retrying(deadline, || self.reads.subscription(token, &id)).await,
+                    }
+                };
                 let (sub, perms) = tokio::join!(
-                    retrying(deadline, || self.reads.subscription(token, &id)),
+                    state,
                     retrying(deadline, || self.reads.permissions(token, &id)),
                 );
                 // More than Spot needs there: the roles it comes from are read (one more call,

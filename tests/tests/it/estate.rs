@@ -327,11 +327,21 @@ async fn a_group_connects_with_its_subscriptions_listed_and_linked_one_to_one() 
             assert_eq!(r.status.as_u16(), status, "{sub} {account}: {:?}", r.body);
             assert_eq!(r.body["code"], code);
         }
-        // An account that started another connection of the organization holds that one's.
+        // An account whose own connection entered a subscription (3.4) holds that one.
         let other = e
             .call("POST", "/connections", Some(json!({"accountId": "act-0000e004"})))
             .await;
         assert_eq!(other.status, StatusCode::CREATED);
+        let other = other.body["connectionId"].as_str().unwrap().to_owned();
+        let elsewhere = "00000000-0000-4000-8000-0000000000f9";
+        let r = e
+            .call(
+                "PUT",
+                &format!("/connections/{other}/subscription"),
+                Some(json!({"subscriptionId": elsewhere})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
         let r = e
             .call(
                 "PUT",
@@ -341,6 +351,35 @@ async fn a_group_connects_with_its_subscriptions_listed_and_linked_one_to_one() 
             .await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{kind:?}: {:?}", r.body);
         assert_eq!(r.body["code"], "account-already-linked");
+        // One that started a connection and entered nothing yet holds nothing: linked here, it
+        // may not then enter another subscription there.
+        let started = e
+            .call("POST", "/connections", Some(json!({"accountId": "act-0000e005"})))
+            .await;
+        let started = started.body["connectionId"].as_str().unwrap().to_owned();
+        let r = e
+            .call(
+                "PUT",
+                &e.path(&format!("/subscriptions/{S3}")),
+                Some(json!({"accountId": "act-0000e005"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+        let r = e
+            .call(
+                "PUT",
+                &format!("/connections/{started}/subscription"),
+                Some(json!({"subscriptionId": elsewhere})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("account-already-linked")),
+            "{kind:?}: {:?}",
+            r.body
+        );
+        let view = e.call("GET", &format!("/connections/{started}"), None).await;
+        assert!(view.body["subscriptionId"].is_null(), "{kind:?}: {:?}", view.body);
     }
 }
 

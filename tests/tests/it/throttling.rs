@@ -150,3 +150,83 @@ async fn a_survey_spaces_its_reads_out_when_arms_buckets_run_low_and_is_never_th
     let throttled = emulator.requests().iter().filter(|r| r.throttled).count();
     assert_eq!(throttled, 0, "the survey ran a bucket dry {throttled} times");
 }
+
+#[tokio::test]
+async fn a_survey_reads_states_from_arms_subscriptions_list_and_only_the_rest_one_call_each() {
+    let mut world = integration_tests::group_world(120);
+    let disabled = integration_tests::group_subscription(7);
+    world
+        .subscriptions
+        .iter_mut()
+        .filter(|s| s.id == disabled)
+        .for_each(|s| s.state = "Disabled".into());
+    let (emulator, azure) = integration_tests::emulator(world, Duration::from_secs(15)).await;
+    // Pages of the subscriptions list that hold the whole group.
+    emulator.set_behaviour(azure_emulator::Behaviour {
+        arm_page_size: 200,
+        ..azure_emulator::Behaviour::default()
+    });
+    let store = integration_tests::store(integration_tests::StoreKind::Embedded).await;
+    let app =
+        App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(azure.validator().unwrap()));
+    let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let r = r.clone();
+        async move {
+            let headers: &[(&str, &str)] = if body.is_some() {
+                &[("content-type", "application/json")]
+            } else {
+                &[]
+            };
+            send(&r, method, &path, Some("org-listed"), headers, body.map(|b| b.to_string())).await
+        }
+    };
+    let started = call("POST", "/connections".into(), Some(json!({"accountId": "act-0000c0df"}))).await;
+    let id = started.body["connectionId"].as_str().unwrap().to_owned();
+    for (step, body) in [
+        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+        ("client-secret", json!({"clientSecret": SECRET})),
+        ("scope", json!({"managementGroupId": "all"})),
+    ] {
+        let reply = call("PUT", format!("/connections/{id}/{step}"), Some(body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{step}: {:?}", reply.body);
+    }
+    // (list calls, one-subscription reads) ARM answered since the last count.
+    let reads = || {
+        let requests = emulator.requests();
+        emulator.clear_requests();
+        let listed = requests.iter().filter(|r| r.method == "GET" && r.path == "/subscriptions").count();
+        let one_each = requests
+            .iter()
+            .filter(|r| {
+                r.method == "GET"
+                    && r.path.strip_prefix("/subscriptions/").is_some_and(|rest| !rest.contains('/'))
+            })
+            .count();
+        (listed, one_each)
+    };
+    reads();
+    let connected = call("POST", format!("/connections/{id}/connect"), None).await;
+    assert_eq!(connected.body["status"], "connected", "{:?}", connected.body);
+    assert_eq!(connected.body["estate"]["subscriptions"], 120);
+    assert_eq!(connected.body["estate"]["byStatus"]["disabled"], 1, "{:?}", connected.body);
+    assert_eq!(reads(), (1, 0), "every state from one page of the list");
+
+    // Pages of one (the stricter reading of an undocumented size): the list is followed while it
+    // pays (two pages for 120), the rest read one call each; the same states.
+    emulator.set_behaviour(azure_emulator::Behaviour::default());
+    let report = app
+        .health_pass(
+            "listed-pass",
+            chrono::Utc::now(),
+            shared::app::Window::All,
+            shared::app::HealthSchedule {
+                period: Duration::from_secs(86_400),
+                pace: Duration::ZERO,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.unchanged, 1, "{report:?}");
+    assert_eq!(reads(), (2, 118));
+}
