@@ -176,7 +176,8 @@ pub(crate) async fn survey_bench(n: usize) {
     let (answer_peak, chunks_peak, chunks, chunks_wall) = binary_survey(&app, &prefix, &url, n).await;
 
     println!(
-        "\n## A group surveyed in the background: {n} subscriptions (ARM {latency_ms} ms away, its throttling modelled; Secrets Manager in moto)\n"
+        "\n## A group surveyed in the background: {n} subscriptions (ARM {latency_ms} ms away, its throttling modelled, its subscriptions list {} a page; Secrets Manager in moto)\n",
+        crate::estate::list_page()
     );
     println!("| what | figure |");
     println!("|---|---|");

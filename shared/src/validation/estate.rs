@@ -138,27 +138,31 @@ impl Validator {
         ))))
     }
 
-    /// The states of `listing`'s subscriptions from ARM's subscriptions list, page after page
+    /// The states of the `wanted` subscriptions from ARM's subscriptions list, page after page
     /// until every one is found or the pages stop paying ([`LISTED_PER_PAGE`]). Best effort: a
     /// list that cannot be read leaves the states to be read one call each.
     async fn listed_states(
         &self,
         token: &AccessToken,
-        listing: &[(SubscriptionId, String)],
+        wanted: HashSet<SubscriptionId>,
         deadline: Instant,
     ) -> HashMap<SubscriptionId, SubscriptionInfo> {
-        let wanted: HashSet<SubscriptionId> = listing.iter().map(|(id, _)| *id).collect();
         let mut found = HashMap::new();
         let mut next: Option<String> = None;
         for _ in 0..(wanted.len() / LISTED_PER_PAGE).max(1) {
-            let page = match retrying(deadline, || self.reads.subscriptions_page(token, next.as_deref())).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::info!(error = ?e, "subscriptions list not read; states read one by one");
-                    break;
-                }
-            };
-            found.extend(page.subscriptions.into_iter().filter(|(id, _)| wanted.contains(id)));
+            let page =
+                match retrying(deadline, || self.reads.subscriptions_page(token, next.as_deref())).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::info!(error = ?e, "subscriptions list not read; states read one by one");
+                        break;
+                    }
+                };
+            found.extend(
+                page.subscriptions
+                    .into_iter()
+                    .filter(|(id, _)| wanted.contains(id)),
+            );
             match page.next {
                 Some(link) if found.len() < wanted.len() => next = Some(link),
                 _ => break,
@@ -179,32 +183,38 @@ impl Validator {
         let required = self.roles.required();
         let spot = self.roles.actions();
         let spot = &spot;
-        let listed = self.listed_states(token, &listing, deadline).await;
-        let listed = &listed;
-        let looks = futures_util::stream::iter(listing)
-            .map(|(id, listed_name)| async move {
-                let state = async {
-                    match listed.get(&id) {
-                        Some(info) => Ok(info.clone()),
-                        None => retrying(deadline, || self.reads.subscription(token, &id)).await,
+        // The list's pages (one after another) side by side with the permissions (many at a
+        // time); then the state of each subscription the list did not hold, one call each.
+        let wanted = listing.iter().map(|(id, _)| *id).collect();
+        let (listed, looks) = tokio::join!(
+            self.listed_states(token, wanted, deadline),
+            futures_util::stream::iter(listing)
+                .map(|(id, listed_name)| async move {
+                    let perms = retrying(deadline, || self.reads.permissions(token, &id)).await;
+                    // More than Spot needs there: the roles it comes from are read (one more
+                    // call, only then; best effort).
+                    let mut over = perms
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| over_privilege(spot.iter().copied(), p, &[]));
+                    if let (Some(_), Ok(p)) = (&over, &perms) {
+                        let roles = retrying(deadline, || self.reads.assigned_roles(token, &id))
+                            .await
+                            .unwrap_or_default();
+                        over = over_privilege(spot.iter().copied(), p, &roles);
                     }
+                    (id, listed_name, perms, over)
+                })
+                .buffer_unordered(SURVEY_CONCURRENCY)
+                .collect::<Vec<_>>()
+        );
+        let listed = &listed;
+        let looks = futures_util::stream::iter(looks)
+            .map(|(id, listed_name, perms, over)| async move {
+                let sub = match listed.get(&id) {
+                    Some(info) => Ok(info.clone()),
+                    None => retrying(deadline, || self.reads.subscription(token, &id)).await,
                 };
-                let (sub, perms) = tokio::join!(
-                    state,
-                    retrying(deadline, || self.reads.permissions(token, &id)),
-                );
-                // More than Spot needs there: the roles it comes from are read (one more call,
-                // only then; best effort).
-                let mut over = perms
-                    .as_ref()
-                    .ok()
-                    .and_then(|p| over_privilege(spot.iter().copied(), p, &[]));
-                if let (Some(_), Ok(p)) = (&over, &perms) {
-                    let roles = retrying(deadline, || self.reads.assigned_roles(token, &id))
-                        .await
-                        .unwrap_or_default();
-                    over = over_privilege(spot.iter().copied(), p, &roles);
-                }
                 (id, listed_name, sub, perms, over)
             })
             .buffer_unordered(SURVEY_CONCURRENCY)

@@ -203,7 +203,8 @@ async fn wizard_over_console(d: &Deployed) -> String {
 /// Spot's credentials API: set, read, validate.
 async fn spots_api(d: &Deployed) {
     let account = "act-3c4d5e6f";
-    let body = json!({"clientId": APP, "clientSecret": SECRET, "tenantId": TENANT, "subscriptionId": SPOT_SUB});
+    let body =
+        json!({"clientId": APP, "clientSecret": SECRET, "tenantId": TENANT, "subscriptionId": SPOT_SUB});
     ok(
         d,
         &d.call(

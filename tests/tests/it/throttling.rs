@@ -178,10 +178,23 @@ async fn a_survey_reads_states_from_arms_subscriptions_list_and_only_the_rest_on
             } else {
                 &[]
             };
-            send(&r, method, &path, Some("org-listed"), headers, body.map(|b| b.to_string())).await
+            send(
+                &r,
+                method,
+                &path,
+                Some("org-listed"),
+                headers,
+                body.map(|b| b.to_string()),
+            )
+            .await
         }
     };
-    let started = call("POST", "/connections".into(), Some(json!({"accountId": "act-0000c0df"}))).await;
+    let started = call(
+        "POST",
+        "/connections".into(),
+        Some(json!({"accountId": "act-0000c0df"})),
+    )
+    .await;
     let id = started.body["connectionId"].as_str().unwrap().to_owned();
     for (step, body) in [
         ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
@@ -195,12 +208,17 @@ async fn a_survey_reads_states_from_arms_subscriptions_list_and_only_the_rest_on
     let reads = || {
         let requests = emulator.requests();
         emulator.clear_requests();
-        let listed = requests.iter().filter(|r| r.method == "GET" && r.path == "/subscriptions").count();
+        let listed = requests
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/subscriptions")
+            .count();
         let one_each = requests
             .iter()
             .filter(|r| {
                 r.method == "GET"
-                    && r.path.strip_prefix("/subscriptions/").is_some_and(|rest| !rest.contains('/'))
+                    && r.path
+                        .strip_prefix("/subscriptions/")
+                        .is_some_and(|rest| !rest.contains('/'))
             })
             .count();
         (listed, one_each)
@@ -209,7 +227,11 @@ async fn a_survey_reads_states_from_arms_subscriptions_list_and_only_the_rest_on
     let connected = call("POST", format!("/connections/{id}/connect"), None).await;
     assert_eq!(connected.body["status"], "connected", "{:?}", connected.body);
     assert_eq!(connected.body["estate"]["subscriptions"], 120);
-    assert_eq!(connected.body["estate"]["byStatus"]["disabled"], 1, "{:?}", connected.body);
+    assert_eq!(
+        connected.body["estate"]["byStatus"]["disabled"], 1,
+        "{:?}",
+        connected.body
+    );
     assert_eq!(reads(), (1, 0), "every state from one page of the list");
 
     // Pages of one (the stricter reading of an undocumented size): the list is followed while it
