@@ -7,7 +7,7 @@ use super::events::{Progress, Subject};
 use super::operations::{App, Operation, Outcome};
 use super::request::{RequestMeta, derive_connection_id};
 use crate::domain::diagnosis::Diagnosis;
-use crate::domain::ties::{Tie, TieKey};
+use crate::domain::ties::TieKey;
 use crate::domain::{
     AccountId, ClientId, ClientSecret, Command, Connection, CredentialType, OrgId, Proof, Scope,
     SecretExpiry, Step, SubscriptionId, TenantId, ValidationInputs,
@@ -57,8 +57,8 @@ impl App {
         credentials: Credentials,
     ) -> Result<Outcome, AppError> {
         // Each phase gets its own request id, so that each is idempotent on its own.
-        let id = match self.store.find(org, &Lookup::Account(&account)).await?.first() {
-            Some(id) => *id,
+        let id = match self.account_connection(org, &account).await? {
+            Some(id) => id,
             None => {
                 let id = derive_connection_id(org, &format!("spot-credentials|{account}"));
                 let start = Operation::Start {
@@ -111,30 +111,38 @@ impl App {
             .map_err(|f| AppError::Validation(Box::new(Diagnosis::of(&f))))
     }
 
+    /// The account's connection: the one that holds the account in the organization's ties
+    /// (current, whatever a listing shows), else the one it started most recently (found by tag,
+    /// a listing that may lag: only a connection that has entered no subscription yet is found
+    /// this way alone).
+    async fn account_connection(
+        &self,
+        org: &OrgId,
+        account: &AccountId,
+    ) -> Result<Option<crate::domain::ConnectionId>, AppError> {
+        if let Some(held) = self.holder_of(org, &TieKey::Account(account.clone())).await? {
+            return Ok(Some(held.connection));
+        }
+        Ok(self
+            .store
+            .find(org, &Lookup::Account(account))
+            .await?
+            .first()
+            .copied())
+    }
+
     /// `GET /azure/setup/credentials`: the account's connection and the subscription it holds:
-    /// the connection the account started, or the estate one of whose subscriptions it holds.
+    /// the connection that holds the account in the organization's ties (its own connection
+    /// that entered a subscription, or the estate one of whose subscriptions it holds), else the
+    /// connection the account started (found by tag: one without a subscription yet).
     pub async fn credentials_of(&self, org: &OrgId, account: &AccountId) -> Result<Holding, AppError> {
-        if let Some(id) = self.store.find(org, &Lookup::Account(account)).await?.first() {
-            let connection = self.load(org, id).await?.connection;
+        if let Some(id) = self.account_connection(org, account).await? {
+            let connection = self.load(org, &id).await?.connection;
+            // An estate's own account awaiting its default: none yet.
             let subscription = match &connection.estate {
                 Some(estate) => estate.holder_of(account),
                 None => connection.subscription.as_ref().map(|s| s.subscription),
             };
-            return Ok(Holding {
-                connection,
-                subscription,
-            });
-        }
-        // An account an estate tied: found by the organization's ties, not by reading every estate.
-        if let Some(held) = self.holder_of(org, &TieKey::Account(account.clone())).await? {
-            let connection = self.load(org, &held.connection).await?.connection;
-            let subscription = connection.ties().into_iter().find_map(|t| match t {
-                Tie::Link {
-                    account: a,
-                    subscription,
-                } if &a == account => Some(subscription),
-                _ => None,
-            });
             return Ok(Holding {
                 connection,
                 subscription,

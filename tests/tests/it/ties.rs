@@ -487,6 +487,47 @@ async fn the_wizard_started_again_takes_over_its_own_pending_subscription_and_th
 }
 
 #[tokio::test]
+async fn spots_credentials_api_finds_the_accounts_connection_through_the_ties_whatever_the_listing_shows() {
+    for kind in STORES {
+        let rig = Rig::new(kind, Quotas::default()).await;
+        let account = "act-0000c400";
+        let id = rig.entered(account).await;
+        let r = rig
+            .call(
+                "PUT",
+                &format!("/connections/{id}/subscription"),
+                Some(json!({"subscriptionId": sub(2, 0)})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+        let r = rig
+            .call("POST", &format!("/connections/{id}/connect"), None)
+            .await;
+        assert_eq!(r.body["status"], "connected", "{kind:?}: {:?}", r.body);
+        // (Secrets Manager's listing answers nothing here.)
+        let path = format!("/azure/setup/credentials?accountId={account}");
+        let r = rig.call("GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+        let item = &r.body["response"]["items"][0];
+        assert_eq!(
+            (item["connectionId"].as_str(), item["subscriptionId"].as_str()),
+            (Some(id.as_str()), Some(sub(2, 0).as_str()))
+        );
+        // Set again through Spot's API: the same connection, not a second one refused.
+        let body = json!({"clientId": SPOT, "clientSecret": SECRET, "tenantId": TENANT, "subscriptionId": sub(2, 0)});
+        let r = rig.call("POST", &path, Some(body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+        let r = rig.call("GET", &path, None).await;
+        assert_eq!(
+            r.body["response"]["items"][0]["connectionId"],
+            id.as_str(),
+            "{kind:?}: {:?}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_auto_linked() {
     for kind in STORES {
         let rig = Rig::new(kind, Quotas::default()).await;
