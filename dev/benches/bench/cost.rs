@@ -355,6 +355,7 @@ fn estate_costs() {
             tie,
             connection: c.id,
             at: now,
+            pending: false,
         });
         let shards = secrets_for(
             &org,

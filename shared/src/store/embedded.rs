@@ -250,6 +250,7 @@ impl ConnectionStore for EmbeddedStore {
         Ok(Some(Versioned {
             version: VersionId(entry.current.clone()),
             connection: document::decode(&entry.document)?,
+            pages: Default::default(),
         }))
     }
 

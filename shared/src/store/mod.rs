@@ -126,6 +126,10 @@ pub fn ties_name(prefix: &str, org: &OrgId, path: &ShardPath) -> String {
 pub struct Versioned {
     pub version: VersionId,
     pub connection: Connection,
+    /// The pages of an estate's list the version read named (stores that keep the list inline:
+    /// none): the next write stores only pages not among them and deletes those it no longer
+    /// names, without encoding the version read again.
+    pub pages: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

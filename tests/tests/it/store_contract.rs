@@ -353,12 +353,16 @@ async fn an_estate_of_thousands_round_trips_its_list_in_pages_and_only_changed_p
             .collect();
         assert_eq!(new.len(), 1, "{kind:?}");
         let creates = sm.calls().create.load(Ordering::Relaxed);
+        let deletes = sm.calls().delete.load(Ordering::Relaxed);
         s.replace(&read, &again, &WriteToken::derive("w2", Some(&read.version), 0))
             .await
             .unwrap();
         if matches!(kind, StoreKind::SecretsManager) {
-            // The one page that changed, created; the document swapped.
+            // The one page that changed, created; the document swapped; the page it replaced
+            // (named by the version read) deleted.
             assert_eq!(sm.calls().create.load(Ordering::Relaxed) - creates, 1);
+            assert_eq!(sm.calls().delete.load(Ordering::Relaxed) - deletes, 1);
+            assert_eq!(read.pages.len(), stored.pages.len(), "the version read names its pages");
         }
         let read = s.load(&again.org, &again.id).await.unwrap().unwrap();
         assert_eq!(read.connection.estate, again.estate, "{kind:?}");

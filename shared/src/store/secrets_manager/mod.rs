@@ -473,14 +473,20 @@ impl ConnectionStore for SecretsManagerStore {
         Ok(self
             .read_stored(org, id)
             .await?
-            .map(|(version, connection)| Versioned { version, connection }))
+            .map(|(version, connection, pages)| Versioned {
+                version,
+                connection,
+                pages,
+            }))
     }
 
     async fn create(&self, connection: &Connection, token: &WriteToken) -> Result<VersionId, StoreError> {
         if let Some((record, value)) = CredentialChange::of(None, connection).put {
             self.put_credential(connection, record, value).await?;
         }
-        let (doc, _) = self.store_pages(connection, None).await?;
+        let (doc, _) = self
+            .store_pages(connection, &std::collections::BTreeSet::new())
+            .await?;
         count(&self.calls.create);
         self.calls.wrote(doc.len());
         let result = self
@@ -519,11 +525,11 @@ impl ConnectionStore for SecretsManagerStore {
         if let Some((record, value)) = change.put {
             self.put_credential(next, record, value).await?;
         }
-        let (doc, pages) = self.store_pages(next, Some(&previous.connection)).await?;
+        let (doc, pages) = self.store_pages(next, &previous.pages).await?;
         self.swap(&name, &previous.version, &doc, token).await?;
         self.retag_name(&name, &previous.connection, next).await?;
         self.erase_after_write(next, change.erase).await;
-        self.drop_pages(&previous.connection, &pages).await;
+        self.drop_pages(previous, &pages).await;
         Ok(VersionId(token.as_str().to_owned()))
     }
 

@@ -31,12 +31,12 @@ impl SecretsManagerStore {
         format!("{}+p-{hash}", self.name(org, id))
     }
 
-    /// The current connection with its pages; `None` when there is none.
+    /// The current connection with its pages, and the pages' hashes; `None` when there is none.
     pub(super) async fn read_stored(
         &self,
         org: &OrgId,
         id: &ConnectionId,
-    ) -> Result<Option<(VersionId, Connection)>, StoreError> {
+    ) -> Result<Option<(VersionId, Connection, BTreeSet<String>)>, StoreError> {
         let name = self.name(org, id);
         for _ in 0..READ_AGAIN {
             let Some((version, text)) = self.read_current(&name).await? else {
@@ -44,10 +44,11 @@ impl SecretsManagerStore {
             };
             let hashes = document::page_refs(&text)?.hashes;
             if hashes.is_empty() {
-                return Ok(Some((version, document::decode(&text)?)));
+                return Ok(Some((version, document::decode(&text)?, BTreeSet::new())));
             }
             if let Some(pages) = self.read_pages(org, id, &hashes).await? {
-                return Ok(Some((version, document::decode_with_pages(&text, &pages)?)));
+                let connection = document::decode_with_pages(&text, &pages)?;
+                return Ok(Some((version, connection, hashes.into_iter().collect())));
             }
             tracing::debug!(connection = %id, "a page was replaced while it was read; reading again");
         }
@@ -91,15 +92,15 @@ impl SecretsManagerStore {
         Ok(Some(pages))
     }
 
-    /// `connection` encoded as stored, its pages (those `previous` did not name) stored first.
+    /// `connection` encoded as stored, its pages (those not among `had`, the pages of the
+    /// version it replaces) stored first.
     pub(super) async fn store_pages(
         &self,
         connection: &Connection,
-        previous: Option<&Connection>,
+        had: &BTreeSet<String>,
     ) -> Result<(Zeroizing<String>, Vec<String>), StoreError> {
         let stored = document::encode_stored(connection)
             .ok_or_else(|| StoreError::Backend("the estate's list does not fit even in pages".into()))?;
-        let had = previous.map(stored_hashes).unwrap_or_default();
         let new: Vec<&Page> = stored.pages.iter().filter(|p| !had.contains(&p.hash)).collect();
         for chunk in new.chunks(PAGES_AT_ONCE) {
             try_join_all(
@@ -154,12 +155,15 @@ impl SecretsManagerStore {
     /// recovery window: a page is only a copy of what the document named, and its name, its
     /// content, may be needed again). A failure is logged, not the write's (an unnamed page is
     /// only a cost).
-    pub(super) async fn drop_pages(&self, previous: &Connection, kept: &[String]) {
-        let gone: Vec<String> = stored_hashes(previous)
-            .into_iter()
+    pub(super) async fn drop_pages(&self, previous: &crate::store::Versioned, kept: &[String]) {
+        let gone: Vec<String> = previous
+            .pages
+            .iter()
             .filter(|h| !kept.contains(h))
+            .cloned()
             .collect();
-        self.delete_pages(&previous.org, &previous.id, &gone, None).await;
+        let c = &previous.connection;
+        self.delete_pages(&c.org, &c.id, &gone, None).await;
     }
 
     /// The pages `hashes` of a connection deleted: within `recovery_days` when given (a deleted
@@ -192,11 +196,4 @@ impl SecretsManagerStore {
             }
         }
     }
-}
-
-/// The hashes of the pages `connection` is stored in (none when its list is inline).
-pub(super) fn stored_hashes(connection: &Connection) -> BTreeSet<String> {
-    document::encode_stored(connection)
-        .map(|s| s.pages.into_iter().map(|p| p.hash).collect())
-        .unwrap_or_default()
 }

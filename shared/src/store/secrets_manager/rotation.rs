@@ -100,7 +100,7 @@ impl RotationStore for SecretsManagerStore {
         if let Some((record, value)) = CredentialChange::of(None, doc).put {
             self.put_credential(doc, record, value).await?;
         }
-        let (text, _) = self.store_pages(doc, None).await?;
+        let (text, _) = self.store_pages(doc, &std::collections::BTreeSet::new()).await?;
         count(&self.calls.put);
         let put = self
             .client
