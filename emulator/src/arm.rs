@@ -113,8 +113,18 @@ pub(crate) fn holdings<'w>(
 /// The grants of the token's app on `sub` that its token can see (propagation): the
 /// subscription's and those of every management group above it.
 pub(crate) fn visible_grants(world: &World, sub: &Subscription, token: &Token) -> Vec<Grant> {
+    visible_grants_below(world, sub, token, world.ancestors(&sub.id))
+}
+
+/// [`visible_grants`] with the groups above `sub` already found (a list of every subscription
+/// finds them once for all: `World::parents`).
+pub(crate) fn visible_grants_below(
+    world: &World,
+    sub: &Subscription,
+    token: &Token,
+    ancestors: Vec<&crate::world::ManagementGroup>,
+) -> Vec<Grant> {
     let delay = chrono::Duration::seconds(world.behaviour.propagation_seconds as i64);
-    let ancestors = world.ancestors(&sub.id);
     holdings(
         world,
         &sub.tenant_id,

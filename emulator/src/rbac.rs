@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::arm::{arm_access, arm_error, principal_of, visible_grants};
+use super::arm::{arm_access, arm_error, principal_of, visible_grants, visible_grants_below};
 use super::entra::Token;
 use super::paging::Listing;
 use super::world::{RoleAssignment, RoleDefinition, Subscription, World};
@@ -135,11 +135,18 @@ pub(crate) async fn list_subscriptions(
         );
     };
     let world = emu.world();
+    let parents = world.parents();
     let value: Vec<Value> = world
         .subscriptions
         .iter()
         .filter(|s| s.tenant_id.eq_ignore_ascii_case(&token.tenant))
-        .filter(|s| !visible_grants(&world, s, &token).is_empty())
+        .filter(|s| {
+            let above = parents
+                .get(&s.id.to_ascii_lowercase())
+                .map(|g| world.group_chain(g))
+                .unwrap_or_default();
+            !visible_grants_below(&world, s, &token, above).is_empty()
+        })
         .map(|s| {
             json!({
                 "id": format!("/subscriptions/{}", s.id),

@@ -32,6 +32,18 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// Each subscription's (lowercased id's) group: [`Self::ancestors`] for many subscriptions
+    /// without a scan of every group's list for each.
+    pub fn parents(&self) -> std::collections::HashMap<String, &str> {
+        let mut parents = std::collections::HashMap::new();
+        for g in &self.management_groups {
+            for s in &g.subscriptions {
+                parents.entry(s.to_ascii_lowercase()).or_insert(g.name.as_str());
+            }
+        }
+        parents
+    }
+
     /// Group `name` and the groups above it, nearest first.
     pub fn group_chain(&self, name: &str) -> Vec<&ManagementGroup> {
         let mut out: Vec<&ManagementGroup> = Vec::new();

@@ -362,7 +362,11 @@ async fn an_estate_of_thousands_round_trips_its_list_in_pages_and_only_changed_p
             // (named by the version read) deleted.
             assert_eq!(sm.calls().create.load(Ordering::Relaxed) - creates, 1);
             assert_eq!(sm.calls().delete.load(Ordering::Relaxed) - deletes, 1);
-            assert_eq!(read.pages.len(), stored.pages.len(), "the version read names its pages");
+            assert_eq!(
+                read.pages.len(),
+                stored.pages.len(),
+                "the version read names its pages"
+            );
         }
         let read = s.load(&again.org, &again.id).await.unwrap().unwrap();
         assert_eq!(read.connection.estate, again.estate, "{kind:?}");
