@@ -796,6 +796,44 @@ async fn ties_shards_are_written_by_compare_and_swap_and_split_keeping_every_key
         // A child is a document of its own.
         let child = ShardPath::parse("1").unwrap();
         assert!(s.load_ties(&org, &child).await.unwrap().is_none(), "{kind:?}");
+        // A shard of many ties is stored deflated, within a secret, and read back whole.
+        let mut full = TieShard::new(org.clone(), child.clone());
+        for n in 0..1_000u32 {
+            let account = AccountId::parse(&format!("act-{:08x}", n.wrapping_mul(2_654_435_761))).unwrap();
+            let subscription =
+                shared::domain::SubscriptionId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+            full.held.insert(
+                TieKey::Account(account.clone()),
+                Held {
+                    tie: Tie::Link {
+                        account,
+                        subscription,
+                    },
+                    connection: c,
+                    at: Utc::now(),
+                    pending: false,
+                },
+            );
+        }
+        let stored = full.encode();
+        assert!(
+            stored.starts_with("z1:") && stored.len() < 60 * 1024,
+            "{kind:?}: {}",
+            stored.len()
+        );
+        s.write_ties(None, &full, &WriteToken::derive("t5", None, 0))
+            .await
+            .unwrap();
+        let read = s.load_ties(&org, &child).await.unwrap().unwrap();
+        assert_eq!(read.shard.held.len(), 1_000, "{kind:?}");
+        for (key, held) in &full.held {
+            let back = &read.shard.held[key];
+            assert_eq!(
+                (&back.tie, back.connection),
+                (&held.tie, held.connection),
+                "{kind:?}"
+            );
+        }
     }
 }
 
