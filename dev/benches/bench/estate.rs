@@ -264,7 +264,7 @@ pub(crate) async fn estate_bench(n: usize) {
         connect_wall.as_secs_f64()
     );
     println!(
-        "| Connect Account, ARM calls | {arm_calls} (descendants pages + 2 per subscription, 32 at a time) |"
+        "| Connect Account, ARM calls | {arm_calls} (descendants and subscriptions list pages, a permissions read per subscription and a state read for each the list did not hold; 64 in flight) |"
     );
     println!("| Connect Account, Secrets Manager calls | {sm_calls} |");
     println!(

@@ -29,9 +29,9 @@ pub const SURVEY_CONCURRENCY: usize = 64;
 const MAX_DESCENDANT_PAGES: usize = 1_000;
 
 /// ARM's subscriptions list gives each subscription's state, a page at a time; its page size is
-/// not documented. A survey follows it while each page saves at least this many reads on
-/// average (at most `subscriptions / LISTED_PER_PAGE` pages, one at least); what the pages did
-/// not hold is read one call each, as before.
+/// not documented. A survey follows it while its pages hold at least this many subscriptions and
+/// for at most `subscriptions / LISTED_PER_PAGE` pages (one at least): each page saves at least
+/// this many reads. What the pages did not hold is read one call each, as before.
 const LISTED_PER_PAGE: usize = 50;
 
 impl Validator {
@@ -159,13 +159,15 @@ impl Validator {
                         break;
                     }
                 };
+            // Pages smaller than what one must save will not pay: the rest one call each.
+            let small = page.subscriptions.len() < LISTED_PER_PAGE;
             found.extend(
                 page.subscriptions
                     .into_iter()
                     .filter(|(id, _)| wanted.contains(id)),
             );
             match page.next {
-                Some(link) if found.len() < wanted.len() => next = Some(link),
+                Some(link) if found.len() < wanted.len() && !small => next = Some(link),
                 _ => break,
             }
         }
@@ -184,43 +186,67 @@ impl Validator {
         let required = self.roles.required();
         let spot = self.roles.actions();
         let spot = &spot;
-        // The list's pages (one after another) side by side with the permissions (many at a
-        // time); then the state of each subscription the list did not hold, one call each.
-        let wanted = listing.iter().map(|(id, _)| *id).collect();
-        let (listed, looks) = tokio::join!(
-            self.listed_states(token, wanted, deadline),
-            futures_util::stream::iter(listing)
-                .map(|(id, listed_name)| async move {
-                    let perms = retrying(deadline, || self.reads.permissions(token, &id)).await;
-                    // More than Spot needs there: the roles it comes from are read (one more
-                    // call, only then; best effort).
-                    let mut over = perms
-                        .as_ref()
-                        .ok()
-                        .and_then(|p| over_privilege(spot.iter().copied(), p, &[]));
-                    if let (Some(_), Ok(p)) = (&over, &perms) {
-                        let roles = retrying(deadline, || self.reads.assigned_roles(token, &id))
-                            .await
-                            .unwrap_or_default();
-                        over = over_privilege(spot.iter().copied(), p, &roles);
-                    }
-                    (id, listed_name, perms, over)
+        // The list's pages (one after another), then the state of each subscription they did
+        // not hold, side by side with the permissions: [`SURVEY_CONCURRENCY`] reads in flight
+        // between the two.
+        let slots = tokio::sync::Semaphore::new(SURVEY_CONCURRENCY);
+        let slots = &slots;
+        let wanted: HashSet<SubscriptionId> = listing.iter().map(|(id, _)| *id).collect();
+        let states = async {
+            let listed = self.listed_states(token, wanted.clone(), deadline).await;
+            let unlisted: Vec<SubscriptionId> = wanted
+                .iter()
+                .filter(|id| !listed.contains_key(id))
+                .copied()
+                .collect();
+            let read = futures_util::stream::iter(unlisted)
+                .map(|id| async move {
+                    let _slot = slots.acquire().await.ok();
+                    (
+                        id,
+                        retrying(deadline, || self.reads.subscription(token, &id)).await,
+                    )
                 })
                 .buffer_unordered(SURVEY_CONCURRENCY)
                 .collect::<Vec<_>>()
-        );
-        let listed = &listed;
-        let looks = futures_util::stream::iter(looks)
-            .map(|(id, listed_name, perms, over)| async move {
-                let sub = match listed.get(&id) {
-                    Some(info) => Ok(info.clone()),
-                    None => retrying(deadline, || self.reads.subscription(token, &id)).await,
-                };
-                (id, listed_name, sub, perms, over)
+                .await;
+            let mut states: HashMap<SubscriptionId, Result<SubscriptionInfo, ValidationFailure>> =
+                listed.into_iter().map(|(id, info)| (id, Ok(info))).collect();
+            states.extend(read);
+            states
+        };
+        let permissions = futures_util::stream::iter(listing)
+            .map(|(id, listed_name)| async move {
+                let _slot = slots.acquire().await.ok();
+                let perms = retrying(deadline, || self.reads.permissions(token, &id)).await;
+                // More than Spot needs there: the roles it comes from are read (one more call,
+                // only then; best effort).
+                let mut over = perms
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| over_privilege(spot.iter().copied(), p, &[]));
+                if let (Some(_), Ok(p)) = (&over, &perms) {
+                    let roles = retrying(deadline, || self.reads.assigned_roles(token, &id))
+                        .await
+                        .unwrap_or_default();
+                    over = over_privilege(spot.iter().copied(), p, &roles);
+                }
+                (id, listed_name, perms, over)
             })
             .buffer_unordered(SURVEY_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
+            .collect::<Vec<_>>();
+        let (mut states, looks) = tokio::join!(states, permissions);
+        let looks: Vec<_> = looks
+            .into_iter()
+            .map(|(id, listed_name, perms, over)| {
+                let sub = states.remove(&id).unwrap_or_else(|| {
+                    Err(ValidationFailure::Azure(AzureFailure::Protocol(
+                        "a subscription's state was neither listed nor read".into(),
+                    )))
+                });
+                (id, listed_name, sub, perms, over)
+            })
+            .collect();
         let mut found = Vec::with_capacity(looks.len());
         for (id, listed_name, sub, perms, over_privilege) in looks {
             let sub = match sub {
