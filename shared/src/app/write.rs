@@ -119,12 +119,15 @@ impl App {
                     self.early_check(&current.connection, command).await?;
                 }
             }
-            // The ties the write adds are claimed across the organization first; a connection
-            // that links for the first time claims its links again, no longer pending (another
-            // connection of the same account may have taken one over meanwhile).
+            // The ties the write adds are claimed across the organization first; a connection of
+            // one subscription that links for the first time claims its tie again, no longer
+            // pending (another connection of the same account may have taken it over meanwhile).
             let (had, has) = (current.connection.ties(), next.ties());
-            let pending = next.linked_at.is_none();
-            let linking = current.connection.linked_at.is_none() && !pending;
+            // Only a connection of one subscription holds its tie pending (an estate's default is
+            // held as its group is: its Connect Account must not hang on another connection).
+            let single = next.estate.is_none();
+            let pending = single && next.linked_at.is_none();
+            let linking = single && current.connection.linked_at.is_none() && next.linked_at.is_some();
             let new: Vec<Tie> = has
                 .iter()
                 .filter(|t| !had.contains(*t) || (linking && matches!(t, Tie::Link { .. })))

@@ -528,6 +528,47 @@ async fn spots_credentials_api_finds_the_accounts_connection_through_the_ties_wh
 }
 
 #[tokio::test]
+async fn an_estates_default_is_held_as_its_group_is_and_no_wizard_of_its_account_takes_it_over() {
+    for kind in STORES {
+        let rig = Rig::new(kind, Quotas::default()).await;
+        let own = "act-0000c500";
+        let estate = rig.entered(own).await;
+        let r = rig
+            .call(
+                "PUT",
+                &format!("/connections/{estate}/scope"),
+                Some(json!({"managementGroupId": "g3", "defaultSubscriptionId": sub(3, 0)})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{kind:?}: {:?}", r.body);
+        // The same account's wizard for the same subscription: the estate's, before it connects.
+        let single = rig.entered(own).await;
+        let r = rig
+            .call(
+                "PUT",
+                &format!("/connections/{single}/subscription"),
+                Some(json!({"subscriptionId": sub(3, 0)})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("account-already-linked")),
+            "{kind:?}: {:?}",
+            r.body
+        );
+        let r = rig
+            .call("POST", &format!("/connections/{estate}/connect"), None)
+            .await;
+        assert_eq!(r.body["status"], "connected", "{kind:?}: {:?}", r.body);
+        assert_eq!(
+            rig.links(&estate).await,
+            [(sub(3, 0), own.to_owned())],
+            "{kind:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_default_subscription_tied_elsewhere_is_refused_at_scope_and_never_auto_linked() {
     for kind in STORES {
         let rig = Rig::new(kind, Quotas::default()).await;
