@@ -173,6 +173,54 @@ pub(crate) async fn survey_bench(n: usize) {
     let pass_sm = calls.total() - sm_before;
     let pass_written = calls.written_bytes.load(Ordering::Relaxed) - bytes_before;
 
+    // `GET …/subscriptions` page after page (500 a page, as the page asks), then what needs
+    // attention first (`?status=missing-actions`: none here).
+    let started = Instant::now();
+    let (mut listed, mut pages, mut after) = (0, 0, None);
+    loop {
+        let page = app
+            .execute(
+                &req("survey-list"),
+                &org,
+                Operation::ListSubscriptions {
+                    connection: id,
+                    after,
+                    limit: 500,
+                    status: None,
+                },
+            )
+            .await;
+        let Ok(Outcome::Subscriptions { items, next, .. }) = page else {
+            panic!("not a page: {page:?}")
+        };
+        listed += items.len();
+        pages += 1;
+        match next {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    let list_wall = started.elapsed();
+    assert_eq!(listed, n, "every subscription listed once");
+    let started = Instant::now();
+    let attention = app
+        .execute(
+            &req("survey-attention"),
+            &org,
+            Operation::ListSubscriptions {
+                connection: id,
+                after: None,
+                limit: 500,
+                status: Some(shared::domain::estate::SubscriptionStatus::MissingActions),
+            },
+        )
+        .await;
+    let attention_wall = started.elapsed();
+    let Ok(Outcome::Subscriptions { items, .. }) = attention else {
+        panic!("not a page: {attention:?}")
+    };
+    assert!(items.is_empty());
+
     let (answer_peak, chunks_peak, chunks, chunks_wall) = binary_survey(&app, &prefix, &url, n).await;
 
     println!(
@@ -206,6 +254,15 @@ pub(crate) async fn survey_bench(n: usize) {
         "| health pass finding nothing new: wall, ARM calls, Secrets Manager calls, bytes written | {:.1} s, {pass_arm}, {pass_sm}, {pass_written} B ({} unchanged) |",
         pass_wall.as_secs_f64(),
         report.unchanged
+    );
+    println!(
+        "| `GET …/subscriptions`, 500 a page, through all {listed}: pages, wall | {pages}, {:.2} s ({:.0} ms a page) |",
+        list_wall.as_secs_f64(),
+        list_wall.as_secs_f64() * 1e3 / f64::from(pages)
+    );
+    println!(
+        "| `GET …/subscriptions?status=missing-actions` (none here): wall | {:.0} ms |",
+        attention_wall.as_secs_f64() * 1e3
     );
     println!(
         "| the connect-account function (release binary): peak memory answering 202 | {} |",
