@@ -125,7 +125,9 @@ def test_a_person_connects_from_what_it_serves_alone_offline(served):
     for method, path, body in [
         ("PUT", "/app-registration", {"tenantId": demo["tenantDomain"], "clientId": demo["clientId"]}),
         ("PUT", "/client-secret", {"clientSecret": demo["clientSecret"], "expiresAt": demo["clientSecretExpiresAt"]}),
-        ("PUT", "/subscription", {"subscriptionId": demo["subscriptions"][0]["subscriptionId"]}),
+        # The demo's second subscription: the first is the one command's (below), and a
+        # subscription is one Spot account's.
+        ("PUT", "/subscription", {"subscriptionId": demo["subscriptions"][1]["subscriptionId"]}),
     ]:
         status, c = call(method, base + path, body)
         assert status == 200, (path, c)
