@@ -113,7 +113,14 @@ pub(crate) fn requested_assignment(body: &[u8]) -> (String, String, Option<Strin
     (role, principal, p["principalType"].as_str().map(str::to_owned))
 }
 
-/// `GET /subscriptions`: the subscriptions of the caller's tenant where it holds a role.
+/// `GET /subscriptions`: the subscriptions of the caller's tenant where it holds a role, there or
+/// inherited from a management group above (ARM "Subscriptions - List", 2022-12-01,
+/// `subscriptions.json` in Azure/azure-rest-api-specs: `x-ms-pageable` with `nextLink`; the
+/// fields of its example). The page size is not documented: `arm_page_size` (one by default, the
+/// stricter reading: every reader meets a second page). A tenant-level read for ARM's
+/// throttling (`throttle.rs`, via `azure.md` "Scale"). Each subscription's groups are found once
+/// per request (`World::parents`): the same answer as `visible_grants`, without a scan of every
+/// group's list for each subscription.
 pub(crate) async fn list_subscriptions(
     State(emu): State<Emulator>,
     Query(query): Query<HashMap<String, String>>,

@@ -35,6 +35,50 @@ async fn arm_token(base: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// An app over the embedded store and `validator`, and a connection of `account` in `org` with
+/// its app registration, secret and the group `all` entered: the app, its router, the connection.
+async fn entered_group(
+    validator: shared::validation::Validator,
+    org: &'static str,
+    account: &str,
+) -> (App, axum::Router, String) {
+    let store = integration_tests::store(integration_tests::StoreKind::Embedded).await;
+    let app = App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(validator));
+    let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
+    let started = send(
+        &r,
+        "POST",
+        "/connections",
+        Some(org),
+        &[("content-type", "application/json")],
+        Some(json!({ "accountId": account }).to_string()),
+    )
+    .await;
+    let id = started.body["connectionId"].as_str().unwrap().to_owned();
+    for (step, body) in [
+        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
+        ("client-secret", json!({"clientSecret": SECRET})),
+        ("scope", json!({"managementGroupId": "all"})),
+    ] {
+        let reply = send(
+            &r,
+            "PUT",
+            &format!("/connections/{id}/{step}"),
+            Some(org),
+            &[("content-type", "application/json")],
+            Some(body.to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{step}: {:?}", reply.body);
+    }
+    (app, r, id)
+}
+
+/// A bodiless request of `org` to `r`.
+async fn call(r: &axum::Router, org: &str, method: &str, path: &str) -> integration_tests::Reply {
+    send(r, method, path, Some(org), &[], None).await
+}
+
 #[tokio::test]
 async fn the_emulator_throttles_reads_per_principal_and_subscription_as_arm_documents() {
     let world = integration_tests::world_of_one_app(true, "k1", None);
@@ -93,45 +137,8 @@ async fn a_survey_spaces_its_reads_out_when_arms_buckets_run_low_and_is_never_th
         arm_reads_per_second: 2,
         ..azure_emulator::Behaviour::default()
     });
-    let store = integration_tests::store(integration_tests::StoreKind::Embedded).await;
-    let app =
-        App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(azure.validator().unwrap()));
-    let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
-    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
-        let r = r.clone();
-        async move {
-            let headers: &[(&str, &str)] = if body.is_some() {
-                &[("content-type", "application/json")]
-            } else {
-                &[]
-            };
-            send(
-                &r,
-                method,
-                &path,
-                Some("org-throttle"),
-                headers,
-                body.map(|b| b.to_string()),
-            )
-            .await
-        }
-    };
-    let started = call(
-        "POST",
-        "/connections".into(),
-        Some(json!({"accountId": "act-0000c0de"})),
-    )
-    .await;
-    let id = started.body["connectionId"].as_str().unwrap().to_owned();
-    for (step, body) in [
-        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
-        ("client-secret", json!({"clientSecret": SECRET})),
-        ("scope", json!({"managementGroupId": "all"})),
-    ] {
-        let reply = call("PUT", format!("/connections/{id}/{step}"), Some(body)).await;
-        assert_eq!(reply.status, StatusCode::OK, "{step}: {:?}", reply.body);
-    }
-    let connected = call("POST", format!("/connections/{id}/connect"), None).await;
+    let (app, r, id) = entered_group(azure.validator().unwrap(), "org-throttle", "act-0000c0de").await;
+    let connected = call(&r, "org-throttle", "POST", &format!("/connections/{id}/connect")).await;
     assert_eq!(connected.body["status"], "connected", "{:?}", connected.body);
     assert_eq!(connected.body["estate"]["subscriptions"], 12);
     let report = app
@@ -166,44 +173,7 @@ async fn a_survey_reads_states_from_arms_subscriptions_list_and_only_the_rest_on
         arm_page_size: 200,
         ..azure_emulator::Behaviour::default()
     });
-    let store = integration_tests::store(integration_tests::StoreKind::Embedded).await;
-    let app =
-        App::new(store, Arc::new(MemorySink::default())).with_validator(Arc::new(azure.validator().unwrap()));
-    let r = router(app.clone(), OrgSource::local_header(), &Function::ALL);
-    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
-        let r = r.clone();
-        async move {
-            let headers: &[(&str, &str)] = if body.is_some() {
-                &[("content-type", "application/json")]
-            } else {
-                &[]
-            };
-            send(
-                &r,
-                method,
-                &path,
-                Some("org-listed"),
-                headers,
-                body.map(|b| b.to_string()),
-            )
-            .await
-        }
-    };
-    let started = call(
-        "POST",
-        "/connections".into(),
-        Some(json!({"accountId": "act-0000c0df"})),
-    )
-    .await;
-    let id = started.body["connectionId"].as_str().unwrap().to_owned();
-    for (step, body) in [
-        ("app-registration", json!({"tenantId": TENANT, "clientId": APP})),
-        ("client-secret", json!({"clientSecret": SECRET})),
-        ("scope", json!({"managementGroupId": "all"})),
-    ] {
-        let reply = call("PUT", format!("/connections/{id}/{step}"), Some(body)).await;
-        assert_eq!(reply.status, StatusCode::OK, "{step}: {:?}", reply.body);
-    }
+    let (app, r, id) = entered_group(azure.validator().unwrap(), "org-listed", "act-0000c0df").await;
     // (list calls, one-subscription reads) ARM answered since the last count.
     let reads = || {
         let requests = emulator.requests();
@@ -224,7 +194,7 @@ async fn a_survey_reads_states_from_arms_subscriptions_list_and_only_the_rest_on
         (listed, one_each)
     };
     reads();
-    let connected = call("POST", format!("/connections/{id}/connect"), None).await;
+    let connected = call(&r, "org-listed", "POST", &format!("/connections/{id}/connect")).await;
     assert_eq!(connected.body["status"], "connected", "{:?}", connected.body);
     assert_eq!(connected.body["estate"]["subscriptions"], 120);
     assert_eq!(
