@@ -204,6 +204,15 @@ pub struct DescendantsPage {
     pub next: Option<String>,
 }
 
+/// One page of an ARM list as it is sent (`x-ms-pageable`: `value`, `nextLink`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArmPage<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    next_link: Option<String>,
+}
+
 /// One password credential of an app registration, as Graph lists it (never the secret text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordInfo {
@@ -617,17 +626,10 @@ impl AzureHttp {
         token: &AccessToken,
         what: &str,
     ) -> Result<Vec<T>, AzureFailure> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page<T> {
-            #[serde(default = "Vec::new")]
-            value: Vec<T>,
-            next_link: Option<String>,
-        }
         let mut entries = Vec::new();
         for _ in 0..MAX_PAGES {
             let res = self.get_ok(&url, token, Api::Arm).await?;
-            let page: Page<T> = read_json(res, "list answer unreadable").await?;
+            let page: ArmPage<T> = read_json(res, "list answer unreadable").await?;
             entries.extend(page.value);
             match page.next_link {
                 Some(next) if !next.is_empty() => {

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 use super::{
-    Api, AzureHttp, DescendantsPage, SUBSCRIPTION_API, SubscriptionInfo, SubscriptionsPage, read_json,
+    Api, ArmPage, AzureHttp, DescendantsPage, SUBSCRIPTION_API, SubscriptionInfo, SubscriptionsPage,
+    read_json,
 };
 use crate::domain::diagnosis::{AzureFailure, SubscriptionState};
 use crate::domain::{ManagementGroupId, SubscriptionId};
@@ -48,13 +49,6 @@ impl AzureHttp {
         next: Option<&str>,
     ) -> Result<DescendantsPage, AzureFailure> {
         #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            value: Vec<Item>,
-            next_link: Option<String>,
-        }
-        #[derive(Deserialize)]
         struct Item {
             id: String,
             #[serde(default)]
@@ -74,7 +68,7 @@ impl AzureHttp {
             ),
         };
         let res = self.get_ok(&url, token, Api::Arm).await?;
-        let page: Page = read_json(res, "management group descendants unreadable").await?;
+        let page: ArmPage<Item> = read_json(res, "management group descendants unreadable").await?;
         let subscriptions = page
             .value
             .into_iter()
@@ -100,13 +94,6 @@ impl AzureHttp {
     ) -> Result<SubscriptionsPage, AzureFailure> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            value: Vec<Item>,
-            next_link: Option<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
         struct Item {
             subscription_id: String,
             #[serde(default)]
@@ -120,7 +107,7 @@ impl AzureHttp {
             None => format!("{base}/subscriptions?api-version={SUBSCRIPTION_API}"),
         };
         let res = self.get_ok(&url, token, Api::Arm).await?;
-        let page: Page = read_json(res, "subscriptions list unreadable").await?;
+        let page: ArmPage<Item> = read_json(res, "subscriptions list unreadable").await?;
         let subscriptions = page
             .value
             .into_iter()
